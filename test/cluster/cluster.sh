@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# Local, real Kubernetes control plane for the integration tests and the demo.
+#
+#   bash test/cluster/cluster.sh build            build/refresh the binaries in .cluster/bin
+#   bash test/cluster/cluster.sh up               build if needed, create or (re)start the cluster
+#   bash test/cluster/cluster.sh status           exit 0 iff the API server is healthy
+#   bash test/cluster/cluster.sh down             stop every process (by pid), remove the state
+#   bash test/cluster/cluster.sh stop-apiserver   stop only kube-apiserver (outage tests)
+#   bash test/cluster/cluster.sh start-apiserver  start it again and wait until it is ready
+#   bash test/cluster/cluster.sh env              print the paths/ports (shell syntax)
+#
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl are
+# built from k8s.io/kubernetes + go.etcd.io/etcd (test/cluster/go/kube), kwok,
+# kwokctl and metrics-server from sigs.k8s.io modules (test/cluster/go/kwok).
+# kwokctl (binary runtime) generates the PKI and launches the processes on
+# 127.0.0.1; all of its state lives in .cluster/kwok (KWOK_WORKDIR).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+STATE="$ROOT/.cluster"
+export CLUSTER_BIN="$STATE/bin"
+BIN="$CLUSTER_BIN"
+export KWOK_WORKDIR="$STATE/kwok"
+NAME=k8s-provider
+CDIR="$KWOK_WORKDIR/clusters/$NAME"
+PKI="$CDIR/pki"
+KUBECONFIG_OUT="$STATE/kubeconfig"
+PORTS_FILE="$STATE/ports.env"
+STAMP_FILE="$STATE/cluster.stamp"
+LOCK_FILE="$STATE/.lock"
+
+# Fixed loopback ports (below the Linux ephemeral range). Override with env
+# vars before the first `up`; a created cluster keeps the ports it was made with.
+APISERVER_PORT="${CLUSTER_APISERVER_PORT:-16443}"
+ETCD_PORT="${CLUSTER_ETCD_PORT:-12379}"
+ETCD_PEER_PORT="${CLUSTER_ETCD_PEER_PORT:-12380}"
+KCM_PORT="${CLUSTER_KCM_PORT:-10357}"
+SCHEDULER_PORT="${CLUSTER_SCHEDULER_PORT:-10359}"
+KWOK_PORT="${CLUSTER_KWOK_PORT:-10347}"
+METRICS_PORT="${CLUSTER_METRICS_SERVER_PORT:-14443}"
+# shellcheck disable=SC1090
+[[ -f $PORTS_FILE ]] && source "$PORTS_FILE"
+
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller metrics-server)
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+kwokctl() { "$BIN/kwokctl" "$@"; }
+
+cluster_exists() { [[ -f $CDIR/kwok.yaml ]]; }
+
+pid_of() { # component -> pid (empty if none)
+  local f="$CDIR/pids/$1.pid"
+  [[ -f $f ]] && tr -dc '0-9' <"$f" || true
+}
+
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+component_running() { alive "$(pid_of "$1")"; }
+
+apiserver_healthy() {
+  [[ -f $PKI/admin.crt ]] || return 1
+  local out
+  out="$(curl -sS --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null)" || return 1
+  [[ $out == ok ]]
+}
+
+wait_for() { # timeout-seconds description command...
+  local timeout="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+need_tools() {
+  local t
+  for t in curl sha256sum flock base64; do
+    command -v "$t" >/dev/null || die "'$t' is required (apt-get install curl coreutils util-linux)"
+  done
+}
+
+with_lock() {
+  mkdir -p "$STATE"
+  exec 9>"$LOCK_FILE"
+  if ! flock -n 9; then
+    log "another cluster.sh is running; waiting for it"
+    flock 9
+  fi
+}
+
+# Everything that, when changed, requires a fresh cluster.
+cluster_stamp() {
+  { cat "$BIN"/.stamp-* 2>/dev/null; sed -n "/^write_kwokctl_config()/,/^}/p" "$HERE/cluster.sh";
+    cat "$HERE/manifests/metrics-server/"*.yaml; } | sha256sum | cut -c1-16
+}
+
+write_kwokctl_config() {
+  mkdir -p "$KWOK_WORKDIR"
+  cat >"$PORTS_FILE" <<EOF
+APISERVER_PORT=$APISERVER_PORT
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+KCM_PORT=$KCM_PORT
+SCHEDULER_PORT=$SCHEDULER_PORT
+KWOK_PORT=$KWOK_PORT
+METRICS_PORT=$METRICS_PORT
+EOF
+  # Read by every kwokctl call as its default config ($KWOK_WORKDIR/kwok.yaml).
+  cat >"$KWOK_WORKDIR/kwok.yaml" <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeApiserverPort: $APISERVER_PORT
+  etcdPort: $ETCD_PORT
+  etcdPeerPort: $ETCD_PEER_PORT
+  kubeControllerManagerPort: $KCM_PORT
+  kubeSchedulerPort: $SCHEDULER_PORT
+  kwokControllerPort: $KWOK_PORT
+  metricsServerPort: $METRICS_PORT
+  cacheDir: $KWOK_WORKDIR/cache
+  quietPull: true
+  kubeVersion: v1.36.1
+  etcdBinary: $BIN/etcd
+  kubeApiserverBinary: $BIN/kube-apiserver
+  kubeControllerManagerBinary: $BIN/kube-controller-manager
+  kubeSchedulerBinary: $BIN/kube-scheduler
+  kubectlBinary: $BIN/kubectl
+  kwokControllerBinary: $BIN/kwok
+  metricsServerBinary: $BIN/metrics-server
+  metricsServerManifests:
+  - $HERE/manifests/metrics-server
+  enable:
+  - metrics-server
+  # RBAC authorization and the default admission plugins (ResourceQuota,
+  # ServiceAccount, LimitRanger, ...) as in a real cluster.
+  kubeAuthorization: true
+  kubeAdmission: true
+componentsPatches:
+# Single instances: without leader election they survive API server outages
+# (stop-apiserver) instead of exiting when the lease cannot be renewed.
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+EOF
+}
+
+write_kubeconfig() {
+  local b64="base64 -w0"
+  local tmp="$KUBECONFIG_OUT.tmp"
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kwok-$NAME
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $($b64 <"$PKI/ca.crt")
+users:
+- name: kwok-$NAME-admin
+  user:
+    client-certificate-data: $($b64 <"$PKI/admin.crt")
+    client-key-data: $($b64 <"$PKI/admin.key")
+contexts:
+- name: kwok-$NAME
+  context:
+    cluster: kwok-$NAME
+    user: kwok-$NAME-admin
+current-context: kwok-$NAME
+EOF
+  chmod 600 "$tmp"
+  mv -f "$tmp" "$KUBECONFIG_OUT"
+}
+
+ensure_nodes() {
+  kctl apply -f "$HERE/manifests/nodes.yaml" >/dev/null
+}
+
+nodes_ready() {
+  local out
+  out="$(kctl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null)" || return 1
+  [[ $(grep -c True <<<"$out") -ge 2 ]]
+}
+
+default_sa_exists() { kctl -n default get serviceaccount default >/dev/null 2>&1; }
+
+metrics_available() {
+  [[ "$(kctl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" == True ]]
+}
+
+post_start() { # full=1 after create/restart: wait for nodes, SA and metrics
+  write_kubeconfig
+  ensure_nodes
+  wait_for 60 "fake nodes to become Ready" nodes_ready || die "nodes not Ready (see $CDIR/logs/kwok-controller.log)"
+  wait_for 60 "default service account" default_sa_exists || die "no default ServiceAccount (see $CDIR/logs/kube-controller-manager.log)"
+  if ! wait_for 90 "metrics.k8s.io APIService to become Available" metrics_available; then
+    log "WARNING: metrics.k8s.io is not available; see $CDIR/logs/metrics-server.log"
+  fi
+}
+
+stop_pid() { # name pid
+  local name="$1" pid="$2" i
+  alive "$pid" || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do alive "$pid" || return 0; sleep 0.2; done
+  log "$name (pid $pid) did not exit after 30s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.2; done
+  log "WARNING: $name (pid $pid) is still alive"
+}
+
+create_cluster() {
+  local c
+  for c in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$METRICS_PORT"; do
+    port_in_use "$c" && die "port 127.0.0.1:$c is already in use (set CLUSTER_*_PORT to move the cluster, see test/cluster/cluster.sh)"
+  done
+  rm -rf "$KWOK_WORKDIR"
+  write_kwokctl_config
+  log "creating cluster '$NAME' (kube-apiserver on https://127.0.0.1:$APISERVER_PORT)"
+  if ! kwokctl create cluster --name "$NAME" --kubeconfig "$STATE/kwokctl.kubeconfig" --timeout 5m --wait 0s; then
+    log "kwokctl create cluster failed; component logs:"
+    tail -n 20 "$CDIR"/logs/*.log >&2 2>/dev/null || true
+    exit 1
+  fi
+  cluster_stamp >"$STAMP_FILE"
+}
+
+start_stopped() {
+  log "starting stopped components of cluster '$NAME'"
+  kwokctl start cluster --name "$NAME" --timeout 3m
+}
+
+cmd_build() { bash "$HERE/build.sh"; }
+
+cmd_up() {
+  need_tools
+  with_lock
+  local t0=$SECONDS
+  cmd_build
+  if cluster_exists && [[ "$(cat "$STAMP_FILE" 2>/dev/null)" != "$(cluster_stamp)" ]]; then
+    log "binaries or cluster config changed since the cluster was created: recreating it"
+    do_down
+  fi
+  if cluster_exists; then
+    local c all=1
+    for c in "${COMPONENTS[@]}"; do component_running "$c" || all=0; done
+    if [[ $all == 1 ]] && apiserver_healthy; then
+      [[ -f $KUBECONFIG_OUT ]] || write_kubeconfig
+      ensure_nodes
+      log "cluster '$NAME' is already up ($((SECONDS - t0))s); kubeconfig: $KUBECONFIG_OUT"
+      return 0
+    fi
+    if start_stopped && wait_for 90 "kube-apiserver /readyz" apiserver_healthy; then
+      post_start
+      log "cluster '$NAME' restarted in $((SECONDS - t0))s; kubeconfig: $KUBECONFIG_OUT"
+      return 0
+    fi
+    log "restarting the existing cluster failed: recreating it"
+    do_down
+  fi
+  create_cluster
+  wait_for 120 "kube-apiserver /readyz" apiserver_healthy || die "kube-apiserver not ready (see $CDIR/logs/kube-apiserver.log)"
+  post_start
+  log "cluster '$NAME' created in $((SECONDS - t0))s; kubeconfig: $KUBECONFIG_OUT"
+}
+
+do_down() {
+  local c pids=()
+  if cluster_exists; then
+    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(pid_of "$c")"); done
+    kwokctl delete cluster --name "$NAME" --kubeconfig "$STATE/kwokctl.kubeconfig" || log "kwokctl delete cluster failed; stopping by pid"
+  elif [[ -d $CDIR/pids ]]; then
+    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(pid_of "$c")"); done
+  fi
+  local p
+  for p in "${pids[@]}"; do
+    [[ -n ${p#*:} ]] && stop_pid "${p%%:*}" "${p#*:}"
+  done
+  rm -rf "$KWOK_WORKDIR" "$KUBECONFIG_OUT" "$STAMP_FILE" "$PORTS_FILE" "$STATE/kwokctl.kubeconfig"
+}
+
+cmd_down() {
+  with_lock
+  do_down
+  log "cluster '$NAME' removed (binaries kept in $BIN)"
+}
+
+cmd_status() {
+  local c pid rc=0
+  if ! cluster_exists; then
+    echo "cluster '$NAME': not created"
+    return 1
+  fi
+  for c in "${COMPONENTS[@]}"; do
+    pid="$(pid_of "$c")"
+    if alive "$pid"; then echo "$c: running (pid $pid)"; else echo "$c: stopped"; fi
+  done
+  if apiserver_healthy; then
+    echo "kube-apiserver: healthy at https://127.0.0.1:$APISERVER_PORT"
+    echo "kubeconfig: $KUBECONFIG_OUT"
+  else
+    echo "kube-apiserver: NOT healthy"
+    rc=1
+  fi
+  return $rc
+}
+
+cmd_stop_apiserver() {
+  cluster_exists || die "no cluster; run '$0 up' first"
+  local pid; pid="$(pid_of kube-apiserver)"
+  if alive "$pid"; then stop_pid kube-apiserver "$pid"; else log "kube-apiserver is not running"; fi
+  rm -f "$CDIR/pids/kube-apiserver.pid"
+  wait_for 30 "port $APISERVER_PORT to close" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$APISERVER_PORT) 2>/dev/null" || true
+}
+
+cmd_start_apiserver() {
+  cluster_exists || die "no cluster; run '$0 up' first"
+  local t0=$SECONDS
+  # Starts every component that is not running, which is kube-apiserver after
+  # stop-apiserver (and anything that died meanwhile); etcd data is untouched.
+  start_stopped
+  wait_for 90 "kube-apiserver /readyz" apiserver_healthy || die "kube-apiserver not ready (see $CDIR/logs/kube-apiserver.log)"
+  log "kube-apiserver ready in $((SECONDS - t0))s"
+}
+
+cmd_env() {
+  cat <<EOF
+CLUSTER_STATE_DIR=$STATE
+CLUSTER_BIN=$BIN
+CLUSTER_KUBECONFIG=$KUBECONFIG_OUT
+CLUSTER_LOG_DIR=$CDIR/logs
+CLUSTER_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+KWOK_WORKDIR=$KWOK_WORKDIR
+EOF
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  stop-apiserver) cmd_stop_apiserver ;;
+  start-apiserver) cmd_start_apiserver ;;
+  env) cmd_env ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
