@@ -1,0 +1,104 @@
+/**
+ * Wire <-> domain conversion. int64 fields arrive as decimal strings (the
+ * loader runs with longs: String) so nothing is rounded on the way in; values
+ * beyond 2^53 are refused instead of silently wrapped.
+ */
+import { invalidArgument } from '../../core/errors.js';
+import type { CapacityReport } from '../../core/capacity.js';
+import type { DeployInput, WorkloadInput, CleanupPolicy } from '../../core/deploy-spec.js';
+import type { Resources } from '../../core/resources.js';
+import type { ResourceTag } from '../../core/provider.js';
+import type { UsageSnapshot } from '../../core/ports.js';
+import type { Info, Info__Output } from './generated/resource/Info.js';
+import type { Capacity } from './generated/resource/Capacity.js';
+import type { DeployRequest__Output } from './generated/provider/DeployRequest.js';
+import type { ResourceTags } from './generated/provider/ResourceTags.js';
+import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeUsageResponse.js';
+import type { Workload__Output } from './generated/provider/Workload.js';
+
+type Int64 = string | number | { toString(): string };
+
+export function int64ToNumber(value: Int64 | null | undefined, field: string): number {
+  if (value === null || value === undefined || value === '') return 0;
+  const n = BigInt(String(value));
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw invalidArgument(`${field} ${n} is out of range (at most ${Number.MAX_SAFE_INTEGER})`);
+  }
+  return Number(n);
+}
+
+export function infoFromWire(info: Info__Output | null | undefined, field: string): Resources {
+  return {
+    cpu: int64ToNumber(info?.cpu, `${field}.cpu`),
+    memory: int64ToNumber(info?.memory, `${field}.memory`),
+    gpu: int64ToNumber(info?.gpu, `${field}.gpu`),
+  };
+}
+
+export function infoToWire(r: Resources, tags: readonly string[] = []): Info {
+  return { cpu: String(r.cpu), memory: String(r.memory), gpu: String(r.gpu), tags: [...tags] };
+}
+
+export function capacityToWire(c: CapacityReport): Capacity {
+  return { total: infoToWire(c.total), used: infoToWire(c.used), available: infoToWire(c.available) };
+}
+
+export function tagsToWire(tags: ReadonlySet<ResourceTag>): ResourceTags {
+  return { cpu: tags.has('cpu'), gpu: tags.has('gpu'), memory: tags.has('memory'), camera: tags.has('camera') };
+}
+
+const CLEANUP: Record<string, CleanupPolicy | undefined> = {
+  ALWAYS: 'Always',
+  ON_SUCCESS: 'OnSuccess',
+  ON_FAILURE: 'OnFailure',
+  CLEANUP_POLICY_UNSPECIFIED: undefined,
+};
+
+function workloadFromWire(w: Workload__Output): WorkloadInput {
+  const kind = w.kind === 'JOB' ? 'Job' : w.kind === 'POD' ? 'Pod' : w.kind === 'WORKLOAD_KIND_UNSPECIFIED' ? undefined : badEnum('workload.kind', w.kind);
+  if (!(w.cleanupPolicy in CLEANUP)) badEnum('workload.cleanup_policy', w.cleanupPolicy);
+  return {
+    kind,
+    command: w.command,
+    args: w.args,
+    ports: w.ports.map((p) => ({ name: p.name, containerPort: p.containerPort, protocol: p.protocol })),
+    timeoutSeconds: w.timeoutSeconds === undefined || w.timeoutSeconds === null ? undefined : int64ToNumber(w.timeoutSeconds, 'workload.timeout_seconds'),
+    cleanupPolicy: CLEANUP[w.cleanupPolicy],
+    backoffLimit: w.backoffLimit ?? undefined,
+    labels: w.labels,
+    nodeSelector: w.nodeSelector,
+    tolerations: w.tolerations.map((t) => ({
+      key: t.key,
+      operator: t.operator,
+      value: t.value,
+      effect: t.effect,
+      tolerationSeconds:
+        t.tolerationSeconds === undefined || t.tolerationSeconds === null ? undefined : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
+    })),
+  };
+}
+
+function badEnum(field: string, value: unknown): never {
+  throw invalidArgument(`${field}: unknown value ${String(value)}`);
+}
+
+export function deployFromWire(req: DeployRequest__Output): DeployInput {
+  return {
+    instanceId: req.instanceId,
+    providerId: req.providerId,
+    image: req.image,
+    resources: infoFromWire(req.resourceRequest, 'resource_request'),
+    env: req.envVars,
+    workload: req.workload ? workloadFromWire(req.workload) : undefined,
+  };
+}
+
+export function usageToWire(u: UsageSnapshot): GetRealTimeUsageResponse {
+  return {
+    usage: infoToWire(u.total),
+    source: u.source === 'metrics' ? 'METRICS' : 'REQUESTS',
+    sampledAtUnixMs: String(u.sampledAt),
+    stale: u.stale,
+    instances: [...u.perInstance].map(([instanceId, usage]) => ({ instanceId, usage: infoToWire(usage) })),
+  };
+}

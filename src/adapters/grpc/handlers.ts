@@ -1,0 +1,109 @@
+/**
+ * Thin RPC handlers: decode, call the core, encode. Each call is logged once
+ * and reported to the observer; errors become statuses in status.ts only.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '../../core/ports.js';
+import type { Provider } from '../../core/provider.js';
+import { toDomainError } from '../../core/errors.js';
+import { capacityToWire, deployFromWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
+import { codeOf, inBandError, toServiceError } from './status.js';
+import type { ServiceHandlers } from './generated/provider/Service.js';
+import type { ConnectResponse } from './generated/provider/ConnectResponse.js';
+
+/** Receives one report per finished RPC (Prometheus hooks in here). */
+export interface RpcObserver {
+  rpcFinished(method: string, code: string, seconds: number): void;
+}
+
+interface HandlerContext {
+  readonly provider: Provider;
+  readonly log: Logger;
+  readonly observer?: RpcObserver | undefined;
+}
+
+type Outcome<Res> = { response: Res; code: status; error?: string };
+
+/**
+ * Wraps a core call. `inBand` turns a failure into a successful response that
+ * carries the error (Connect and Deploy, as the existing client expects);
+ * without it the failure is a gRPC status.
+ */
+function unary<Req extends { providerId: string }, Res>(
+  ctx: HandlerContext,
+  method: string,
+  run: (req: Req) => Promise<Res> | Res,
+  inBand?: (message: string) => Res,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = process.hrtime.bigint();
+    const req = call.request;
+    void (async (): Promise<Outcome<Res> | { failure: ReturnType<typeof toServiceError> }> => {
+      try {
+        return { response: await run(req), code: status.OK };
+      } catch (err) {
+        const domain = toDomainError(err);
+        if (inBand) return { response: inBand(inBandError(domain)), code: codeOf(domain), error: domain.message };
+        return { failure: toServiceError(domain) };
+      }
+    })().then((outcome) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const code = 'failure' in outcome ? outcome.failure.code : outcome.code;
+      const fields = {
+        method,
+        providerId: req.providerId,
+        durationMs: Math.round(seconds * 1e6) / 1e3,
+        code: status[code],
+        ...('failure' in outcome ? { error: outcome.failure.details } : outcome.error ? { error: outcome.error } : {}),
+      };
+      if (code === status.OK) ctx.log.info(fields, 'rpc');
+      else if (code === status.INTERNAL) ctx.log.error(fields, 'rpc');
+      else ctx.log.warn(fields, 'rpc');
+      ctx.observer?.rpcFinished(method, status[code], seconds);
+      if ('failure' in outcome) {
+        callback(outcome.failure);
+        return;
+      }
+      callback(null, outcome.response);
+    });
+  };
+}
+
+export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
+  const { provider } = ctx;
+  return {
+    Connect: unary(
+      ctx,
+      'Connect',
+      (req): ConnectResponse => ({ success: true, error: '', providerType: { name: provider.connect(req.providerId).providerType } }),
+      (error): ConnectResponse => ({ success: false, error, providerType: { name: 'kubernetes' } }),
+    ),
+    Disconnect: unary(ctx, 'Disconnect', (req) => {
+      provider.disconnect(req.providerId);
+      return {};
+    }),
+    GetCapacity: unary(ctx, 'GetCapacity', (req) => ({ capacity: capacityToWire(provider.capacity(req.providerId)) })),
+    GetAvailable: unary(ctx, 'GetAvailable', (req) => ({ available: infoToWire(provider.available(req.providerId)) })),
+    HealthCheck: unary(ctx, 'HealthCheck', (req) => {
+      const report = provider.health(req.providerId);
+      return { capacity: capacityToWire(report.capacity), resourceTags: tagsToWire(report.tags) };
+    }),
+    GetRealTimeUsage: unary(ctx, 'GetRealTimeUsage', (req) => usageToWire(provider.usage(req.providerId))),
+    Deploy: unary(
+      ctx,
+      'Deploy',
+      async (req) => {
+        // env var values may hold secrets: only the keys ever reach the log.
+        const result = await provider.deploy(deployFromWire(req));
+        return {
+          error: '',
+          workloadName: result.workloadName,
+          workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
+          created: result.created,
+        };
+      },
+      (error) => ({ error }),
+    ),
+  } as ServiceHandlers;
+}

@@ -1,0 +1,64 @@
+/** Builds the KubeConfig in the documented order and the typed API clients. */
+import { BatchV1Api, CoreV1Api, AuthorizationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { failedPrecondition } from '../../core/errors.js';
+
+export interface KubeSettings {
+  readonly kubeconfig: string; // '' = not set
+  readonly inCluster: boolean;
+}
+
+export interface KubeClients {
+  readonly kubeConfig: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly batch: BatchV1Api;
+  readonly authz: AuthorizationV1Api;
+  readonly custom: CustomObjectsApi;
+  /** Where the configuration came from, for the start-up log. */
+  readonly source: string;
+  readonly server: string;
+}
+
+/**
+ * Order: kubernetes.kubeconfig when set; else the service account when
+ * in_cluster is true; else client-node's default (KUBECONFIG, ~/.kube/config,
+ * in-cluster, localhost).
+ */
+export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string } {
+  const kc = new KubeConfig();
+  let source: string;
+  if (settings.kubeconfig) {
+    try {
+      kc.loadFromFile(settings.kubeconfig);
+    } catch (err) {
+      throw failedPrecondition(`kubernetes.kubeconfig ${settings.kubeconfig}: ${(err as Error).message}`);
+    }
+    source = settings.kubeconfig;
+  } else if (settings.inCluster) {
+    try {
+      kc.loadFromCluster();
+    } catch (err) {
+      throw failedPrecondition(`kubernetes.in_cluster is true but the service account cannot be read: ${(err as Error).message}`);
+    }
+    source = 'in-cluster service account';
+  } else {
+    kc.loadFromDefault();
+    source = process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : 'default loading order';
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw failedPrecondition(`no current cluster in the Kubernetes configuration (${source}): check current-context`);
+  if (!cluster.server) throw failedPrecondition(`clusters[${cluster.name}].cluster.server is missing (${source})`);
+  return { kubeConfig: kc, source };
+}
+
+export function makeClients(settings: KubeSettings): KubeClients {
+  const { kubeConfig, source } = loadKubeConfig(settings);
+  return {
+    kubeConfig,
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    batch: kubeConfig.makeApiClient(BatchV1Api),
+    authz: kubeConfig.makeApiClient(AuthorizationV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    source,
+    server: kubeConfig.getCurrentCluster()!.server,
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The one place where Kubernetes API failures become domain errors, and the
+ * bounded retry for the failures that are worth retrying.
+ */
+import { ApiException } from '@kubernetes/client-node';
+import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../../core/errors.js';
+
+export interface ApiCall {
+  readonly verb: string; // create, get, list, delete, ...
+  readonly resource: string; // pods, jobs, ...
+  readonly namespace?: string | undefined;
+}
+
+interface StatusBody {
+  message?: string;
+  reason?: string;
+  details?: { kind?: string; name?: string };
+}
+
+function statusBody(body: unknown): StatusBody {
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return { message: body };
+    }
+  }
+  return (body ?? {}) as StatusBody;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+/** HTTP status of an API failure, or undefined for transport failures. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode ?? (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function isNetworkError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown; errno?: unknown }).code ?? (e as { errno?: unknown }).errno;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+    if ((e as { type?: unknown }).type === 'system' || (e as { name?: unknown }).name === 'AbortError') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** 429, 5xx and transport failures are worth another try; everything else is an answer. */
+export function isRetryable(err: unknown): boolean {
+  const code = httpStatusOf(err);
+  if (code !== undefined) return code === 429 || code >= 500;
+  return isNetworkError(err);
+}
+
+export function mapApiError(err: unknown, call: ApiCall): DomainError {
+  if (err instanceof DomainError) return err;
+  const where = call.namespace ? ` in namespace "${call.namespace}"` : '';
+  const code = httpStatusOf(err);
+  if (code === undefined) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return unavailable(`cannot reach the Kubernetes API server to ${call.verb} ${call.resource}: ${detail}`, err);
+  }
+  const body = statusBody(err instanceof ApiException ? err.body : undefined);
+  const message = body.message ?? `HTTP ${code}`;
+  switch (code) {
+    case 401:
+      return new DomainError(ErrorKind.PermissionDenied, `the API server rejected our credentials (${message})`, { cause: err });
+    case 403:
+      return permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
+    case 404:
+      if (body.details?.kind === 'namespaces' || (call.namespace && message.includes(`namespaces "${call.namespace}" not found`))) {
+        return failedPrecondition(`namespace "${call.namespace}" does not exist`);
+      }
+      return new DomainError(ErrorKind.NotFound, message, { cause: err });
+    case 409:
+      return alreadyExists(message);
+    case 400:
+    case 422:
+      return invalidArgument(`the API server refused the ${call.resource.replace(/s$/, '')}: ${message}`);
+    case 429:
+      return unavailable(`the API server is overloaded (429) when trying to ${call.verb} ${call.resource}: ${message}`, err);
+    default:
+      if (code >= 500) return unavailable(`the API server failed to ${call.verb} ${call.resource} (HTTP ${code}): ${message}`, err);
+      return new DomainError(ErrorKind.Internal, `${call.verb} ${call.resource}: HTTP ${code}: ${message}`, { cause: err });
+  }
+}
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Injectable so tests need no real timers. */
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000, sleep };
+
+/** Runs an API call, retrying 429/5xx/transport failures with capped exponential backoff, then maps the error. */
+export async function withRetry<T>(call: ApiCall, fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= policy.attempts || !isRetryable(err)) throw mapApiError(err, call);
+      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      await policy.sleep(backoff / 2 + Math.random() * (backoff / 2));
+    }
+  }
+}

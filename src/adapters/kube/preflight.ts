@@ -1,0 +1,90 @@
+/**
+ * Start-up checks: the namespace exists and the daemon may do everything it
+ * will need to, so a misconfigured RBAC fails at start with the list of what
+ * is missing instead of at the first Deploy.
+ */
+import type { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { failedPrecondition, permissionDenied, DomainError, ErrorKind } from '../../core/errors.js';
+import { withRetry } from './errors.js';
+
+export interface Permission {
+  readonly verb: string;
+  readonly resource: string;
+  readonly group: string;
+  readonly namespace?: string | undefined; // undefined = cluster-wide
+  /** Missing optional permissions are reported but do not stop the daemon. */
+  readonly optional?: boolean;
+}
+
+export function requiredPermissions(namespace: string, autoCapacity: boolean): Permission[] {
+  const perms: Permission[] = [];
+  for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
+    perms.push({ verb, resource: 'pods', group: '', namespace });
+    perms.push({ verb, resource: 'jobs', group: 'batch', namespace });
+  }
+  perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
+  if (autoCapacity) {
+    for (const verb of ['list', 'watch']) {
+      perms.push({ verb, resource: 'nodes', group: '' });
+      perms.push({ verb, resource: 'pods', group: '' });
+    }
+  }
+  return perms;
+}
+
+export const describePermission = (p: Permission): string =>
+  `${p.verb} ${p.group ? `${p.resource}.${p.group}` : p.resource}${p.namespace ? ` in namespace "${p.namespace}"` : ' cluster-wide'}`;
+
+export interface PreflightResult {
+  readonly missingOptional: readonly string[];
+}
+
+export async function preflight(core: CoreV1Api, authz: AuthorizationV1Api, namespace: string, perms: readonly Permission[]): Promise<PreflightResult> {
+  await checkNamespace(core, namespace);
+  const answers = await Promise.all(
+    perms.map(async (p) => {
+      const review = await withRetry({ verb: 'create', resource: 'selfsubjectaccessreviews' }, () =>
+        authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { verb: p.verb, resource: p.resource, group: p.group, ...(p.namespace ? { namespace: p.namespace } : {}) } },
+          },
+        }),
+      );
+      return { p, allowed: review.status?.allowed === true };
+    }),
+  );
+  const missing = answers.filter((a) => !a.allowed && !a.p.optional).map((a) => describePermission(a.p));
+  if (missing.length > 0) throw permissionDenied(`the daemon's identity may not: ${missing.join('; ')}`);
+  return { missingOptional: answers.filter((a) => !a.allowed && a.p.optional).map((a) => describePermission(a.p)) };
+}
+
+/**
+ * A namespaced Role usually cannot read Namespace objects, so when reading
+ * is forbidden we ask with a server-side dry-run create, which the API
+ * server refuses with NotFound when the namespace is missing.
+ */
+async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void> {
+  const missing = (): DomainError => failedPrecondition(`namespace "${namespace}" does not exist (kubernetes.namespace)`);
+  try {
+    await withRetry({ verb: 'get', resource: 'namespaces' }, () => core.readNamespace({ name: namespace }));
+    return;
+  } catch (err) {
+    if (!(err instanceof DomainError)) throw err;
+    if (err.kind === ErrorKind.NotFound) throw missing();
+    if (err.kind !== ErrorKind.PermissionDenied) throw err;
+  }
+  try {
+    await withRetry({ verb: 'create', resource: 'pods', namespace }, () =>
+      core.createNamespacedPod({
+        namespace,
+        dryRun: 'All',
+        body: { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'preflight-' }, spec: { containers: [{ name: 'c', image: 'preflight' }] } },
+      }),
+    );
+  } catch (err) {
+    if (err instanceof DomainError && (err.kind === ErrorKind.NotFound || err.kind === ErrorKind.FailedPrecondition)) throw missing();
+    throw err;
+  }
+}

@@ -1,0 +1,55 @@
+/** Creates workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
+import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
+import type { DeploySpec } from '../../core/deploy-spec.js';
+import { ErrorKind, DomainError } from '../../core/errors.js';
+import type { WorkloadRuntime } from '../../core/ports.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './errors.js';
+import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from './labels.js';
+import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
+import { workloadName } from './naming.js';
+
+export class KubeRuntime implements WorkloadRuntime {
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly batch: BatchV1Api,
+    private readonly ctx: ManifestContext,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {}
+
+  async create(spec: DeploySpec): Promise<{ name: string }> {
+    const namespace = this.ctx.namespace;
+    if (spec.kind === 'Job') {
+      const body = jobManifest(spec, this.ctx);
+      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }), this.retry);
+      return { name: body.metadata!.name! };
+    }
+    const body = podManifest(spec, this.ctx);
+    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }), this.retry);
+    return { name: body.metadata!.name! };
+  }
+
+  async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
+    const name = workloadName(instanceId);
+    const namespace = this.ctx.namespace;
+    const pod = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry));
+    if (pod) return this.describe(name, instanceId, pod.metadata);
+    const job = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry));
+    if (job) return this.describe(name, instanceId, job.metadata);
+    return undefined;
+  }
+
+  /** An object of that name that is not this instance's (hand-made, or another id) never matches any spec. */
+  private describe(name: string, instanceId: string, meta: V1ObjectMeta | undefined): { name: string; specHash: string | undefined } {
+    const ours = meta?.annotations?.[ANNOTATION_INSTANCE_ID] === instanceId;
+    return { name, specHash: ours ? meta?.annotations?.[ANNOTATION_SPEC_HASH] : undefined };
+  }
+
+  private async getOrUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await get();
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === ErrorKind.NotFound) return undefined;
+      throw err;
+    }
+  }
+}

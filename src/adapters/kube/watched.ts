@@ -1,0 +1,170 @@
+/**
+ * A self-healing informer. client-node's ListWatch relists by itself after
+ * 410 Gone but stops for good on any other error, and a watch can go silent
+ * without one; so this restarts it with backoff after errors and replaces it
+ * with a freshly listed one every resync period. Readers always see a
+ * complete cache: a replacement is swapped in only once its list succeeded.
+ */
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../../core/ports.js';
+import { sleep as realSleep } from './errors.js';
+
+type ListWatch<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+
+export interface WatchedOptions<T extends KubernetesObject> {
+  readonly name: string;
+  readonly kubeConfig: KubeConfig;
+  /** The watch path, e.g. /api/v1/namespaces/default/pods */
+  readonly path: string;
+  readonly list: () => Promise<KubernetesListObject<T>>;
+  readonly labelSelector?: string | undefined;
+  readonly resyncMs: number;
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  readonly log: Logger;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+export interface WatchStats {
+  readonly restarts: number;
+  readonly resyncs: number;
+  readonly lastEventAt: number | undefined;
+}
+
+export class WatchedCollection<T extends KubernetesObject> {
+  private current: ListWatch<T> | undefined;
+  private isSynced = false;
+  private stopped = true;
+  private failures = 0;
+  private restartScheduled = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<() => void>();
+  private stats = { restarts: 0, resyncs: 0, lastEventAt: undefined as number | undefined };
+  /** Bumped on every change, so readers can memoise derived views. */
+  version = 0;
+
+  constructor(private readonly options: WatchedOptions<T>) {}
+
+  /** Resolves once the first list has succeeded and the watch is open (it keeps retrying until then). */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const informer = this.makeInformer();
+    this.wire(informer);
+    this.current = informer;
+    await this.startInformer(informer);
+    while (!this.isSynced && !this.stopped) await this.sleep(100);
+    this.resyncTimer = setInterval(() => void this.resync(), this.options.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.isSynced = false;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.current?.stop();
+  }
+
+  items(): readonly T[] {
+    return this.current?.list() ?? [];
+  }
+
+  synced(): boolean {
+    return this.isSynced;
+  }
+
+  watchStats(): WatchStats {
+    return { ...this.stats };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Lists afresh and swaps the new cache in; the old watch is closed after the swap. */
+  async resync(): Promise<void> {
+    if (this.stopped) return;
+    const fresh = this.makeInformer();
+    this.wire(fresh);
+    let failed = false;
+    fresh.on('error', () => {
+      failed = true;
+    });
+    await fresh.start();
+    if (failed || this.stopped) {
+      await fresh.stop();
+      return;
+    }
+    const old = this.current;
+    this.current = fresh;
+    this.isSynced = true;
+    this.failures = 0;
+    this.stats.resyncs++;
+    await old?.stop();
+    this.changed();
+  }
+
+  private makeInformer(): ListWatch<T> {
+    return makeInformer<T>(this.options.kubeConfig, this.options.path, this.options.list, this.options.labelSelector) as ListWatch<T>;
+  }
+
+  private wire(informer: ListWatch<T>): void {
+    const onEvent = (): void => {
+      if (this.current !== informer) return;
+      this.stats.lastEventAt = Date.now();
+      this.changed();
+    };
+    informer.on('add', onEvent);
+    informer.on('update', onEvent);
+    informer.on('delete', onEvent);
+    informer.on('error', (err: unknown) => {
+      if (this.current !== informer || this.stopped) return;
+      this.isSynced = false;
+      this.options.log.warn({ watch: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
+      this.scheduleRestart(informer);
+    });
+  }
+
+  private async startInformer(informer: ListWatch<T>): Promise<void> {
+    const before = this.failures;
+    let failed = false;
+    const onError = (): void => {
+      failed = true;
+    };
+    informer.on('error', onError);
+    await informer.start();
+    informer.off('error', onError);
+    if (!failed && this.current === informer && !this.stopped) {
+      if (!this.isSynced && before > 0) this.options.log.info({ watch: this.options.name }, 'watch restored');
+      this.isSynced = true;
+      this.failures = 0;
+      this.changed();
+    }
+  }
+
+  private scheduleRestart(informer: ListWatch<T>): void {
+    if (this.restartScheduled) return;
+    this.restartScheduled = true;
+    this.failures++;
+    const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 250, maxMs: 10_000 };
+    const delay = Math.min(maxMs, baseMs * 2 ** Math.min(this.failures - 1, 16));
+    void this.sleep(delay).then(async () => {
+      if (this.stopped || this.current !== informer) {
+        this.restartScheduled = false;
+        return;
+      }
+      this.stats.restarts++;
+      this.restartScheduled = false;
+      // start() resumes from the last resourceVersion; if that is too old the API answers 410 and the informer relists.
+      await this.startInformer(informer);
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return (this.options.sleep ?? realSleep)(ms);
+  }
+
+  private changed(): void {
+    this.version++;
+    for (const l of this.listeners) l();
+  }
+}

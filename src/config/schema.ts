@@ -1,0 +1,106 @@
+/**
+ * The config file: seed 004's YAML accepted unchanged, plus our own keys.
+ * Validated once at start-up; defaults are filled in here and nowhere else.
+ */
+import { z } from 'zod';
+import { CLEANUP_POLICIES } from '../core/deploy-spec.js';
+import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
+import { DomainError } from '../core/errors.js';
+
+/** Runs a core parser inside zod so its message lands on the right path. */
+function quantity(parse: (raw: string | number) => bigint, what: string) {
+  return z.union([z.number(), z.string()]).transform((raw, ctx) => {
+    try {
+      const value = toSafeNumber(parse(raw), what);
+      if (value < 0) throw new Error(`${what} must not be negative`);
+      return value;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof DomainError || err instanceof Error ? err.message : String(err) });
+      return z.NEVER;
+    }
+  });
+}
+
+/** cpu: a plain number is millicores (as in the original config, 8000 = 8 cores); a string is a Kubernetes quantity in cores ("8", "500m"). */
+const cpu = quantity((raw) => (typeof raw === 'number' ? wholeMillicores(raw) : toMilli(raw)), 'cpu');
+const memory = quantity(parseMemory, 'memory');
+
+function wholeMillicores(raw: number): bigint {
+  if (!Number.isSafeInteger(raw)) throw new Error(`${raw} is not a whole number of millicores`);
+  return BigInt(raw);
+}
+
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().int().positive();
+const path = z.string().trim();
+
+const labelSelector = z
+  .string()
+  .trim()
+  .refine((s) => s === '' || s.split(',').every((term) => /^[^=!\s,]+=[^=!\s,]*$/.test(term.trim())), {
+    message: 'must be equality terms "key=value" separated by commas (they are also put on every workload)',
+  });
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(50052),
+      max_receive_message_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      shutdown_grace_seconds: seconds.default(10),
+      tls: z
+        .strictObject({
+          cert_file: path.min(1),
+          key_file: path.min(1),
+          client_ca_file: path.optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  kubernetes: z
+    .strictObject({
+      kubeconfig: path.default(''),
+      namespace: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lowercase alphanumerics and "-")')
+        .max(63)
+        .default('default'),
+      in_cluster: z.boolean().default(false),
+      label_selector: labelSelector.default(''),
+      resync_seconds: seconds.default(300),
+    })
+    .prefault({}),
+  resource: z
+    .strictObject({
+      mode: z.enum(['static', 'auto']).default('static'),
+      cpu: cpu.optional(),
+      memory: memory.optional(),
+      gpu: z.number().int().min(0).optional(),
+    })
+    .prefault({})
+    .superRefine((r, ctx) => {
+      if (r.mode !== 'static') return;
+      if (r.cpu === undefined) ctx.addIssue({ code: 'custom', path: ['cpu'], message: 'required when resource.mode is static' });
+      if (r.memory === undefined) ctx.addIssue({ code: 'custom', path: ['memory'], message: 'required when resource.mode is static' });
+    }),
+  resource_tags: z.array(z.enum(['cpu', 'memory', 'gpu', 'camera'])).default(['cpu', 'memory', 'gpu']),
+  session: z.strictObject({ health_timeout_seconds: seconds.default(90) }).prefault({}),
+  jobs: z
+    .strictObject({
+      timeout_seconds: seconds.default(3600),
+      cleanup_policy: z.enum(CLEANUP_POLICIES as ['Always', 'OnSuccess', 'OnFailure']).default('OnSuccess'),
+    })
+    .prefault({}),
+  limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+  metrics: z
+    .strictObject({
+      interval_seconds: seconds.default(15),
+      host: z.string().min(1).default('0.0.0.0'),
+      /** Prometheus /metrics; 0 turns the HTTP endpoint off. */
+      port: port.default(9090),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;

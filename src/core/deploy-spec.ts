@@ -1,0 +1,249 @@
+/**
+ * Validation and normalisation of a deploy request. Everything a user can get
+ * wrong is caught here, before any API call, and reported all at once.
+ */
+import { createHash } from 'node:crypto';
+import { invalidArgument } from './errors.js';
+import type { WorkloadKind } from './instances.js';
+import type { Resources } from './resources.js';
+
+export type CleanupPolicy = 'Always' | 'OnSuccess' | 'OnFailure';
+export const CLEANUP_POLICIES: readonly CleanupPolicy[] = ['Always', 'OnSuccess', 'OnFailure'];
+
+export interface PortInput {
+  readonly name: string;
+  readonly containerPort: number;
+  readonly protocol: string;
+}
+
+export interface TolerationInput {
+  readonly key: string;
+  readonly operator: string;
+  readonly value: string;
+  readonly effect: string;
+  readonly tolerationSeconds?: number | undefined;
+}
+
+export interface WorkloadInput {
+  readonly kind?: WorkloadKind | undefined;
+  readonly command?: readonly string[];
+  readonly args?: readonly string[];
+  readonly ports?: readonly PortInput[];
+  readonly timeoutSeconds?: number | undefined;
+  readonly cleanupPolicy?: CleanupPolicy | undefined;
+  readonly backoffLimit?: number | undefined;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly TolerationInput[];
+}
+
+/** A deploy request as decoded from the wire, not yet trusted. */
+export interface DeployInput {
+  readonly instanceId: string;
+  readonly providerId: string;
+  readonly image: string;
+  readonly resources: Resources;
+  readonly env: Readonly<Record<string, string>>;
+  readonly workload?: WorkloadInput | undefined;
+}
+
+export interface Toleration {
+  readonly key: string;
+  readonly operator: 'Exists' | 'Equal';
+  readonly value: string;
+  readonly effect: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  readonly tolerationSeconds?: number;
+}
+
+export interface Port {
+  readonly name: string;
+  readonly containerPort: number;
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+/** A validated deploy, with the daemon's defaults filled in. */
+export interface DeploySpec {
+  readonly instanceId: string;
+  readonly providerId: string;
+  readonly image: string;
+  readonly resources: Resources;
+  readonly env: Readonly<Record<string, string>>;
+  readonly kind: WorkloadKind;
+  readonly command: readonly string[];
+  readonly args: readonly string[];
+  readonly ports: readonly Port[];
+  /** Pod or Job activeDeadlineSeconds; Jobs always have one. */
+  readonly timeoutSeconds: number | undefined;
+  readonly cleanupPolicy: CleanupPolicy | undefined; // Jobs only
+  readonly backoffLimit: number | undefined; // Jobs only
+  readonly labels: Readonly<Record<string, string>>;
+  readonly nodeSelector: Readonly<Record<string, string>>;
+  readonly tolerations: readonly Toleration[];
+  /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
+  readonly specHash: string;
+}
+
+export interface DeployDefaults {
+  readonly jobTimeoutSeconds: number;
+  readonly jobCleanupPolicy: CleanupPolicy;
+}
+
+export const MAX_INSTANCE_ID_LENGTH = 253;
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const RESERVED_LABEL_PREFIX = 'iarnet.';
+
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+    return `"${key}": prefix must be a DNS subdomain`;
+  }
+  if (name.length > 63 || !LABEL_NAME.test(name)) {
+    return `"${key}": name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+  }
+  return undefined;
+}
+
+export function labelValueProblem(value: string): string | undefined {
+  if (value === '') return undefined;
+  if (value.length > 63 || !LABEL_NAME.test(value)) {
+    return `"${value}": must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+  }
+  return undefined;
+}
+
+function checkLabels(field: string, labels: Readonly<Record<string, string>>, problems: string[], reserved: boolean): void {
+  for (const [k, v] of Object.entries(labels)) {
+    const keyProblem = labelKeyProblem(k);
+    if (keyProblem) problems.push(`${field} key ${keyProblem}`);
+    const valueProblem = labelValueProblem(v);
+    if (valueProblem) problems.push(`${field}[${k}] value ${valueProblem}`);
+    if (reserved && k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`${field} key "${k}" is reserved for the provider`);
+  }
+}
+
+const isPositiveInt = (n: number): boolean => Number.isSafeInteger(n) && n > 0;
+
+/** Canonical JSON (sorted keys) so equal requests hash equally whatever the map order on the wire. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function specHashOf(normalised: object): string {
+  return createHash('sha256').update(canonical(normalised)).digest('hex').slice(0, 16);
+}
+
+export function validateDeploy(input: DeployInput, defaults: DeployDefaults): DeploySpec {
+  const problems: string[] = [];
+  const { instanceId, image, resources } = input;
+  const w = input.workload ?? {};
+  const kind: WorkloadKind = w.kind ?? 'Pod';
+
+  if (!instanceId) problems.push('instance_id is required');
+  else if (instanceId.length > MAX_INSTANCE_ID_LENGTH) problems.push(`instance_id is longer than ${MAX_INSTANCE_ID_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  else if (/[\u0000-\u001f\u007f]/.test(instanceId)) problems.push('instance_id contains control characters');
+
+  if (!image.trim()) problems.push('image is required');
+  else if (/\s/.test(image)) problems.push(`image "${image}" contains white space`);
+
+  if (!isPositiveInt(resources.cpu)) problems.push(`resource_request.cpu must be a positive number of millicores (got ${resources.cpu})`);
+  if (!isPositiveInt(resources.memory)) problems.push(`resource_request.memory must be a positive number of bytes (got ${resources.memory})`);
+  if (!(Number.isSafeInteger(resources.gpu) && resources.gpu >= 0)) problems.push(`resource_request.gpu must be zero or more (got ${resources.gpu})`);
+
+  for (const name of Object.keys(input.env)) {
+    if (!ENV_NAME.test(name)) problems.push(`env_vars name "${name}" is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
+  }
+
+  const ports: Port[] = [];
+  const seenPorts = new Set<string>();
+  for (const p of w.ports ?? []) {
+    const protocol = (p.protocol || 'TCP').toUpperCase();
+    if (!(Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535)) {
+      problems.push(`workload.ports: container_port ${p.containerPort} is not in 1-65535`);
+    }
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol "${p.protocol}" is not TCP, UDP or SCTP`);
+    if (p.name && (p.name.length > 15 || !PORT_NAME.test(p.name) || !/[a-z]/.test(p.name))) {
+      problems.push(`workload.ports: name "${p.name}" must be at most 15 lowercase alphanumerics or '-', with a letter`);
+    }
+    const key = `${p.containerPort}/${protocol}`;
+    if (seenPorts.has(key)) problems.push(`workload.ports: ${key} is listed twice`);
+    seenPorts.add(key);
+    ports.push({ name: p.name, containerPort: p.containerPort, protocol: protocol as Port['protocol'] });
+  }
+
+  const labels = w.labels ?? {};
+  const nodeSelector = w.nodeSelector ?? {};
+  checkLabels('workload.labels', labels, problems, true);
+  checkLabels('workload.node_selector', nodeSelector, problems, false);
+
+  const tolerations: Toleration[] = [];
+  for (const t of w.tolerations ?? []) {
+    const operator = t.operator || 'Equal';
+    if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
+    if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
+    if (!t.key && operator !== 'Exists') problems.push('workload.tolerations: an empty key needs operator Exists');
+    if (t.key && labelKeyProblem(t.key)) problems.push(`workload.tolerations key ${labelKeyProblem(t.key)}`);
+    const effect = t.effect;
+    if (!['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(effect)) {
+      problems.push(`workload.tolerations: effect "${effect}" is not NoSchedule, PreferNoSchedule or NoExecute`);
+    }
+    if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
+    tolerations.push({
+      key: t.key,
+      operator: operator as Toleration['operator'],
+      value: t.value,
+      effect: effect as Toleration['effect'],
+      ...(t.tolerationSeconds !== undefined ? { tolerationSeconds: t.tolerationSeconds } : {}),
+    });
+  }
+
+  if (w.timeoutSeconds !== undefined && !isPositiveInt(w.timeoutSeconds)) {
+    problems.push(`workload.timeout_seconds must be a positive number of seconds (got ${w.timeoutSeconds})`);
+  }
+  if (kind === 'Pod') {
+    if (w.cleanupPolicy !== undefined) problems.push('workload.cleanup_policy applies to JOB workloads only');
+    if (w.backoffLimit !== undefined) problems.push('workload.backoff_limit applies to JOB workloads only');
+  } else if (w.backoffLimit !== undefined && !(Number.isInteger(w.backoffLimit) && w.backoffLimit >= 0)) {
+    problems.push(`workload.backoff_limit must be zero or more (got ${w.backoffLimit})`);
+  }
+
+  if (problems.length > 0) throw invalidArgument(problems.join('; '));
+
+  const isJob = kind === 'Job';
+  return {
+    instanceId,
+    providerId: input.providerId,
+    image,
+    resources,
+    env: input.env,
+    kind,
+    command: w.command ?? [],
+    args: w.args ?? [],
+    ports,
+    timeoutSeconds: w.timeoutSeconds ?? (isJob ? defaults.jobTimeoutSeconds : undefined),
+    cleanupPolicy: isJob ? (w.cleanupPolicy ?? defaults.jobCleanupPolicy) : undefined,
+    backoffLimit: isJob ? (w.backoffLimit ?? 0) : undefined,
+    labels,
+    nodeSelector,
+    tolerations,
+    // Hashed before the daemon's defaults are applied, so a retry after a
+    // restart with changed defaults is still recognised as the same request.
+    specHash: specHashOf({
+      instanceId, providerId: input.providerId, image, resources, env: input.env, kind,
+      command: w.command ?? [], args: w.args ?? [], ports, timeoutSeconds: w.timeoutSeconds,
+      cleanupPolicy: w.cleanupPolicy, backoffLimit: w.backoffLimit, labels, nodeSelector, tolerations,
+    }),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Instance lifecycle, derived purely from what the cluster shows. An instance
+ * is one DeployRequest's instance_id; it runs as one Pod or as one Job (whose
+ * pods come and go as the Job controller retries).
+ */
+import { ZERO, add, type Resources } from './resources.js';
+
+export type WorkloadKind = 'Pod' | 'Job';
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+export interface ObservedPod {
+  readonly name: string;
+  readonly instanceId: string;
+  readonly phase: PodPhase;
+  /** Sum of container requests (what the scheduler reserved on a node). */
+  readonly requests: Resources;
+  /** Set when the pod belongs to a Job; the Job is then the instance's workload. */
+  readonly jobName?: string;
+  readonly terminating: boolean;
+  readonly specHash?: string;
+}
+
+export interface ObservedJob {
+  readonly name: string;
+  readonly instanceId: string;
+  /** Complete or Failed condition present: no further pods will be created. */
+  readonly finished: 'Complete' | 'Failed' | undefined;
+  /** Requests of one pod of its template. */
+  readonly podRequests: Resources;
+  readonly specHash?: string;
+}
+
+export interface ObservedWorkloads {
+  readonly pods: readonly ObservedPod[];
+  readonly jobs: readonly ObservedJob[];
+}
+
+/**
+ * The phases an instance goes through:
+ * - Pending: the workload exists but nothing runs yet (unscheduled, pulling, Job pod not yet created or between retries).
+ * - Running: a pod of the instance is running.
+ * - Succeeded / Failed: finished; holds nothing any more.
+ * - Terminating: being deleted; still holds its requests until the pod is gone.
+ */
+export type InstancePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Terminating';
+
+export interface Instance {
+  readonly id: string;
+  readonly kind: WorkloadKind;
+  readonly name: string;
+  readonly phase: InstancePhase;
+  /** What the instance holds against capacity right now. */
+  readonly holds: Resources;
+  readonly specHash: string | undefined;
+}
+
+const FINISHED: ReadonlySet<PodPhase> = new Set(['Succeeded', 'Failed']);
+
+export function isLive(instance: Instance): boolean {
+  return instance.phase !== 'Succeeded' && instance.phase !== 'Failed';
+}
+
+/**
+ * Folds pods and jobs into instances. A pod holds its requests until it has
+ * Succeeded, Failed or is gone; an unfinished Job holds one pod's requests
+ * even while it has no live pod, because the Job controller is about to
+ * (re)create one and admission must not hand that room to someone else.
+ */
+export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
+  const podsByInstance = new Map<string, ObservedPod[]>();
+  for (const pod of observed.pods) {
+    const list = podsByInstance.get(pod.instanceId);
+    if (list) list.push(pod);
+    else podsByInstance.set(pod.instanceId, [pod]);
+  }
+  const out = new Map<string, Instance>();
+
+  for (const job of observed.jobs) {
+    const pods = podsByInstance.get(job.instanceId)?.filter((p) => p.jobName === job.name) ?? [];
+    const live = pods.filter((p) => !FINISHED.has(p.phase));
+    const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+    let phase: InstancePhase;
+    let holds: Resources;
+    if (job.finished) {
+      phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
+      holds = liveHolds; // a pod still shutting down after the deadline keeps its room until gone
+    } else {
+      phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
+      holds = live.length > 0 ? liveHolds : job.podRequests;
+    }
+    out.set(job.instanceId, { id: job.instanceId, kind: 'Job', name: job.name, phase, holds, specHash: job.specHash });
+  }
+
+  for (const [instanceId, pods] of podsByInstance) {
+    if (out.has(instanceId)) continue;
+    const standalone = pods.filter((p) => p.jobName === undefined);
+    // Pods of a Job we do not (yet) see: count them, they hold room on nodes.
+    const all = standalone.length > 0 ? standalone : pods;
+    const first = all[0]!;
+    const live = all.filter((p) => !FINISHED.has(p.phase));
+    const holds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+    let phase: InstancePhase;
+    if (live.some((p) => p.terminating)) phase = 'Terminating';
+    else if (live.some((p) => p.phase === 'Running')) phase = 'Running';
+    else if (live.length > 0) phase = 'Pending';
+    else phase = all.some((p) => p.phase === 'Failed') ? 'Failed' : 'Succeeded';
+    out.set(instanceId, {
+      id: instanceId,
+      kind: first.jobName === undefined ? 'Pod' : 'Job',
+      name: first.jobName ?? first.name,
+      phase,
+      holds,
+      specHash: first.specHash,
+    });
+  }
+  return out;
+}

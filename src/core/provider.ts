@@ -1,0 +1,164 @@
+/**
+ * The provider's use cases, one method per RPC, free of transport and
+ * Kubernetes types. Every failure is a DomainError.
+ */
+import { capacityOf, describeShortfall, shortfall, type CapacityReport } from './capacity.js';
+import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
+import { DomainError, ErrorKind, alreadyExists, resourceExhausted, unavailable } from './errors.js';
+import type { Ledger } from './ledger.js';
+import type { CapacitySource, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
+import { subtractFloor, type Resources } from './resources.js';
+import type { Session } from './session.js';
+import type { WorkloadKind } from './instances.js';
+
+export type ResourceTag = 'cpu' | 'memory' | 'gpu' | 'camera';
+
+export interface ProviderOptions {
+  readonly resourceTags: readonly ResourceTag[];
+  readonly maxInstances: number;
+  readonly deployDefaults: DeployDefaults;
+}
+
+export interface ProviderDeps {
+  readonly session: Session;
+  readonly ledger: Ledger;
+  readonly view: WorkloadView;
+  readonly runtime: WorkloadRuntime;
+  readonly capacity: CapacitySource;
+  readonly usage: UsageSource;
+  readonly log: Logger;
+}
+
+export interface DeployResult {
+  readonly workloadName: string;
+  readonly kind: WorkloadKind;
+  /** False when the instance already existed with the same spec. */
+  readonly created: boolean;
+}
+
+export interface HealthReport {
+  readonly capacity: CapacityReport;
+  readonly tags: ReadonlySet<ResourceTag>;
+}
+
+export const PROVIDER_TYPE = 'kubernetes';
+
+export class Provider {
+  /** Deploys whose create call is in flight, so a concurrent retry joins instead of racing. */
+  private readonly inFlight = new Map<string, { specHash: string; done: Promise<DeployResult> }>();
+  private overcommitLogged = '';
+
+  constructor(
+    private readonly deps: ProviderDeps,
+    private readonly options: ProviderOptions,
+  ) {}
+
+  connect(providerId: string): { providerType: string } {
+    this.deps.session.connect(providerId);
+    return { providerType: PROVIDER_TYPE };
+  }
+
+  disconnect(providerId: string): void {
+    this.deps.session.disconnect(providerId);
+  }
+
+  capacity(providerId: string): CapacityReport {
+    this.deps.session.verifyIfConnected(providerId);
+    return this.currentCapacity();
+  }
+
+  available(providerId: string): Resources {
+    return this.capacity(providerId).available;
+  }
+
+  health(providerId: string): HealthReport {
+    this.deps.session.heartbeat(providerId);
+    return { capacity: this.currentCapacity(), tags: new Set(this.options.resourceTags) };
+  }
+
+  usage(providerId: string): UsageSnapshot {
+    this.deps.session.verify(providerId);
+    return this.deps.usage.current();
+  }
+
+  async deploy(input: DeployInput): Promise<DeployResult> {
+    this.deps.session.verify(input.providerId);
+    const spec = validateDeploy(input, this.options.deployDefaults);
+    if (!this.deps.view.synced()) {
+      throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
+    }
+
+    const existing = this.deps.ledger.instance(spec.instanceId);
+    if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind);
+
+    const pending = this.inFlight.get(spec.instanceId);
+    if (pending) {
+      if (pending.specHash !== spec.specHash) throw this.conflict(spec.instanceId);
+      const result = await pending.done;
+      return { ...result, created: false };
+    }
+
+    this.admit(spec);
+    const done = this.create(spec);
+    this.inFlight.set(spec.instanceId, { specHash: spec.specHash, done });
+    try {
+      return await done;
+    } finally {
+      this.inFlight.delete(spec.instanceId);
+    }
+  }
+
+  /** Admission and reservation happen in one synchronous step: nothing can slip in between. */
+  private admit(spec: DeploySpec): void {
+    const { ledger } = this.deps;
+    if (ledger.liveCount() >= this.options.maxInstances) {
+      throw resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`);
+    }
+    const available = subtractFloor(this.deps.capacity.total(), ledger.used());
+    if (shortfall(spec.resources, available).length > 0) {
+      throw resourceExhausted(describeShortfall(spec.resources, available));
+    }
+    ledger.reserve(spec.instanceId, spec.specHash, spec.resources);
+  }
+
+  private async create(spec: DeploySpec): Promise<DeployResult> {
+    const { ledger, runtime, log } = this.deps;
+    try {
+      const { name } = await runtime.create(spec);
+      ledger.markCreated(spec.instanceId);
+      log.info(
+        { instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) },
+        'instance created',
+      );
+      return { workloadName: name, kind: spec.kind, created: true };
+    } catch (err) {
+      ledger.release(spec.instanceId);
+      if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
+        // Not in our cache but in the cluster: a retry racing the watch, or a restart. Compare with what is there.
+        const found = await runtime.lookup(spec.instanceId);
+        if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind);
+      }
+      throw err;
+    }
+  }
+
+  private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): DeployResult {
+    if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
+    return { workloadName: name, kind, created: false };
+  }
+
+  private conflict(instanceId: string): DomainError {
+    return alreadyExists(`instance "${instanceId}" already exists with a different spec`);
+  }
+
+  private currentCapacity(): CapacityReport {
+    const report = capacityOf(this.deps.capacity.total(), this.deps.ledger.used());
+    const key = report.overcommitted.join(',');
+    if (key !== this.overcommitLogged) {
+      // Logged on change only: HealthCheck every 30 s must not repeat the same warning forever.
+      if (key) this.deps.log.warn({ overcommitted: report.overcommitted, total: report.total }, 'workloads hold more than the capacity; reporting available = 0');
+      this.overcommitLogged = key;
+    }
+    return report;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The composition root: config in, a running daemon out. Every adapter is
+ * built here and handed to the core, so the wiring is visible in one file.
+ */
+import { readFileSync } from 'node:fs';
+import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { Config } from './config/schema.js';
+import type { Clock, Logger, UsageSnapshot, UsageSource, CapacitySource } from './core/ports.js';
+import { Ledger } from './core/ledger.js';
+import { Provider } from './core/provider.js';
+import { Session } from './core/session.js';
+import { runningRequests } from './core/usage.js';
+import { makeClients } from './adapters/kube/client.js';
+import { KubeRuntime } from './adapters/kube/runtime.js';
+import { WatchedCollection } from './adapters/kube/watched.js';
+import { WorkloadCache } from './adapters/kube/workload-cache.js';
+import { JobJanitor } from './adapters/kube/janitor.js';
+import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
+import { AutoCapacity } from './adapters/kube/auto-capacity.js';
+import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/labels.js';
+import { loadProto } from './adapters/grpc/proto.js';
+import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
+import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
+
+export interface Daemon {
+  readonly port: number;
+  readonly provider: Provider;
+  readonly cache: WorkloadCache;
+  stop(): Promise<void>;
+}
+
+export interface DaemonOptions {
+  readonly clock?: Clock;
+  readonly observer?: RpcObserver;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Until the metrics poller is wired in: requests of Running pods. */
+class RequestsUsage implements UsageSource {
+  constructor(
+    private readonly cache: WorkloadCache,
+    private readonly clock: Clock,
+  ) {}
+  current(): UsageSnapshot {
+    const { total, perInstance } = runningRequests(this.cache.snapshot());
+    return { total, perInstance, source: 'requests', sampledAt: this.clock.now(), stale: false };
+  }
+}
+
+export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+  const clock = options.clock ?? systemClock;
+  const { namespace } = config.kubernetes;
+  const kube = makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster });
+  log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
+
+  const auto = config.resource.mode === 'auto';
+  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, auto));
+  for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
+
+  const extraLabels = selectorLabels(config.kubernetes.label_selector);
+  const selector = managedSelector(extraLabels);
+  const resyncMs = config.kubernetes.resync_seconds * 1000;
+  const pods = new WatchedCollection<V1Pod>({
+    name: 'pods',
+    kubeConfig: kube.kubeConfig,
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    list: () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
+    labelSelector: selector,
+    resyncMs,
+    log,
+  });
+  const jobs = new WatchedCollection<V1Job>({
+    name: 'jobs',
+    kubeConfig: kube.kubeConfig,
+    path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
+    labelSelector: selector,
+    resyncMs,
+    log,
+  });
+  const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node>> = [pods, jobs];
+
+  let capacity: CapacitySource;
+  if (auto) {
+    const nodes = new WatchedCollection<V1Node>({ name: 'nodes', kubeConfig: kube.kubeConfig, path: '/api/v1/nodes', list: () => kube.core.listNode({}), resyncMs, log });
+    const allPods = new WatchedCollection<V1Pod>({
+      name: 'all-pods',
+      kubeConfig: kube.kubeConfig,
+      path: '/api/v1/pods',
+      list: () => kube.core.listPodForAllNamespaces({}),
+      resyncMs,
+      log,
+    });
+    watches.push(nodes, allPods);
+    const isManaged = (pod: V1Pod): boolean =>
+      pod.metadata?.namespace === namespace &&
+      pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
+      Object.entries(extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
+    const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
+    capacity = new AutoCapacity(nodes, allPods, { isManaged, cap });
+  } else {
+    const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
+    capacity = { total: () => total };
+  }
+
+  await Promise.all(watches.map((w) => w.start()));
+  const cache = new WorkloadCache(pods, jobs);
+  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector }, 'workload cache synced');
+
+  const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
+  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
+  const provider = new Provider(
+    { session, ledger, view: cache, runtime, capacity, usage: new RequestsUsage(cache, clock), log },
+    {
+      resourceTags: config.resource_tags,
+      maxInstances: config.limits.max_instances,
+      deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+    },
+  );
+  const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
+  janitor.start();
+  const expiry = setInterval(() => session.expireIfIdle(), 1000);
+  expiry.unref();
+
+  const serverOptions: ServerOptions = {
+    maxReceiveMessageBytes: config.server.max_receive_message_bytes,
+    tls: config.server.tls && {
+      cert: readFileSync(config.server.tls.cert_file),
+      key: readFileSync(config.server.tls.key_file),
+      clientCa: config.server.tls.client_ca_file ? readFileSync(config.server.tls.client_ca_file) : undefined,
+    },
+  };
+  const server = createServer(serverOptions);
+  const { grpcObject } = loadProto();
+  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: options.observer }));
+  const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
+  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+
+  return {
+    port,
+    provider,
+    cache,
+    async stop(): Promise<void> {
+      const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
+      clearInterval(expiry);
+      janitor.stop();
+      await Promise.all(watches.map((w) => w.stop()));
+      log.info({ shutdown: how }, 'daemon stopped');
+    },
+  };
+}
