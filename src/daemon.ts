@@ -12,7 +12,7 @@ import { Session } from './core/session.js';
 import { runningRequests } from './core/usage.js';
 import { makeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
-import { WatchedCollection } from './adapters/kube/watched.js';
+import { WatchedCollection, type WatchStats } from './adapters/kube/watched.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
 import { JobJanitor } from './adapters/kube/janitor.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
@@ -26,6 +26,9 @@ export interface Daemon {
   readonly port: number;
   readonly provider: Provider;
   readonly cache: WorkloadCache;
+  /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
+  ready(): boolean;
+  watchStats(): Record<string, WatchStats>;
   stop(): Promise<void>;
 }
 
@@ -142,6 +145,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     port,
     provider,
     cache,
+    ready: () => watches.every((w) => w.synced()),
+    watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
     async stop(): Promise<void> {
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
       clearInterval(expiry);

@@ -151,7 +151,8 @@ export class Provider {
     return alreadyExists(`instance "${instanceId}" already exists with a different spec`);
   }
 
-  private currentCapacity(): CapacityReport {
+  /** For operators (metrics, health): the books without a session check. */
+  currentCapacity(): CapacityReport {
     const report = capacityOf(this.deps.capacity.total(), this.deps.ledger.used());
     const key = report.overcommitted.join(',');
     if (key !== this.overcommitLogged) {

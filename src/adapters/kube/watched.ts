@@ -44,6 +44,10 @@ export class WatchedCollection<T extends KubernetesObject> {
 
   constructor(private readonly options: WatchedOptions<T>) {}
 
+  get name(): string {
+    return this.options.name;
+  }
+
   /** Resolves once the first list has succeeded and the watch is open (it keeps retrying until then). */
   async start(): Promise<void> {
     this.stopped = false;
