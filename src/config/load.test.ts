@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configPathFrom, loadConfig, parseConfig } from './load.js';
+
+const SEED_004 = `
+server:
+  port: 50052
+
+kubernetes:
+  kubeconfig: ""
+  namespace: "default"
+  in_cluster: true
+
+resource:
+  cpu: 8000
+  memory: "8Gi"
+  gpu: 4
+
+resource_tags:
+  - cpu
+  - memory
+  - gpu
+`;
+
+function problems(text: string): readonly string[] {
+  try {
+    parseConfig(text, '/etc/k8s-provider/config.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('accepts the config of seed 004 unchanged and fills every default', () => {
+    const config = parseConfig(SEED_004, '/etc/k8s-provider/config.yaml');
+    expect(config).toEqual({
+      server: { host: '0.0.0.0', port: 50052, max_receive_message_bytes: 4 * 1024 * 1024, shutdown_grace_seconds: 10 },
+      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
+      resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
+      resource_tags: ['cpu', 'memory', 'gpu'],
+      session: { health_timeout_seconds: 90 },
+      jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
+      limits: { max_instances: 100 },
+      log: { level: 'info' },
+      metrics: { interval_seconds: 15, host: '0.0.0.0', port: 9090 },
+    });
+  });
+
+  it.each([
+    ['8Gi', 8 * 2 ** 30],
+    ['8GB', 8e9],
+    ['8GiB', 8 * 2 ** 30],
+    ['8192Mi', 8 * 2 ** 30],
+    ['8G', 8e9],
+    ['8589934592', 8589934592],
+    [8589934592, 8589934592],
+    ['1.5Gi', 1.5 * 2 ** 30],
+    ['512mb', 512e6],
+    ['128974848', 128974848],
+    ['129e6', 129e6],
+  ])('reads memory %j as %d bytes', (memory, bytes) => {
+    const config = parseConfig(`resource: {cpu: 1000, memory: ${JSON.stringify(memory)}}`, '/c.yaml');
+    expect(config.resource.memory).toBe(bytes);
+  });
+
+  it.each([
+    [8000, 8000],
+    ['8', 8000],
+    ['500m', 500],
+    ['0.25', 250],
+  ])('reads cpu %j as %d millicores', (cpu, milli) => {
+    expect(parseConfig(`resource: {cpu: ${JSON.stringify(cpu)}, memory: 1Gi}`, '/c.yaml').resource.cpu).toBe(milli);
+  });
+
+  it('resolves relative paths against the config file directory', () => {
+    const config = parseConfig(
+      'kubernetes: {kubeconfig: ../kube/config}\nresource: {cpu: 1, memory: 1}\nserver: {tls: {cert_file: tls.crt, key_file: /abs/tls.key}}',
+      '/etc/k8s-provider/config.yaml',
+    );
+    expect(config.kubernetes.kubeconfig).toBe('/etc/kube/config');
+    expect(config.server.tls).toEqual({ cert_file: '/etc/k8s-provider/tls.crt', key_file: '/abs/tls.key' });
+  });
+
+  it('accepts every new key', () => {
+    const config = parseConfig(
+      `
+server: {host: 127.0.0.1, port: 0}
+kubernetes: {namespace: work, label_selector: "team=a,env=dev"}
+resource: {mode: auto, gpu: 2}
+session: {health_timeout_seconds: 30}
+jobs: {timeout_seconds: 60, cleanup_policy: Always}
+limits: {max_instances: 5}
+log: {level: debug}
+metrics: {interval_seconds: 5, port: 0}
+`,
+      '/c.yaml',
+    );
+    expect(config.resource).toEqual({ mode: 'auto', gpu: 2 });
+    expect(config.jobs).toEqual({ timeout_seconds: 60, cleanup_policy: 'Always' });
+    expect(config.kubernetes.label_selector).toBe('team=a,env=dev');
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 0 });
+  });
+
+  it('reports every invalid key with its path at once', () => {
+    expect(
+      problems(`
+server: {port: 70000}
+kubernetes: {namespace: Not_Valid}
+resource: {cpu: -5, memory: lots}
+jobs: {cleanup_policy: Sometimes, timeout_seconds: 0}
+resource_tags: [cpu, disk]
+`),
+    ).toEqual([
+      'server.port: Too big: expected number to be <=65535',
+      'kubernetes.namespace: must be a DNS label (lowercase alphanumerics and "-")',
+      'resource.cpu: cpu must not be negative',
+      'resource.memory: "lots" is not a Kubernetes quantity (e.g. 500m, 2, 1.5Gi, 128974848, 129e6)',
+      'resource_tags.1: Invalid option: expected one of "cpu"|"memory"|"gpu"|"camera"',
+      'jobs.timeout_seconds: Too small: expected number to be >0',
+      'jobs.cleanup_policy: Invalid option: expected one of "Always"|"OnSuccess"|"OnFailure"',
+    ]);
+  });
+
+  it('names unknown keys so typos do not pass silently', () => {
+    expect(problems('resource: {cpu: 1, memory: 1, gpus: 2}\nsevrer: {port: 1}')).toEqual([
+      'resource.gpus: unknown key (check the spelling)',
+      'sevrer: unknown key (check the spelling)',
+    ]);
+  });
+
+  it('requires cpu and memory in static mode', () => {
+    expect(problems('resource: {gpu: 1}')).toEqual([
+      'resource.cpu: required when resource.mode is static',
+      'resource.memory: required when resource.mode is static',
+    ]);
+  });
+
+  it('rejects negative and fractional cpu numbers and unsafe memory', () => {
+    expect(problems('resource: {cpu: 1.5, memory: 1}')).toEqual(['resource.cpu: 1.5 is not a whole number of millicores']);
+    expect(problems('resource: {cpu: 1, memory: 100Ei}')[0]).toMatch(/^resource\.memory: memory \d+ is out of range/);
+  });
+
+  it('rejects a label selector that is not equality terms', () => {
+    expect(problems('resource: {cpu: 1, memory: 1}\nkubernetes: {label_selector: "team in (a,b)"}')[0]).toMatch(/^kubernetes\.label_selector: must be equality terms/);
+  });
+
+  it('reports YAML syntax errors', () => {
+    expect(problems('server: [port: 1')[0]).toMatch(/^YAML: /);
+  });
+});
+
+describe('loadConfig', () => {
+  const files: Record<string, string> = { '/srv/config.yaml': SEED_004, '/srv/other.yaml': 'resource: {cpu: 2000, memory: 2Gi}' };
+  const readFile = (p: string): string => {
+    const text = files[p];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+    return text;
+  };
+
+  it('defaults to ./config.yaml', () => {
+    expect(loadConfig({ argv: [], cwd: '/srv', readFile }).path).toBe('/srv/config.yaml');
+  });
+
+  it('takes --config PATH and --config=PATH', () => {
+    expect(loadConfig({ argv: ['--config', 'other.yaml'], cwd: '/srv', readFile }).config.resource.cpu).toBe(2000);
+    expect(loadConfig({ argv: ['--config=/srv/other.yaml'], cwd: '/', readFile }).path).toBe('/srv/other.yaml');
+  });
+
+  it('names the path of a missing file', () => {
+    expect(() => loadConfig({ argv: ['--config', 'nope.yaml'], cwd: '/srv', readFile })).toThrow('cannot read /srv/nope.yaml: file not found');
+  });
+
+  it('refuses unknown flags', () => {
+    expect(() => configPathFrom(['--confg', 'x'], '/')).toThrow(/Unknown option '--confg'/);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * The use cases with in-memory versions of the core's own ports: the
+ * runtime "creates" by adding to the view after a delay, as a real watch would.
+ */
+import { describe, expect, it } from 'vitest';
+import { alreadyExists, unavailable, DomainError } from './errors.js';
+import type { ObservedPod, ObservedWorkloads } from './instances.js';
+import { Ledger } from './ledger.js';
+import type { DeploySpec, DeployInput } from './deploy-spec.js';
+import type { Logger, UsageSnapshot, WorkloadRuntime, WorkloadView } from './ports.js';
+import { Provider } from './provider.js';
+import { Session } from './session.js';
+import { ZERO, type Resources } from './resources.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+class MemoryCluster implements WorkloadView, WorkloadRuntime {
+  current: ObservedWorkloads = { pods: [], jobs: [] };
+  creates = 0;
+  failNext: DomainError | undefined;
+  isSynced = true;
+  snapshot = (): ObservedWorkloads => this.current;
+  synced = (): boolean => this.isSynced;
+
+  async create(spec: DeploySpec): Promise<{ name: string }> {
+    await tick();
+    if (this.failNext) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    if (this.current.pods.some((p) => p.instanceId === spec.instanceId)) throw alreadyExists('exists');
+    this.creates++;
+    // The watch shows the new pod a little later.
+    setTimeout(() => this.add({ name: spec.instanceId, instanceId: spec.instanceId, phase: 'Pending', requests: spec.resources, terminating: false, specHash: spec.specHash }), 5);
+    return { name: spec.instanceId };
+  }
+
+  async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
+    const p = this.current.pods.find((x) => x.instanceId === instanceId);
+    return p && { name: p.name, specHash: p.specHash };
+  }
+
+  add(p: ObservedPod): void {
+    this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
+  }
+}
+
+function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000) {
+  const cluster = new MemoryCluster();
+  const clock = { now: () => Date.now() };
+  const session = new Session(clock, 90_000, silent);
+  const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000 });
+  const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
+  const provider = new Provider(
+    { session, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
+    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
+  );
+  provider.connect('cp');
+  return { cluster, ledger, provider };
+}
+
+const req = (instanceId: string, cpu = 100, over: Partial<DeployInput> = {}): DeployInput => ({
+  instanceId,
+  providerId: 'cp',
+  image: 'img',
+  resources: { cpu, memory: 2 ** 20, gpu: 0 },
+  env: {},
+  ...over,
+});
+
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof DomainError ? err.kind : String(err);
+  }
+}
+
+describe('Provider.deploy', () => {
+  it('never over-commits under 200 concurrent deploys', async () => {
+    const { provider, cluster, ledger } = setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => outcome(provider.deploy(req(`i-${i}`, 150)))));
+    const ok = results.filter((r) => r === 'ok').length;
+    expect(ok).toBe(66); // floor(10000 / 150)
+    expect(results.filter((r) => r === 'RESOURCE_EXHAUSTED')).toHaveLength(134);
+    expect(cluster.creates).toBe(66);
+    await tick(20);
+    expect(ledger.used().cpu).toBe(9900);
+    expect(provider.currentCapacity().available.cpu).toBe(100);
+  });
+
+  it('releases the reservation of a failed create', async () => {
+    const { provider, cluster, ledger } = setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
+    cluster.failNext = unavailable('api down');
+    expect(await outcome(provider.deploy(req('a', 1000)))).toBe('UNAVAILABLE');
+    expect(ledger.used()).toEqual(ZERO);
+    expect(await outcome(provider.deploy(req('a', 1000)))).toBe('ok');
+  });
+
+  it('is idempotent for the same spec and refuses a different spec under the same id', async () => {
+    const { provider, cluster } = setup();
+    await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: true, kind: 'Pod' });
+    // Before the watch shows it: joins via the cluster lookup after a conflict.
+    await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
+    await tick(10);
+    await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
+    expect(await outcome(provider.deploy(req('a', 200)))).toBe('ALREADY_EXISTS');
+    expect(cluster.creates).toBe(1);
+  });
+
+  it('joins concurrent retries of one instance instead of racing them', async () => {
+    const { provider, cluster } = setup();
+    const results = await Promise.all([provider.deploy(req('a')), provider.deploy(req('a')), provider.deploy(req('a'))]);
+    expect(results.map((r) => r.created)).toEqual([true, false, false]);
+    const first = provider.deploy(req('b'));
+    expect(await outcome(provider.deploy(req('b', 300)))).toBe('ALREADY_EXISTS');
+    await first;
+    expect(cluster.creates).toBe(2);
+  });
+
+  it('caps live instances', async () => {
+    const { provider } = setup(undefined, 2);
+    await provider.deploy(req('a'));
+    await provider.deploy(req('b'));
+    await expect(provider.deploy(req('c'))).rejects.toThrow('instance limit reached: 2 live instances (limits.max_instances)');
+  });
+
+  it('validates before anything else and creates nothing on bad input', async () => {
+    const { provider, cluster } = setup();
+    expect(await outcome(provider.deploy(req('', 0)))).toBe('INVALID_ARGUMENT');
+    expect(await outcome(provider.deploy(req('a', 100, { providerId: 'intruder' })))).toBe('PERMISSION_DENIED');
+    expect(cluster.creates).toBe(0);
+  });
+
+  it('refuses to admit while the cache is not synced', async () => {
+    const { provider, cluster } = setup();
+    cluster.isSynced = false;
+    expect(await outcome(provider.deploy(req('a')))).toBe('UNAVAILABLE');
+  });
+
+  it('says what is short', async () => {
+    const { provider } = setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
+    await expect(provider.deploy(req('a', 500))).rejects.toThrow('needs 500m cpu, 200m cpu available');
+  });
+});
