@@ -20,6 +20,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   creates = 0;
   failNext: DomainError | undefined;
   isSynced = true;
+  readonly stored = new Map<string, string>();
   snapshot = (): ObservedWorkloads => this.current;
   synced = (): boolean => this.isSynced;
 
@@ -30,7 +31,9 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
       this.failNext = undefined;
       throw err;
     }
-    if (this.current.pods.some((p) => p.instanceId === spec.instanceId)) throw alreadyExists('exists');
+    // Like the API server, names conflict at once, before any watch shows the object.
+    if (this.stored.has(spec.instanceId)) throw alreadyExists('exists');
+    this.stored.set(spec.instanceId, spec.specHash);
     this.creates++;
     // The watch shows the new pod a little later.
     setTimeout(() => this.add({ name: spec.instanceId, instanceId: spec.instanceId, phase: 'Pending', requests: spec.resources, terminating: false, specHash: spec.specHash }), 5);
@@ -38,8 +41,8 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   }
 
   async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
-    const p = this.current.pods.find((x) => x.instanceId === instanceId);
-    return p && { name: p.name, specHash: p.specHash };
+    const specHash = this.stored.get(instanceId);
+    return specHash === undefined ? undefined : { name: instanceId, specHash };
   }
 
   add(p: ObservedPod): void {

@@ -60,21 +60,26 @@ function reduce(r: Rational): Rational {
   return { num: r.num / g, den: r.den / g };
 }
 
-/** Smallest integer >= r: Kubernetes rounds up when it scales a quantity down to an integer (MilliValue, Value). */
-function ceil(r: Rational): bigint {
-  const q = r.num / r.den;
-  return r.num % r.den > 0n ? q + 1n : q;
+/**
+ * Rounds away from zero, as Kubernetes does when it scales a quantity down to
+ * an integer (MilliValue, Value): its docs say "ceil", but negative values go
+ * to the next integer below (-1.5 -> -2), not above.
+ */
+function roundAwayFromZero(r: Rational): bigint {
+  const q = r.num / r.den; // BigInt division truncates towards zero
+  if (r.num % r.den === 0n) return q;
+  return r.num > 0n ? q + 1n : q - 1n;
 }
 
-/** The quantity in thousandths (CPU millicores), rounded up as Quantity.MilliValue() does. */
+/** The quantity in thousandths (CPU millicores), rounded away from zero as Quantity.MilliValue() does. */
 export function toMilli(q: string | Rational): bigint {
   const r = typeof q === 'string' ? parseQuantity(q) : q;
-  return ceil({ num: r.num * 1000n, den: r.den });
+  return roundAwayFromZero({ num: r.num * 1000n, den: r.den });
 }
 
-/** The quantity in whole units (bytes, devices), rounded up as Quantity.Value() does. */
+/** The quantity in whole units (bytes, devices), rounded away from zero as Quantity.Value() does. */
 export function toUnits(q: string | Rational): bigint {
-  return ceil(typeof q === 'string' ? parseQuantity(q) : q);
+  return roundAwayFromZero(typeof q === 'string' ? parseQuantity(q) : q);
 }
 
 /** Formats millicores the way kubectl does: whole cores when exact, else "NNNm". */
