@@ -7,7 +7,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { CapacitySource } from '../../core/ports.js';
 import { ZERO, add, min, subtractFloor, type Resources } from '../../core/resources.js';
-import { podRequests, schedulableAllocatable } from './observe.js';
+import { allocatable, isSchedulable, podRequests } from './observe.js';
 import type { WatchedCollection } from './watched.js';
 
 export interface AutoCapacityOptions {
@@ -19,8 +19,9 @@ export interface AutoCapacityOptions {
 /** Pure: the total our workloads may hold. */
 export function autoTotal(nodes: readonly V1Node[], pods: readonly V1Pod[], options: AutoCapacityOptions): Resources {
   const schedulable = new Map<string, Resources>();
-  for (const node of nodes) schedulable.set(node.metadata?.name ?? '', schedulableAllocatable(node));
-  const allocatable = [...schedulable.values()].reduce(add, ZERO);
+  // Pods on cordoned or unready nodes hold room that is not counted in the first place.
+  for (const node of nodes) if (isSchedulable(node)) schedulable.set(node.metadata?.name ?? '', allocatable(node));
+  const offered = [...schedulable.values()].reduce(add, ZERO);
   let othersHold = ZERO;
   for (const pod of pods) {
     const phase = pod.status?.phase;
@@ -28,7 +29,7 @@ export function autoTotal(nodes: readonly V1Node[], pods: readonly V1Pod[], opti
     if (phase === 'Succeeded' || phase === 'Failed' || !nodeName || !schedulable.has(nodeName) || options.isManaged(pod)) continue;
     othersHold = add(othersHold, podRequests(pod));
   }
-  const free = subtractFloor(allocatable, othersHold);
+  const free = subtractFloor(offered, othersHold);
   const cap = options.cap;
   return min(free, { cpu: cap.cpu ?? Infinity, memory: cap.memory ?? Infinity, gpu: cap.gpu ?? Infinity });
 }

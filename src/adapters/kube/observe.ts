@@ -74,10 +74,13 @@ export function observeJob(job: V1Job): ObservedJob {
   };
 }
 
-/** Allocatable of a node that takes new pods (Ready and not cordoned); others count as zero. */
-export function schedulableAllocatable(node: V1Node): Resources {
-  if (node.spec?.unschedulable) return ZERO;
+/** A node that takes new pods: Ready and not cordoned. */
+export function isSchedulable(node: V1Node): boolean {
+  if (node.spec?.unschedulable) return false;
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
-  if (ready && ready.status !== 'True') return ZERO;
+  return !ready || ready.status === 'True';
+}
+
+export function allocatable(node: V1Node): Resources {
   return quantities(node.status?.allocatable);
 }

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ApiException } from '@kubernetes/client-node';
+import { DomainError } from '../../core/errors.js';
+import { isRetryable, mapApiError, withRetry } from './errors.js';
+
+const call = { verb: 'create', resource: 'pods', namespace: 'work' };
+const api = (code: number, body: unknown) => new ApiException(code, 'x', body, {});
+const status = (code: number, message: string, details?: object) =>
+  JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, code, ...(details ? { details } : {}) });
+const mapped = (err: unknown) => {
+  const d = mapApiError(err, call);
+  return `${d.kind}: ${d.message}`;
+};
+
+describe('mapApiError', () => {
+  it('maps each API answer to its kind with the API server message', () => {
+    expect(mapped(api(403, status(403, 'pods is forbidden: User "x" cannot create resource "pods"')))).toBe(
+      'PERMISSION_DENIED: not allowed to create pods in namespace "work": pods is forbidden: User "x" cannot create resource "pods"',
+    );
+    expect(mapped(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })))).toBe('FAILED_PRECONDITION: namespace "work" does not exist');
+    expect(mapped(api(404, status(404, 'pods "a" not found', { name: 'a', kind: 'pods' })))).toBe('NOT_FOUND: pods "a" not found');
+    expect(mapped(api(409, status(409, 'pods "a" already exists')))).toBe('ALREADY_EXISTS: pods "a" already exists');
+    expect(mapped(api(422, { message: 'Pod "A" is invalid: metadata.name: Invalid value' }))).toBe(
+      'INVALID_ARGUMENT: the API server refused the pod: Pod "A" is invalid: metadata.name: Invalid value',
+    );
+    expect(mapped(api(429, status(429, 'too many requests')))).toMatch(/^UNAVAILABLE: the API server is overloaded/);
+    expect(mapped(api(503, 'service unavailable'))).toBe('UNAVAILABLE: the API server failed to create pods (HTTP 503): service unavailable');
+    expect(mapped(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }))).toBe(
+      'UNAVAILABLE: cannot reach the Kubernetes API server to create pods: connect ECONNREFUSED 127.0.0.1:6443',
+    );
+  });
+
+  it('retries only what may succeed later', () => {
+    expect([429, 500, 503].map((c) => isRetryable(api(c, '')))).toEqual([true, true, true]);
+    expect([400, 403, 404, 409, 422].map((c) => isRetryable(api(c, '')))).toEqual([false, false, false, false, false]);
+    expect(isRetryable(Object.assign(new Error('x'), { cause: { code: 'ECONNRESET' } }))).toBe(true);
+  });
+});
+
+describe('withRetry', () => {
+  const policy = (delays: number[]) => ({ attempts: 4, baseDelayMs: 100, maxDelayMs: 250, sleep: async (ms: number) => void delays.push(ms) });
+
+  it('retries with capped backoff, then reports UNAVAILABLE', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    const err = await withRetry(call, async () => {
+      calls++;
+      throw api(503, 'down');
+    }, policy(delays)).catch((e: unknown) => e);
+    expect(calls).toBe(4);
+    expect(delays).toHaveLength(3);
+    delays.forEach((d, i) => {
+      const cap = Math.min(250, 100 * 2 ** i);
+      expect(d).toBeGreaterThanOrEqual(cap / 2);
+      expect(d).toBeLessThanOrEqual(cap);
+    });
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).kind).toBe('UNAVAILABLE');
+  });
+
+  it('answers at once on a final error and returns what a later try gives', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    await expect(withRetry(call, async () => { calls++; throw api(409, 'exists'); }, policy(delays))).rejects.toMatchObject({ kind: 'ALREADY_EXISTS' });
+    expect(calls).toBe(1);
+    let n = 0;
+    await expect(withRetry(call, async () => (++n < 3 ? Promise.reject(api(500, 'x')) : 'done'), policy(delays))).resolves.toBe('done');
+  });
+});

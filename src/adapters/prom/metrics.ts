@@ -1,0 +1,219 @@
+/**
+ * The daemon's Prometheus metrics. Each daemon has its own registry rather
+ * than prom-client's global one, so two daemons in one process never share
+ * or double-register series.
+ *
+ * Counters and histograms are fed by the gRPC handlers (RpcObserver) and the
+ * instrumented Kubernetes clients (KubeApiObserver). Everything that is a
+ * state rather than an event (ledger, informers, usage age) is read at
+ * scrape time through collect callbacks, so it can never drift from the
+ * daemon's own books.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CapacityReport } from '../../core/capacity.js';
+import { RESOURCE_KEYS } from '../../core/resources.js';
+import type { RpcObserver } from '../grpc/handlers.js';
+import type { KubeApiObserver } from '../kube/instrument.js';
+import type { WatchStats } from '../kube/watched.js';
+
+export const PREFIX = 'k8s_provider_';
+const GRPC_SERVICE = 'provider.Service';
+
+/** What the gauges read at scrape time. */
+export interface MetricSources {
+  capacity(): CapacityReport;
+  watchStats(): Record<string, WatchStats>;
+  ready(): boolean;
+  /** The usage figures GetRealTimeUsage would answer with: where they come from and when they were sampled. */
+  usage(): { readonly source: string; readonly sampledAt: number; readonly stale: boolean };
+  now(): number;
+}
+
+/** What a finished Deploy amounts to, as an operator would count it. */
+export type DeployOutcome = 'created' | 'existing' | 'rejected' | 'invalid' | 'conflict' | 'unavailable' | 'denied' | 'error';
+
+/** In-band Deploy failures carry a gRPC code; this names them for the deploys counter. */
+export function deployOutcomeOf(code: string): DeployOutcome {
+  switch (code) {
+    case 'RESOURCE_EXHAUSTED':
+      return 'rejected';
+    case 'INVALID_ARGUMENT':
+      return 'invalid';
+    case 'ALREADY_EXISTS':
+      return 'conflict';
+    case 'UNAVAILABLE':
+      return 'unavailable';
+    case 'PERMISSION_DENIED':
+    case 'FAILED_PRECONDITION':
+      return 'denied';
+    default:
+      return 'error';
+  }
+}
+
+// Sub-millisecond answers from the books up to Deploys that wait on a slow API server.
+const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const API_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class ProviderMetrics implements RpcObserver, KubeApiObserver {
+  readonly registry = new Registry();
+  private readonly rpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  private readonly rpcSeconds: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  private readonly deploys: Counter<'outcome'>;
+  private readonly apiRequests: Counter<'operation'>;
+  private readonly apiErrors: Counter<'operation' | 'code'>;
+  private readonly apiSeconds: Histogram<'operation'>;
+  private sources: MetricSources | undefined;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    // The names of go-grpc-prometheus and its ports, so existing gRPC dashboards work unchanged.
+    this.rpcHandled = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'RPCs completed on the server, by method and status code (in-band Connect/Deploy errors count with their code).',
+      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+      registers,
+    });
+    this.rpcSeconds = new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'Time from receiving an RPC to answering it, by method and status code.',
+      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+      buckets: RPC_BUCKETS,
+      registers,
+    });
+    this.deploys = new Counter({
+      name: `${PREFIX}deploys_total`,
+      help: 'Deploy calls by outcome: created, existing (idempotent retry), rejected (no room), invalid, conflict, unavailable, denied, error.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: `${PREFIX}kube_api_requests_total`,
+      help: 'Kubernetes API requests by client operation (each retry counts); watch streams are not included.',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.apiErrors = new Counter({
+      name: `${PREFIX}kube_api_errors_total`,
+      help: 'Failed Kubernetes API requests by operation and HTTP status ("network" when no answer came).',
+      labelNames: ['operation', 'code'],
+      registers,
+    });
+    this.apiSeconds = new Histogram({
+      name: `${PREFIX}kube_api_request_duration_seconds`,
+      help: 'Kubernetes API request latency by operation.',
+      labelNames: ['operation'],
+      buckets: API_BUCKETS,
+      registers,
+    });
+    this.stateGauges(registers);
+  }
+
+  /** Hands over the daemon's state once it exists; until then the state gauges report nothing. */
+  collectFrom(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  rpcFinished(method: string, code: string, seconds: number): void {
+    const labels = { grpc_service: GRPC_SERVICE, grpc_method: method, grpc_code: code };
+    this.rpcHandled.inc(labels);
+    this.rpcSeconds.observe(labels, seconds);
+    if (method === 'Deploy' && code !== 'OK') this.deploys.inc({ outcome: deployOutcomeOf(code) });
+  }
+
+  deployAccepted(created: boolean): void {
+    this.deploys.inc({ outcome: created ? 'created' : 'existing' });
+  }
+
+  apiCallFinished(operation: string, seconds: number, errorCode: string | undefined): void {
+    this.apiRequests.inc({ operation });
+    this.apiSeconds.observe({ operation }, seconds);
+    if (errorCode !== undefined) this.apiErrors.inc({ operation, code: errorCode });
+  }
+
+  /** The text exposition format, as served on /metrics. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private stateGauges(registers: Registry[]): void {
+    // Arrow functions: prom-client calls collect with the gauge as `this`.
+    const read = (): MetricSources | undefined => this.sources;
+    const ledger = (name: string, help: string, pick: (c: CapacityReport) => CapacityReport['total']): void => {
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['resource'],
+        registers,
+        collect() {
+          const s = read();
+          if (!s) return;
+          const values = pick(s.capacity());
+          for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
+        },
+      });
+    };
+    const units = 'cpu in millicores, memory in bytes, gpu in devices';
+    ledger('capacity_total', `Capacity lent to the control plane (${units}).`, (c) => c.total);
+    ledger('capacity_used', `Capacity held by live instances, as reported to the control plane (${units}).`, (c) => c.used);
+    ledger('capacity_available', `Capacity left for new deploys (${units}).`, (c) => c.available);
+
+    new Gauge({
+      name: `${PREFIX}ready`,
+      help: '1 when every informer is synced with the API server (the gRPC health status is SERVING), else 0.',
+      registers,
+      collect() {
+        const s = read();
+        this.set(s?.ready() ? 1 : 0);
+      },
+    });
+    const perWatch = (name: string, help: string, value: (w: WatchStats, now: number) => number | undefined): void => {
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['informer'],
+        registers,
+        collect() {
+          const s = read();
+          if (!s) return;
+          const now = s.now();
+          for (const [informer, stats] of Object.entries(s.watchStats())) {
+            const v = value(stats, now);
+            if (v !== undefined) this.set({ informer }, v);
+          }
+        },
+      });
+    };
+    // Gauges, not counters: the informers own these totals and they start at zero with the daemon.
+    perWatch('informer_restarts', 'Watch restarts after errors since the daemon started, per informer.', (w) => w.restarts);
+    perWatch('informer_resyncs', 'Periodic full relists since the daemon started, per informer.', (w) => w.resyncs);
+    perWatch('informer_last_event_age_seconds', 'Seconds since the informer last saw an add, update or delete (absent before the first).', (w, now) =>
+      w.lastEventAt === undefined ? undefined : Math.max(0, (now - w.lastEventAt) / 1000),
+    );
+
+    new Gauge({
+      name: `${PREFIX}usage_sample_age_seconds`,
+      help: 'Age of the usage figures GetRealTimeUsage answers with: the time since the last successful usage poll.',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        this.reset();
+        const u = s.usage();
+        this.set({ source: u.source }, Math.max(0, (s.now() - u.sampledAt) / 1000));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}usage_stale`,
+      help: '1 when the usage figures are older than the poller allows (GetRealTimeUsage reports stale=true), else 0.',
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        this.set(s.usage().stale ? 1 : 0);
+      },
+    });
+  }
+}
