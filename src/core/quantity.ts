@@ -40,7 +40,8 @@ export function parseQuantity(input: string): Rational {
   if (suffix in BINARY) {
     num *= BINARY[suffix]!;
   } else {
-    const exp = suffix.startsWith('e') || suffix.startsWith('E') ? Number(suffix.slice(1)) : DECIMAL_EXP[suffix]!;
+    // "E" alone is exa; only "E" followed by digits is an exponent.
+    const exp = suffix in DECIMAL_EXP ? DECIMAL_EXP[suffix]! : Number(suffix.slice(1));
     if (Math.abs(exp) > MAX_EXPONENT) throw invalidArgument(`"${input}": exponent out of range`);
     if (exp >= 0) num *= 10n ** BigInt(exp);
     else den *= 10n ** BigInt(-exp);
@@ -58,6 +59,11 @@ function gcd(a: bigint, b: bigint): bigint {
 function reduce(r: Rational): Rational {
   const g = gcd(r.num, r.den) || 1n;
   return { num: r.num / g, den: r.den / g };
+}
+
+/** a + b, exact: sums are rounded once at the end, not part by part. */
+export function addRational(a: Rational, b: Rational): Rational {
+  return reduce({ num: a.num * b.den + b.num * a.den, den: a.den * b.den });
 }
 
 /**
