@@ -21,6 +21,11 @@ import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/
 import { loadProto } from './adapters/grpc/proto.js';
 import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
+import { HealthReporter } from './adapters/grpc/health.js';
+import { addReflection } from './adapters/grpc/reflection.js';
+import { instrumentClients } from './adapters/kube/instrument.js';
+import { ProviderMetrics } from './adapters/prom/metrics.js';
+import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
 
 export interface Daemon {
   readonly port: number;
@@ -35,6 +40,15 @@ export interface Daemon {
 export interface DaemonOptions {
   readonly clock?: Clock;
   readonly observer?: RpcObserver;
+}
+
+/** Every RPC report goes to Prometheus and to the caller's observer, if any. */
+function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver {
+  const all = observers.filter((o): o is RpcObserver => o !== undefined);
+  return {
+    rpcFinished: (method, code, seconds) => all.forEach((o) => o.rpcFinished(method, code, seconds)),
+    deployAccepted: (created) => all.forEach((o) => o.deployAccepted?.(created)),
+  };
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -54,7 +68,8 @@ class RequestsUsage implements UsageSource {
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const { namespace } = config.kubernetes;
-  const kube = makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster });
+  const metrics = new ProviderMetrics();
+  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), metrics);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
 
   const auto = config.resource.mode === 'auto';
@@ -114,8 +129,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
+  const usage = new RequestsUsage(cache, clock);
   const provider = new Provider(
-    { session, ledger, view: cache, runtime, capacity, usage: new RequestsUsage(cache, clock), log },
+    { session, ledger, view: cache, runtime, capacity, usage, log },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
@@ -136,19 +152,48 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     },
   };
   const server = createServer(serverOptions);
-  const { grpcObject } = loadProto();
-  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: options.observer }));
+  const { grpcObject, packageDefinition } = loadProto();
+  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]) }));
+  const ready = (): boolean => watches.every((w) => w.synced());
+  const health = new HealthReporter(ready, log);
+  health.addToServer(server);
+  addReflection(server, packageDefinition);
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
+  health.start();
   log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+
+  metrics.collectFrom({
+    capacity: () => provider.currentCapacity(),
+    watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
+    ready,
+    usage: () => usage.current(),
+    now: () => clock.now(),
+  });
+  let endpoint: MetricsEndpoint | undefined;
+  if (config.metrics.port !== 0) {
+    try {
+      endpoint = await serveMetrics(metrics, config.metrics.host, config.metrics.port, log);
+    } catch (err) {
+      // Half a daemon must not linger: release the gRPC port and the watches before failing.
+      health.drain();
+      server.forceShutdown();
+      janitor.stop();
+      clearInterval(expiry);
+      await Promise.all(watches.map((w) => w.stop()));
+      throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+    }
+  }
 
   return {
     port,
     provider,
     cache,
-    ready: () => watches.every((w) => w.synced()),
+    ready,
     watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
     async stop(): Promise<void> {
+      health.drain();
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
+      await endpoint?.close();
       clearInterval(expiry);
       janitor.stop();
       await Promise.all(watches.map((w) => w.stop()));

@@ -15,6 +15,8 @@ import type { ConnectResponse } from './generated/provider/ConnectResponse.js';
 /** Receives one report per finished RPC (Prometheus hooks in here). */
 export interface RpcObserver {
   rpcFinished(method: string, code: string, seconds: number): void;
+  /** A Deploy that succeeded: whether it created a workload or found an identical one (an idempotent retry). */
+  deployAccepted?(created: boolean): void;
 }
 
 interface HandlerContext {
@@ -96,6 +98,7 @@ export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
       async (req) => {
         // env var values may hold secrets: only the keys ever reach the log.
         const result = await provider.deploy(deployFromWire(req));
+        ctx.observer?.deployAccepted?.(result.created);
         return {
           error: '',
           workloadName: result.workloadName,

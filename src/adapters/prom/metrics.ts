@@ -185,9 +185,27 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
         },
       });
     };
-    // Gauges, not counters: the informers own these totals and they start at zero with the daemon.
-    perWatch('informer_restarts', 'Watch restarts after errors since the daemon started, per informer.', (w) => w.restarts);
-    perWatch('informer_resyncs', 'Periodic full relists since the daemon started, per informer.', (w) => w.resyncs);
+    const perWatchTotal = (name: string, help: string, value: (w: WatchStats) => number): void => {
+      // The informers own these totals; the counter catches up to them at each scrape.
+      const seen = new Map<string, number>();
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['informer'],
+        registers,
+        collect() {
+          const s = read();
+          if (!s) return;
+          for (const [informer, stats] of Object.entries(s.watchStats())) {
+            const now = value(stats);
+            this.inc({ informer }, Math.max(0, now - (seen.get(informer) ?? 0)));
+            seen.set(informer, Math.max(now, seen.get(informer) ?? 0));
+          }
+        },
+      });
+    };
+    perWatchTotal('informer_restarts_total', 'Watch restarts after errors, per informer.', (w) => w.restarts);
+    perWatchTotal('informer_resyncs_total', 'Periodic full relists, per informer.', (w) => w.resyncs);
     perWatch('informer_last_event_age_seconds', 'Seconds since the informer last saw an add, update or delete (absent before the first).', (w, now) =>
       w.lastEventAt === undefined ? undefined : Math.max(0, (now - w.lastEventAt) / 1000),
     );

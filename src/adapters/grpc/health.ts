@@ -1,0 +1,62 @@
+/**
+ * grpc.health.v1 for kubelet probes, load balancers and grpc_health_probe.
+ * SERVING means the daemon can answer truthfully: the API server is
+ * reachable and every informer has synced, so the books are current.
+ */
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../core/ports.js';
+
+/** '' is the whole server (what a probe without a service name asks about). */
+export const HEALTH_SERVICES = ['', 'provider.Service'] as const;
+
+export class HealthReporter {
+  private readonly impl = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])));
+  private current: ServingStatus = 'NOT_SERVING';
+  private timer: NodeJS.Timeout | undefined;
+  private draining = false;
+
+  constructor(
+    private readonly ready: () => boolean,
+    private readonly log: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  addToServer(server: grpc.Server): void {
+    this.impl.addToServer(server);
+  }
+
+  /**
+   * Polls readiness: the informers flip it on their own errors and restarts,
+   * and a poll every second is cheaper and simpler than subscribing to each.
+   */
+  start(): void {
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Shutting down: report NOT_SERVING from now on so traffic moves away while in-flight calls drain. */
+  drain(): void {
+    this.draining = true;
+    if (this.timer) clearInterval(this.timer);
+    this.set('NOT_SERVING');
+  }
+
+  status(): ServingStatus {
+    return this.current;
+  }
+
+  refresh(): void {
+    if (this.draining) return;
+    this.set(this.ready() ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  private set(next: ServingStatus): void {
+    // setStatus pushes to every Watch stream; only changes are worth a push.
+    if (next === this.current) return;
+    this.log.info({ from: this.current, to: next }, 'health status changed');
+    this.current = next;
+    for (const service of HEALTH_SERVICES) this.impl.setStatus(service, next);
+  }
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { ProviderMetrics, deployOutcomeOf, type MetricSources } from './metrics.js';
+
+function sources(over: Partial<MetricSources> = {}): MetricSources {
+  return {
+    capacity: () => ({
+      total: { cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
+      used: { cpu: 500, memory: 2 ** 30, gpu: 1 },
+      available: { cpu: 7500, memory: 7 * 2 ** 30, gpu: 3 },
+      overcommitted: [],
+    }),
+    watchStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
+    ready: () => true,
+    usage: () => ({ source: 'metrics', sampledAt: 70_000, stale: false }),
+    now: () => 100_000,
+    ...over,
+  };
+}
+
+/** The sample lines of one metric family, without HELP/TYPE. */
+async function samples(m: ProviderMetrics, name: string): Promise<string[]> {
+  const { body } = await m.exposition();
+  return body.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}
+
+describe('ProviderMetrics', () => {
+  it('counts RPCs by method and code and times them', async () => {
+    const m = new ProviderMetrics();
+    m.rpcFinished('HealthCheck', 'OK', 0.002);
+    m.rpcFinished('HealthCheck', 'OK', 0.003);
+    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.01);
+    expect(await samples(m, 'grpc_server_handled_total')).toEqual([
+      'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="HealthCheck",grpc_code="OK"} 2',
+      'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="Deploy",grpc_code="RESOURCE_EXHAUSTED"} 1',
+    ]);
+    expect(await samples(m, 'grpc_server_handling_seconds_count')).toContain(
+      'grpc_server_handling_seconds_count{grpc_service="provider.Service",grpc_method="HealthCheck",grpc_code="OK"} 2',
+    );
+  });
+
+  it('counts deploys by outcome', async () => {
+    const m = new ProviderMetrics();
+    m.deployAccepted(true);
+    m.deployAccepted(true);
+    m.deployAccepted(false);
+    m.rpcFinished('Deploy', 'OK', 0.1);
+    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.1);
+    m.rpcFinished('Deploy', 'INVALID_ARGUMENT', 0.1);
+    m.rpcFinished('Connect', 'INVALID_ARGUMENT', 0.1);
+    expect((await samples(m, 'k8s_provider_deploys_total')).sort()).toEqual([
+      'k8s_provider_deploys_total{outcome="created"} 2',
+      'k8s_provider_deploys_total{outcome="existing"} 1',
+      'k8s_provider_deploys_total{outcome="invalid"} 1',
+      'k8s_provider_deploys_total{outcome="rejected"} 1',
+    ]);
+  });
+
+  it('names every in-band Deploy failure', () => {
+    expect(['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'].map(deployOutcomeOf)).toEqual([
+      'rejected',
+      'invalid',
+      'conflict',
+      'unavailable',
+      'denied',
+      'denied',
+      'error',
+    ]);
+  });
+
+  it('counts Kubernetes API requests and errors per operation', async () => {
+    const m = new ProviderMetrics();
+    m.apiCallFinished('createNamespacedPod', 0.02, undefined);
+    m.apiCallFinished('createNamespacedPod', 0.02, '409');
+    m.apiCallFinished('listNamespacedPod', 1.5, 'network');
+    expect(await samples(m, 'k8s_provider_kube_api_requests_total')).toEqual([
+      'k8s_provider_kube_api_requests_total{operation="createNamespacedPod"} 2',
+      'k8s_provider_kube_api_requests_total{operation="listNamespacedPod"} 1',
+    ]);
+    expect(await samples(m, 'k8s_provider_kube_api_errors_total')).toEqual([
+      'k8s_provider_kube_api_errors_total{operation="createNamespacedPod",code="409"} 1',
+      'k8s_provider_kube_api_errors_total{operation="listNamespacedPod",code="network"} 1',
+    ]);
+  });
+
+  it('reads the ledger, informers and usage age at scrape time', async () => {
+    const m = new ProviderMetrics();
+    // Before the daemon hands its state over, state gauges stay empty.
+    expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([]);
+    m.collectFrom(sources());
+    expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([
+      'k8s_provider_capacity_total{resource="cpu"} 8000',
+      'k8s_provider_capacity_total{resource="memory"} 8589934592',
+      'k8s_provider_capacity_total{resource="gpu"} 4',
+    ]);
+    expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="cpu"} 500');
+    expect(await samples(m, 'k8s_provider_capacity_available')).toContain('k8s_provider_capacity_available{resource="gpu"} 3');
+    expect(await samples(m, 'k8s_provider_ready')).toEqual(['k8s_provider_ready 1']);
+    expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual([
+      'k8s_provider_informer_restarts_total{informer="pods"} 2',
+      'k8s_provider_informer_restarts_total{informer="jobs"} 0',
+    ]);
+    expect(await samples(m, 'k8s_provider_informer_last_event_age_seconds')).toEqual(['k8s_provider_informer_last_event_age_seconds{informer="pods"} 5']);
+    expect(await samples(m, 'k8s_provider_usage_sample_age_seconds')).toEqual(['k8s_provider_usage_sample_age_seconds{source="metrics"} 30']);
+    expect(await samples(m, 'k8s_provider_usage_stale')).toEqual(['k8s_provider_usage_stale 0']);
+  });
+
+  it('keeps informer counters monotonic across scrapes', async () => {
+    const m = new ProviderMetrics();
+    let restarts = 1;
+    m.collectFrom(sources({ watchStats: () => ({ pods: { restarts, resyncs: 0, lastEventAt: undefined } }) }));
+    expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
+    expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
+    restarts = 4;
+    expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 4']);
+  });
+
+  it('includes the Node process metrics', async () => {
+    const { body } = await new ProviderMetrics().exposition();
+    expect(body).toMatch(/^process_cpu_seconds_total /m);
+    expect(body).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+});
