@@ -70,6 +70,7 @@ describe('validateDeploy', () => {
       'INVALID_ARGUMENT: workload.cleanup_policy applies to JOB workloads only; workload.backoff_limit applies to JOB workloads only',
     );
     expect(problem({ ...base, workload: { labels: { 'iarnet.managed': 'false' } } })).toBe('INVALID_ARGUMENT: workload.labels key "iarnet.managed" is reserved for the provider');
+    expect(problem({ ...base, workload: { annotations: { 'iarnet.spec_hash': 'x' } } })).toBe('INVALID_ARGUMENT: workload.annotations key "iarnet.spec_hash" is reserved for the provider');
     expect(problem({ ...base, workload: { labels: { 'bad key!': 'v' } } })).toMatch(/workload\.labels key "bad key!": name must be/);
     expect(problem({ ...base, workload: { nodeSelector: { gpu: 'a b' } } })).toMatch(/workload\.node_selector\[gpu\] value "a b"/);
     expect(problem({ ...base, workload: { ports: [{ name: '', containerPort: 70000, protocol: 'tcp' }] } })).toBe('INVALID_ARGUMENT: workload.ports: container_port 70000 is not in 1-65535');

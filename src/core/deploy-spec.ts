@@ -35,6 +35,7 @@ export interface WorkloadInput {
   readonly labels?: Readonly<Record<string, string>>;
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly tolerations?: readonly TolerationInput[];
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** A deploy request as decoded from the wire, not yet trusted. */
@@ -77,6 +78,7 @@ export interface DeploySpec {
   readonly cleanupPolicy: CleanupPolicy | undefined; // Jobs only
   readonly backoffLimit: number | undefined; // Jobs only
   readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly Toleration[];
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
@@ -187,6 +189,16 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const nodeSelector = w.nodeSelector ?? {};
   checkLabels('workload.labels', labels, problems, true);
   checkLabels('workload.node_selector', nodeSelector, problems, false);
+  const annotations = w.annotations ?? {};
+  for (const k of Object.keys(annotations)) {
+    const keyProblem = labelKeyProblem(k);
+    if (keyProblem) problems.push(`workload.annotations key ${keyProblem}`);
+    if (k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`workload.annotations key "${k}" is reserved for the provider`);
+  }
+  // The API server's own limit on all annotations of an object.
+  if (Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0) > 256 * 1024) {
+    problems.push('workload.annotations exceed 256 KiB in total');
+  }
 
   const tolerations: Toleration[] = [];
   for (const t of w.tolerations ?? []) {
@@ -236,6 +248,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     cleanupPolicy: isJob ? (w.cleanupPolicy ?? defaults.jobCleanupPolicy) : undefined,
     backoffLimit: isJob ? (w.backoffLimit ?? 0) : undefined,
     labels,
+    annotations,
     nodeSelector,
     tolerations,
     // Hashed before the daemon's defaults are applied, so a retry after a
@@ -243,7 +256,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     specHash: specHashOf({
       instanceId, providerId: input.providerId, image, resources, env: input.env, kind,
       command: w.command ?? [], args: w.args ?? [], ports, timeoutSeconds: w.timeoutSeconds,
-      cleanupPolicy: w.cleanupPolicy, backoffLimit: w.backoffLimit, labels, nodeSelector, tolerations,
+      cleanupPolicy: w.cleanupPolicy, backoffLimit: w.backoffLimit, labels, annotations, nodeSelector, tolerations,
     }),
   };
 }

@@ -66,6 +66,7 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
     cleanupPolicy: CLEANUP[w.cleanupPolicy],
     backoffLimit: w.backoffLimit ?? undefined,
     labels: w.labels,
+    annotations: w.annotations,
     nodeSelector: w.nodeSelector,
     tolerations: w.tolerations.map((t) => ({
       key: t.key,

@@ -60,6 +60,7 @@ describe('podManifest', () => {
           ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }],
           timeoutSeconds: 600,
           labels: { app: 'web' },
+          annotations: { 'prometheus.io/scrape': 'true' },
           nodeSelector: { disk: 'ssd' },
           tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'web', effect: 'NoSchedule' }],
         },
@@ -69,7 +70,12 @@ describe('podManifest', () => {
     const pod = podManifest(spec, { namespace: 'work', selectorLabels: {} });
     expect(pod.metadata?.name).toMatch(/^web-server-[0-9a-f]{8}$/);
     expect(pod.metadata?.labels).toEqual({ app: 'web', 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': pod.metadata?.labels?.['iarnet.instance_id'] });
-    expect(pod.metadata?.annotations?.['iarnet.instance_id']).toBe('Web Server');
+    expect(pod.metadata?.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'iarnet.instance_id': 'Web Server',
+      'iarnet.provider_id': 'cp',
+      'iarnet.spec_hash': spec.specHash,
+    });
     expect(pod.spec).toEqual({
       restartPolicy: 'Never',
       activeDeadlineSeconds: 600,

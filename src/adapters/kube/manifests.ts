@@ -40,6 +40,7 @@ function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Reco
       [LABEL_INSTANCE_ID]: labelValue(spec.instanceId),
     },
     annotations: {
+      ...spec.annotations,
       [ANNOTATION_INSTANCE_ID]: spec.instanceId,
       [ANNOTATION_PROVIDER_ID]: spec.providerId,
       [ANNOTATION_SPEC_HASH]: spec.specHash,
