@@ -82,11 +82,15 @@ describe('running daemon', () => {
     const listening = await waitFor('the daemon to listen', () => logs(r).find((l) => l.msg === 'grpc server listening'), { timeoutMs: 60_000 });
     const client = makeClient(listening.port as number);
     expect(await call(client, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });
-    // A deploy in flight when SIGTERM arrives still completes.
-    const inFlight = call<{ error: string }>(client, 'Deploy', { providerId: 'cp', instanceId: 'drain', image: 'x', resourceRequest: { cpu: 100, memory: 1 << 20 } });
-    await new Promise((res) => setTimeout(res, 5));
+    // Deploys in flight when SIGTERM arrives still complete: send a batch,
+    // and signal once the first has answered (so all have reached the server).
+    const deploys = Array.from({ length: 30 }, (_, i) =>
+      call<{ error: string }>(client, 'Deploy', { providerId: 'cp', instanceId: `drain-${i}`, image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } }),
+    );
+    await Promise.race(deploys);
     r.child.kill('SIGTERM');
-    expect((await inFlight).error).toBe('');
+    const answers = await Promise.all(deploys);
+    expect(answers.map((a) => a.error)).toEqual(Array(30).fill(''));
     expect(await r.exit).toBe(0);
     client.close();
     const lines = logs(r).map((l) => l.msg);
