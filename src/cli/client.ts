@@ -1,0 +1,58 @@
+/** The CLI's gRPC side: one client for the provider service and one for grpc.health.v1. */
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { loadProto } from '../adapters/grpc/proto.js';
+import type { ServiceClient } from '../adapters/grpc/generated/provider/Service.js';
+import { UsageError, type CommonFlags, type TlsFlags } from './args.js';
+
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
+export function channelCredentials(tls: TlsFlags | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    tls.ca ? readFlagFile('--tls-ca', tls.ca) : null,
+    tls.key ? readFlagFile('--tls-key', tls.key) : null,
+    tls.cert ? readFlagFile('--tls-cert', tls.cert) : null,
+  );
+}
+
+function channelOptions(common: CommonFlags): grpc.ChannelOptions {
+  return common.tls?.serverName ? { 'grpc.ssl_target_name_override': common.tls.serverName, 'grpc.default_authority': common.tls.serverName } : {};
+}
+
+export function providerClient(common: CommonFlags): ServiceClient {
+  const { grpcObject } = loadProto();
+  return new grpcObject.provider.Service(common.addr, channelCredentials(common.tls), channelOptions(common));
+}
+
+type UnaryMethod = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall;
+
+/** Calls one unary method with the CLI's deadline; rejects with the grpc ServiceError. */
+export function unary<Res>(client: grpc.Client, method: string, request: object, deadlineSeconds: number): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+  if (!fn) throw new Error(`the client has no method ${method}`);
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, { deadline: Date.now() + deadlineSeconds * 1000 }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+export function healthClient(common: CommonFlags): grpc.Client {
+  const def = protoLoader.loadSync('health/v1/health.proto', { includeDirs: [dirname(dirname(dirname(healthProtoPath)))], keepCase: true, enums: String });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  return new pkg.grpc.health.v1.Health(common.addr, channelCredentials(common.tls), channelOptions(common));
+}
+
+export function isServiceError(err: unknown): err is grpc.ServiceError {
+  return typeof (err as grpc.ServiceError | null)?.code === 'number' && 'details' in (err as object);
+}
+
+export const codeName = (code: number): string => grpc.status[code] ?? String(code);

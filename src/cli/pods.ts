@@ -1,0 +1,87 @@
+/**
+ * `pods`: the managed workloads as the cluster sees them, read with the
+ * operator's own kubeconfig. Independent of the daemon on purpose: it is what
+ * an operator checks when the daemon's answers look wrong.
+ */
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../adapters/kube/client.js';
+import { LABEL_MANAGED, LABEL_PROVIDER_ID } from '../adapters/kube/labels.js';
+import { jobOutcome, observeJob, observePod } from '../adapters/kube/observe.js';
+import type { Amounts } from './format.js';
+
+export interface WorkloadRow {
+  readonly namespace: string;
+  readonly kind: 'Pod' | 'Job';
+  readonly name: string;
+  readonly instanceId: string;
+  readonly providerId: string;
+  /** Pods: their phase (Terminating while being deleted). Jobs: Active, Complete, Failed or Pending. */
+  readonly phase: string;
+  readonly requests: Amounts;
+  /** Pods that a Job runs name it here. */
+  readonly job: string | undefined;
+  readonly node: string | undefined;
+  readonly createdAt: number | undefined; // ms since epoch
+}
+
+export function podRow(pod: V1Pod): WorkloadRow {
+  const seen = observePod(pod);
+  return {
+    namespace: pod.metadata?.namespace ?? '',
+    kind: 'Pod',
+    name: seen.name,
+    instanceId: seen.instanceId,
+    providerId: pod.metadata?.labels?.[LABEL_PROVIDER_ID] ?? '',
+    phase: seen.terminating ? 'Terminating' : seen.phase,
+    requests: seen.requests,
+    job: seen.jobName,
+    node: pod.spec?.nodeName,
+    createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : undefined,
+  };
+}
+
+export function jobRow(job: V1Job): WorkloadRow {
+  const seen = observeJob(job);
+  const outcome = jobOutcome(job);
+  return {
+    namespace: job.metadata?.namespace ?? '',
+    kind: 'Job',
+    name: seen.name,
+    instanceId: seen.instanceId,
+    providerId: job.metadata?.labels?.[LABEL_PROVIDER_ID] ?? '',
+    phase: outcome ?? ((job.status?.active ?? 0) > 0 ? 'Active' : 'Pending'),
+    requests: seen.podRequests,
+    job: undefined,
+    node: undefined,
+    createdAt: job.metadata?.creationTimestamp ? new Date(job.metadata.creationTimestamp).getTime() : undefined,
+  };
+}
+
+export interface PodsQuery {
+  readonly kubeconfig: string | undefined;
+  readonly namespace: string | undefined;
+  readonly allNamespaces: boolean;
+}
+
+export function kubeConfigFor(query: PodsQuery): KubeConfig {
+  return loadKubeConfig({ kubeconfig: query.kubeconfig ?? '', inCluster: false }).kubeConfig;
+}
+
+/** Jobs first, each followed by its pods; then standalone pods; by name within each. */
+export async function listWorkloads(kc: KubeConfig, query: PodsQuery): Promise<{ namespace: string | undefined; rows: WorkloadRow[] }> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const batch = kc.makeApiClient(BatchV1Api);
+  const labelSelector = `${LABEL_MANAGED}=true`;
+  const namespace = query.allNamespaces ? undefined : (query.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default');
+  const [pods, jobs] = namespace
+    ? await Promise.all([core.listNamespacedPod({ namespace, labelSelector }), batch.listNamespacedJob({ namespace, labelSelector })])
+    : await Promise.all([core.listPodForAllNamespaces({ labelSelector }), batch.listJobForAllNamespaces({ labelSelector })]);
+  const byName = (a: WorkloadRow, b: WorkloadRow): number => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
+  const podRows = pods.items.map(podRow).sort(byName);
+  const rows: WorkloadRow[] = [];
+  for (const job of jobs.items.map(jobRow).sort(byName)) {
+    rows.push(job, ...podRows.filter((p) => p.job === job.name && p.namespace === job.namespace));
+  }
+  rows.push(...podRows.filter((p) => !rows.includes(p)));
+  return { namespace, rows };
+}
