@@ -5,11 +5,10 @@
 import { readFileSync } from 'node:fs';
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
-import type { Clock, Logger, UsageSnapshot, UsageSource, CapacitySource } from './core/ports.js';
+import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
-import { runningRequests } from './core/usage.js';
 import { makeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
 import { WatchedCollection, type WatchStats } from './adapters/kube/watched.js';
@@ -26,6 +25,8 @@ import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { ProviderMetrics } from './adapters/prom/metrics.js';
 import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
+import { MetricsPoller, type MetricsPollerStats } from './adapters/metrics/poller.js';
+import { podMetricsLister } from './adapters/metrics/lister.js';
 
 export interface Daemon {
   readonly port: number;
@@ -34,6 +35,8 @@ export interface Daemon {
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
   watchStats(): Record<string, WatchStats>;
+  /** The usage poller: source, last success, failures, polls and skipped polls. */
+  usageStats(): MetricsPollerStats;
   stop(): Promise<void>;
 }
 
@@ -52,18 +55,6 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 }
 
 const systemClock: Clock = { now: () => Date.now() };
-
-/** Until the metrics poller is wired in: requests of Running pods. */
-class RequestsUsage implements UsageSource {
-  constructor(
-    private readonly cache: WorkloadCache,
-    private readonly clock: Clock,
-  ) {}
-  current(): UsageSnapshot {
-    const { total, perInstance } = runningRequests(this.cache.snapshot());
-    return { total, perInstance, source: 'requests', sampledAt: this.clock.now(), stale: false };
-  }
-}
 
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
@@ -129,7 +120,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
-  const usage = new RequestsUsage(cache, clock);
+  const usage = new MetricsPoller({
+    list: podMetricsLister(kube.custom, namespace, selector),
+    view: cache,
+    intervalMs: config.metrics.interval_seconds * 1000,
+    clock,
+    log,
+  });
+  await usage.start();
   const provider = new Provider(
     { session, ledger, view: cache, runtime, capacity, usage, log },
     {
@@ -177,6 +175,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       // Half a daemon must not linger: release the gRPC port and the watches before failing.
       health.drain();
       server.forceShutdown();
+      usage.stop();
       janitor.stop();
       clearInterval(expiry);
       await Promise.all(watches.map((w) => w.stop()));
@@ -190,10 +189,12 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     cache,
     ready,
     watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
+    usageStats: () => usage.stats(),
     async stop(): Promise<void> {
       health.drain();
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
       await endpoint?.close();
+      usage.stop();
       clearInterval(expiry);
       janitor.stop();
       await Promise.all(watches.map((w) => w.stop()));
