@@ -22,7 +22,7 @@ export default defineConfig({
           globalSetup: ['test/cluster/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
-          hookTimeout: 600_000,
+          hookTimeout: 180_000,
         },
       },
     ],
