@@ -94,12 +94,12 @@ export function deployFromWire(req: DeployRequest__Output): DeployInput {
   };
 }
 
-export function usageToWire(u: UsageSnapshot): GetRealTimeUsageResponse {
+export function usageToWire(u: UsageSnapshot, includeInstances: boolean): GetRealTimeUsageResponse {
   return {
     usage: infoToWire(u.total),
     source: u.source === 'metrics' ? 'METRICS' : 'REQUESTS',
     sampledAtUnixMs: String(u.sampledAt),
     stale: u.stale,
-    instances: [...u.perInstance].map(([instanceId, usage]) => ({ instanceId, usage: infoToWire(usage) })),
+    instances: includeInstances ? [...u.perInstance].map(([instanceId, usage]) => ({ instanceId, usage: infoToWire(usage) })) : [],
   };
 }

@@ -91,7 +91,7 @@ export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
       const report = provider.health(req.providerId);
       return { capacity: capacityToWire(report.capacity), resourceTags: tagsToWire(report.tags) };
     }),
-    GetRealTimeUsage: unary(ctx, 'GetRealTimeUsage', (req) => usageToWire(provider.usage(req.providerId))),
+    GetRealTimeUsage: unary(ctx, 'GetRealTimeUsage', (req) => usageToWire(provider.usage(req.providerId), req.includeInstances)),
     Deploy: unary(
       ctx,
       'Deploy',
