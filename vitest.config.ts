@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 // cluster and two cores, so they run one at a time, each in its own namespace.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/reporters/summary.ts'],
     projects: [
       {
         test: {
