@@ -34,6 +34,7 @@ describe('HealthReporter', () => {
     reporter.start();
     expect(await s.check('')).toBe('NOT_SERVING');
     expect(await s.check('provider.Service')).toBe('NOT_SERVING');
+    expect(await s.check('liveness')).toBe('SERVING');
 
     ready = true;
     reporter.refresh();
@@ -50,6 +51,8 @@ describe('HealthReporter', () => {
     reporter.refresh();
     expect(await s.check('')).toBe('NOT_SERVING');
     expect(reporter.status()).toBe('NOT_SERVING');
+    // Draining is no reason for a liveness probe to kill the pod before it has finished.
+    expect(await s.check('liveness')).toBe('SERVING');
   });
 
   it('answers NOT_FOUND for a service it does not know', async () => {

@@ -10,8 +10,18 @@ import type { Logger } from '../../core/ports.js';
 /** '' is the whole server (what a probe without a service name asks about). */
 export const HEALTH_SERVICES = ['', 'provider.Service'] as const;
 
+/**
+ * SERVING whenever the process answers at all. A liveness probe must not
+ * follow readiness: restarting the daemon does not bring back an API server
+ * that is down, it only loses the watches and the session.
+ */
+export const LIVENESS_SERVICE = 'liveness';
+
 export class HealthReporter {
-  private readonly impl = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])));
+  private readonly impl = new HealthImplementation({
+    ...Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])),
+    [LIVENESS_SERVICE]: 'SERVING',
+  });
   private current: ServingStatus = 'NOT_SERVING';
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
