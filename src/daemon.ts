@@ -150,12 +150,12 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     },
   };
   const server = createServer(serverOptions);
-  const { grpcObject, packageDefinition } = loadProto();
+  const { grpcObject } = loadProto();
   server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]) }));
   const ready = (): boolean => watches.every((w) => w.synced());
   const health = new HealthReporter(ready, log);
   health.addToServer(server);
-  addReflection(server, packageDefinition);
+  addReflection(server);
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
   health.start();
   log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
@@ -164,7 +164,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     capacity: () => provider.currentCapacity(),
     watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
     ready,
-    usage: () => usage.current(),
+    usage: () => usage.stats(),
     now: () => clock.now(),
   });
   let endpoint: MetricsEndpoint | undefined;

@@ -1,16 +1,21 @@
 /**
  * gRPC server reflection (v1 and v1alpha), so grpcurl and similar tools can
- * list and call every service without a copy of the .proto files.
+ * list, describe and call every service without a copy of the .proto files.
  */
 import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { fileDescriptorProtos } from './descriptors.js';
+import { protoDir } from './proto.js';
 
-/** Describes the provider service and grpc.health.v1 (which grpc-health-check registers from its own proto). */
-export function addReflection(server: grpc.Server, provider: protoLoader.PackageDefinition): void {
-  // Loaded relative to its include root so the descriptor is named health/v1/health.proto, not an absolute path.
-  const health = protoLoader.loadSync('health/v1/health.proto', { includeDirs: [dirname(dirname(dirname(healthProtoPath)))] });
-  new ReflectionService({ ...provider, ...health }).addToServer(server);
+/** Describes provider.Service (with resource/resource.proto) and grpc.health.v1. */
+export function addReflection(server: grpc.Server): void {
+  const healthRoot = dirname(dirname(dirname(healthProtoPath)));
+  const files = [...fileDescriptorProtos(protoDir(), 'provider/provider.proto'), ...fileDescriptorProtos(healthRoot, 'health/v1/health.proto')];
+  // ReflectionService reads only the fileDescriptorProtos of each entry, so
+  // one entry carrying our protoc-shaped descriptors replaces proto-loader's.
+  const definition = { descriptors: { fileDescriptorProtos: files } } as unknown as protoLoader.PackageDefinition;
+  new ReflectionService(definition).addToServer(server);
 }

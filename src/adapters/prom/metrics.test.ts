@@ -11,7 +11,7 @@ function sources(over: Partial<MetricSources> = {}): MetricSources {
     }),
     watchStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
     ready: () => true,
-    usage: () => ({ source: 'metrics', sampledAt: 70_000, stale: false }),
+    usage: () => ({ source: 'metrics', stale: false, lastSuccessAt: 70_000, pollsTotal: 9, pollsFailed: 2, pollsSkipped: 1 }),
     now: () => 100_000,
     ...over,
   };
@@ -100,8 +100,24 @@ describe('ProviderMetrics', () => {
       'k8s_provider_informer_restarts_total{informer="jobs"} 0',
     ]);
     expect(await samples(m, 'k8s_provider_informer_last_event_age_seconds')).toEqual(['k8s_provider_informer_last_event_age_seconds{informer="pods"} 5']);
-    expect(await samples(m, 'k8s_provider_usage_sample_age_seconds')).toEqual(['k8s_provider_usage_sample_age_seconds{source="metrics"} 30']);
+    expect(await samples(m, 'k8s_provider_usage_last_poll_age_seconds')).toEqual(['k8s_provider_usage_last_poll_age_seconds 30']);
+    expect(await samples(m, 'k8s_provider_usage_last_poll_success_timestamp_seconds')).toEqual(['k8s_provider_usage_last_poll_success_timestamp_seconds 70']);
     expect(await samples(m, 'k8s_provider_usage_stale')).toEqual(['k8s_provider_usage_stale 0']);
+    expect(await samples(m, 'k8s_provider_usage_source')).toEqual(['k8s_provider_usage_source{source="metrics"} 1', 'k8s_provider_usage_source{source="requests"} 0']);
+    expect(await samples(m, 'k8s_provider_usage_polls_total')).toEqual(['k8s_provider_usage_polls_total 9']);
+    expect(await samples(m, 'k8s_provider_usage_poll_failures_total')).toEqual(['k8s_provider_usage_poll_failures_total 2']);
+    expect(await samples(m, 'k8s_provider_usage_polls_skipped_total')).toEqual(['k8s_provider_usage_polls_skipped_total 1']);
+  });
+
+  it('counts the poll age from the start until a poll has succeeded', async () => {
+    const m = new ProviderMetrics();
+    let now = 100_000;
+    m.collectFrom(sources({ now: () => now, usage: () => ({ source: 'requests', stale: true, lastSuccessAt: undefined, pollsTotal: 1, pollsFailed: 1, pollsSkipped: 0 }) }));
+    now = 145_000;
+    expect(await samples(m, 'k8s_provider_usage_last_poll_age_seconds')).toEqual(['k8s_provider_usage_last_poll_age_seconds 45']);
+    expect(await samples(m, 'k8s_provider_usage_last_poll_success_timestamp_seconds')).toEqual(['k8s_provider_usage_last_poll_success_timestamp_seconds 0']);
+    expect(await samples(m, 'k8s_provider_usage_stale')).toEqual(['k8s_provider_usage_stale 1']);
+    expect(await samples(m, 'k8s_provider_usage_source')).toContain('k8s_provider_usage_source{source="requests"} 1');
   });
 
   it('keeps informer counters monotonic across scrapes', async () => {

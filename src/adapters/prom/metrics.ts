@@ -24,9 +24,20 @@ export interface MetricSources {
   capacity(): CapacityReport;
   watchStats(): Record<string, WatchStats>;
   ready(): boolean;
-  /** The usage figures GetRealTimeUsage would answer with: where they come from and when they were sampled. */
-  usage(): { readonly source: string; readonly sampledAt: number; readonly stale: boolean };
+  usage(): UsagePollStats;
   now(): number;
+}
+
+/** What the metrics poller reports about itself (a structural subset of MetricsPollerStats). */
+export interface UsagePollStats {
+  /** Where GetRealTimeUsage's figures come from right now: metrics or requests. */
+  readonly source: string;
+  readonly stale: boolean;
+  /** ms since epoch of the last successful poll, if any. */
+  readonly lastSuccessAt: number | undefined;
+  readonly pollsTotal: number;
+  readonly pollsFailed: number;
+  readonly pollsSkipped: number;
 }
 
 /** What a finished Deploy amounts to, as an operator would count it. */
@@ -64,6 +75,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
   private readonly apiErrors: Counter<'operation' | 'code'>;
   private readonly apiSeconds: Histogram<'operation'>;
   private sources: MetricSources | undefined;
+  private sourcesSince = 0;
 
   constructor() {
     const registers = [this.registry];
@@ -113,6 +125,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
   /** Hands over the daemon's state once it exists; until then the state gauges report nothing. */
   collectFrom(sources: MetricSources): void {
     this.sources = sources;
+    this.sourcesSince = sources.now();
   }
 
   rpcFinished(method: string, code: string, seconds: number): void {
@@ -210,28 +223,65 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
       w.lastEventAt === undefined ? undefined : Math.max(0, (now - w.lastEventAt) / 1000),
     );
 
+    const since = (): number => this.sourcesSince;
     new Gauge({
-      name: `${PREFIX}usage_sample_age_seconds`,
-      help: 'Age of the usage figures GetRealTimeUsage answers with: the time since the last successful usage poll.',
+      name: `${PREFIX}usage_last_poll_age_seconds`,
+      help: 'Seconds since the last successful metrics.k8s.io poll; before the first one, since the daemon started (so one alert covers both).',
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        this.set(Math.max(0, (s.now() - (s.usage().lastSuccessAt ?? since())) / 1000));
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}usage_last_poll_success_timestamp_seconds`,
+      help: 'Unix time of the last successful metrics.k8s.io poll; 0 before the first.',
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        this.set((s.usage().lastSuccessAt ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}usage_stale`,
+      help: '1 when GetRealTimeUsage reports stale=true (the last successful poll is older than three intervals), else 0.',
+      registers,
+      collect() {
+        const s = read();
+        if (s) this.set(s.usage().stale ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}usage_source`,
+      help: '1 for the source GetRealTimeUsage answers from: metrics (metrics.k8s.io) or requests (the fallback).',
       labelNames: ['source'],
       registers,
       collect() {
         const s = read();
         if (!s) return;
-        this.reset();
-        const u = s.usage();
-        this.set({ source: u.source }, Math.max(0, (s.now() - u.sampledAt) / 1000));
+        const current = s.usage().source;
+        for (const source of new Set(['metrics', 'requests', current])) this.set({ source }, source === current ? 1 : 0);
       },
     });
-    new Gauge({
-      name: `${PREFIX}usage_stale`,
-      help: '1 when the usage figures are older than the poller allows (GetRealTimeUsage reports stale=true), else 0.',
-      registers,
-      collect() {
-        const s = read();
-        if (!s) return;
-        this.set(s.usage().stale ? 1 : 0);
-      },
-    });
+    const pollTotal = (name: string, help: string, value: (u: UsagePollStats) => number): void => {
+      let seen = 0;
+      new Counter({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          const s = read();
+          if (!s) return;
+          const now = value(s.usage());
+          this.inc(Math.max(0, now - seen));
+          seen = Math.max(seen, now);
+        },
+      });
+    };
+    pollTotal('usage_polls_total', 'metrics.k8s.io polls started (each one API request).', (u) => u.pollsTotal);
+    pollTotal('usage_poll_failures_total', 'metrics.k8s.io polls that failed.', (u) => u.pollsFailed);
+    pollTotal('usage_polls_skipped_total', 'Poll ticks skipped because the previous poll was still running.', (u) => u.pollsSkipped);
   }
 }
