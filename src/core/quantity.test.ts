@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from './errors.js';
-import { addRational, formatBytes, formatCpu, parseMemory, parseQuantity, toMilli, toSafeNumber, toUnits } from './quantity.js';
+import { addRational, formatBytes, formatCpu, parseMemory, parseQuantity, toMilli, toMilliNearest, toSafeNumber, toUnits } from './quantity.js';
 
 const KI = 1n << 10n;
 const MI = 1n << 20n;
@@ -145,6 +145,32 @@ describe('parseQuantity', () => {
     expect(() => parseQuantity('1e65')).toThrow(/exponent out of range/);
     expect(() => parseQuantity('1e-65')).toThrow(/exponent out of range/);
     expect(toUnits('1e64')).toBe(10n ** 64n);
+  });
+});
+
+describe('toMilliNearest', () => {
+  it.each<[string, bigint]>([
+    ['250008540n', 250n], // what metrics-server reports for a KWOK pod emulating 250m
+    ['249995455n', 250n],
+    ['3700112466n', 3700n],
+    ['500499999n', 500n],
+    ['500500000n', 501n], // halves go away from zero
+    ['-500500000n', -501n],
+    ['-500499999n', -500n],
+    ['499999n', 0n],
+    ['500000n', 1n],
+    ['1', 1000n],
+    ['0', 0n],
+    ['1.0005', 1001n],
+    ['1e-4', 0n],
+  ])('%s -> %s', (input, milli) => {
+    expect(toMilliNearest(input)).toBe(milli);
+  });
+
+  it('differs from toMilli (MilliValue) only in the rounding of a fraction', () => {
+    expect(toMilli('250008540n')).toBe(251n);
+    expect(toMilliNearest('250008540n')).toBe(250n);
+    expect(toMilli('250m')).toBe(toMilliNearest('250m'));
   });
 });
 

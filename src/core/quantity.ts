@@ -83,6 +83,20 @@ export function toMilli(q: string | Rational): bigint {
   return roundAwayFromZero({ num: r.num * 1000n, den: r.den });
 }
 
+/**
+ * The quantity in thousandths, rounded to the nearest (halves away from
+ * zero). For measured values such as metered CPU: a rate over a window
+ * carries nanocore-level noise, and rounding up would add half a millicore
+ * on average and flip between two values on that noise.
+ */
+export function toMilliNearest(q: string | Rational): bigint {
+  const r = typeof q === 'string' ? parseQuantity(q) : q;
+  const n = r.num * 1000n;
+  const abs = n < 0n ? -n : n;
+  const rounded = (2n * abs + r.den) / (2n * r.den);
+  return n < 0n ? -rounded : rounded;
+}
+
 /** The quantity in whole units (bytes, devices), rounded away from zero as Quantity.Value() does. */
 export function toUnits(q: string | Rational): bigint {
   return roundAwayFromZero(typeof q === 'string' ? parseQuantity(q) : q);

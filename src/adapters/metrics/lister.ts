@@ -1,21 +1,16 @@
 /** The one API call of the metrics poller: list our namespace's PodMetrics. */
-import type { ConfigurationOptions, CustomObjectsApi, Middleware, PromiseConfigurationOptions } from '@kubernetes/client-node';
+import { Observable, type ConfigurationOptions, type CustomObjectsApi, type ObservableMiddleware } from '@kubernetes/client-node';
 
-/**
- * The object API declares observable middleware for its per-call options but
- * wraps each one as a promise middleware at run time (client-node 1.4.0), so
- * the promise form is the one that works; hence the cast.
- */
+/** Per-call options that tie the request to `signal`: the generated clients take no AbortSignal otherwise. */
 function abortWith(signal: AbortSignal): ConfigurationOptions {
-  const middleware: Middleware = {
-    pre: async (ctx) => {
+  const middleware: ObservableMiddleware = {
+    pre: (ctx) => {
       ctx.setSignal(signal);
-      return ctx;
+      return new Observable(Promise.resolve(ctx));
     },
-    post: async (ctx) => ctx,
+    post: (ctx) => new Observable(Promise.resolve(ctx)),
   };
-  const options: PromiseConfigurationOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' };
-  return options as unknown as ConfigurationOptions;
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 /** Lists metrics.k8s.io/v1beta1 PodMetrics of `namespace` matching `labelSelector`; `signal` aborts the request. */

@@ -40,23 +40,22 @@ describe('usageByInstance', () => {
     const byLabel = instanceResolver([]);
     expect(usageByInstance(LIST, byLabel)).toEqual(
       new Map([
-        // 250m + 12.345678m = 262.345678m -> 263m (rounded once, up)
-        ['web-1', { cpu: 263, memory: 100 * MI + MI }],
+        // 250m + 12.345678m = 262.345678m -> 262m (rounded once, to the nearest)
+        ['web-1', { cpu: 262, memory: 100 * MI + MI }],
         ['batch-7', { cpu: 1500, memory: 1024 * MI }],
       ]),
     );
   });
 
-  it('rounds the exact sum once: three thirds of a millicore are one millicore, not three', () => {
-    const list: PodMetricsList = {
-      items: [
-        {
-          metadata: { name: 'p', labels: { 'iarnet.instance_id': 'i' } },
-          containers: ['a', 'b', 'c'].map((name) => ({ name, usage: { cpu: '333333n', memory: '1' } })),
-        },
-      ],
-    };
-    expect(usageByInstance(list, instanceResolver([]))).toEqual(new Map([['i', { cpu: 1, memory: 3 }]]));
+  it('rounds the exact sum once, to the nearest millicore', () => {
+    const list = (cpu: string[]): PodMetricsList => ({
+      items: [{ metadata: { name: 'p', labels: { 'iarnet.instance_id': 'i' } }, containers: cpu.map((c, n) => ({ name: `c${n}`, usage: { cpu: c, memory: '1' } })) }],
+    });
+    // three thirds of a millicore are one millicore, not zero (each rounded) nor three (each rounded up)
+    expect(usageByInstance(list(['333333n', '333333n', '333334n']), instanceResolver([]))).toEqual(new Map([['i', { cpu: 1, memory: 3 }]]));
+    // KWOK emulating 250m in two containers, as metrics-server reported it
+    expect(usageByInstance(list(['250008540n', '250008291n']), instanceResolver([]))).toEqual(new Map([['i', { cpu: 500, memory: 2 }]]));
+    expect(usageByInstance(list(['249995711n', '249995455n']), instanceResolver([]))).toEqual(new Map([['i', { cpu: 500, memory: 2 }]]));
   });
 
   it('accepts every quantity form metrics-server and KWOK emit', () => {

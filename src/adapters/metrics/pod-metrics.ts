@@ -1,12 +1,17 @@
 /**
  * Pure conversion of a metrics.k8s.io/v1beta1 PodMetricsList into usage per
  * instance. CPU and memory of every container of every pod of an instance
- * are summed as exact rationals and rounded once per instance (away from
- * zero, as Quantity.MilliValue/Value do): rounding each container first
- * would inflate an instance by up to one millicore per container.
+ * are summed as exact rationals and rounded once per instance: rounding each
+ * container first would add up to one millicore per container.
+ *
+ * CPU is rounded to the nearest millicore, not up as Quantity.MilliValue
+ * (and so `kubectl top`) does: metrics-server's CPU is a rate over a ~15 s
+ * window with nanocore noise (a steady 250m reads 250008540n, then
+ * 249995455n), and rounding up would report 251m half of the time. Memory is
+ * a whole number of bytes already; toUnits keeps it exact.
  */
 import type { ObservedPod } from '../../core/instances.js';
-import { addRational, parseQuantity, toMilli, toSafeNumber, toUnits, type Rational } from '../../core/quantity.js';
+import { addRational, parseQuantity, toMilliNearest, toSafeNumber, toUnits, type Rational } from '../../core/quantity.js';
 import { invalidArgument } from '../../core/errors.js';
 import { LABEL_INSTANCE_ID } from '../kube/labels.js';
 
@@ -70,7 +75,7 @@ export function usageByInstance(list: PodMetricsList, instanceOf: (metrics: PodM
   const out = new Map<string, MeteredUsage>();
   for (const [id, u] of exact) {
     out.set(id, {
-      cpu: toSafeNumber(toMilli(u.cpu), `cpu usage of instance ${id}`),
+      cpu: toSafeNumber(toMilliNearest(u.cpu), `cpu usage of instance ${id}`),
       memory: toSafeNumber(toUnits(u.memory), `memory usage of instance ${id}`),
     });
   }
