@@ -3,7 +3,6 @@
  * failed or the daemon said no, 2 usage error.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { ApiException } from '@kubernetes/client-node';
 import { DomainError } from '../core/errors.js';
 import type { ConnectResponse__Output } from '../adapters/grpc/generated/provider/ConnectResponse.js';
 import type { DeployResponse__Output } from '../adapters/grpc/generated/provider/DeployResponse.js';
@@ -12,9 +11,12 @@ import type { GetCapacityResponse__Output } from '../adapters/grpc/generated/pro
 import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
 import type { HealthCheckResponse__Output } from '../adapters/grpc/generated/provider/HealthCheckResponse.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
-import { codeName, healthClient, isServiceError, providerClient, unary } from './client.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
-import { kubeConfigFor, listWorkloads } from './pods.js';
+
+// gRPC and the Kubernetes client are loaded only by the commands that use
+// them: --help and usage errors answer at once, and `pods` needs no gRPC.
+const grpcSide = (): Promise<typeof import('./client.js')> => import('./client.js');
+const kubeSide = (): Promise<typeof import('./pods.js')> => import('./pods.js');
 
 export interface Io {
   out(text: string): void;
@@ -62,15 +64,17 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.err(`k8s-provider-cli: ${err.message}\n`);
       return EXIT_USAGE;
     }
-    const { code, message } = describeFailure(err);
+    const { code, message } = await describeFailure(err);
     if (json) io.out(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
     io.err(`k8s-provider-cli: ${command.name}: ${code}: ${message}\n`);
     return EXIT_FAILED;
   }
 }
 
-function describeFailure(err: unknown): { code: string; message: string } {
+async function describeFailure(err: unknown): Promise<{ code: string; message: string }> {
+  const { codeName, isServiceError } = await grpcSide();
   if (isServiceError(err)) return { code: codeName(err.code), message: err.details || err.message };
+  const { ApiException } = await import('@kubernetes/client-node');
   if (err instanceof ApiException) return { code: `HTTP_${err.code}`, message: kubeMessage(err.body) };
   if (err instanceof DomainError) return { code: err.kind, message: err.message };
   return { code: 'ERROR', message: err instanceof Error ? err.message : String(err) };
@@ -94,6 +98,7 @@ async function rpc(
   refused: (message: string, data: unknown) => number,
 ): Promise<number> {
   const { common } = command;
+  const { providerClient, unary } = await grpcSide();
   const client = providerClient(common);
   const call = <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds);
   const providerId = common.providerId;
@@ -166,6 +171,7 @@ async function rpc(
 }
 
 async function probe(common: CommonFlags, service: string, emit: Emit): Promise<number> {
+  const { healthClient, unary } = await grpcSide();
   const client = healthClient(common);
   try {
     const res = await unary<{ status: string }>(client as grpc.Client, 'Check', { service }, common.deadlineSeconds);
@@ -177,6 +183,7 @@ async function probe(common: CommonFlags, service: string, emit: Emit): Promise<
 }
 
 async function pods(command: Extract<Command, { name: 'pods' }>, io: Io, emit: Emit): Promise<number> {
+  const { kubeConfigFor, listWorkloads } = await kubeSide();
   const kc = kubeConfigFor(command);
   const { namespace, rows } = await listWorkloads(kc, command);
   const now = io.now();
