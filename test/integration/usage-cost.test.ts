@@ -14,7 +14,7 @@
  */
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { TEST_NAMESPACE_LABEL, createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { createTestIdentity, type TestIdentity } from '../helpers/identity.js';
 import { scrapeApiserver, total, type Sample } from '../helpers/apiserver-metrics.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -117,8 +117,13 @@ describe('steady-state API cost of usage, health and capacity', () => {
       // the poller's own account of why is what tells a broken metrics path from a slow one
       throw new Error(`${(err as Error).message}; poller stats: ${JSON.stringify(d.daemon.usageStats())}`);
     });
-    // Let the start-up lists and watches settle out of the window.
+    // Let the start-up lists and watches settle out of the window, and the namespaces of earlier test files finish
+    // terminating (their pod deletions show in the cluster-wide counter); best effort: the exact count is per identity.
     await new Promise((r) => setTimeout(r, 2000));
+    await waitFor('earlier test namespaces to be gone', async () => {
+      const list = await core.listNamespace({ labelSelector: TEST_NAMESPACE_LABEL });
+      return list.items.every((n) => n.metadata?.name === ns.name || n.status?.phase !== 'Terminating');
+    }, { timeoutMs: 45_000, intervalMs: 1000 }).catch(() => undefined);
 
     const statsBefore = d.daemon.usageStats();
     const before = await scrapeApiserver(admin);
@@ -148,8 +153,9 @@ describe('steady-state API cost of usage, health and capacity', () => {
     // Every request the daemon made is a metrics list, plus at most two for a watch re-established in the window.
     expect(daemonRequests).toBeLessThanOrEqual(polls + 2);
     expect(daemonRequests).toBeGreaterThanOrEqual(polls - 2); // the lists themselves are counted: the bound is not vacuous
-    // Cluster-wide, pod and job requests do not scale with the RPCs (a per-call list or get would add >= 2000).
-    expect(clusterPodJobRequests).toBeLessThan(calls.GetRealTimeUsage / 100);
+    // Cluster-wide, pod and job requests do not scale with the RPCs: a per-call list or get would add >= 2000.
+    // The margin is for whatever else the shared cluster does meanwhile (controllers, other test runs).
+    expect(clusterPodJobRequests).toBeLessThan(calls.GetRealTimeUsage / 20);
   });
 });
 

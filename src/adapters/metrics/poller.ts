@@ -118,7 +118,8 @@ export class MetricsPoller implements UsageSource {
   private stopped = false;
   private staleLogged = false;
   private cancelTimer: (() => void) | undefined;
-  private readonly stopper = new AbortController();
+  /** Aborts the list in flight: on stop, or when it has had no answer for three intervals. */
+  private abortInFlight: AbortController | undefined;
   private counts = { total: 0, failed: 0, skipped: 0, consecutiveFailures: 0 };
   private last: { successAt?: number; failureAt?: number; error?: string; durationMs?: number } = {};
   /** current() is called at RPC rate: the composed figures are rebuilt only when an input changed. */
@@ -142,7 +143,7 @@ export class MetricsPoller implements UsageSource {
   stop(): void {
     this.stopped = true;
     this.cancelTimer?.();
-    this.stopper.abort();
+    this.abortInFlight?.abort();
   }
 
   current(): UsageSnapshot {
@@ -190,12 +191,10 @@ export class MetricsPoller implements UsageSource {
     const started = this.options.clock.now();
     try {
       // A list that hangs would otherwise block every later poll; by the time it is aborted the figures are stale anyway.
-      const deadline = new AbortController();
-      void this.scheduler
-        .after(this.staleAfterMs)
-        .then(() => deadline.abort(new DOMException(`no answer within ${this.staleAfterMs} ms`, 'TimeoutError')));
-      const signal = AbortSignal.any([this.stopper.signal, deadline.signal]);
-      const answer = await this.options.list(signal);
+      const abort = new AbortController();
+      this.abortInFlight = abort;
+      void this.scheduler.after(this.staleAfterMs).then(() => abort.abort(new DOMException(`no answer within ${this.staleAfterMs} ms`, 'TimeoutError')));
+      const answer = await this.options.list(abort.signal);
       if (this.stopped) return 'stopped';
       const perInstance = usageByInstance(asPodMetricsList(answer), instanceResolver(this.options.view.snapshot().pods));
       this.succeeded(perInstance, answer);
@@ -206,6 +205,7 @@ export class MetricsPoller implements UsageSource {
       return 'failed';
     } finally {
       this.inFlight = false;
+      this.abortInFlight = undefined;
       this.last.durationMs = this.options.clock.now() - started;
     }
   }
