@@ -28,7 +28,7 @@ describe('parseCommandLine', () => {
   });
 
   it('builds a plain deploy exactly as the original contract (no workload field)', () => {
-    expect(parseCommandLine(['deploy', '-p', 'cp', '-i', 'c1', '--image', 'busybox', '--cpu', '500', '--memory', '256Mi', '-e', 'A=1', '-e', 'URL=x=y'])).toEqual({
+    expect(parseCommandLine(['deploy', '-p', 'cp', '-i', 'c1', '--image', 'busybox', '--cpu', '500m', '--memory', '256Mi', '-e', 'A=1', '-e', 'URL=x=y'])).toEqual({
       name: 'deploy',
       common: expect.anything(),
       request: {
@@ -106,8 +106,8 @@ describe('parseCommandLine', () => {
 });
 
 describe('flag values', () => {
-  it('cpu: a bare integer is millicores, anything else a quantity in cores', () => {
-    expect(parseCpuFlag('500')).toBe(500);
+  it('cpu: a quantity in cores, as kubectl takes it', () => {
+    expect(parseCpuFlag('2')).toBe(2000);
     expect(parseCpuFlag('500m')).toBe(500);
     expect(parseCpuFlag('0.5')).toBe(500);
     expect(parseCpuFlag('1.5')).toBe(1500);

@@ -185,16 +185,19 @@ function workloadFlags(values: Values): Workload | undefined {
   return Object.keys(w).length > 0 ? w : undefined;
 }
 
-/** A bare integer is millicores, as on the wire ("500" = half a core); anything else is a Kubernetes quantity in cores ("0.5", "500m", "2"). */
+/**
+ * A Kubernetes quantity, as kubectl takes it: "2" is two cores, "0.5" and
+ * "500m" are half a core. (A bare number as millicores, as on the wire,
+ * turned a slip such as "--cpu 16" into a silent 16m deploy.)
+ */
 export function parseCpuFlag(raw: string): number {
   const s = raw.trim();
-  if (/^\d+$/.test(s)) return wholeNumber('--cpu', s);
   try {
     const milli = toSafeNumber(toMilli(s), '--cpu');
     if (milli < 0) throw new Error('must not be negative');
     return milli;
   } catch (err) {
-    throw new UsageError(`--cpu "${raw}": ${(err as Error).message} (millicores such as 500, or a quantity such as 500m or 0.5)`);
+    throw new UsageError(`--cpu "${raw}": ${(err as Error).message} (cores such as 2 or 0.5, or millicores such as 500m)`);
   }
 }
 
@@ -307,7 +310,7 @@ Common flags:
 deploy flags:
   -i, --instance-id ID    required
   --image IMAGE           required
-  --cpu N                 millicores (500) or a quantity in cores (500m, 0.5, 2)
+  --cpu Q                 cores as kubectl takes them: 2, 0.5, or millicores 500m
   --memory Q              bytes or a quantity (512Mi, 2Gi)
   --gpu N                 whole devices
   -e, --env KEY=VALUE     repeatable

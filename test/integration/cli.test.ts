@@ -90,14 +90,14 @@ describe('k8s-provider-cli', () => {
     ]);
 
     // The same request again is an idempotent retry.
-    const again = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '250', '--memory', '64Mi');
+    const again = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '250m', '--memory', '64Mi');
     expect([again.code, again.stdout]).toEqual([0, 'created: instance "plain" as Pod plain\n']);
-    const retry = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '250m', '--memory', '67108864');
+    const retry = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '0.25', '--memory', '67108864');
     expect([retry.code, retry.stdout]).toEqual([0, 'already running (same spec): instance "plain" as Pod plain\n']);
   });
 
   it('exits 1 with the daemon\'s reason when a deploy is refused', async () => {
-    const res = await cli('deploy', '-p', 'cp-cli', '-i', 'huge', '--image', 'busybox', '--cpu', '64000', '--memory', '64Mi');
+    const res = await cli('deploy', '-p', 'cp-cli', '-i', 'huge', '--image', 'busybox', '--cpu', '64', '--memory', '64Mi');
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
     expect(res.stderr).toMatch(/^k8s-provider-cli: deploy: RESOURCE_EXHAUSTED: /);

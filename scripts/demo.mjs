@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// npm run demo: a first run end to end. Brings up the local test cluster,
+// starts the daemon on it and plays the control plane's session with
+// k8s-provider-cli, then stops the daemon with SIGTERM as Kubernetes would.
+//
+//   DEMO_PORT (default 50052) and DEMO_METRICS_PORT (default 19090) pick the ports.
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const state = join(root, '.cluster');
+const kubeconfig = join(state, 'kubeconfig');
+const namespace = 'demo';
+const port = Number(process.env.DEMO_PORT ?? 50052);
+const metricsPort = Number(process.env.DEMO_METRICS_PORT ?? 19090);
+const addr = `127.0.0.1:${port}`;
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+
+const say = (text) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
+
+function run(args, { show = true, allowFail = false } = {}) {
+  if (show) process.stdout.write(`\x1b[2m$ k8s-provider-cli ${args.join(' ')}\x1b[0m\n`);
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  if (show) process.stdout.write(r.stdout + r.stderr);
+  if (r.status !== 0 && !allowFail) throw new Error(`k8s-provider-cli ${args.join(' ')} exited ${r.status}`);
+  return r;
+}
+
+say('the local Kubernetes cluster (test/cluster/cluster.sh up)');
+const up = spawnSync('bash', [join(root, 'test', 'cluster', 'cluster.sh'), 'up'], { stdio: 'inherit' });
+if (up.status !== 0) process.exit(up.status ?? 1);
+
+const kc = new KubeConfig();
+kc.loadFromFile(kubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const batch = kc.makeApiClient(BatchV1Api);
+try {
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+} catch (err) {
+  if (err.code !== 409) throw err;
+}
+// A fresh start: instances left by an earlier demo would hold capacity.
+const selector = { namespace, labelSelector: 'iarnet.managed=true' };
+await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
+await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
+
+mkdirSync(state, { recursive: true });
+const config = join(state, 'demo-config.yaml');
+writeFileSync(
+  config,
+  [
+    `server: { host: 127.0.0.1, port: ${port} }`,
+    `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
+    'resource: { cpu: 4000, memory: 8Gi, gpu: 1 }',
+    `metrics: { host: 127.0.0.1, port: ${metricsPort}, interval_seconds: 5 }`,
+    '',
+  ].join('\n'),
+);
+
+say(`the daemon (logs in .cluster/demo-daemon.log)`);
+const log = createWriteStream(join(state, 'demo-daemon.log'));
+const daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+daemon.stdout.pipe(log);
+daemon.stderr.pipe(log);
+const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
+const deadline = Date.now() + 60_000;
+while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
+  if (daemon.exitCode !== null || Date.now() > deadline) {
+    console.error('the daemon did not become SERVING; see .cluster/demo-daemon.log');
+    daemon.kill('SIGTERM');
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 250));
+}
+run(['probe', '--addr', addr]);
+
+try {
+  say('what the control plane sees before it connects');
+  run(['capacity', '--addr', addr]);
+
+  say('a session: connect, deploy a component and a batch job');
+  run(['connect', '--addr', addr, '-p', 'demo-cp']);
+  run(['connect', '--addr', addr, '-p', 'another-cp'], { allowFail: true });
+  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'component-1', '--image', 'iarnet/component:python_3.11-latest',
+    '--cpu', '500m', '--memory', '512Mi', '-e', 'COMPONENT_ID=component-1', '-e', 'ZMQ_ADDR=tcp://control-plane:5555']);
+  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'batch-1', '--image', 'busybox:1.36', '--cpu', '250m', '--memory', '128Mi',
+    '--kind', 'job', '--timeout', '300', '--cleanup', 'on-failure', '-l', 'demo=true', '--', 'sh', '-c', 'echo done']);
+  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'too-big', '--image', 'busybox', '--cpu', '16', '--memory', '1Gi'], { allowFail: true });
+
+  await new Promise((r) => setTimeout(r, 2000));
+  say('the periodic HealthCheck, live usage, and the workloads in the cluster');
+  run(['health', '--addr', addr, '-p', 'demo-cp']);
+  run(['usage', '--addr', addr, '-p', 'demo-cp']);
+  run(['pods', '--kubeconfig', kubeconfig, '-n', namespace]);
+  run(['available', '--addr', addr, '-p', 'demo-cp', '--json']);
+
+  say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  process.stdout.write(text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready)|grpc_server_handled_total)/.test(l)).join('\n') + '\n');
+
+  say('the control plane lets the provider go');
+  run(['disconnect', '--addr', addr, '-p', 'demo-cp']);
+} finally {
+  say('SIGTERM: the daemon drains and exits');
+  daemon.kill('SIGTERM');
+  const code = await exited;
+  console.log(`daemon exited with ${code}`);
+  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l iarnet.managed=true`);
+}
