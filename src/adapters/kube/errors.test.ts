@@ -34,6 +34,10 @@ describe('mapApiError', () => {
     expect([429, 500, 503].map((c) => isRetryable(api(c, '')))).toEqual([true, true, true]);
     expect([400, 403, 404, 409, 422].map((c) => isRetryable(api(c, '')))).toEqual([false, false, false, false, false]);
     expect(isRetryable(Object.assign(new Error('x'), { cause: { code: 'ECONNRESET' } }))).toBe(true);
+    // An abort is a transport failure, not "HTTP 20".
+    const abort = new DOMException('The operation was aborted', 'AbortError');
+    expect(isRetryable(abort)).toBe(true);
+    expect(mapped(abort)).toBe('UNAVAILABLE: cannot reach the Kubernetes API server to create pods: The operation was aborted');
   });
 });
 

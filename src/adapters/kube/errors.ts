@@ -33,8 +33,10 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 /** HTTP status of an API failure, or undefined for transport failures. */
 export function httpStatusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
-  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode ?? (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
+  // Only an explicit statusCode is HTTP: a numeric `code` also appears on
+  // DOMExceptions (AbortError is 20, TimeoutError 23) and means nothing here.
+  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof statusCode === 'number' ? statusCode : undefined;
 }
 
 function isNetworkError(err: unknown): boolean {
