@@ -18,8 +18,10 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-STATE="$ROOT/.cluster"
-export CLUSTER_BIN="$STATE/bin"
+# CLUSTER_STATE_DIR / CLUSTER_PORT_OFFSET allow a second, independent cluster
+# (e.g. to try the lifecycle without disturbing the one the tests use).
+STATE="${CLUSTER_STATE_DIR:-$ROOT/.cluster}"
+export CLUSTER_BIN="${CLUSTER_BIN:-$ROOT/.cluster/bin}"
 BIN="$CLUSTER_BIN"
 export KWOK_WORKDIR="$STATE/kwok"
 NAME=k8s-provider
@@ -28,17 +30,18 @@ PKI="$CDIR/pki"
 KUBECONFIG_OUT="$STATE/kubeconfig"
 PORTS_FILE="$STATE/ports.env"
 STAMP_FILE="$STATE/cluster.stamp"
-LOCK_FILE="$STATE/.lock"
+LOCK_FILE="$STATE/cluster.lock"
 
 # Fixed loopback ports (below the Linux ephemeral range). Override with env
 # vars before the first `up`; a created cluster keeps the ports it was made with.
-APISERVER_PORT="${CLUSTER_APISERVER_PORT:-16443}"
-ETCD_PORT="${CLUSTER_ETCD_PORT:-12379}"
-ETCD_PEER_PORT="${CLUSTER_ETCD_PEER_PORT:-12380}"
-KCM_PORT="${CLUSTER_KCM_PORT:-10357}"
-SCHEDULER_PORT="${CLUSTER_SCHEDULER_PORT:-10359}"
-KWOK_PORT="${CLUSTER_KWOK_PORT:-10347}"
-METRICS_PORT="${CLUSTER_METRICS_SERVER_PORT:-14443}"
+off="${CLUSTER_PORT_OFFSET:-0}"
+APISERVER_PORT="${CLUSTER_APISERVER_PORT:-$((16443 + off))}"
+ETCD_PORT="${CLUSTER_ETCD_PORT:-$((12379 + off))}"
+ETCD_PEER_PORT="${CLUSTER_ETCD_PEER_PORT:-$((12380 + off))}"
+KCM_PORT="${CLUSTER_KCM_PORT:-$((10357 + off))}"
+SCHEDULER_PORT="${CLUSTER_SCHEDULER_PORT:-$((10359 + off))}"
+KWOK_PORT="${CLUSTER_KWOK_PORT:-$((10347 + off))}"
+METRICS_PORT="${CLUSTER_METRICS_SERVER_PORT:-$((14443 + off))}"
 # shellcheck disable=SC1090
 [[ -f $PORTS_FILE ]] && source "$PORTS_FILE"
 
@@ -48,18 +51,46 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
-kwokctl() { "$BIN/kwokctl" "$@"; }
+# fd 9 holds the cluster.sh lock: the daemons kwokctl forks must not inherit it.
+kwokctl() { "$BIN/kwokctl" "$@" 9>&-; }
 
 cluster_exists() { [[ -f $CDIR/kwok.yaml ]]; }
 
 pid_of() { # component -> pid (empty if none)
   local f="$CDIR/pids/$1.pid"
-  [[ -f $f ]] && tr -dc '0-9' <"$f" || true
+  if [[ -f $f ]]; then tr -dc '0-9' <"$f"; fi
 }
 
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+# Alive and not a zombie (the forked daemons are reparented to pid 1, which may
+# reap them late; kill -0 alone would count a killed one as running).
+alive() {
+  local pid="${1:-}" st
+  [[ -n $pid && -r /proc/$pid/stat ]] || return 1
+  st="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null)" || return 1
+  [[ -n $st && $st != Z && $st != X ]]
+}
 
-component_running() { alive "$(pid_of "$1")"; }
+# The pid in the component's pid file, if that process is alive and really is
+# this cluster's component (guards against pid reuse, e.g. after a reboot).
+component_pid() {
+  local pid; pid="$(pid_of "$1")"
+  alive "$pid" || return 1
+  local argv0; argv0="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1)"
+  [[ $argv0 == "$CDIR/bin/$1" ]] || return 1
+  echo "$pid"
+}
+
+component_running() { component_pid "$1" >/dev/null; }
+
+# Removes the pid files of components that are not running, so that
+# `kwokctl start cluster` (which trusts a pid file whose pid answers kill -0)
+# starts them again.
+clear_stale_pids() {
+  local c
+  for c in "${COMPONENTS[@]}"; do
+    component_running "$c" || rm -f "$CDIR/pids/$c.pid"
+  done
+}
 
 apiserver_healthy() {
   [[ -f $PKI/admin.crt ]] || return 1
@@ -149,6 +180,20 @@ options:
   kubeAuthorization: true
   kubeAdmission: true
 componentsPatches:
+# Front-proxy (requestheader) trust, so aggregated API servers such as
+# metrics-server see the real user and authorize it with RBAC.
+- name: kube-apiserver
+  extraArgs:
+  - key: requestheader-client-ca-file
+    value: $PKI/ca.crt
+  - key: requestheader-allowed-names
+    value: kwok-admin
+  - key: requestheader-username-headers
+    value: X-Remote-User
+  - key: requestheader-group-headers
+    value: X-Remote-Group
+  - key: requestheader-extra-headers-prefix
+    value: X-Remote-Extra-
 # Single instances: without leader election they survive API server outages
 # (stop-apiserver) instead of exiting when the lease cannot be renewed.
 - name: kube-controller-manager
@@ -215,13 +260,13 @@ post_start() { # full=1 after create/restart: wait for nodes, SA and metrics
   fi
 }
 
-stop_pid() { # name pid
-  local name="$1" pid="$2" i
+stop_pid() { # name pid [grace-seconds]: SIGTERM, then SIGKILL after the grace period
+  local name="$1" pid="$2" grace="${3:-10}" i
   alive "$pid" || return 0
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do alive "$pid" || return 0; sleep 0.2; done
-  log "$name (pid $pid) did not exit after 30s; sending SIGKILL"
+  for ((i = 0; i < grace * 5; i++)); do alive "$pid" || return 0; sleep 0.2; done
+  log "$name (pid $pid) still running after ${grace}s; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.2; done
   log "WARNING: $name (pid $pid) is still alive"
@@ -245,6 +290,7 @@ create_cluster() {
 
 start_stopped() {
   log "starting stopped components of cluster '$NAME'"
+  clear_stale_pids
   kwokctl start cluster --name "$NAME" --timeout 3m
 }
 
@@ -285,10 +331,10 @@ cmd_up() {
 do_down() {
   local c pids=()
   if cluster_exists; then
-    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(pid_of "$c")"); done
+    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
     kwokctl delete cluster --name "$NAME" --kubeconfig "$STATE/kwokctl.kubeconfig" || log "kwokctl delete cluster failed; stopping by pid"
   elif [[ -d $CDIR/pids ]]; then
-    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(pid_of "$c")"); done
+    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
   fi
   local p
   for p in "${pids[@]}"; do
@@ -310,8 +356,7 @@ cmd_status() {
     return 1
   fi
   for c in "${COMPONENTS[@]}"; do
-    pid="$(pid_of "$c")"
-    if alive "$pid"; then echo "$c: running (pid $pid)"; else echo "$c: stopped"; fi
+    if pid="$(component_pid "$c")"; then echo "$c: running (pid $pid)"; else echo "$c: stopped"; fi
   done
   if apiserver_healthy; then
     echo "kube-apiserver: healthy at https://127.0.0.1:$APISERVER_PORT"
@@ -325,8 +370,15 @@ cmd_status() {
 
 cmd_stop_apiserver() {
   cluster_exists || die "no cluster; run '$0 up' first"
-  local pid; pid="$(pid_of kube-apiserver)"
-  if alive "$pid"; then stop_pid kube-apiserver "$pid"; else log "kube-apiserver is not running"; fi
+  local pid; pid="$(component_pid kube-apiserver || true)"
+  # kube-apiserver's graceful shutdown waits up to 60s for open watches, so it
+  # gets a short grace period (CLUSTER_APISERVER_STOP_GRACE, default 2s) and is
+  # then killed: to clients this looks like a crashed or unreachable API server.
+  if [[ -n $pid ]]; then
+    stop_pid kube-apiserver "$pid" "${CLUSTER_APISERVER_STOP_GRACE:-2}"
+  else
+    log "kube-apiserver is not running"
+  fi
   rm -f "$CDIR/pids/kube-apiserver.pid"
   wait_for 30 "port $APISERVER_PORT to close" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$APISERVER_PORT) 2>/dev/null" || true
 }
