@@ -22,7 +22,8 @@ import type {} from '../helpers/cluster.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const clusterScript = path.join(repoRoot, 'test', 'cluster', 'cluster.sh');
-const localKubeconfig = path.join(repoRoot, '.cluster', 'kubeconfig');
+// cluster.sh keeps its state in CLUSTER_STATE_DIR (default .cluster).
+const localKubeconfig = path.join(path.resolve(repoRoot, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'kubeconfig');
 
 function run(args: string[], quiet: boolean): Promise<number> {
   return new Promise((resolve, reject) => {

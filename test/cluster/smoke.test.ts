@@ -31,6 +31,7 @@ const custom = kc.makeApiClient(CustomObjectsApi);
 const local = isLocalCluster();
 
 const FAKE_NODES = ['kwok-node-0', 'kwok-node-gpu'];
+const IMAGE = 'busybox:1.36';
 
 let ns: TestNamespace;
 
@@ -50,7 +51,9 @@ function pod(name: string, opts: { requests?: Record<string, string>; annotation
       containers: [
         {
           name: 'main',
-          image: 'registry.invalid/smoke:1',
+          // KWOK runs nothing, so the image only matters on a real cluster (TEST_KUBECONFIG).
+          image: IMAGE,
+          command: ['sh', '-c', 'sleep 3600'],
           ...(opts.requests ? { resources: { requests: opts.requests, limits: opts.requests } } : {}),
         },
       ],
@@ -69,7 +72,7 @@ function job(name: string, opts: { ttl?: number; completions?: number } = {}): V
       template: {
         spec: {
           restartPolicy: 'Never',
-          containers: [{ name: 'main', image: 'registry.invalid/job:1', resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
+          containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'true'], resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
         },
       },
     },

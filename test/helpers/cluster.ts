@@ -25,6 +25,7 @@ declare module 'vitest' {
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const localKubeconfig = path.join(path.resolve(repoRoot, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'kubeconfig');
 
 /** Label put on every namespace made by createTestNamespace. */
 export const TEST_NAMESPACE_LABEL = 'k8s-provider.test/namespace';
@@ -39,7 +40,7 @@ function injected<K extends 'kubeconfig' | 'localCluster'>(key: K): ProvidedCont
 
 /** Absolute path of the admin kubeconfig of the cluster under test. */
 export function kubeconfigPath(): string {
-  const p = injected('kubeconfig') || process.env.TEST_KUBECONFIG || path.join(repoRoot, '.cluster', 'kubeconfig');
+  const p = injected('kubeconfig') || process.env.TEST_KUBECONFIG || localKubeconfig;
   if (!existsSync(p)) {
     throw new Error(`kubeconfig ${p} does not exist: run "npm run cluster:up" or set TEST_KUBECONFIG`);
   }
@@ -50,7 +51,7 @@ export function kubeconfigPath(): string {
 export function isLocalCluster(): boolean {
   const v = injected('localCluster');
   if (v !== undefined) return v;
-  return !process.env.TEST_KUBECONFIG || path.resolve(process.env.TEST_KUBECONFIG) === path.join(repoRoot, '.cluster', 'kubeconfig');
+  return !process.env.TEST_KUBECONFIG || path.resolve(process.env.TEST_KUBECONFIG) === localKubeconfig;
 }
 
 /** A KubeConfig loaded from kubeconfigPath(). */
