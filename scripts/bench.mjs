@@ -67,6 +67,9 @@ class View {
   synced() {
     return true;
   }
+  onChange() {
+    return () => {};
+  }
 }
 
 function makeProvider(view) {

@@ -62,9 +62,22 @@ describe('deriveInstances', () => {
 
 describe('Ledger', () => {
   class View {
-    current: ObservedWorkloads = { pods: [], jobs: [] };
-    snapshot = (): ObservedWorkloads => this.current;
+    private listeners: Array<() => void> = [];
+    private value: ObservedWorkloads = { pods: [], jobs: [] };
+    get current(): ObservedWorkloads {
+      return this.value;
+    }
+    /** Like a watch: every change is announced. */
+    set current(v: ObservedWorkloads) {
+      this.value = v;
+      this.listeners.forEach((l) => l());
+    }
+    snapshot = (): ObservedWorkloads => this.value;
     synced = (): boolean => true;
+    onChange = (l: () => void): (() => void) => {
+      this.listeners.push(l);
+      return () => {};
+    };
   }
   const clock = { t: 0, now(): number { return this.t; } };
 
@@ -90,6 +103,16 @@ describe('Ledger', () => {
     ledger.reserve('failed', 'h', R(50));
     ledger.release('failed');
     clock.t += 60_001;
+    expect(ledger.used()).toEqual(R(0));
+  });
+
+  it('drops the reservation of a workload that appeared and vanished between two reads', () => {
+    const view = new View();
+    const ledger = new Ledger(view, clock, { unseenTtlMs: 60_000 });
+    ledger.reserve('job', 'h', R(500));
+    ledger.markCreated('job');
+    view.current = { pods: [], jobs: [job({ name: 'job', instanceId: 'job' })] };
+    view.current = { pods: [], jobs: [] }; // finished and cleaned up before anyone read the books
     expect(ledger.used()).toEqual(R(0));
   });
 

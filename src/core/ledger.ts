@@ -32,7 +32,12 @@ export class Ledger {
     private readonly view: WorkloadView,
     private readonly clock: Clock,
     private readonly options: LedgerOptions,
-  ) {}
+  ) {
+    // A workload may appear and vanish again (a Job that finishes and is
+    // cleaned up) between two reads of the books: prune on every change so
+    // its reservation cannot outlive it.
+    view.onChange(() => this.prune());
+  }
 
   /** Instances as the cluster shows them (reservations not included). */
   instances(): Map<string, Instance> {
@@ -86,7 +91,7 @@ export class Ledger {
   }
 
   private prune(): void {
-    if (this.reservations.size === 0) return;
+    if (![...this.reservations.values()].some((r) => r.createdAt !== undefined)) return;
     const instances = this.instances();
     const now = this.clock.now();
     for (const [id, r] of this.reservations) {

@@ -31,6 +31,8 @@ export interface WorkloadView {
   snapshot(): ObservedWorkloads;
   /** True once the initial list has completed and the watch is live. */
   synced(): boolean;
+  /** Calls the listener after every change the watches deliver; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void;
 }
 
 export interface CapacitySource {

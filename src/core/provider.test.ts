@@ -21,8 +21,13 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   failNext: DomainError | undefined;
   isSynced = true;
   readonly stored = new Map<string, string>();
+  private listeners: Array<() => void> = [];
   snapshot = (): ObservedWorkloads => this.current;
   synced = (): boolean => this.isSynced;
+  onChange = (l: () => void): (() => void) => {
+    this.listeners.push(l);
+    return () => {};
+  };
 
   async create(spec: DeploySpec): Promise<{ name: string }> {
     await tick();
@@ -47,6 +52,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
 
   add(p: ObservedPod): void {
     this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
+    this.listeners.forEach((l) => l());
   }
 }
 

@@ -29,4 +29,13 @@ export class WorkloadCache implements WorkloadView {
   synced(): boolean {
     return this.pods.synced() && this.jobs.synced();
   }
+
+  onChange(listener: () => void): () => void {
+    const offPods = this.pods.onChange(listener);
+    const offJobs = this.jobs.onChange(listener);
+    return () => {
+      offPods();
+      offJobs();
+    };
+  }
 }

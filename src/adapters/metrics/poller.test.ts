@@ -57,6 +57,9 @@ class Cache implements WorkloadView {
   synced(): boolean {
     return this.isSynced;
   }
+  onChange(): () => void {
+    return () => {};
+  }
   setPods(pods: ObservedPod[]): void {
     this.observed = { pods, jobs: [] };
   }
