@@ -132,8 +132,35 @@ with_lock() {
 
 # Everything that, when changed, requires a fresh cluster.
 cluster_stamp() {
-  { cat "$BIN"/.stamp-* 2>/dev/null; sed -n "/^write_kwokctl_config()/,/^}/p" "$HERE/cluster.sh";
+  { cat "$BIN"/.stamp-* 2>/dev/null; sed -n "/^write_stages()/,/^}/p;/^write_kwokctl_config()/,/^}/p" "$HERE/cluster.sh";
     cat "$HERE/manifests/metrics-server/"*.yaml; } | sha256sum | cut -c1-16
+}
+
+# kwokctl's default stages, taken from the kwok module itself, with one
+# change: a Job pod completes after the delay in its annotation
+# pod-complete.stage.kwok.x-k8s.io/delay (a Go duration, default 0), the
+# knob kwok's "general" stage set has. Tests use it to keep a Job running
+# past its deadline. Giving any Stage replaces all defaults, so the node
+# stages kwokctl would pick (with leases) are listed too.
+write_stages() {
+  local kwok_dir
+  kwok_dir="$(cd "$HERE/go/kwok" && GOFLAGS=-mod=readonly GOSUMDB=off go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)" ||
+    die "cannot locate the sigs.k8s.io/kwok module (run: bash test/cluster/cluster.sh build)"
+  local st="$kwok_dir/kustomize/stage" f
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n'
+    cat "$st/$f"
+  done
+  printf -- '---\n'
+  awk '/^  next:/ && !done {
+         print "  delay:"
+         print "    durationMilliseconds: 0"
+         print "    durationFrom:"
+         print "      expressionFrom: '"'"'.metadata.annotations[\"pod-complete.stage.kwok.x-k8s.io/delay\"]'"'"'"
+         done = 1
+       }
+       { print }' "$st/pod/fast/pod-complete.yaml"
 }
 
 write_kwokctl_config() {
@@ -205,6 +232,7 @@ componentsPatches:
   - key: leader-elect
     value: "false"
 EOF
+  write_stages >>"$KWOK_WORKDIR/kwok.yaml"
 }
 
 write_kubeconfig() {
