@@ -33,7 +33,9 @@ export function testConfig(namespace: string, overrides: ConfigInput = {}): Conf
   };
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
-    merged[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...(base[k] ?? {}), ...v } : v;
+    // resource is replaced whole: its keys depend on each other (mode: auto reads cpu/memory/gpu as caps).
+    const nested = v && typeof v === 'object' && !Array.isArray(v) && k !== 'resource';
+    merged[k] = nested ? { ...(base[k] ?? {}), ...v } : v;
   }
   return configSchema.parse(merged);
 }

@@ -19,6 +19,9 @@ describe('mapApiError', () => {
     );
     expect(mapped(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })))).toBe('FAILED_PRECONDITION: namespace "work" does not exist');
     expect(mapped(api(404, status(404, 'pods "a" not found', { name: 'a', kind: 'pods' })))).toBe('NOT_FOUND: pods "a" not found');
+    // Reading the Namespace object itself (a cluster-scoped call) is an ordinary NotFound.
+    const ns = mapApiError(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })), { verb: 'get', resource: 'namespaces' });
+    expect(`${ns.kind}: ${ns.message}`).toBe('NOT_FOUND: namespaces "work" not found');
     expect(mapped(api(409, status(409, 'pods "a" already exists')))).toBe('ALREADY_EXISTS: pods "a" already exists');
     expect(mapped(api(422, { message: 'Pod "A" is invalid: metadata.name: Invalid value' }))).toBe(
       'INVALID_ARGUMENT: the API server refused the pod: Pod "A" is invalid: metadata.name: Invalid value',

@@ -73,7 +73,8 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     case 403:
       return permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
     case 404:
-      if (body.details?.kind === 'namespaces' || (call.namespace && message.includes(`namespaces "${call.namespace}" not found`))) {
+      // Only a namespaced call whose namespace is missing; reading a Namespace object that is absent is a plain NotFound.
+      if (call.namespace && ((body.details?.kind === 'namespaces' && body.details.name === call.namespace) || message.includes(`namespaces "${call.namespace}" not found`))) {
         return failedPrecondition(`namespace "${call.namespace}" does not exist`);
       }
       return new DomainError(ErrorKind.NotFound, message, { cause: err });
