@@ -160,9 +160,17 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   health.start();
   log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
 
+  const watchStats = (): Record<string, WatchStats> => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()]));
+  /** Everything but the servers: the poller, timers and watches. */
+  const stopBackground = async (): Promise<void> => {
+    usage.stop();
+    clearInterval(expiry);
+    janitor.stop();
+    await Promise.all(watches.map((w) => w.stop()));
+  };
   metrics.collectFrom({
     capacity: () => provider.currentCapacity(),
-    watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
+    watchStats,
     ready,
     usage: () => usage.stats(),
     now: () => clock.now(),
@@ -175,10 +183,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       // Half a daemon must not linger: release the gRPC port and the watches before failing.
       health.drain();
       server.forceShutdown();
-      usage.stop();
-      janitor.stop();
-      clearInterval(expiry);
-      await Promise.all(watches.map((w) => w.stop()));
+      await stopBackground();
       throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
     }
   }
@@ -188,16 +193,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     provider,
     cache,
     ready,
-    watchStats: () => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()])),
+    watchStats,
     usageStats: () => usage.stats(),
     async stop(): Promise<void> {
       health.drain();
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
       await endpoint?.close();
-      usage.stop();
-      clearInterval(expiry);
-      janitor.stop();
-      await Promise.all(watches.map((w) => w.stop()));
+      await stopBackground();
       log.info({ shutdown: how }, 'daemon stopped');
     },
   };
