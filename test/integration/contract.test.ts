@@ -11,7 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { startTestDaemon, statusOf as code, type TestDaemon } from '../helpers/daemon.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'contract');
 
@@ -28,16 +28,6 @@ function originalClient(port: number): grpc.Client & Record<string, Callable> {
 
 function rpc(client: Record<string, Callable>, method: string, req: object): Promise<any> {
   return new Promise((resolve, reject) => client[method]!.call(client, req, (err, res) => (err ? reject(err) : resolve(res))));
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    return `${grpc.status[e.code]}: ${e.details}`;
-  }
 }
 
 function expectBalanced(c: Capacity): void {
