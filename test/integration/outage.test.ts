@@ -4,6 +4,7 @@
  * resume and the books are what the cluster says.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
@@ -12,15 +13,35 @@ import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/p
 
 const cluster = (cmd: string): void => void execFileSync('bash', ['test/cluster/cluster.sh', cmd], { stdio: 'inherit' });
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
 describe.runIf(isLocalCluster())('API server outage', () => {
   let ns: TestNamespace;
   let d: TestDaemon;
+  let metricsPort: number;
+  /** How often the daemon has listed pods, from its own Prometheus endpoint. */
+  const podLists = async (): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('k8s_provider_kube_api_requests_total{operation="listNamespacedPod"}'));
+    return Number(line?.split(' ').pop() ?? 0);
+  };
   const deploy = (instanceId: string): Promise<DeployResponse__Output> =>
     call<DeployResponse__Output>(d.client, 'Deploy', { providerId: 'cp', instanceId, image: 'x', resourceRequest: { cpu: 100, memory: 2 ** 24, gpu: 0 } });
 
   beforeAll(async () => {
     ns = await createTestNamespace('outage');
-    d = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 5 } });
+    metricsPort = await freePort();
+    // No periodic relist during the outage test: any list it sees comes from the 410 path.
+    d = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 3600 }, metrics: { host: '127.0.0.1', port: metricsPort } });
     await call(d.client, 'Connect', { providerId: 'cp' });
   });
   afterAll(async () => {
@@ -33,6 +54,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     expect((await deploy('before')).error).toBe('');
     await waitFor('the pod to be seen', () => d.daemon.provider.currentCapacity().used.cpu === 100);
     const books = d.daemon.provider.currentCapacity();
+    const listsBefore = await podLists();
 
     cluster('stop-apiserver');
     await waitFor('the daemon to notice', () => !d.daemon.ready(), { timeoutMs: 30_000 });
@@ -46,6 +68,9 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     cluster('start-apiserver');
     await waitFor('the watches to resume', () => d.daemon.ready(), { timeoutMs: 60_000 });
     expect(d.daemon.provider.currentCapacity()).toEqual(books);
+    // The restarted API server has no events for the old resourceVersion: the
+    // resumed watch gets 410 Gone and the informer rebuilds its cache by listing.
+    expect(await podLists()).toBeGreaterThan(listsBefore);
     const core = makeKubeConfig().makeApiClient(CoreV1Api);
     expect((await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=during' })).items).toEqual([]);
 
@@ -57,8 +82,12 @@ describe.runIf(isLocalCluster())('API server outage', () => {
   });
 
   it('resyncs periodically by relisting, without drifting', async () => {
-    const start = d.daemon.watchStats().pods!.resyncs;
-    await waitFor('a periodic resync', () => d.daemon.watchStats().pods!.resyncs > start, { timeoutMs: 20_000 });
-    expect(d.daemon.provider.currentCapacity().used.cpu).toBe(100);
+    const other = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 2 } });
+    try {
+      await waitFor('two periodic resyncs', () => other.daemon.watchStats().pods!.resyncs >= 2, { timeoutMs: 20_000 });
+      expect(other.daemon.provider.currentCapacity().used.cpu).toBe(100);
+    } finally {
+      await other.stop();
+    }
   });
 });
