@@ -135,6 +135,35 @@ describe('pods, ledger and admission', () => {
   });
 });
 
+describe('use beyond the capacity', () => {
+  let ns: TestNamespace;
+  let d: TestDaemon;
+  beforeAll(async () => {
+    ns = await createTestNamespace('overcommit');
+    d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 } });
+    await call(d.client, 'Connect', { providerId: 'cp' });
+  });
+  afterAll(async () => {
+    await d?.stop();
+    await ns?.cleanup();
+  });
+
+  it('keeps total = used + available when someone else pushes use over total, and logs it', async () => {
+    // Admission would refuse this; a hand-made labelled pod bypasses it.
+    await core.createNamespacedPod({ namespace: ns.name, body: externalPod('intruder', '1500m') });
+    const { capacity } = await waitFor('the pod to be counted', async () => {
+      const res = await call<GetCapacityResponse__Output>(d.client, 'GetCapacity', { providerId: 'cp' });
+      return res.capacity!.used!.cpu === '1000' ? res : undefined;
+    });
+    expect(capacity!.total!.cpu).toBe('1000');
+    expect(capacity!.available!.cpu).toBe('0');
+    expect(d.logs.filter((l) => l.msg === 'workloads hold more than the capacity; reporting available = 0')).toEqual([
+      expect.objectContaining({ overcommitted: ['cpu'] }),
+    ]);
+    expect((await deploy(d.client, 'more', 1)).error).toBe('RESOURCE_EXHAUSTED: needs 1m cpu, 0 cpu available');
+  });
+});
+
 describe('restart', () => {
   let ns: TestNamespace;
   beforeAll(async () => {
