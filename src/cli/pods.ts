@@ -5,7 +5,7 @@
  */
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../adapters/kube/client.js';
-import { LABEL_MANAGED, LABEL_PROVIDER_ID } from '../adapters/kube/labels.js';
+import { ANNOTATION_PROVIDER_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../adapters/kube/labels.js';
 import { jobOutcome, observeJob, observePod } from '../adapters/kube/observe.js';
 import type { Amounts } from './format.js';
 
@@ -24,6 +24,11 @@ export interface WorkloadRow {
   readonly createdAt: number | undefined; // ms since epoch
 }
 
+/** The exact provider id from our annotation; the label may be a sanitised form of it. */
+function providerIdOf(meta: V1Pod['metadata']): string {
+  return meta?.annotations?.[ANNOTATION_PROVIDER_ID] ?? meta?.labels?.[LABEL_PROVIDER_ID] ?? '';
+}
+
 export function podRow(pod: V1Pod): WorkloadRow {
   const seen = observePod(pod);
   return {
@@ -31,7 +36,7 @@ export function podRow(pod: V1Pod): WorkloadRow {
     kind: 'Pod',
     name: seen.name,
     instanceId: seen.instanceId,
-    providerId: pod.metadata?.labels?.[LABEL_PROVIDER_ID] ?? '',
+    providerId: providerIdOf(pod.metadata),
     phase: seen.terminating ? 'Terminating' : seen.phase,
     requests: seen.requests,
     job: seen.jobName,
@@ -48,7 +53,7 @@ export function jobRow(job: V1Job): WorkloadRow {
     kind: 'Job',
     name: seen.name,
     instanceId: seen.instanceId,
-    providerId: job.metadata?.labels?.[LABEL_PROVIDER_ID] ?? '',
+    providerId: providerIdOf(job.metadata),
     phase: outcome ?? ((job.status?.active ?? 0) > 0 ? 'Active' : 'Pending'),
     requests: seen.podRequests,
     job: undefined,
