@@ -301,7 +301,7 @@ cmd_status() {
     echo "kube-apiserver: NOT healthy"
     rc=1
   fi
-  if real_node_exists; then real_node status || rc=1; fi
+  if [[ $REAL_NODE == 1 ]] || real_node_exists; then real_node status || rc=1; fi
   return $rc
 }
 

@@ -18,10 +18,13 @@ apiserver_healthy() {
   [[ $out == ok ]]
 }
 
-wait_for() { # timeout-seconds description command...
-  local timeout="$1" what="$2"; shift 2
+wait_for() { # timeout-seconds description command... (exit 2 from it: give up at once)
+  local timeout="$1" what="$2" rc; shift 2
   local deadline=$((SECONDS + timeout))
-  until "$@"; do
+  while true; do
+    rc=0; "$@" || rc=$?
+    ((rc == 0)) && return 0
+    ((rc == 2)) && return 1
     if ((SECONDS >= deadline)); then
       log "timed out after ${timeout}s waiting for $what"
       return 1
