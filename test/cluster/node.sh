@@ -188,7 +188,6 @@ restore_links() {
       ip link delete "$l" 2>/dev/null || true
     fi
   done
-  ip route del blackhole "$SERVICE_CIDR" 2>/dev/null || true
 }
 
 # ---- processes --------------------------------------------------------------
@@ -289,12 +288,14 @@ prepare_cgroups() {
 }
 
 # Pods must never reach past the machine: traffic from the bridge to
-# anywhere but the bridge is dropped, and a Service address that kube-proxy
-# has not translated goes nowhere rather than to the default route.
+# anywhere but the bridge is dropped, and so is traffic from the host to a
+# Service address that kube-proxy did not translate (filter runs after the
+# nat table's DNAT, so translated packets no longer match).
 fence_network() {
   iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
     iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
-  ip route replace blackhole "$SERVICE_CIDR"
+  iptables -C OUTPUT -d "$SERVICE_CIDR" -j REJECT 2>/dev/null ||
+    iptables -A OUTPUT -d "$SERVICE_CIDR" -j REJECT
 }
 
 containerd_ready() { ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; }
