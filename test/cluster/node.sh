@@ -36,7 +36,8 @@ PAUSE_IMAGE_FILE="$NODE_DIR/pause-image"
 # The label and NoSchedule taint the real node registers with; workloads
 # that must run there carry a matching nodeSelector and toleration.
 NODE_LABEL=k8s-provider.test/real-node
-APT_PACKAGES=(containerd runc containernetworking-plugins iptables nftables conntrack busybox-static mmdebstrap)
+# buildah builds the daemon's image where neither docker nor podman is there.
+APT_PACKAGES=(containerd runc containernetworking-plugins iptables nftables conntrack busybox-static mmdebstrap buildah)
 # What the kubelet, kube-proxy and the bridge plugin set: restored by `down`.
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
@@ -203,6 +204,8 @@ node_pid() { # name -> pid if alive and really ours
 
 start_daemon() { # name binary args...: in the background, own session, log and pid file
   local name="$1"; shift
+  # A new config needs a restart (containers keep running under their shims).
+  if [[ $CHANGED == *" $name "* ]]; then stop_daemon "$name" "$1"; fi
   if node_pid "$name" "$1" >/dev/null; then return 0; fi
   log "starting $name"
   setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
@@ -261,17 +264,29 @@ write_certs() {
   sign_cert kube-proxy "/CN=system:kube-proxy"
 }
 
+# Replaces FILE with stdin only when the content differs, in one rename:
+# kube-proxy exits when its config file changes, even to the same content.
+# Returns 0 when it changed.
+write_if_changed() {
+  local file="$1" tmp="$1.tmp"
+  cat >"$tmp"
+  if [[ -f $file ]] && cmp -s "$tmp" "$file"; then rm -f "$tmp"; return 1; fi
+  mv -f "$tmp" "$file"
+}
+
+# Components whose config changed since they started: restarted by start_*.
+CHANGED=" "
 write_configs() {
   PAUSE_IMAGE="$(cat "$PAUSE_IMAGE_FILE")"
   export NODE_DIR NODE_NAME NODE_IP CONTAINERD_SOCK CNI_BIN_DIR BRIDGE POD_CIDR CGROUP_ROOT PAUSE_IMAGE PKI APISERVER_PORT
-  render "$MANIFESTS/real-node/containerd.toml" >"$NODE_DIR/containerd/config.toml"
-  render "$MANIFESTS/real-node/cni.conflist" >"$NODE_DIR/cni/net.d/10-k8s-provider.conflist"
-  render "$MANIFESTS/real-node/kubelet.yaml" >"$NODE_DIR/kubelet.yaml"
-  render "$MANIFESTS/real-node/kube-proxy.yaml" >"$NODE_DIR/kube-proxy.yaml"
+  render "$MANIFESTS/real-node/containerd.toml" | write_if_changed "$NODE_DIR/containerd/config.toml" && CHANGED+="containerd "
+  render "$MANIFESTS/real-node/cni.conflist" | write_if_changed "$NODE_DIR/cni/net.d/10-k8s-provider.conflist" || true
+  render "$MANIFESTS/real-node/kubelet.yaml" | write_if_changed "$NODE_DIR/kubelet.yaml" && CHANGED+="kubelet "
+  render "$MANIFESTS/real-node/kube-proxy.yaml" | write_if_changed "$NODE_DIR/kube-proxy.yaml" && CHANGED+="kube-proxy "
   CLIENT_CERT="$NODE_DIR/pki/kubelet-client.crt" CLIENT_KEY="$NODE_DIR/pki/kubelet-client.key" \
-    render "$MANIFESTS/real-node/node-kubeconfig.yaml" >"$NODE_DIR/kubelet.kubeconfig"
+    render "$MANIFESTS/real-node/node-kubeconfig.yaml" | write_if_changed "$NODE_DIR/kubelet.kubeconfig" || true
   CLIENT_CERT="$NODE_DIR/pki/kube-proxy.crt" CLIENT_KEY="$NODE_DIR/pki/kube-proxy.key" \
-    render "$MANIFESTS/real-node/node-kubeconfig.yaml" >"$NODE_DIR/kube-proxy.kubeconfig"
+    render "$MANIFESTS/real-node/node-kubeconfig.yaml" | write_if_changed "$NODE_DIR/kube-proxy.kubeconfig" || true
 }
 
 # The kubelet's cgroup root in every hierarchy (it creates only what is
@@ -359,13 +374,13 @@ cmd_up() {
 
 # ---- down ------------------------------------------------------------------
 
-# The kubelet tears pods down properly (CNI DEL, unmounts) when they leave:
-# a NoExecute taint evicts them and keeps controllers from placing new ones.
+# The kubelet tears pods down properly (CNI DEL, unmounts) when they leave.
+# Cordoned first, so controllers' replacements are not placed here.
 evict_pods() {
   apiserver_healthy || return 0
   node_pid kubelet "$BIN/kubelet" >/dev/null || return 0
   kctl get node "$NODE_NAME" >/dev/null 2>&1 || return 0
-  kctl taint node "$NODE_NAME" "$NODE_LABEL-stopping=true:NoExecute" --overwrite >/dev/null 2>&1 || true
+  kctl cordon "$NODE_NAME" >/dev/null 2>&1 || true
   kctl delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" --grace-period=1 --wait=false >/dev/null 2>&1 || true
   # Stopped sandboxes (network already torn down) wait for the kubelet's
   # garbage collection; running tasks are what matters.
