@@ -26,9 +26,9 @@ async function samples(m: ProviderMetrics, name: string): Promise<string[]> {
 describe('ProviderMetrics', () => {
   it('counts RPCs by method and code and times them', async () => {
     const m = new ProviderMetrics();
-    m.rpcFinished('HealthCheck', 'OK', 0.002);
-    m.rpcFinished('HealthCheck', 'OK', 0.003);
-    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.01);
+    m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.002);
+    m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.003);
+    m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.01);
     expect(await samples(m, 'grpc_server_handled_total')).toEqual([
       'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="HealthCheck",grpc_code="OK"} 2',
       'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="Deploy",grpc_code="RESOURCE_EXHAUSTED"} 1',
@@ -43,10 +43,10 @@ describe('ProviderMetrics', () => {
     m.deployAccepted(true);
     m.deployAccepted(true);
     m.deployAccepted(false);
-    m.rpcFinished('Deploy', 'OK', 0.1);
-    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.1);
-    m.rpcFinished('Deploy', 'INVALID_ARGUMENT', 0.1);
-    m.rpcFinished('Connect', 'INVALID_ARGUMENT', 0.1);
+    m.rpcFinished('provider.Service', 'Deploy', 'OK', 0.1);
+    m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.1);
+    m.rpcFinished('provider.Service', 'Deploy', 'INVALID_ARGUMENT', 0.1);
+    m.rpcFinished('provider.Service', 'Connect', 'INVALID_ARGUMENT', 0.1);
     expect((await samples(m, 'k8s_provider_deploys_total')).sort()).toEqual([
       'k8s_provider_deploys_total{outcome="created"} 2',
       'k8s_provider_deploys_total{outcome="existing"} 1',

@@ -12,12 +12,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CapacityReport } from '../../core/capacity.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
-import type { RpcObserver } from '../grpc/handlers.js';
+import type { RpcObserver } from '../grpc/rpc.js';
 import type { KubeApiObserver } from '../kube/instrument.js';
 import type { WatchStats } from '../kube/watched.js';
 
 export const PREFIX = 'k8s_provider_';
-const GRPC_SERVICE = 'provider.Service';
 
 /** What the gauges read at scrape time. */
 export interface MetricSources {
@@ -128,11 +127,11 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
     this.sourcesSince = sources.now();
   }
 
-  rpcFinished(method: string, code: string, seconds: number): void {
-    const labels = { grpc_service: GRPC_SERVICE, grpc_method: method, grpc_code: code };
+  rpcFinished(service: string, method: string, code: string, seconds: number): void {
+    const labels = { grpc_service: service, grpc_method: method, grpc_code: code };
     this.rpcHandled.inc(labels);
     this.rpcSeconds.observe(labels, seconds);
-    if (method === 'Deploy' && code !== 'OK') this.deploys.inc({ outcome: deployOutcomeOf(code) });
+    if (service === 'provider.Service' && method === 'Deploy' && code !== 'OK') this.deploys.inc({ outcome: deployOutcomeOf(code) });
   }
 
   deployAccepted(created: boolean): void {
