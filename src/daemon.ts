@@ -1,7 +1,7 @@
 /**
  * The composition root: config in, a running daemon out. Every adapter is
  * built here and handed to the core, so the wiring is visible in one file.
- * startDaemon reads as its steps: clients and preflight, watches, capacity,
+ * startDaemon reads as its steps: clients and preflight, informerList, capacity,
  * core, servers.
  */
 import { readFileSync } from 'node:fs';
@@ -14,8 +14,8 @@ import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
 import { makeClients, type KubeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
-import type { WatchedCollection, WatchStats } from './adapters/kube/watched.js';
-import { collections, type Collections } from './adapters/kube/collections.js';
+import type { Informer, InformerStats } from './adapters/kube/informer.js';
+import { informers, type Informers } from './adapters/kube/informers.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
 import { JobJanitor } from './adapters/kube/janitor.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
@@ -28,10 +28,10 @@ import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
-import { ProviderMetrics } from './adapters/prom/metrics.js';
-import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
-import { MetricsPoller, type MetricsPollerStats } from './adapters/metrics/poller.js';
-import { podMetricsLister } from './adapters/metrics/lister.js';
+import { PrometheusExporter } from './adapters/prometheus/exporter.js';
+import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
+import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
+import { podMetricsLister } from './adapters/usage/lister.js';
 
 export interface Daemon {
   readonly port: number;
@@ -39,9 +39,9 @@ export interface Daemon {
   readonly cache: WorkloadCache;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
-  watchStats(): Record<string, WatchStats>;
+  informerStats(): Record<string, InformerStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
-  usageStats(): MetricsPollerStats;
+  usageStats(): UsagePollerStats;
   stop(): Promise<void>;
 }
 
@@ -61,7 +61,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyWatch = WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node>;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -71,9 +71,9 @@ interface KubeAccess {
 }
 
 /** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
-async function connectKube(config: Config, metrics: ProviderMetrics, log: Logger): Promise<KubeAccess> {
+async function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): Promise<KubeAccess> {
   const { namespace } = config.kubernetes;
-  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), metrics);
+  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
   const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
@@ -81,12 +81,12 @@ async function connectKube(config: Config, metrics: ProviderMetrics, log: Logger
   return { kube, extraLabels, selector: managedSelector(extraLabels) };
 }
 
-/** Step 3: fixed capacity from the config, or (mode auto) derived from watches of nodes and all pods. */
-function capacitySource(config: Config, access: KubeAccess, watch: Collections): { capacity: CapacitySource; watches: AnyWatch[] } {
+/** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
+function capacitySource(config: Config, access: KubeAccess, watch: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
   const { namespace } = config.kubernetes;
   if (config.resource.mode !== 'auto') {
     const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
-    return { capacity: { total: () => total }, watches: [] };
+    return { capacity: { total: () => total }, informerList: [] };
   }
   const nodes = watch.nodes();
   const allPods = watch.allPods();
@@ -95,13 +95,13 @@ function capacitySource(config: Config, access: KubeAccess, watch: Collections):
     pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
     Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
   const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), watches: [nodes, allPods] };
+  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), informerList: [nodes, allPods] };
 }
 
 interface Core {
   readonly session: Session;
   readonly provider: Provider;
-  readonly usage: MetricsPoller;
+  readonly usage: UsagePoller;
   /** Stops the core's background work (poller, janitor, session expiry). */
   stop(): void;
 }
@@ -110,7 +110,7 @@ interface Core {
 interface CoreInputs {
   readonly access: KubeAccess;
   readonly cache: WorkloadCache;
-  readonly jobs: WatchedCollection<V1Job>;
+  readonly jobs: Informer<V1Job>;
   readonly capacity: CapacitySource;
   readonly clock: Clock;
 }
@@ -122,10 +122,10 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
-  const usage = new MetricsPoller({
+  const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
-    intervalMs: config.metrics.interval_seconds * 1000,
+    intervalMs: config.usage.interval_seconds * 1000,
     clock,
     log,
   });
@@ -191,13 +191,13 @@ function serverOptionsOf(config: Config): ServerOptions {
 
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
-  const metrics = new ProviderMetrics();
+  const prometheus = new PrometheusExporter();
 
   // 1. clients and preflight
-  const access = await connectKube(config, metrics, log);
+  const access = await connectKube(config, prometheus, log);
 
-  // 2. watches of our workloads, 3. capacity (which may watch nodes and all pods)
-  const watch = collections(access.kube, {
+  // 2. informerList of our workloads, 3. capacity (which may watch nodes and all pods)
+  const watch = informers(access.kube, {
     namespace: config.kubernetes.namespace,
     selector: access.selector,
     resyncMs: config.kubernetes.resync_seconds * 1000,
@@ -205,9 +205,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const pods = watch.managedPods();
   const jobs = watch.managedJobs();
-  const { capacity, watches: capacityWatches } = capacitySource(config, access, watch);
-  const watches: AnyWatch[] = [pods, jobs, ...capacityWatches];
-  await Promise.all(watches.map((w) => w.start()));
+  const { capacity, informerList: capacityWatches } = capacitySource(config, access, watch);
+  const informerList: AnyInformer[] = [pods, jobs, ...capacityWatches];
+  await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
 
@@ -216,33 +216,33 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const { provider, usage } = core;
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([metrics, options.observer]) })];
-  const ready = (): boolean => watches.every((w) => w.synced());
+  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]) })];
+  const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, log);
 
-  const watchStats = (): Record<string, WatchStats> => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()]));
-  /** Everything but the servers: the poller, timers and watches. */
+  const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
+  /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
     core.stop();
-    await Promise.all(watches.map((w) => w.stop()));
+    await Promise.all(informerList.map((w) => w.stop()));
   };
-  metrics.collectFrom({
+  prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
-    watchStats,
+    informerStats,
     ready,
     usage: () => usage.stats(),
     now: () => clock.now(),
   });
-  let endpoint: MetricsEndpoint | undefined;
-  if (config.metrics.port !== 0) {
+  let endpoint: PrometheusEndpoint | undefined;
+  if (config.prometheus.port !== 0) {
     try {
-      endpoint = await serveMetrics(metrics, config.metrics.host, config.metrics.port, log);
+      endpoint = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port, log);
     } catch (err) {
-      // Half a daemon must not linger: release the gRPC port and the watches before failing.
+      // Half a daemon must not linger: release the gRPC port and the informerList before failing.
       health.drain();
       server.forceShutdown();
       await stopBackground();
-      throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+      throw new Error(`prometheus endpoint ${config.prometheus.host}:${config.prometheus.port}: ${(err as Error).message}`);
     }
   }
 
@@ -251,7 +251,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     provider,
     cache,
     ready,
-    watchStats,
+    informerStats,
     usageStats: () => usage.stats(),
     async stop(): Promise<void> {
       health.drain();

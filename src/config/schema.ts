@@ -93,11 +93,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
-  metrics: z
+  /** The metrics.k8s.io poller behind GetRealTimeUsage. */
+  usage: z.strictObject({ interval_seconds: seconds.default(15) }).prefault({}),
+  /** The Prometheus exporter's HTTP listener; port 0 turns it off. */
+  prometheus: z
     .strictObject({
-      interval_seconds: seconds.default(15),
       host: z.string().min(1).default('0.0.0.0'),
-      /** Prometheus /metrics; 0 turns the HTTP endpoint off. */
       port: port.default(9090),
     })
     .prefault({}),

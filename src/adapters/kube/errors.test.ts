@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ApiException } from '@kubernetes/client-node';
 import { DomainError } from '../../core/errors.js';
-import { isRetryable, mapApiError, withRetry } from './errors.js';
+import { isRetryable, mapApiError } from './errors.js';
+import { withRetry } from './retry.js';
 
 const call = { verb: 'create', resource: 'pods', namespace: 'work' };
 const api = (code: number, body: unknown) => new ApiException(code, 'x', body, {});

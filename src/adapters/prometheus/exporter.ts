@@ -14,20 +14,20 @@ import type { CapacityReport } from '../../core/capacity.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
 import type { RpcObserver } from '../grpc/rpc.js';
 import type { KubeApiObserver } from '../kube/instrument.js';
-import type { WatchStats } from '../kube/watched.js';
+import type { InformerStats } from '../kube/informer.js';
 
 export const PREFIX = 'k8s_provider_';
 
 /** What the gauges read at scrape time. */
-export interface MetricSources {
+export interface ExporterSources {
   capacity(): CapacityReport;
-  watchStats(): Record<string, WatchStats>;
+  informerStats(): Record<string, InformerStats>;
   ready(): boolean;
   usage(): UsagePollStats;
   now(): number;
 }
 
-/** What the metrics poller reports about itself (a structural subset of MetricsPollerStats). */
+/** What the metrics poller reports about itself (a structural subset of UsagePollerStats). */
 export interface UsagePollStats {
   /** Where GetRealTimeUsage's figures come from right now: metrics or requests. */
   readonly source: string;
@@ -65,7 +65,7 @@ export function deployOutcomeOf(code: string): DeployOutcome {
 const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const API_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export class ProviderMetrics implements RpcObserver, KubeApiObserver {
+export class PrometheusExporter implements RpcObserver, KubeApiObserver {
   readonly registry = new Registry();
   private readonly rpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
   private readonly rpcSeconds: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
@@ -73,7 +73,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
   private readonly apiRequests: Counter<'operation'>;
   private readonly apiErrors: Counter<'operation' | 'code'>;
   private readonly apiSeconds: Histogram<'operation'>;
-  private sources: MetricSources | undefined;
+  private sources: ExporterSources | undefined;
   private sourcesSince = 0;
 
   constructor() {
@@ -122,7 +122,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
   }
 
   /** Hands over the daemon's state once it exists; until then the state gauges report nothing. */
-  collectFrom(sources: MetricSources): void {
+  collectFrom(sources: ExporterSources): void {
     this.sources = sources;
     this.sourcesSince = sources.now();
   }
@@ -151,7 +151,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
 
   private stateGauges(registers: Registry[]): void {
     // Arrow functions: prom-client calls collect with the gauge as `this`.
-    const read = (): MetricSources | undefined => this.sources;
+    const read = (): ExporterSources | undefined => this.sources;
     const ledger = (name: string, help: string, pick: (c: CapacityReport) => CapacityReport['total']): void => {
       new Gauge({
         name: `${PREFIX}${name}`,
@@ -180,7 +180,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
         this.set(s?.ready() ? 1 : 0);
       },
     });
-    const perWatch = (name: string, help: string, value: (w: WatchStats, now: number) => number | undefined): void => {
+    const perWatch = (name: string, help: string, value: (w: InformerStats, now: number) => number | undefined): void => {
       new Gauge({
         name: `${PREFIX}${name}`,
         help,
@@ -190,14 +190,14 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
           const s = read();
           if (!s) return;
           const now = s.now();
-          for (const [informer, stats] of Object.entries(s.watchStats())) {
+          for (const [informer, stats] of Object.entries(s.informerStats())) {
             const v = value(stats, now);
             if (v !== undefined) this.set({ informer }, v);
           }
         },
       });
     };
-    const perWatchTotal = (name: string, help: string, value: (w: WatchStats) => number): void => {
+    const perWatchTotal = (name: string, help: string, value: (w: InformerStats) => number): void => {
       // The informers own these totals; the counter catches up to them at each scrape.
       const seen = new Map<string, number>();
       new Counter({
@@ -208,7 +208,7 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
         collect() {
           const s = read();
           if (!s) return;
-          for (const [informer, stats] of Object.entries(s.watchStats())) {
+          for (const [informer, stats] of Object.entries(s.informerStats())) {
             const now = value(stats);
             this.inc({ informer }, Math.max(0, now - (seen.get(informer) ?? 0)));
             seen.set(informer, Math.max(now, seen.get(informer) ?? 0));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderMetrics, deployOutcomeOf, type MetricSources } from './metrics.js';
+import { PrometheusExporter, deployOutcomeOf, type ExporterSources } from './exporter.js';
 
-function sources(over: Partial<MetricSources> = {}): MetricSources {
+function sources(over: Partial<ExporterSources> = {}): ExporterSources {
   return {
     capacity: () => ({
       total: { cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
@@ -9,7 +9,7 @@ function sources(over: Partial<MetricSources> = {}): MetricSources {
       available: { cpu: 7500, memory: 7 * 2 ** 30, gpu: 3 },
       overcommitted: [],
     }),
-    watchStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
+    informerStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
     ready: () => true,
     usage: () => ({ source: 'metrics', stale: false, lastSuccessAt: 70_000, pollsTotal: 9, pollsFailed: 2, pollsSkipped: 1 }),
     now: () => 100_000,
@@ -18,14 +18,14 @@ function sources(over: Partial<MetricSources> = {}): MetricSources {
 }
 
 /** The sample lines of one metric family, without HELP/TYPE. */
-async function samples(m: ProviderMetrics, name: string): Promise<string[]> {
+async function samples(m: PrometheusExporter, name: string): Promise<string[]> {
   const { body } = await m.exposition();
   return body.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
 }
 
-describe('ProviderMetrics', () => {
+describe('PrometheusExporter', () => {
   it('counts RPCs by method and code and times them', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.002);
     m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.003);
     m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.01);
@@ -39,7 +39,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts deploys by outcome', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     m.deployAccepted(true);
     m.deployAccepted(true);
     m.deployAccepted(false);
@@ -68,7 +68,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts Kubernetes API requests and errors per operation', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     m.apiCallFinished('createNamespacedPod', 0.02, undefined);
     m.apiCallFinished('createNamespacedPod', 0.02, '409');
     m.apiCallFinished('listNamespacedPod', 1.5, 'network');
@@ -83,7 +83,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('reads the ledger, informers and usage age at scrape time', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     // Before the daemon hands its state over, state gauges stay empty.
     expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([]);
     m.collectFrom(sources());
@@ -110,7 +110,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts the poll age from the start until a poll has succeeded', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     let now = 100_000;
     m.collectFrom(sources({ now: () => now, usage: () => ({ source: 'requests', stale: true, lastSuccessAt: undefined, pollsTotal: 1, pollsFailed: 1, pollsSkipped: 0 }) }));
     now = 145_000;
@@ -121,9 +121,9 @@ describe('ProviderMetrics', () => {
   });
 
   it('keeps informer counters monotonic across scrapes', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     let restarts = 1;
-    m.collectFrom(sources({ watchStats: () => ({ pods: { restarts, resyncs: 0, lastEventAt: undefined } }) }));
+    m.collectFrom(sources({ informerStats: () => ({ pods: { restarts, resyncs: 0, lastEventAt: undefined } }) }));
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
     restarts = 4;
@@ -131,7 +131,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('includes the Node process metrics', async () => {
-    const { body } = await new ProviderMetrics().exposition();
+    const { body } = await new PrometheusExporter().exposition();
     expect(body).toMatch(/^process_cpu_seconds_total /m);
     expect(body).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });
