@@ -20,7 +20,7 @@ import { WorkloadCache } from './adapters/kube/workload-cache.js';
 import { JobJanitor } from './adapters/kube/janitor.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
-import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/labels.js';
+import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
 import type { RpcObserver } from './adapters/grpc/rpc.js';
 import { providerService } from './adapters/grpc/provider-service.js';
 import { registerServices, type GrpcService } from './adapters/grpc/services.js';

@@ -4,12 +4,12 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { DomainError } from '../core/errors.js';
-import type { ConnectResponse__Output } from '../adapters/grpc/generated/provider/ConnectResponse.js';
-import type { DeployResponse__Output } from '../adapters/grpc/generated/provider/DeployResponse.js';
-import type { GetAvailableResponse__Output } from '../adapters/grpc/generated/provider/GetAvailableResponse.js';
-import type { GetCapacityResponse__Output } from '../adapters/grpc/generated/provider/GetCapacityResponse.js';
-import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
-import type { HealthCheckResponse__Output } from '../adapters/grpc/generated/provider/HealthCheckResponse.js';
+import type { ConnectResponse__Output } from '../adapters/grpc/contract.js';
+import type { DeployResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetAvailableResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetCapacityResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/contract.js';
+import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
 

@@ -7,14 +7,10 @@ import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
 import { toDomainError } from '../../core/errors.js';
+import type { RpcObserver } from '../../shared/observability.js';
 import { codeOf, inBandError, toServiceError } from './status.js';
 
-/** Receives one report per finished RPC (Prometheus hooks in here). */
-export interface RpcObserver {
-  rpcFinished(service: string, method: string, code: string, seconds: number): void;
-  /** A Deploy that succeeded: whether it created a workload or found an identical one (an idempotent retry). */
-  deployAccepted?(created: boolean): void;
-}
+export type { RpcObserver };
 
 /** What a service's handlers share: where calls are logged and reported. */
 export interface RpcContext {

@@ -7,6 +7,7 @@
  */
 import { makeInformer, type Informer as ClientInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
+import type { InformerStats } from '../../shared/observability.js';
 import { sleep as realSleep } from './retry.js';
 
 type ListWatch<T extends KubernetesObject> = ClientInformer<T> & ObjectCache<T>;
@@ -24,11 +25,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-export interface InformerStats {
-  readonly restarts: number;
-  readonly resyncs: number;
-  readonly lastEventAt: number | undefined;
-}
+export type { InformerStats };
 
 export class Informer<T extends KubernetesObject> {
   private current: ListWatch<T> | undefined;

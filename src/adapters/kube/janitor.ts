@@ -7,7 +7,7 @@ import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
 import { withRetry } from './retry.js';
-import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID } from './labels.js';
+import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID } from '../../shared/labels.js';
 import { jobOutcome } from './observe.js';
 import type { Informer } from './informer.js';
 

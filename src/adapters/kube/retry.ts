@@ -3,7 +3,7 @@
  * again with capped, jittered exponential backoff; anything else, or the
  * last failure, is mapped to a domain error.
  */
-import { isRetryable, mapApiError, type ApiCall } from './errors.js';
+import { isRetryable, mapApiError, type ApiCall } from '../../shared/kube-api-errors.js';
 
 export interface RetryPolicy {
   readonly attempts: number;

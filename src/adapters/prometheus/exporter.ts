@@ -12,9 +12,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CapacityReport } from '../../core/capacity.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
-import type { RpcObserver } from '../grpc/rpc.js';
-import type { KubeApiObserver } from '../kube/instrument.js';
-import type { InformerStats } from '../kube/informer.js';
+import type { InformerStats, KubeApiObserver, RpcObserver } from '../../shared/observability.js';
 
 export const PREFIX = 'k8s_provider_';
 

@@ -20,7 +20,7 @@ import type { ObservedWorkloads } from '../../core/instances.js';
 import type { Clock, Logger, UsageSnapshot, UsageSource, UsageSourceKind, WorkloadView } from '../../core/ports.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
 import { runningRequests } from '../../core/usage.js';
-import { httpStatusOf, mapApiError } from '../kube/errors.js';
+import { httpStatusOf, mapApiError } from '../../shared/kube-api-errors.js';
 import { instanceResolver, usageByInstance, type MeteredUsage, type PodMetricsList } from './pod-metrics.js';
 
 /** Timers, injectable so the poller can be driven step by step. */

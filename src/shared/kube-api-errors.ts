@@ -3,7 +3,7 @@
  * failures are worth retrying (retry.ts does the retrying).
  */
 import { ApiException } from '@kubernetes/client-node';
-import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../../core/errors.js';
+import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../core/errors.js';
 
 export interface ApiCall {
   readonly verb: string; // create, get, list, delete, ...
