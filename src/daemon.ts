@@ -56,6 +56,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
   return {
     rpcFinished: (service, method, code, seconds) => all.forEach((o) => o.rpcFinished(service, method, code, seconds)),
     deployAccepted: (created) => all.forEach((o) => o.deployAccepted?.(created)),
+    deployRejected: (kind) => all.forEach((o) => o.deployRejected?.(kind)),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { DomainError } from '../core/errors.js';
+import { RESOURCE_TAGS } from '../core/provider.js';
 import type { ConnectResponse__Output } from '../adapters/grpc/contract.js';
 import type { DeployResponse__Output } from '../adapters/grpc/contract.js';
 import type { GetAvailableResponse__Output } from '../adapters/grpc/contract.js';
@@ -131,7 +132,7 @@ async function rpc(
         const res = await call<HealthCheckResponse__Output>('HealthCheck', { providerId });
         const c = capacityAmounts(res.capacity);
         const t = res.resourceTags;
-        const tags = (['cpu', 'memory', 'gpu', 'camera'] as const).filter((k) => t?.[k]);
+        const tags = RESOURCE_TAGS.filter((k) => t?.[k]);
         emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n`, { capacity: c, resourceTags: tags });
         return EXIT_OK;
       }

@@ -2,7 +2,7 @@
  * provider.Service, the control plane's contract: thin handlers that decode,
  * call the core and encode.
  */
-import type { Provider } from '../../core/provider.js';
+import { PROVIDER_TYPE, type Provider } from '../../core/provider.js';
 import { capacityToWire, deployFromWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
 import { PROVIDER_PROTO } from './proto.js';
 import { RpcKit, type RpcContext } from './rpc.js';
@@ -27,7 +27,7 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
     Connect: rpc.unary(
       'Connect',
       (req): ConnectResponse => ({ success: true, error: '', providerType: { name: provider.connect(req.providerId).providerType } }),
-      (error): ConnectResponse => ({ success: false, error, providerType: { name: 'kubernetes' } }),
+      (error): ConnectResponse => ({ success: false, error, providerType: { name: PROVIDER_TYPE } }),
     ),
     Disconnect: rpc.unary('Disconnect', (req) => {
       provider.disconnect(req.providerId);
@@ -53,7 +53,10 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
           created: result.created,
         };
       },
-      (error) => ({ error }),
+      (error, cause) => {
+        ctx.observer?.deployRejected?.(cause.kind);
+        return { error };
+      },
     ),
   } as ServiceHandlers;
 }

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
-import { toDomainError } from '../../core/errors.js';
+import { toDomainError, type DomainError } from '../../core/errors.js';
 import type { RpcObserver } from '../../shared/observability.js';
 import { codeOf, inBandError, toServiceError } from './status.js';
 
@@ -45,7 +45,7 @@ export class RpcKit {
    * that carries the error (Connect and Deploy, as the existing client
    * expects); without it the failure is a gRPC status.
    */
-  unary<Req, Res>(method: string, run: (req: Req) => Promise<Res> | Res, inBand?: (message: string) => Res): grpc.handleUnaryCall<Req, Res> {
+  unary<Req, Res>(method: string, run: (req: Req) => Promise<Res> | Res, inBand?: (message: string, error: DomainError) => Res): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const started = process.hrtime.bigint();
       const req = call.request;
@@ -58,7 +58,7 @@ export class RpcKit {
         const domain = toDomainError(result.error);
         if (inBand) {
           this.finished(method, req, started, { code: codeOf(domain), error: domain.message });
-          callback(null, inBand(inBandError(domain)));
+          callback(null, inBand(inBandError(domain), domain));
           return;
         }
         const failure = toServiceError(domain);

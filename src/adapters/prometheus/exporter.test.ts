@@ -44,7 +44,9 @@ describe('PrometheusExporter', () => {
     m.deployAccepted(true);
     m.deployAccepted(false);
     m.rpcFinished('provider.Service', 'Deploy', 'OK', 0.1);
+    m.deployRejected('RESOURCE_EXHAUSTED');
     m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.1);
+    m.deployRejected('INVALID_ARGUMENT');
     m.rpcFinished('provider.Service', 'Deploy', 'INVALID_ARGUMENT', 0.1);
     m.rpcFinished('provider.Service', 'Connect', 'INVALID_ARGUMENT', 0.1);
     expect((await samples(m, 'k8s_provider_deploys_total')).sort()).toEqual([
@@ -56,7 +58,7 @@ describe('PrometheusExporter', () => {
   });
 
   it('names every in-band Deploy failure', () => {
-    expect(['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'].map(deployOutcomeOf)).toEqual([
+    expect((['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'] as const).map((k) => deployOutcomeOf(k))).toEqual([
       'rejected',
       'invalid',
       'conflict',

@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CapacityReport } from '../../core/capacity.js';
+import { ErrorKind } from '../../core/errors.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
 import type { InformerStats, KubeApiObserver, RpcObserver } from '../../shared/observability.js';
 
@@ -40,23 +41,20 @@ export interface UsagePollStats {
 /** What a finished Deploy amounts to, as an operator would count it. */
 export type DeployOutcome = 'created' | 'existing' | 'rejected' | 'invalid' | 'conflict' | 'unavailable' | 'denied' | 'error';
 
-/** In-band Deploy failures carry a gRPC code; this names them for the deploys counter. */
-export function deployOutcomeOf(code: string): DeployOutcome {
-  switch (code) {
-    case 'RESOURCE_EXHAUSTED':
-      return 'rejected';
-    case 'INVALID_ARGUMENT':
-      return 'invalid';
-    case 'ALREADY_EXISTS':
-      return 'conflict';
-    case 'UNAVAILABLE':
-      return 'unavailable';
-    case 'PERMISSION_DENIED':
-    case 'FAILED_PRECONDITION':
-      return 'denied';
-    default:
-      return 'error';
-  }
+/** What each kind of in-band Deploy failure counts as; exhaustive, so a new kind cannot go uncounted. */
+const DEPLOY_OUTCOMES: Readonly<Record<ErrorKind, DeployOutcome>> = {
+  [ErrorKind.ResourceExhausted]: 'rejected',
+  [ErrorKind.InvalidArgument]: 'invalid',
+  [ErrorKind.AlreadyExists]: 'conflict',
+  [ErrorKind.Unavailable]: 'unavailable',
+  [ErrorKind.PermissionDenied]: 'denied',
+  [ErrorKind.FailedPrecondition]: 'denied',
+  [ErrorKind.NotFound]: 'error',
+  [ErrorKind.Internal]: 'error',
+};
+
+export function deployOutcomeOf(kind: ErrorKind): DeployOutcome {
+  return DEPLOY_OUTCOMES[kind] ?? 'error';
 }
 
 // Sub-millisecond answers from the books up to Deploys that wait on a slow API server.
@@ -129,7 +127,10 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver {
     const labels = { grpc_service: service, grpc_method: method, grpc_code: code };
     this.rpcHandled.inc(labels);
     this.rpcSeconds.observe(labels, seconds);
-    if (service === 'provider.Service' && method === 'Deploy' && code !== 'OK') this.deploys.inc({ outcome: deployOutcomeOf(code) });
+  }
+
+  deployRejected(kind: ErrorKind): void {
+    this.deploys.inc({ outcome: deployOutcomeOf(kind) });
   }
 
   deployAccepted(created: boolean): void {
