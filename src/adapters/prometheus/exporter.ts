@@ -148,28 +148,16 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
+  /**
+   * Everything that is a state, read at scrape time: the ledger, readiness,
+   * the informers and the usage poller. Each group is a list of definitions
+   * over the same few shapes rather than a block per series.
+   */
   private stateGauges(registers: Registry[]): void {
     // Arrow functions: prom-client calls collect with the gauge as `this`.
     const read = (): ExporterSources | undefined => this.sources;
-    const ledger = (name: string, help: string, pick: (c: CapacityReport) => CapacityReport['total']): void => {
-      new Gauge({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['resource'],
-        registers,
-        collect() {
-          const s = read();
-          if (!s) return;
-          const values = pick(s.capacity());
-          for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
-        },
-      });
-    };
-    const units = 'cpu in millicores, memory in bytes, gpu in devices';
-    ledger('capacity_total', `Capacity lent to the control plane (${units}).`, (c) => c.total);
-    ledger('capacity_used', `Capacity held by live instances, as reported to the control plane (${units}).`, (c) => c.used);
-    ledger('capacity_available', `Capacity left for new deploys (${units}).`, (c) => c.available);
-
+    const since = (): number => this.sourcesSince;
+    ledgerGauges(registers, read);
     new Gauge({
       name: `${PREFIX}ready`,
       help: '1 when every informer is synced with the API server (the gRPC health status is SERVING), else 0.',
@@ -179,107 +167,138 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver {
         this.set(s?.ready() ? 1 : 0);
       },
     });
-    const perWatch = (name: string, help: string, value: (w: InformerStats, now: number) => number | undefined): void => {
-      new Gauge({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['informer'],
-        registers,
-        collect() {
-          const s = read();
-          if (!s) return;
-          const now = s.now();
-          for (const [informer, stats] of Object.entries(s.informerStats())) {
-            const v = value(stats, now);
-            if (v !== undefined) this.set({ informer }, v);
-          }
-        },
-      });
-    };
-    const perWatchTotal = (name: string, help: string, value: (w: InformerStats) => number): void => {
-      // The informers own these totals; the counter catches up to them at each scrape.
-      const seen = new Map<string, number>();
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        labelNames: ['informer'],
-        registers,
-        collect() {
-          const s = read();
-          if (!s) return;
-          for (const [informer, stats] of Object.entries(s.informerStats())) {
-            const now = value(stats);
-            this.inc({ informer }, Math.max(0, now - (seen.get(informer) ?? 0)));
-            seen.set(informer, Math.max(now, seen.get(informer) ?? 0));
-          }
-        },
-      });
-    };
-    perWatchTotal('informer_restarts_total', 'Watch restarts after errors, per informer.', (w) => w.restarts);
-    perWatchTotal('informer_resyncs_total', 'Periodic full relists, per informer.', (w) => w.resyncs);
-    perWatch('informer_last_event_age_seconds', 'Seconds since the informer last saw an add, update or delete (absent before the first).', (w, now) =>
-      w.lastEventAt === undefined ? undefined : Math.max(0, (now - w.lastEventAt) / 1000),
-    );
+    informerSeries(registers, read);
+    usageSeries(registers, read, since);
+  }
+}
 
-    const since = (): number => this.sourcesSince;
+type Read = () => ExporterSources | undefined;
+
+/** A counter that follows a total someone else keeps, catching up to it at each scrape (never going back). */
+function catchUpCounter<L extends string>(
+  registers: Registry[],
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  totals: () => ReadonlyArray<readonly [Partial<Record<L, string>>, number]> | undefined,
+): void {
+  const seen = new Map<string, number>();
+  new Counter({
+    name: `${PREFIX}${name}`,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      for (const [labels, now] of totals() ?? []) {
+        const key = JSON.stringify(labels);
+        this.inc(labels, Math.max(0, now - (seen.get(key) ?? 0)));
+        seen.set(key, Math.max(now, seen.get(key) ?? 0));
+      }
+    },
+  });
+}
+
+const UNITS = 'cpu in millicores, memory in bytes, gpu in devices';
+const LEDGER_GAUGES: ReadonlyArray<readonly [string, string, (c: CapacityReport) => CapacityReport['total']]> = [
+  ['capacity_total', `Capacity lent to the control plane (${UNITS}).`, (c) => c.total],
+  ['capacity_used', `Capacity held by live instances, as reported to the control plane (${UNITS}).`, (c) => c.used],
+  ['capacity_available', `Capacity left for new deploys (${UNITS}).`, (c) => c.available],
+];
+
+function ledgerGauges(registers: Registry[], read: Read): void {
+  for (const [name, help, pick] of LEDGER_GAUGES) {
     new Gauge({
-      name: `${PREFIX}usage_last_poll_age_seconds`,
-      help: 'Seconds since the last successful metrics.k8s.io poll; before the first one, since the daemon started (so one alert covers both).',
+      name: `${PREFIX}${name}`,
+      help,
+      labelNames: ['resource'],
       registers,
       collect() {
         const s = read();
         if (!s) return;
-        this.set(Math.max(0, (s.now() - (s.usage().lastSuccessAt ?? since())) / 1000));
+        const values = pick(s.capacity());
+        for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
       },
     });
+  }
+}
+
+const INFORMER_TOTALS: ReadonlyArray<readonly [string, string, (w: InformerStats) => number]> = [
+  ['informer_restarts_total', 'Watch restarts after errors, per informer.', (w) => w.restarts],
+  ['informer_resyncs_total', 'Periodic full relists, per informer.', (w) => w.resyncs],
+];
+
+function informerSeries(registers: Registry[], read: Read): void {
+  // The informers own these totals; the counters catch up to them at each scrape.
+  for (const [name, help, value] of INFORMER_TOTALS) {
+    catchUpCounter(registers, name, help, ['informer'], () => {
+      const s = read();
+      return s && Object.entries(s.informerStats()).map(([informer, stats]) => [{ informer }, value(stats)] as const);
+    });
+  }
+  new Gauge({
+    name: `${PREFIX}informer_last_event_age_seconds`,
+    help: 'Seconds since the informer last saw an add, update or delete (absent before the first).',
+    labelNames: ['informer'],
+    registers,
+    collect() {
+      const s = read();
+      if (!s) return;
+      const now = s.now();
+      for (const [informer, stats] of Object.entries(s.informerStats())) {
+        if (stats.lastEventAt !== undefined) this.set({ informer }, Math.max(0, (now - stats.lastEventAt) / 1000));
+      }
+    },
+  });
+}
+
+const USAGE_GAUGES: ReadonlyArray<readonly [string, string, (s: ExporterSources, since: number) => number]> = [
+  [
+    'usage_last_poll_age_seconds',
+    'Seconds since the last successful metrics.k8s.io poll; before the first one, since the daemon started (so one alert covers both).',
+    (s, since) => Math.max(0, (s.now() - (s.usage().lastSuccessAt ?? since)) / 1000),
+  ],
+  ['usage_last_poll_success_timestamp_seconds', 'Unix time of the last successful metrics.k8s.io poll; 0 before the first.', (s) => (s.usage().lastSuccessAt ?? 0) / 1000],
+  [
+    'usage_stale',
+    '1 when GetRealTimeUsage reports stale=true (the last successful poll is older than three intervals), else 0.',
+    (s) => (s.usage().stale ? 1 : 0),
+  ],
+];
+
+const USAGE_TOTALS: ReadonlyArray<readonly [string, string, (u: UsagePollStats) => number]> = [
+  ['usage_polls_total', 'metrics.k8s.io polls started (each one API request).', (u) => u.pollsTotal],
+  ['usage_poll_failures_total', 'metrics.k8s.io polls that failed.', (u) => u.pollsFailed],
+  ['usage_polls_skipped_total', 'Poll ticks skipped because the previous poll was still running.', (u) => u.pollsSkipped],
+];
+
+function usageSeries(registers: Registry[], read: Read, since: () => number): void {
+  for (const [name, help, value] of USAGE_GAUGES) {
     new Gauge({
-      name: `${PREFIX}usage_last_poll_success_timestamp_seconds`,
-      help: 'Unix time of the last successful metrics.k8s.io poll; 0 before the first.',
+      name: `${PREFIX}${name}`,
+      help,
       registers,
       collect() {
         const s = read();
-        if (!s) return;
-        this.set((s.usage().lastSuccessAt ?? 0) / 1000);
+        if (s) this.set(value(s, since()));
       },
     });
-    new Gauge({
-      name: `${PREFIX}usage_stale`,
-      help: '1 when GetRealTimeUsage reports stale=true (the last successful poll is older than three intervals), else 0.',
-      registers,
-      collect() {
-        const s = read();
-        if (s) this.set(s.usage().stale ? 1 : 0);
-      },
+  }
+  new Gauge({
+    name: `${PREFIX}usage_source`,
+    help: '1 for the source GetRealTimeUsage answers from: metrics (metrics.k8s.io) or requests (the fallback).',
+    labelNames: ['source'],
+    registers,
+    collect() {
+      const s = read();
+      if (!s) return;
+      const current = s.usage().source;
+      for (const source of new Set(['metrics', 'requests', current])) this.set({ source }, source === current ? 1 : 0);
+    },
+  });
+  for (const [name, help, value] of USAGE_TOTALS) {
+    catchUpCounter(registers, name, help, [], () => {
+      const s = read();
+      return s && [[{}, value(s.usage())] as const];
     });
-    new Gauge({
-      name: `${PREFIX}usage_source`,
-      help: '1 for the source GetRealTimeUsage answers from: metrics (metrics.k8s.io) or requests (the fallback).',
-      labelNames: ['source'],
-      registers,
-      collect() {
-        const s = read();
-        if (!s) return;
-        const current = s.usage().source;
-        for (const source of new Set(['metrics', 'requests', current])) this.set({ source }, source === current ? 1 : 0);
-      },
-    });
-    const pollTotal = (name: string, help: string, value: (u: UsagePollStats) => number): void => {
-      let seen = 0;
-      new Counter({
-        name: `${PREFIX}${name}`,
-        help,
-        registers,
-        collect() {
-          const s = read();
-          if (!s) return;
-          const now = value(s.usage());
-          this.inc(Math.max(0, now - seen));
-          seen = Math.max(seen, now);
-        },
-      });
-    };
-    pollTotal('usage_polls_total', 'metrics.k8s.io polls started (each one API request).', (u) => u.pollsTotal);
-    pollTotal('usage_poll_failures_total', 'metrics.k8s.io polls that failed.', (u) => u.pollsFailed);
-    pollTotal('usage_polls_skipped_total', 'Poll ticks skipped because the previous poll was still running.', (u) => u.pollsSkipped);
   }
 }
