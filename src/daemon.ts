@@ -83,14 +83,14 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
 }
 
 /** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
-function capacitySource(config: Config, access: KubeAccess, watch: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
+function capacitySource(config: Config, access: KubeAccess, build: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
   const { namespace } = config.kubernetes;
   if (config.resource.mode !== 'auto') {
     const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
     return { capacity: { total: () => total }, informerList: [] };
   }
-  const nodes = watch.nodes();
-  const allPods = watch.allPods();
+  const nodes = build.nodes();
+  const allPods = build.allPods();
   const isManaged = (pod: V1Pod): boolean =>
     pod.metadata?.namespace === namespace &&
     pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
@@ -197,16 +197,16 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 1. clients and preflight
   const access = await connectKube(config, prometheus, log);
 
-  // 2. informerList of our workloads, 3. capacity (which may watch nodes and all pods)
-  const watch = informers(access.kube, {
+  // 2. informers of our workloads, 3. capacity (which may watch nodes and all pods)
+  const build = informers(access.kube, {
     namespace: config.kubernetes.namespace,
     selector: access.selector,
     resyncMs: config.kubernetes.resync_seconds * 1000,
     log,
   });
-  const pods = watch.managedPods();
-  const jobs = watch.managedJobs();
-  const { capacity, informerList: capacityWatches } = capacitySource(config, access, watch);
+  const pods = build.managedPods();
+  const jobs = build.managedJobs();
+  const { capacity, informerList: capacityWatches } = capacitySource(config, access, build);
   const informerList: AnyInformer[] = [pods, jobs, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);

@@ -1,5 +1,5 @@
 /**
- * provider.Service as its callers see it: the client stub and the wire
+ * provider.Service as its callers see it: the client constructor and the wire
  * types. Programs that call the daemon (the CLI) import this module, not the
  * generated files, so the generated layout can change behind it.
  */

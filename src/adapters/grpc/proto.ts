@@ -34,7 +34,7 @@ export interface LoadedProto {
   readonly grpcObject: ProtoGrpcType;
 }
 
-/** provider.Service's package, typed: what clients (the CLI, tests) construct stubs from. */
+/** provider.Service's package, typed: what clients (the CLI, tests) are constructed from. */
 export function loadProto(): LoadedProto {
   const packageDefinition = protoLoader.loadSync(PROVIDER_PROTO, { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
   return { packageDefinition, grpcObject: grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType };

@@ -74,12 +74,12 @@ describe('RpcKit.serverStream', () => {
   it('streams every message, then ends with OK, logged and reported once with the service name', async () => {
     const rec = recorder();
     const rpc = new RpcKit('test.v1.Clock', { log: rec.log, observer: rec.observer });
-    const stub = await serve({
+    const remote = await serve({
       Ticks: rpc.serverStream<Req, Tick>('Ticks', async (req, stream) => {
         for (let n = 1; n <= req.count; n++) await stream.send({ n });
       }),
     });
-    const { ticks, status } = await collect(stub.Ticks!({ providerId: 'p1', count: 5 }));
+    const { ticks, status } = await collect(remote.Ticks!({ providerId: 'p1', count: 5 }));
     expect(ticks).toEqual([1, 2, 3, 4, 5]);
     expect(status.code).toBe(grpc.status.OK);
     expect(rec.reports).toEqual([['test.v1.Clock', 'Ticks', 'OK']]);
@@ -90,13 +90,13 @@ describe('RpcKit.serverStream', () => {
   it('maps a thrown domain error to its status after the messages already sent', async () => {
     const rec = recorder();
     const rpc = new RpcKit('test.v1.Clock', { log: rec.log, observer: rec.observer });
-    const stub = await serve({
+    const remote = await serve({
       Ticks: rpc.serverStream<Req, Tick>('Ticks', async (_req, stream) => {
         await stream.send({ n: 1 });
         throw resourceExhausted('no room left');
       }),
     });
-    const { ticks, status } = await collect(stub.Ticks!({ providerId: 'p1', count: 3 }));
+    const { ticks, status } = await collect(remote.Ticks!({ providerId: 'p1', count: 3 }));
     expect(ticks).toEqual([1]);
     expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(status.details).toBe('no room left');
@@ -109,7 +109,7 @@ describe('RpcKit.serverStream', () => {
     const rpc = new RpcKit('test.v1.Clock', { log: rec.log, observer: rec.observer });
     let handlerSawAbort = false;
     let sentAfterAbort = 0;
-    const stub = await serve({
+    const remote = await serve({
       Ticks: rpc.serverStream<Req, Tick>('Ticks', async (_req, stream: StreamControl<Tick>) => {
         await stream.send({ n: 1 });
         await new Promise<void>((resolve) => stream.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -118,7 +118,7 @@ describe('RpcKit.serverStream', () => {
         sentAfterAbort++;
       }),
     });
-    const call = stub.Ticks!({ providerId: 'p1', count: 0 }) as grpc.ClientReadableStream<Tick>;
+    const call = remote.Ticks!({ providerId: 'p1', count: 0 }) as grpc.ClientReadableStream<Tick>;
     const outcome = collect(call);
     await new Promise<void>((resolve) => call.once('data', () => resolve()));
     call.cancel();
@@ -136,7 +136,7 @@ describe('RpcKit.unary', () => {
   it('answers a failure as a status, or in band when the method asks for it', async () => {
     const rec = recorder();
     const rpc = new RpcKit('test.v1.Clock', { log: rec.log, observer: rec.observer });
-    const stub = await serve({
+    const remote = await serve({
       Once: rpc.unary<Req, Tick | { error: string }>(
         'Once',
         (req) => {
@@ -147,7 +147,7 @@ describe('RpcKit.unary', () => {
       ),
     });
     const ask = (count: number): Promise<{ err: grpc.ServiceError | null; res: unknown }> =>
-      new Promise((resolve) => stub.Once!({ providerId: 'p1', count }, (err: grpc.ServiceError | null, res: unknown) => resolve({ err, res })));
+      new Promise((resolve) => remote.Once!({ providerId: 'p1', count }, (err: grpc.ServiceError | null, res: unknown) => resolve({ err, res })));
     expect((await ask(2)).res).toEqual({ n: 2 });
     const failed = await ask(-1);
     expect(failed.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -159,7 +159,7 @@ describe('RpcKit.unary', () => {
 
     const inBand = new RpcKit('test.v1.Clock', { log: rec.log });
     server!.forceShutdown();
-    const stub2 = await serve({
+    const remote2 = await serve({
       Once: inBand.unary<Req, { error: string }>(
         'Once',
         () => {
@@ -169,7 +169,7 @@ describe('RpcKit.unary', () => {
       ),
     });
     const answer = await new Promise<{ err: grpc.ServiceError | null; res: unknown }>((resolve) =>
-      stub2.Once!({ providerId: 'p1', count: 1 }, (err: grpc.ServiceError | null, res: unknown) => resolve({ err, res })),
+      remote2.Once!({ providerId: 'p1', count: 1 }, (err: grpc.ServiceError | null, res: unknown) => resolve({ err, res })),
     );
     expect(answer.err).toBeNull();
     expect(answer.res).toEqual({ error: 'INVALID_ARGUMENT: bad' });
