@@ -19,8 +19,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 MANIFESTS="$HERE/manifests"
-# shellcheck source=test/cluster/versions.sh
-source "$HERE/versions.sh"
+# KUBE_VERSION, KUBE_MINOR, METRICS_SERVER_VERSION, GO_MIN_VERSION
+# shellcheck source=versions.env
+source "$HERE/versions.env"
 # CLUSTER_STATE_DIR / CLUSTER_PORT_OFFSET allow a second, independent cluster
 # (e.g. to try the lifecycle without disturbing the one the tests use).
 STATE="${CLUSTER_STATE_DIR:-$ROOT/.cluster}"
