@@ -155,9 +155,9 @@ build_node_base() {
 
 # What goes into the daemon's image (the Dockerfile's COPY sources).
 daemon_hash() {
-  { cat "$(node_base_archive)" | sha; cat "$ROOT/Dockerfile" "$ROOT/build.sh" "$ROOT/package.json" "$ROOT/package-lock.json" \
-      "$ROOT/tsconfig.json" "$ROOT/tsconfig.build.json"
-    (cd "$ROOT" && find proto src -type f ! -path 'src/adapters/grpc/generated/*' | LC_ALL=C sort | xargs sha256sum); } | sha | cut -c1-12
+  { sha <"$(node_base_archive)"; cat "$ROOT/Dockerfile" "$ROOT/.dockerignore" "$ROOT/build.sh"
+    (cd "$ROOT" && find package.json package-lock.json tsconfig.json tsconfig.build.json proto src scripts -type f \
+      ! -path 'src/adapters/grpc/generated/*' | LC_ALL=C sort | xargs sha256sum); } | sha | cut -c1-12
 }
 build_daemon() {
   local base; base="$(archive_name "$(node_base_archive)")"
@@ -166,8 +166,18 @@ build_daemon() {
   printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$CACHE/containers/storage" "$CACHE/containers/run" \
     >"$CACHE/containers/storage.conf"
   export CONTAINERS_STORAGE_CONF="$CACHE/containers/storage.conf"
+  # buildah still writes a blob-info cache and a CNI lock at fixed host
+  # paths: what did not exist before the build is removed after it.
+  local created=() p top
+  for p in /var/lib/containers/cache /etc/cni/net.d; do
+    top=""
+    while [[ ! -e $p ]]; do top="$p"; p="$(dirname "$p")"; done
+    [[ -z $top ]] || created+=("$top")
+  done
   BUILD_ARGS="--build-arg NODE_IMAGE=$base --build-arg RUNTIME_IMAGE=$base" \
-    bash "$ROOT/build.sh" "$1" --load-base "$(node_base_archive)" --save "$2" >&2 || die "./build.sh failed"
+    bash "$ROOT/build.sh" "$1" --load-base "$(node_base_archive)" --save "$2" >&2 || p=failed
+  ((${#created[@]} == 0)) || rm -rf "${created[@]}"
+  [[ $p != failed ]] || die "./build.sh failed"
 }
 
 pause_archive() { cached pause "$(pause_hash)" build_pause; }

@@ -45,9 +45,11 @@ SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
   net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_tcp_timeout_established
   net.netfilter.nf_conntrack_tcp_timeout_close_wait)
-# Host directories the node's processes create when missing (containerd's
-# shim sockets, the CRI's network namespaces, the kubelet's log links).
-HOST_DIRS=(/run/containerd /run/netns /var/log/containers)
+# Host paths the node's processes use whatever their configuration says:
+# containerd's shim sockets, the kubelet's log links and device-plugin
+# socket, libcni's result cache. Removed by `down` when they were not there
+# before (only what the node wrote in them).
+HOST_DIRS=(/run/containerd /run/netns /var/log/containers /var/lib/kubelet /var/lib/cni)
 
 log() { printf '[node] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -430,7 +432,10 @@ remove_cgroups() {
 
 remove_host_dirs() {
   local d
-  rm -f /var/log/containers/*_k8s-provider* 2>/dev/null || true
+  # The kubelet's log links point into the node's pod-logs directory.
+  find /var/log/containers -maxdepth 1 -lname "$NODE_DIR/*" -delete 2>/dev/null || true
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+  rm -f /var/lib/cni/results/k8s-provider-real-node-* /var/lib/cni/results/cni-loopback-*
   for d in "${HOST_DIRS[@]}"; do
     [[ -e $d ]] || continue
     grep -qx "$d" "$SAVED/dirs" 2>/dev/null && continue
