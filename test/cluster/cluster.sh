@@ -14,6 +14,9 @@
 # kwokctl and metrics-server from sigs.k8s.io modules (test/cluster/go/kwok).
 # kwokctl (binary runtime) generates the PKI and launches the processes on
 # 127.0.0.1; all of its state lives in .cluster/kwok (KWOK_WORKDIR).
+# The ports, APISERVER_CERT_SANS and the *_DATA values are read through
+# PORT_VARS and render() by name (${!name}), which shellcheck cannot follow.
+# shellcheck disable=SC2034
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -98,7 +98,7 @@ workload_hash() {
   { sha256sum /bin/busybox; cat "$HERE/images/workload/"*; declare -f oci_archive build_workload; } | sha | cut -c1-12
 }
 build_workload() {
-  [[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null || die "busybox-static is not installed"
+  if ! [[ -x /bin/busybox ]] || ! /bin/busybox --list >/dev/null; then die "busybox-static is not installed"; fi
   local rootfs; rootfs="$(mktemp -d)"
   mkdir -p "$rootfs"/{bin,tmp,etc,dev,proc,sys}
   chmod 1777 "$rootfs/tmp"

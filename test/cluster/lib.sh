@@ -38,6 +38,7 @@ wait_for() { # timeout-seconds description command... (exit 2 from it: give up a
 render() {
   local text name var
   text="$(<"$1")"
+  # shellcheck disable=SC2013,SC2016 # placeholder names are single words; the pattern is literal
   for name in $(grep -o '\${[A-Z_][A-Z0-9_]*}' "$1" | sort -u); do
     var="${name:2:${#name}-3}"
     [[ -v $var ]] || die "$1: no value for $name"

@@ -410,9 +410,9 @@ kill_leftovers() {
 unmount_ours() {
   local m
   # Deepest first; lazily if something still holds one.
-  for m in $(awk '{ print $2 }' /proc/self/mounts | grep -E "^($NODE_DIR|/run/netns/cni-|/run/containerd/)" | sort -r); do
+  while IFS= read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "WARNING: cannot unmount $m"
-  done
+  done < <(awk '{ print $2 }' /proc/self/mounts | grep -E "^($NODE_DIR|/run/netns/cni-|/run/containerd/)" | sort -r)
   local n
   for n in /run/netns/cni-*; do
     [[ -e $n ]] || continue
