@@ -100,7 +100,7 @@ try {
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready)|grpc_server_handled_total)/.test(l)).join('\n') + '\n');
+  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ApiException } from '@kubernetes/client-node';
-import { DomainError } from '../core/errors.js';
 import { isRetryable, mapApiError } from './kube-api-errors.js';
 
 const call = { verb: 'create', resource: 'pods', namespace: 'work' };

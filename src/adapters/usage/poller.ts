@@ -32,12 +32,12 @@ export interface Scheduler {
 }
 
 export const realScheduler: Scheduler = {
-  every(ms, fn) {
+  every(ms, fn): () => void {
     const handle = setInterval(fn, ms);
     handle.unref();
     return () => clearInterval(handle);
   },
-  after(ms) {
+  after(ms): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms).unref());
   },
 };
