@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = join(root, '.cluster');
@@ -19,8 +19,13 @@ const metricsPort = Number(process.env.DEMO_METRICS_PORT ?? 19090);
 const addr = `127.0.0.1:${port}`;
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
+/** @param {string} text */
 const say = (text) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
 
+/**
+ * @param {string[]} args
+ * @param {{ show?: boolean, allowFail?: boolean }} [options]
+ */
 function run(args, { show = true, allowFail = false } = {}) {
   if (show) process.stdout.write(`\x1b[2m$ k8s-provider-cli ${args.join(' ')}\x1b[0m\n`);
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -40,7 +45,7 @@ const batch = kc.makeApiClient(BatchV1Api);
 try {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
 } catch (err) {
-  if (err.code !== 409) throw err;
+  if (!(err instanceof ApiException && err.code === 409)) throw err;
 }
 // A fresh start: instances left by an earlier demo would hold capacity.
 const selector = { namespace, labelSelector: 'iarnet.managed=true' };
