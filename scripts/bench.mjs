@@ -21,6 +21,7 @@ import { Ledger } from '../dist/src/core/ledger.js';
 import { Session } from '../dist/src/core/session.js';
 import { observePod } from '../dist/src/adapters/kube/observe.js';
 import { runningRequests } from '../dist/src/core/usage.js';
+import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
@@ -36,8 +37,8 @@ function v1pod(i) {
       namespace: 'bench',
       uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
       resourceVersion: String(1000 + i),
-      labels: { 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': `comp-${i}` },
-      annotations: { 'iarnet.instance_id': `comp-${i}`, 'iarnet.provider_id': 'cp', 'iarnet.spec_hash': 'ab12cd34ef56ab78' },
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_PROVIDER_ID]: 'cp', [LABEL_INSTANCE_ID]: `comp-${i}` },
+      annotations: { [ANNOTATION_INSTANCE_ID]: `comp-${i}`, [ANNOTATION_PROVIDER_ID]: 'cp', [ANNOTATION_SPEC_HASH]: 'ab12cd34ef56ab78' },
     },
     spec: {
       restartPolicy: 'Never',

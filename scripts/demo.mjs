@@ -9,6 +9,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiException, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { LABEL_MANAGED, managedSelector } from '../dist/src/shared/labels.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = join(root, '.cluster');
@@ -48,7 +49,7 @@ try {
   if (!(err instanceof ApiException && err.code === 409)) throw err;
 }
 // A fresh start: instances left by an earlier demo would hold capacity.
-const selector = { namespace, labelSelector: 'iarnet.managed=true' };
+const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
 
@@ -114,5 +115,5 @@ try {
   daemon.kill('SIGTERM');
   const code = await exited;
   console.log(`daemon exited with ${code}`);
-  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l iarnet.managed=true`);
+  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l ${LABEL_MANAGED}=true`);
 }

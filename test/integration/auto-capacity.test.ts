@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoTotal } from '../../src/adapters/kube/auto-capacity.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { LABEL_INSTANCE_ID, LABEL_MANAGED } from '../../src/shared/labels.js';
 
 const core = makeKubeConfig().makeApiClient(CoreV1Api);
 
@@ -26,7 +27,7 @@ describe('resource.mode: auto', () => {
   async function listedTotal(): Promise<{ cpu: number; memory: number; gpu: number }> {
     const [nodes, pods] = await Promise.all([core.listNode({}), core.listPodForAllNamespaces({})]);
     const isManaged = (p: { metadata?: { namespace?: string; labels?: Record<string, string> } }): boolean =>
-      p.metadata?.namespace === ns.name && p.metadata.labels?.['iarnet.managed'] === 'true';
+      p.metadata?.namespace === ns.name && p.metadata.labels?.[LABEL_MANAGED] === 'true';
     return autoTotal(nodes.items, pods.items, { isManaged, cap: {} });
   }
 
@@ -50,7 +51,7 @@ describe('resource.mode: auto', () => {
     await core.createNamespacedPod({
       namespace: ns.name,
       body: {
-        metadata: { name: 'ours', labels: { 'iarnet.managed': 'true', 'iarnet.instance_id': 'ours' } },
+        metadata: { name: 'ours', labels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: 'ours' } },
         spec: { containers: [{ name: 'c', image: 'x', resources: { requests: { cpu: '500m', memory: '1Gi' } } }] },
       },
     });
