@@ -38,7 +38,7 @@ export const cell = {
 /** One row per resource, one column per figure: the shape of kubectl describe node's "Allocated resources". */
 export function resourceTable(columns: Readonly<Record<string, Amounts>>): string {
   const names = Object.keys(columns);
-  const rows = (['cpu', 'memory', 'gpu'] as const).map((r) => [r, ...names.map((n) => cell[r](columns[n]![r]))]);
+  const rows = (['cpu', 'memory', 'gpu'] as const).map((r) => [r, ...Object.values(columns).map((amounts) => cell[r](amounts[r]))]);
   return table(['RESOURCE', ...names.map((n) => n.toUpperCase())], rows);
 }
 

@@ -80,8 +80,10 @@ export function deriveInstances(observed: ObservedWorkloads): Map<string, Instan
   return out;
 }
 
-function groupByInstance(pods: readonly ObservedPod[]): Map<string, ObservedPod[]> {
-  const byInstance = new Map<string, ObservedPod[]>();
+type NonEmpty<T> = [T, ...T[]];
+
+function groupByInstance(pods: readonly ObservedPod[]): Map<string, NonEmpty<ObservedPod>> {
+  const byInstance = new Map<string, NonEmpty<ObservedPod>>();
   for (const pod of pods) {
     const list = byInstance.get(pod.instanceId);
     if (list) list.push(pod);
@@ -107,10 +109,10 @@ function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
 }
 
 /** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
-function podInstance(instanceId: string, pods: readonly ObservedPod[]): Instance {
+function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
   const standalone = pods.filter((p) => p.jobName === undefined);
   const all = standalone.length > 0 ? standalone : pods;
-  const first = all[0]!;
+  const first = standalone[0] ?? pods[0];
   const live = all.filter((p) => !FINISHED.has(p.phase));
   return {
     id: instanceId,
