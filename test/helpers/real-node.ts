@@ -11,21 +11,25 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { makeKubeConfig, statusCode } from './cluster.js';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { makeKubeConfig } from './cluster.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const REAL_NODE_NAME = 'k8s-provider-real-node';
 /** The node's containerd (for importing images); cluster.sh keeps its state in CLUSTER_STATE_DIR (default .cluster). */
-export const REAL_NODE_CONTAINERD_SOCKET = path.join(path.resolve(repoRoot, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'node', 'containerd', 'containerd.sock');
+export const REAL_NODE_CONTAINERD_SOCKET = path.join(
+  path.resolve(repoRoot, process.env.CLUSTER_STATE_DIR ?? '.cluster'),
+  'node',
+  'containerd',
+  'containerd.sock',
+);
 /** Label and NoSchedule taint key of the real node (value "true"). */
 export const REAL_NODE_KEY = 'k8s-provider.test/real-node';
 export const REAL_NODE_SELECTOR: Readonly<Record<string, string>> = { [REAL_NODE_KEY]: 'true' };
 export const REAL_NODE_TOLERATION = { key: REAL_NODE_KEY, operator: 'Equal', value: 'true', effect: 'NoSchedule' } as const;
 
-export type RealNode =
-  | { available: true; name: string; workloadImage: string }
-  | { available: false; reason: string };
+export type RealNode = { available: true; name: string; workloadImage: string } | { available: false; reason: string };
 
 /**
  * The locally built workload image (busybox with exit-with, log-lines,
@@ -48,7 +52,7 @@ export async function realNode(suite: string): Promise<RealNode> {
     const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
     if (!ready) reason = `node ${REAL_NODE_NAME} is not Ready`;
   } catch (err) {
-    if (statusCode(err) !== 404) throw err;
+    if (httpStatusOf(err) !== 404) throw err;
     reason = `no node ${REAL_NODE_NAME} in the cluster (start it with CLUSTER_REAL_NODE=1 npm run cluster:up; needs root)`;
   }
   if (reason) {

@@ -17,6 +17,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKubeConfig, waitFor } from '../helpers/cluster.js';
 import { statusOf as code, type LogLine } from '../helpers/daemon.js';
+import { LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../../src/shared/labels.js';
 
 export interface ContractTarget {
   /** HOST:PORT of the daemon's gRPC server. */
@@ -120,14 +121,23 @@ export function describeContract(title: string, start: () => Promise<ContractTar
 
     it('deploys a labelled Pod with the call-home env, and GetCapacity shows it at once', async () => {
       const env = { COMPONENT_ID: 'comp-1', ZMQ_ADDR: 'tcp://10.0.0.1:5555', STORE_ADDR: 'http://store:8080', LOGGER_ADDR: 'secret-logger:9000' };
-      const res = await rpc(client, 'Deploy', { instance_id: 'comp-1', image: 'iarnet/component:python_3.11-latest', resource_request: { cpu: 1500, memory: GI, gpu: 1 }, env_vars: env, provider_id: 'cp-1' });
+      const res = await rpc(client, 'Deploy', {
+        instance_id: 'comp-1',
+        image: 'iarnet/component:python_3.11-latest',
+        resource_request: { cpu: 1500, memory: GI, gpu: 1 },
+        env_vars: env,
+        provider_id: 'cp-1',
+      });
       expect(res).toEqual({ error: '' });
       const { capacity } = await rpc(client, 'GetCapacity', { provider_id: 'cp-1' });
       expect(capacity.used).toMatchObject({ cpu: '1500', memory: String(GI), gpu: '1' });
       expect(capacity.available).toMatchObject({ cpu: '2500', memory: String(3 * GI), gpu: '1' });
 
       const core = makeKubeConfig().makeApiClient(CoreV1Api);
-      const pods = await core.listNamespacedPod({ namespace: target.namespace, labelSelector: 'iarnet.managed=true,iarnet.provider_id=cp-1,iarnet.instance_id=comp-1' });
+      const pods = await core.listNamespacedPod({
+        namespace: target.namespace,
+        labelSelector: `${LABEL_MANAGED}=true,${LABEL_PROVIDER_ID}=cp-1,${LABEL_INSTANCE_ID}=comp-1`,
+      });
       expect(pods.items).toHaveLength(1);
       const c = pods.items[0]!.spec!.containers[0]!;
       expect(c.env?.map((e) => e.name).sort()).toEqual(Object.keys(env).sort());
@@ -135,18 +145,31 @@ export function describeContract(title: string, start: () => Promise<ContractTar
       // Env values may be secrets: none may appear in any log line.
       const logText = JSON.stringify(await target.logs());
       for (const [key, value] of Object.entries(env)) if (key !== 'COMPONENT_ID') expect(logText).not.toContain(value);
-      await waitFor('the pod to run on a KWOK node', async () => (await core.readNamespacedPod({ name: 'comp-1', namespace: target.namespace })).status?.phase === 'Running');
+      await waitFor(
+        'the pod to run on a KWOK node',
+        async () => (await core.readNamespacedPod({ name: 'comp-1', namespace: target.namespace })).status?.phase === 'Running',
+      );
     });
 
     it('refuses what does not fit with RESOURCE_EXHAUSTED and creates nothing', async () => {
-      const res = await rpc(client, 'Deploy', { instance_id: 'too-big', image: 'img', resource_request: { cpu: 3000, memory: GI, gpu: 0 }, provider_id: 'cp-1' });
+      const res = await rpc(client, 'Deploy', {
+        instance_id: 'too-big',
+        image: 'img',
+        resource_request: { cpu: 3000, memory: GI, gpu: 0 },
+        provider_id: 'cp-1',
+      });
       expect(res.error).toBe('RESOURCE_EXHAUSTED: needs 3 cpu, 2500m cpu available');
       const core = makeKubeConfig().makeApiClient(CoreV1Api);
-      expect((await core.listNamespacedPod({ namespace: target.namespace, labelSelector: 'iarnet.instance_id=too-big' })).items).toEqual([]);
+      expect((await core.listNamespacedPod({ namespace: target.namespace, labelSelector: `${LABEL_INSTANCE_ID}=too-big` })).items).toEqual([]);
     });
 
     it('refuses hostile int64 values instead of wrapping them', async () => {
-      const res = await rpc(client, 'Deploy', { instance_id: 'huge', image: 'img', resource_request: { cpu: 100, memory: '9223372036854775807' }, provider_id: 'cp-1' });
+      const res = await rpc(client, 'Deploy', {
+        instance_id: 'huge',
+        image: 'img',
+        resource_request: { cpu: 100, memory: '9223372036854775807' },
+        provider_id: 'cp-1',
+      });
       expect(res.error).toBe('INVALID_ARGUMENT: resource_request.memory 9223372036854775807 is out of range (at most 9007199254740991)');
       const neg = await rpc(client, 'Deploy', { instance_id: 'neg', image: 'img', resource_request: { cpu: -1, memory: 1 }, provider_id: 'cp-1' });
       expect(neg.error).toBe('INVALID_ARGUMENT: resource_request.cpu must be a positive number of millicores (got -1)');
@@ -164,7 +187,14 @@ export function describeContract(title: string, start: () => Promise<ContractTar
       for (const l of rpcs) {
         expect(l).toMatchObject({ method: expect.any(String), providerId: expect.any(String), durationMs: expect.any(Number), code: expect.any(String) });
       }
-      expect(rpcs.filter((l) => l.method === 'Deploy').map((l) => l.code)).toEqual(['FAILED_PRECONDITION', 'PERMISSION_DENIED', 'OK', 'RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+      expect(rpcs.filter((l) => l.method === 'Deploy').map((l) => l.code)).toEqual([
+        'FAILED_PRECONDITION',
+        'PERMISSION_DENIED',
+        'OK',
+        'RESOURCE_EXHAUSTED',
+        'INVALID_ARGUMENT',
+        'INVALID_ARGUMENT',
+      ]);
     });
 
     it('Disconnect lets another control plane in', async () => {

@@ -19,11 +19,13 @@ import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoreV1Api, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubeconfigPath, makeKubeConfig, statusBody, statusCode, waitFor } from '../helpers/cluster.js';
+import { apiStatusOf, httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { kubeconfigPath, makeKubeConfig, waitFor } from '../helpers/cluster.js';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { call, makeClientAt, type LogLine } from '../helpers/daemon.js';
 import { CONTRACT_RESOURCE, CONTRACT_TAGS, describeContract } from './contract-suite.js';
 import { REAL_NODE_CONTAINERD_SOCKET, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, realNode } from '../helpers/real-node.js';
+import { LABEL_INSTANCE_ID } from '../../src/shared/labels.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -95,13 +97,19 @@ function inCluster(): Promise<InCluster> {
     // As a user would: kubectl apply (the namespace's default ServiceAccount races with its controller).
     const kubectl = join(process.env.CLUSTER_BIN ?? join(root, '.cluster', 'bin'), 'kubectl');
     execFileSync(kubectl, ['--kubeconfig', kubeconfigPath(), 'apply', '-f', '-'], {
-      input: manifests(image).map((o) => stringify(o)).join('---\n'),
+      input: manifests(image)
+        .map((o) => stringify(o))
+        .join('---\n'),
       stdio: ['pipe', 'inherit', 'inherit'],
     });
-    await waitFor('the Deployment to be available (startup and readiness gRPC probes pass)', async () => {
-      const d = await apps.readNamespacedDeployment({ name: 'k8s-provider', namespace: SYSTEM });
-      return (d.status?.availableReplicas ?? 0) >= 1;
-    }, { timeoutMs: 180_000, intervalMs: 1000 });
+    await waitFor(
+      'the Deployment to be available (startup and readiness gRPC probes pass)',
+      async () => {
+        const d = await apps.readNamespacedDeployment({ name: 'k8s-provider', namespace: SYSTEM });
+        return (d.status?.availableReplicas ?? 0) >= 1;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
     const pod = (await core.listNamespacedPod({ namespace: SYSTEM, labelSelector: 'app.kubernetes.io/name=k8s-provider' })).items[0]!;
     const svc = await core.readNamespacedService({ name: 'k8s-provider', namespace: SYSTEM });
     return { image, pod, address: `${svc.spec!.clusterIP!}:50052` };
@@ -113,7 +121,10 @@ function inCluster(): Promise<InCluster> {
 async function daemonLogs(): Promise<LogLine[]> {
   const { pod } = await inCluster();
   const text = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: SYSTEM, container: 'k8s-provider' });
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
 }
 
 afterAll(async () => {
@@ -122,14 +133,18 @@ afterAll(async () => {
     try {
       await core.deleteNamespace({ name: ns });
     } catch (err) {
-      if (statusCode(err) !== 404) throw err;
+      if (httpStatusOf(err) !== 404) throw err;
     }
   }
   // Other files apply the same manifest under the same names.
-  await waitFor('the namespaces to be gone', async () => {
-    const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
-    return !names.includes(SYSTEM) && !names.includes(WORKLOADS);
-  }, { timeoutMs: 120_000, intervalMs: 1000 });
+  await waitFor(
+    'the namespaces to be gone',
+    async () => {
+      const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
+      return !names.includes(SYSTEM) && !names.includes(WORKLOADS);
+    },
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
 }, 180_000);
 
 // The contract suite first, on the fresh daemon (it counts the daemon's Deploy outcomes).
@@ -167,18 +182,21 @@ describe.skipIf(!node.available)('the daemon in-cluster on the real node', () =>
     const pid = containerPid(pod.metadata!.uid!);
     const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     expect(uid?.slice(1, 3)).toEqual(['65532', '65532']);
-    const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+    const rootMount = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4] === '/');
     expect(rootMount?.split(' ')[5]?.split(',')).toContain('ro');
   });
 
   it('is in a namespace that enforces the restricted Pod Security level, which refuses a root pod', async () => {
     const ns = await core.readNamespace({ name: SYSTEM });
     expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    const err = await core
-      .createNamespacedPod({ namespace: SYSTEM, body: { metadata: { name: 'root' }, spec: { containers: [{ name: 'c', image }] } } })
-      .then(() => undefined, (e: unknown) => e);
-    expect(statusCode(err)).toBe(403);
-    expect(statusBody(err)?.message).toContain('violates PodSecurity "restricted');
+    const err = await core.createNamespacedPod({ namespace: SYSTEM, body: { metadata: { name: 'root' }, spec: { containers: [{ name: 'c', image }] } } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(httpStatusOf(err)).toBe(403);
+    expect(apiStatusOf(err)?.message).toContain('violates PodSecurity "restricted');
   });
 
   it('uses the in-cluster config of its ServiceAccount', async () => {
@@ -204,6 +222,9 @@ describe.skipIf(!node.available)('the daemon in-cluster on the real node', () =>
       resourceRequest: { cpu: 100, memory: 64 * 2 ** 20, gpu: 0 },
     });
     expect(res.error).toBe('');
-    await waitFor('the instance pod in the workload namespace', async () => (await core.listNamespacedPod({ namespace: WORKLOADS, labelSelector: 'iarnet.instance_id=from-host' })).items.length === 1);
+    await waitFor(
+      'the instance pod in the workload namespace',
+      async () => (await core.listNamespacedPod({ namespace: WORKLOADS, labelSelector: `${LABEL_INSTANCE_ID}=from-host` })).items.length === 1,
+    );
   });
 });

@@ -10,9 +10,11 @@
  */
 import { BatchV1Api, CoreV1Api, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, statusCode, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, realNode } from '../helpers/real-node.js';
+import { LABEL_INSTANCE_ID } from '../../src/shared/labels.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { GetRealTimeUsageResponse__Output } from '../../src/adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
 
@@ -29,7 +31,11 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
   let ns: TestNamespace;
   let d: TestDaemon;
 
-  const deploy = async (instanceId: string, workload: Record<string, unknown>, opts: { image?: string; memory?: number } = {}): Promise<DeployResponse__Output> => {
+  const deploy = async (
+    instanceId: string,
+    workload: Record<string, unknown>,
+    opts: { image?: string; memory?: number } = {},
+  ): Promise<DeployResponse__Output> => {
     // The control plane's heartbeat: the session lapses when HealthCheck stops.
     await call(d.client, 'HealthCheck', { providerId: PROVIDER });
     return call<DeployResponse__Output>(d.client, 'Deploy', {
@@ -42,14 +48,18 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
   };
 
   const pod = async (instanceId: string): Promise<V1Pod | undefined> =>
-    (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `iarnet.instance_id=${instanceId}` })).items[0];
+    (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID}=${instanceId}` })).items[0];
 
   /** Waits until the instance's pod has the given phase; returns it. */
   const podIn = (instanceId: string, phase: string, timeoutMs = 60_000): Promise<V1Pod> =>
-    waitFor(`pod of ${instanceId} to be ${phase}`, async () => {
-      const p = await pod(instanceId);
-      return p?.status?.phase === phase ? p : undefined;
-    }, { timeoutMs, intervalMs: 500 });
+    waitFor(
+      `pod of ${instanceId} to be ${phase}`,
+      async () => {
+        const p = await pod(instanceId);
+        return p?.status?.phase === phase ? p : undefined;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
 
   const container = (p: V1Pod): V1ContainerStatus => p.status!.containerStatuses![0]!;
 
@@ -96,7 +106,7 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
         const j = await batch.readNamespacedJob({ name, namespace: ns.name });
         return j.status?.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type;
       } catch (err) {
-        if (statusCode(err) === 404) return undefined;
+        if (httpStatusOf(err) === 404) return undefined;
         throw err;
       }
     };
@@ -118,12 +128,16 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
     const missing = 'localhost/k8s-provider-test/absent:1';
     expect((await deploy('nopull', { kind: 'POD', command: ['true'] }, { image: missing })).error).toBe('');
     const reasons = new Set<string>();
-    await waitFor('ImagePullBackOff after ErrImagePull', async () => {
-      const p = await pod('nopull');
-      const reason = p && p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
-      if (reason) reasons.add(reason);
-      return reasons.has('ErrImagePull') && reasons.has('ImagePullBackOff');
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      'ImagePullBackOff after ErrImagePull',
+      async () => {
+        const p = await pod('nopull');
+        const reason = p?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+        if (reason) reasons.add(reason);
+        return reasons.has('ErrImagePull') && reasons.has('ImagePullBackOff');
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect((await pod('nopull'))?.status?.phase).toBe('Pending');
   });
 
@@ -139,13 +153,17 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
   it('reports the usage metrics-server measured on the kubelet for a running container', async () => {
     expect((await deploy('hold', { kind: 'POD', command: ['hold-memory'], args: ['24'] }, { memory: 64 * MI })).error).toBe('');
     await podIn('hold', 'Running');
-    const usage = await waitFor('metrics-server usage for the real container', async () => {
-      // As the control plane does: the session lapses without HealthCheck calls.
-      await call(d.client, 'HealthCheck', { providerId: PROVIDER });
-      const res = await call<GetRealTimeUsageResponse__Output>(d.client, 'GetRealTimeUsage', { providerId: PROVIDER, includeInstances: true });
-      const mine = res.instances.find((i) => i.instanceId === 'hold');
-      return res.source === 'METRICS' && mine && Number(mine.usage?.memory) > 0 ? mine : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 1000 });
+    const usage = await waitFor(
+      'metrics-server usage for the real container',
+      async () => {
+        // As the control plane does: the session lapses without HealthCheck calls.
+        await call(d.client, 'HealthCheck', { providerId: PROVIDER });
+        const res = await call<GetRealTimeUsageResponse__Output>(d.client, 'GetRealTimeUsage', { providerId: PROVIDER, includeInstances: true });
+        const mine = res.instances.find((i) => i.instanceId === 'hold');
+        return res.source === 'METRICS' && mine && Number(mine.usage?.memory) > 0 ? mine : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
     // 24 MiB in /dev/shm is charged to the container; the request was 64 MiB.
     expect(Number(usage.usage?.memory)).toBeGreaterThan(20 * MI);
     expect(Number(usage.usage?.memory)).toBeLessThan(64 * MI);
