@@ -5,17 +5,37 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './log.js';
 import { startDaemon } from './daemon.js';
 import { DomainError } from './core/errors.js';
+import { buildInfo, versionLine } from './version.js';
+
+const USAGE = `Usage: k8s-provider [--config FILE]
+
+Lends this Kubernetes cluster to the iarnet control plane over gRPC.
+
+  -c, --config FILE   the config file (default ./config.yaml)
+  -V, --version       print the version and the git commit of the build
+  -h, --help          print this help
+`;
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${versionLine('k8s-provider', buildInfo())}\n`);
+    return 0;
+  }
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let loaded;
   try {
-    loaded = loadConfig({ argv: process.argv.slice(2), cwd: process.cwd(), readFile: (p) => readFileSync(p, 'utf8') });
+    loaded = loadConfig({ argv, cwd: process.cwd(), readFile: (p) => readFileSync(p, 'utf8') });
   } catch (err) {
     process.stderr.write(`k8s-provider: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
     return 2;
   }
   const log = createLogger(loaded.config.log.level);
-  log.info({ config: loaded.path }, 'starting');
+  const build = buildInfo();
+  log.info({ config: loaded.path, version: build.version, commit: build.commit }, 'starting');
 
   let daemon;
   try {

@@ -8,6 +8,8 @@
 #   bash test/tools/build.sh            build every tool that is missing or stale
 #   bash test/tools/build.sh helm       only helm
 #   bash test/tools/build.sh promtool   only promtool
+#   bash test/tools/build.sh crds       the prometheus-operator CRDs (ServiceMonitor,
+#                                       PrometheusRule) into $TOOLS_BIN/crds
 #
 # Prints nothing on stdout; progress and build times go to stderr.
 set -euo pipefail
@@ -17,8 +19,10 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
 
 HELM_VERSION=v3.22.0         # keep in sync with test/tools/go/helm/go.mod
+HELM_KUBE_MINOR=37           # the k8s.io/client-go minor in that go.mod (v0.37.x)
 PROMETHEUS_VERSION=v0.316.0  # keep in sync with test/tools/go/promtool/go.mod
 PROMTOOL_VERSION=3.16.0      # the Prometheus release of that module version
+PROMETHEUS_OPERATOR_VERSION=v0.85.0  # keep in sync with test/tools/go/prometheus-operator/go.mod
 
 export GOFLAGS="-buildvcs=false -mod=readonly"
 # go.sum is committed, so nothing new needs the checksum database.
@@ -61,22 +65,47 @@ build_tool() { # name pkg ldflags tags
   log "$name: built in $((SECONDS - t))s (with downloads $((SECONDS - start))s)"
 }
 
-# `helm version` reports what -X sets; without it helm says v3.x-dev style "unreleased".
-helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+fetch_crds() { # copies the CRDs out of the pinned module (nothing to compile)
+  local dir="$HERE/go/prometheus-operator" out="$TOOLS_BIN/crds" stampfile="$TOOLS_BIN/.stamp-crds"
+  local files=(monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml)
+  if ! command -v go >/dev/null; then
+    [[ -f $stampfile ]] && { log "go is not installed; using $out as it is"; return 0; }
+    log "go is not installed (need Go >= 1.26)"; return 1
+  fi
+  local stamp; stamp="$(stamp_of "$dir" "${files[@]}")"
+  if [[ -f $stampfile && "$(cat "$stampfile")" == "$stamp" ]]; then
+    log "crds: up to date ($stamp)"; return 0
+  fi
+  rm -f "$stampfile"
+  local src
+  src="$(cd "$dir" && go mod download -json github.com/prometheus-operator/prometheus-operator | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
+  [[ -d $src ]] || { log "crds: go mod download gave no directory"; return 1; }
+  mkdir -p "$out"
+  for f in "${files[@]}"; do cp -f "$src/example/prometheus-operator-crd/$f" "$out/$f"; chmod 0644 "$out/$f"; done
+  echo "$stamp" > "$stampfile"
+  log "crds: prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs in $out"
+}
+
+# As helm's own release build: `helm version` reports the release, and
+# `helm template` assumes the Kubernetes version of its client-go (not v1.20).
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+ -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_KUBE_MINOR"
 # promtool needs no service-discovery plug-ins to check metrics and rules;
 # remove_all_sd leaves out the cloud SDKs (AWS, Azure, GCE, ...), which are most of its build.
 prom_ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMTOOL_VERSION -X github.com/prometheus/common/version.Branch=release"
 
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(helm promtool)
-for pin in "helm helm.sh/helm/v3 $HELM_VERSION" "promtool github.com/prometheus/prometheus $PROMETHEUS_VERSION"; do
+[[ ${#targets[@]} -eq 0 ]] && targets=(helm promtool crds)
+for pin in "helm helm.sh/helm/v3 $HELM_VERSION" "promtool github.com/prometheus/prometheus $PROMETHEUS_VERSION" \
+  "prometheus-operator github.com/prometheus-operator/prometheus-operator $PROMETHEUS_OPERATOR_VERSION"; do
   set -- $pin
-  grep -Eq "^	$2 $3( |\$)" "$HERE/go/$1/go.mod" || { log "test/tools/go/$1/go.mod does not require $2 $3"; exit 1; }
+  grep -Eq "^(require )?[[:space:]]*$2 $3( |\$)" "$HERE/go/$1/go.mod" || { log "test/tools/go/$1/go.mod does not require $2 $3"; exit 1; }
 done
 for t in "${targets[@]}"; do
   case "$t" in
     helm) build_tool helm helm.sh/helm/v3/cmd/helm "$helm_ldflags" "" ;;
     promtool) build_tool promtool github.com/prometheus/prometheus/cmd/promtool "$prom_ldflags" remove_all_sd ;;
-    *) log "unknown tool: $t (helm, promtool)"; exit 2 ;;
+    crds) fetch_crds ;;
+    *) log "unknown tool: $t (helm, promtool, crds)"; exit 2 ;;
   esac
 done

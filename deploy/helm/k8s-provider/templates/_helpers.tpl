@@ -24,7 +24,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Labels of every object. */}}
 {{- define "k8s-provider.labels" -}}
-{{ include "k8s-provider.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "k8s-provider.name" . }}
+{{ include "k8s-provider.releaseLabels" . }}
+{{- end }}
+
+{{/* What Helm conventionally adds: the release, chart and app version. */}}
+{{- define "k8s-provider.releaseLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
