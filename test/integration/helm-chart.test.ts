@@ -170,7 +170,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     );
     const find = <T extends KubernetesObject>(kind: string, name = RELEASE): T => objects.find((o) => o.kind === kind && o.metadata?.name === name) as T;
     const config = parseConfig(find<V1ConfigMap>('ConfigMap', `${RELEASE}-config`).data!['config.yaml']!, '/app/config.yaml');
-    expect(config.server.tls).toEqual({ cert_file: 'tls/tls.crt', key_file: 'tls/tls.key', client_ca_file: 'tls/ca.crt' });
+    // Relative to the config file's directory, /app: where the Secret is mounted.
+    expect(config.server.tls).toEqual({ cert_file: '/app/tls/tls.crt', key_file: '/app/tls/tls.key', client_ca_file: '/app/tls/ca.crt' });
     expect(config.resource.mode).toBe('auto');
     expect(config.kubernetes).toMatchObject({ namespace: 'iarnet-workloads', in_cluster: true, kubeconfig: '' });
 
@@ -258,7 +259,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
       // The check has teeth: a field the schema lacks is refused, in a custom resource too.
       const monitor = full.find((o) => o.kind === 'ServiceMonitor') as KubernetesObject & { spec: Record<string, unknown> };
       await expect(serverSideApply(admin, { ...monitor, spec: { ...monitor.spec, intervall: '5s' } } as KubernetesObject, { dryRun: true, fieldManager: FIELD_MANAGER })).rejects.toThrow(
-        'unknown field "spec.intervall"',
+        '.spec.intervall: field not declared in schema',
       );
     });
   });
