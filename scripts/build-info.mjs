@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Records the package version and the git commit of this build in
 // dist/build-info.json (src/version.ts reads it for --version). The commit is
-// $K8S_PROVIDER_COMMIT when set (an image build without .git passes it in),
+// $GIT_COMMIT when set (an image build without .git passes it in),
 // else `git rev-parse HEAD` with "-dirty" when tracked files have uncommitted
 // changes, else "unknown" (no git, or not a repository).
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,7 @@ function git(...args) {
 }
 
 function commit() {
-  const given = process.env.K8S_PROVIDER_COMMIT?.trim();
+  const given = process.env.GIT_COMMIT?.trim();
   if (given) return given;
   try {
     // The repository must be this package's own, not one that merely contains it.

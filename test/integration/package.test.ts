@@ -87,10 +87,10 @@ describe('npm package', () => {
     mkdirSync(join(elsewhere, 'scripts'), { recursive: true });
     copyFileSync(join(root, 'package.json'), join(elsewhere, 'package.json'));
     copyFileSync(join(root, 'scripts', 'build-info.mjs'), join(elsewhere, 'scripts', 'build-info.mjs'));
-    const env = { ...process.env, GIT_CEILING_DIRECTORIES: tmp, K8S_PROVIDER_COMMIT: '' };
+    const env = { ...process.env, GIT_CEILING_DIRECTORIES: tmp, GIT_COMMIT: '' };
     expect((await run(process.execPath, ['scripts/build-info.mjs'], { cwd: elsewhere, env })).code).toBe(0);
     expect(JSON.parse(readFileSync(join(elsewhere, 'dist', 'build-info.json'), 'utf8'))).toEqual({ version, commit: 'unknown' });
-    await run(process.execPath, ['scripts/build-info.mjs'], { cwd: elsewhere, env: { ...env, K8S_PROVIDER_COMMIT: 'f00dfeed' } });
+    await run(process.execPath, ['scripts/build-info.mjs'], { cwd: elsewhere, env: { ...env, GIT_COMMIT: 'f00dfeed' } });
     expect(JSON.parse(readFileSync(join(elsewhere, 'dist', 'build-info.json'), 'utf8'))).toEqual({ version, commit: 'f00dfeed' });
   });
 
