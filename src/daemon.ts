@@ -170,6 +170,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   metrics.collectFrom({
     capacity: () => provider.currentCapacity(),
+    session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastHealthCheck, ...session.ends() }),
     watchStats,
     ready,
     usage: () => usage.stats(),

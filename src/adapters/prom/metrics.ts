@@ -22,11 +22,30 @@ const GRPC_SERVICE = 'provider.Service';
 /** What the gauges read at scrape time. */
 export interface MetricSources {
   capacity(): CapacityReport;
+  session(): SessionStats;
   watchStats(): Record<string, WatchStats>;
   ready(): boolean;
   usage(): UsagePollStats;
   now(): number;
 }
+
+/** The control-plane session as the metrics see it. */
+export interface SessionStats {
+  /** The connected control plane; undefined while none is connected. */
+  readonly providerId: string | undefined;
+  /** ms since epoch of the connected control plane's last HealthCheck; undefined while none is connected. */
+  readonly lastHealthCheckAt: number | undefined;
+  /** Sessions ended by Disconnect, and by timeout, since start. */
+  readonly disconnects: number;
+  readonly expirations: number;
+}
+
+/** Prometheus base units of the books' resources: the books keep cpu in millicores. */
+const RESOURCE_UNITS: Readonly<Record<(typeof RESOURCE_KEYS)[number], { unit: string; per: number }>> = {
+  cpu: { unit: 'core', per: 1000 },
+  memory: { unit: 'byte', per: 1 },
+  gpu: { unit: 'device', per: 1 },
+};
 
 /** What the metrics poller reports about itself (a structural subset of MetricsPollerStats). */
 export interface UsagePollStats {
@@ -80,6 +99,9 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client's gauges named *_total break the convention that only counters end in _total
+    // (promtool check metrics flags them); nodejs_active_{handles,requests,resources} by type remain.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     // The names of go-grpc-prometheus and its ports, so existing gRPC dashboards work unchanged.
     this.rpcHandled = new Counter({
       name: 'grpc_server_handled_total',
@@ -157,20 +179,53 @@ export class ProviderMetrics implements RpcObserver, KubeApiObserver {
       new Gauge({
         name: `${PREFIX}${name}`,
         help,
-        labelNames: ['resource'],
+        labelNames: ['resource', 'unit'],
         registers,
         collect() {
           const s = read();
           if (!s) return;
           const values = pick(s.capacity());
-          for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
+          for (const resource of RESOURCE_KEYS) this.set({ resource, unit: RESOURCE_UNITS[resource].unit }, values[resource] / RESOURCE_UNITS[resource].per);
         },
       });
     };
-    const units = 'cpu in millicores, memory in bytes, gpu in devices';
-    ledger('capacity_total', `Capacity lent to the control plane (${units}).`, (c) => c.total);
+    // Base units, named in a unit label as kube-state-metrics does: cpu in cores (the books keep millicores).
+    const units = 'cpu in cores, memory in bytes, gpu in devices';
+    ledger('capacity', `Capacity lent to the control plane (${units}).`, (c) => c.total);
     ledger('capacity_used', `Capacity held by live instances, as reported to the control plane (${units}).`, (c) => c.used);
     ledger('capacity_available', `Capacity left for new deploys (${units}).`, (c) => c.available);
+
+    new Gauge({
+      name: `${PREFIX}session_health_check_age_seconds`,
+      help: "Seconds since the connected control plane's last HealthCheck (or its Connect), by its provider_id; absent while none is connected.",
+      // Labelled, so that no session means no series (an unlabelled gauge always shows a value).
+      labelNames: ['provider_id'],
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        const { providerId, lastHealthCheckAt } = s.session();
+        // A gauge keeps its series until reset: it must vanish with the session.
+        this.reset();
+        if (providerId !== undefined && lastHealthCheckAt !== undefined) this.set({ provider_id: providerId }, Math.max(0, (s.now() - lastHealthCheckAt) / 1000));
+      },
+    });
+    const ended = new Map<string, number>();
+    new Counter({
+      name: `${PREFIX}session_ends_total`,
+      help: 'Sessions ended, by reason: disconnected (Disconnect) or expired (no HealthCheck within session.health_timeout_seconds).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        const { disconnects, expirations } = s.session();
+        for (const [reason, now] of [['disconnected', disconnects], ['expired', expirations]] as const) {
+          this.inc({ reason }, Math.max(0, now - (ended.get(reason) ?? 0)));
+          ended.set(reason, Math.max(now, ended.get(reason) ?? 0));
+        }
+      },
+    });
 
     new Gauge({
       name: `${PREFIX}ready`,
