@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
+import type { Resources } from './core/resources.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
@@ -37,6 +38,12 @@ export interface Daemon {
   watchStats(): Record<string, WatchStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
   usageStats(): MetricsPollerStats;
+  /**
+   * Applies a reloaded resource.cpu/memory/gpu at once: the capacity lent in
+   * static mode, the cap in auto mode. Admission and the books follow on the
+   * next call. (resource.mode itself needs a restart.)
+   */
+  setQuota(resource: Config['resource']): void;
   stop(): Promise<void>;
 }
 
@@ -91,6 +98,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node>> = [pods, jobs];
 
   let capacity: CapacitySource;
+  let setQuota: (resource: Config['resource']) => void;
   if (auto) {
     const nodes = new WatchedCollection<V1Node>({ name: 'nodes', kubeConfig: kube.kubeConfig, path: '/api/v1/nodes', list: () => kube.core.listNode({}), resyncMs, log });
     const allPods = new WatchedCollection<V1Pod>({
@@ -106,11 +114,17 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       pod.metadata?.namespace === namespace &&
       pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
       Object.entries(extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-    const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-    capacity = new AutoCapacity(nodes, allPods, { isManaged, cap });
+    const capOf = (r: Config['resource']): Partial<Resources> => ({ cpu: r.cpu, memory: r.memory, gpu: r.gpu });
+    const autoCapacity = new AutoCapacity(nodes, allPods, { isManaged, cap: capOf(config.resource) });
+    capacity = autoCapacity;
+    setQuota = (r) => autoCapacity.setCap(capOf(r));
   } else {
-    const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
+    const totalOf = (r: Config['resource']): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0 });
+    let total = totalOf(config.resource);
     capacity = { total: () => total };
+    setQuota = (r) => {
+      total = totalOf(r);
+    };
   }
 
   await Promise.all(watches.map((w) => w.start()));
@@ -196,6 +210,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     ready,
     watchStats,
     usageStats: () => usage.stats(),
+    setQuota: (resource) => setQuota(resource),
     async stop(): Promise<void> {
       health.drain();
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
