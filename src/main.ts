@@ -7,7 +7,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { startDaemon, type Daemon } from './daemon.js';
 import { DomainError } from './core/errors.js';
-import { buildInfo, versionLine } from './version.js';
+import { buildInfo, versionLine } from './shared/version.js';
 
 const USAGE = `Usage: k8s-provider [--config FILE]
        k8s-provider --check-config FILE
@@ -113,6 +113,7 @@ async function main(): Promise<number> {
   const log = createLogger(loaded.config.log.level);
   const build = buildInfo();
   log.info({ config: loaded.path, version: build.version, commit: build.commit }, 'starting');
+  for (const warning of loaded.warnings) log.warn({ config: loaded.path }, warning);
   for (const name of unknownEnv(process.env)) log.warn({ variable: name }, 'environment variable names no setting (ignored)');
 
   // SIGHUP's default is to end the process; during start-up there is nothing to reload yet.

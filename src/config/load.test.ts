@@ -43,7 +43,8 @@ describe('parseConfig', () => {
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
       limits: { max_instances: 100 },
       log: { level: 'info' },
-      metrics: { interval_seconds: 15, host: '0.0.0.0', port: 9090 },
+      usage: { interval_seconds: 15 },
+      prometheus: { host: '0.0.0.0', port: 9090 },
     });
   });
 
@@ -92,7 +93,8 @@ session: {health_timeout_seconds: 30}
 jobs: {timeout_seconds: 60, cleanup_policy: Always}
 limits: {max_instances: 5}
 log: {level: debug}
-metrics: {interval_seconds: 5, port: 0}
+usage: {interval_seconds: 5}
+prometheus: {port: 0}
 `,
       '/c.yaml',
     );
@@ -153,7 +155,7 @@ resource_tags: [cpu, disk]
 describe('where problems are', () => {
   const issues = (text: string, env: Record<string, string> = {}): readonly string[] => {
     try {
-      parseConfig(text, '/c/config.yaml', env);
+      parseConfig(text, '/c/config.yaml', undefined, env);
     } catch (err) {
       if (err instanceof ConfigError) return err.issues.map((i) => formatIssue(err.file, i));
       throw err;
@@ -174,7 +176,7 @@ describe('where problems are', () => {
 
   it('takes every setting from K8S_PROVIDER_* variables over the file, and names the variable of a bad value', () => {
     const env = { K8S_PROVIDER_RESOURCE_CPU: '500m', K8S_PROVIDER_RESOURCE_MEMORY: '2Gi', K8S_PROVIDER_SERVER_PORT: '7000', K8S_PROVIDER_LOG_LEVEL: 'debug', K8S_PROVIDER_RESOURCE_TAGS: 'cpu,gpu', K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true' };
-    const config = parseConfig('resource: {cpu: 8000, memory: 1Gi}\nserver: {port: 1}', '/c/config.yaml', env);
+    const config = parseConfig('resource: {cpu: 8000, memory: 1Gi}\nserver: {port: 1}', '/c/config.yaml', undefined, env);
     expect(config.resource).toMatchObject({ cpu: 500, memory: 2 * 2 ** 30 });
     expect(config.server.port).toBe(7000);
     expect(config.log.level).toBe('debug');
@@ -188,6 +190,44 @@ describe('where problems are', () => {
 
   it('reports unknown K8S_PROVIDER_* variables, but not the service links Kubernetes adds', () => {
     expect(unknownEnv({ K8S_PROVIDER_SERVR_PORT: '1', K8S_PROVIDER_SERVICE_HOST: '10.0.0.1', K8S_PROVIDER_PORT: 'tcp://10.0.0.1:50052', K8S_PROVIDER_PORT_50052_TCP_ADDR: '10.0.0.1', K8S_PROVIDER_LOG_LEVEL: 'info' })).toEqual(['K8S_PROVIDER_SERVR_PORT']);
+  });
+
+  it('reports a bad value under a deprecated key on the line of the old key', () => {
+    expect(issues('resource: {cpu: 1, memory: 1}\nmetrics:\n  port: 99999\n')).toEqual(['/c/config.yaml:3: prometheus.port: Too big: expected number to be <=65535']);
+  });
+});
+
+describe('deprecated keys', () => {
+  const base = 'resource: {cpu: 1000, memory: 1Gi}\n';
+
+  it('moves metrics.* to usage.* and prometheus.* with exactly one warning naming old and new keys', () => {
+    const warnings: string[] = [];
+    const config = parseConfig(`${base}metrics: {interval_seconds: 5, host: 127.0.0.1, port: 9100}\n`, '/c.yaml', (w) => warnings.push(w));
+    expect(config.usage).toEqual({ interval_seconds: 5 });
+    expect(config.prometheus).toEqual({ host: '127.0.0.1', port: 9100 });
+    expect(warnings).toEqual([
+      'deprecated config keys in /c.yaml: metrics.interval_seconds is now usage.interval_seconds, metrics.host is now prometheus.host, metrics.port is now prometheus.port',
+    ]);
+  });
+
+  it('warns only about the old keys actually used, and not at all for the new ones', () => {
+    const warnings: string[] = [];
+    parseConfig(`${base}metrics: {port: 0}\nusage: {interval_seconds: 7}\n`, '/c.yaml', (w) => warnings.push(w));
+    expect(warnings).toEqual(['deprecated config keys in /c.yaml: metrics.port is now prometheus.port']);
+    const none: string[] = [];
+    parseConfig(`${base}usage: {interval_seconds: 7}\nprometheus: {port: 0}\n`, '/c.yaml', (w) => none.push(w));
+    expect(none).toEqual([]);
+  });
+
+  it('refuses an old key together with its new one, and an unknown key left in the old section', () => {
+    expect(problems(`${base}metrics: {port: 0}\nprometheus: {port: 9100}\n`)).toEqual(['metrics.port: deprecated and prometheus.port is also set; keep only prometheus.port']);
+    expect(problems(`${base}metrics: {port: 0, bogus: 1}\n`)).toEqual(['metrics: unknown key (check the spelling)']);
+  });
+
+  it('reports the warnings of a loaded file for start-up to log', () => {
+    const loaded = loadConfig({ argv: [], cwd: '/srv', readFile: () => `${base}metrics: {interval_seconds: 5}\n` });
+    expect(loaded.warnings).toEqual(['deprecated config keys in /srv/config.yaml: metrics.interval_seconds is now usage.interval_seconds']);
+    expect(loaded.config.usage.interval_seconds).toBe(5);
   });
 });
 

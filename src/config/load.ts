@@ -62,7 +62,16 @@ export function unknownEnv(env: Readonly<Record<string, string | undefined>>): s
 export interface LoadedConfig {
   readonly path: string;
   readonly config: Config;
+  /** Deprecated keys that were accepted, each naming the key to use instead; logged once at start-up. */
+  readonly warnings: readonly string[];
 }
+
+/** Keys that moved: old path -> new path. The old one keeps working, with a warning. */
+export const RENAMED_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ['metrics.interval_seconds', 'usage.interval_seconds'],
+  ['metrics.host', 'prometheus.host'],
+  ['metrics.port', 'prometheus.port'],
+];
 
 export interface LoadContext {
   readonly argv: readonly string[];
@@ -92,15 +101,23 @@ export function loadConfig(ctx: LoadContext): LoadedConfig {
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
     throw new ConfigError(path, [`cannot read ${path}: ${why}`]);
   }
-  return { path, config: parseConfig(text, path, ctx.env) };
+  const warnings: string[] = [];
+  return { path, config: parseConfig(text, path, (w) => warnings.push(w), ctx.env), warnings };
 }
 
 /**
  * Parses YAML text, with the K8S_PROVIDER_* variables of `env` over it;
  * relative file paths are taken relative to the file's directory. Every
- * problem is reported at once, with its line (or variable).
+ * problem is reported at once, with its line (or variable). Deprecated keys
+ * are moved to their new place and reported through `warn`, once for the
+ * whole file.
  */
-export function parseConfig(text: string, path: string, env: Readonly<Record<string, string | undefined>> = {}): Config {
+export function parseConfig(
+  text: string,
+  path: string,
+  warn: (message: string) => void = () => {},
+  env: Readonly<Record<string, string | undefined>> = {},
+): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length > 0) {
@@ -111,7 +128,13 @@ export function parseConfig(text: string, path: string, env: Readonly<Record<str
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(path, ['the top level must be a mapping']);
-  const { raw: merged, fromEnv } = applyEnv(raw as Record<string, unknown>, env, envSettings());
+
+  const renamed = moveRenamedKeys(raw as Record<string, unknown>);
+  if (renamed.problems.length > 0) throw new ConfigError(path, renamed.problems);
+  if (renamed.moved.length > 0) {
+    warn(`deprecated config keys in ${path}: ${renamed.moved.map(([from, to]) => `${from} is now ${to}`).join(', ')}`);
+  }
+  const { raw: merged, fromEnv } = applyEnv(renamed.raw, env, envSettings());
 
   const result = configSchema.safeParse(merged);
   if (!result.success) {
@@ -120,7 +143,10 @@ export function parseConfig(text: string, path: string, env: Readonly<Record<str
       // A list element's problem belongs to the variable that set the list.
       const variable = [...fromEnv].find(([k]) => key === k || key.startsWith(`${k}.`))?.[1];
       if (variable) return { key, message, env: variable };
-      const line = lineOf(doc, lines, keyPath.map((k) => (typeof k === 'number' ? k : String(k))));
+      // A key moved from its deprecated name is on the line of the old name.
+      const movedFrom = renamed.moved.find(([, to]) => key === to || key.startsWith(`${to}.`));
+      const written = movedFrom ? [...movedFrom[0].split('.'), ...keyPath.slice(movedFrom[1].split('.').length)] : keyPath;
+      const line = lineOf(doc, lines, written.map((k) => (typeof k === 'number' ? k : String(k))));
       return { key: key || '(top level)', message, ...(line !== undefined ? { line } : {}) };
     };
     throw new ConfigError(
@@ -140,4 +166,42 @@ export function parseConfig(text: string, path: string, env: Readonly<Record<str
     if (config.server.tls.client_ca_file) config.server.tls.client_ca_file = rel(config.server.tls.client_ca_file);
   }
   return config;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Moves each deprecated key to its new path. Both set at once is an error
+ * (which one wins would be a guess); a section left empty by the move is
+ * dropped, and anything else left in it stays for the schema to reject.
+ */
+export function moveRenamedKeys(raw: Record<string, unknown>): {
+  raw: Record<string, unknown>;
+  moved: Array<readonly [string, string]>;
+  problems: string[];
+} {
+  const out: Record<string, unknown> = { ...raw };
+  const moved: Array<readonly [string, string]> = [];
+  const problems: string[] = [];
+  for (const [from, to] of RENAMED_KEYS) {
+    const [fromSection, fromKey] = from.split('.') as [string, string];
+    const [toSection, toKey] = to.split('.') as [string, string];
+    const source = out[fromSection];
+    if (!isMapping(source) || !(fromKey in source)) continue;
+    const target = out[toSection] ?? {};
+    if (!isMapping(target)) continue; // the schema reports the wrong type of the new section
+    if (toKey in target) {
+      problems.push(`${from}: deprecated and ${to} is also set; keep only ${to}`);
+      continue;
+    }
+    const { [fromKey]: value, ...rest } = source;
+    out[toSection] = { ...target, [toKey]: value };
+    out[fromSection] = rest;
+    moved.push([from, to]);
+  }
+  for (const [from] of RENAMED_KEYS) {
+    const section = from.split('.')[0]!;
+    if (isMapping(out[section]) && Object.keys(out[section]).length === 0) delete out[section];
+  }
+  return { raw: out, moved, problems };
 }

@@ -113,7 +113,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     const cases: [unknown, string][] = [
       [{ tls: { enabled: true } }, 'tls.secretName is required when tls.enabled is true'],
       [{ terminationGracePeriodSeconds: 10 }, 'terminationGracePeriodSeconds (10) must exceed config.server.shutdown_grace_seconds + 1 (11)'],
-      [{ metrics: { serviceMonitor: { enabled: true } }, config: { metrics: { port: 0 } } }, 'metrics.serviceMonitor.enabled needs the metrics endpoint'],
+      [{ metrics: { serviceMonitor: { enabled: true } }, config: { prometheus: { port: 0 } } }, 'metrics.serviceMonitor.enabled needs the metrics endpoint'],
       [{ replicaCount: 'two' }, 'replicaCount'],
       [{ podAntiAffinity: 'sometimes' }, 'podAntiAffinity'],
       [{ tls: { enabled: true, secretName: 's', probe: 'http' } }, 'probe'],

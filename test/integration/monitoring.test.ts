@@ -143,7 +143,7 @@ describe('dashboards and alerts', () => {
     beforeAll(async () => {
       ns = await createTestNamespace('monitoring');
       metricsPort = await freePort();
-      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, metrics: { host: '127.0.0.1', port: metricsPort, interval_seconds: 1 } });
+      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, prometheus: { host: '127.0.0.1', port: metricsPort }, usage: { interval_seconds: 1 } });
       // Real calls, so every labelled family has series: RPCs with several codes, deploys, API requests.
       expect(await call(d.client, 'Connect', { providerId: 'cp-mon' })).toMatchObject({ success: true });
       await call(d.client, 'HealthCheck', { providerId: 'cp-mon' });

@@ -117,7 +117,7 @@ describe('npm package', () => {
           server: { host: '127.0.0.1', port, shutdown_grace_seconds: 2 },
           kubernetes: { kubeconfig: kubeconfigPath(), namespace: ns.name },
           resource: { cpu: 3000, memory: '3Gi', gpu: 0 },
-          metrics: { port: 0 },
+          prometheus: { port: 0 },
         }),
       );
       // Run from an unrelated directory: nothing may depend on the checkout.

@@ -80,8 +80,8 @@ chart owns filled in (they must agree with the objects around the pod).
 {{- end }}
 
 {{- define "k8s-provider.metricsPort" -}}
-{{- $metrics := default (dict) .Values.config.metrics }}
-{{- if hasKey $metrics "port" }}{{ $metrics.port }}{{ else }}9090{{ end }}
+{{- $prometheus := default (dict) .Values.config.prometheus }}
+{{- if hasKey $prometheus "port" }}{{ $prometheus.port }}{{ else }}9090{{ end }}
 {{- end }}
 
 {{/* resource.mode auto needs nodes and pods cluster-wide. */}}

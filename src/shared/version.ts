@@ -28,11 +28,11 @@ export function parseBuildInfo(text: string | undefined): BuildInfo {
   return { version: field('version'), commit: field('commit') };
 }
 
-/** dist/build-info.json, beside dist/src where this module runs from. */
+/** dist/build-info.json: this module runs from dist/src/shared. */
 export function buildInfo(): BuildInfo {
   let text: string | undefined;
   try {
-    text = readFileSync(new URL('../build-info.json', import.meta.url), 'utf8');
+    text = readFileSync(new URL('../../build-info.json', import.meta.url), 'utf8');
   } catch {
     text = undefined;
   }
