@@ -66,11 +66,12 @@ function watchConfig(path: string, initial: Config, daemon: Daemon, log: ReturnT
       return;
     }
     const plan = planReload(running, next);
+    // Logged before a new level applies, so turning logging down still leaves this line.
+    log.info({ trigger, config: path, applied: plan.applied, needRestart: plan.needRestart }, plan.applied.length > 0 ? 'config reloaded' : 'config reloaded: nothing to apply');
+    if (plan.needRestart.length > 0) log.warn({ keys: plan.needRestart }, 'changed config keys take effect only after a restart');
     if (plan.applied.some((k) => k.startsWith('resource.'))) daemon.setQuota(next.resource);
     if (plan.applied.includes('log.level')) log.level = next.log.level;
     running = { ...running, resource: { ...running.resource, cpu: next.resource.cpu, memory: next.resource.memory, gpu: next.resource.gpu }, log: next.log };
-    log.info({ trigger, config: path, applied: plan.applied, needRestart: plan.needRestart }, plan.applied.length > 0 ? 'config reloaded' : 'config reloaded: nothing to apply');
-    if (plan.needRestart.length > 0) log.warn({ keys: plan.needRestart }, 'changed config keys take effect only after a restart');
   };
   const onHup = (): void => reload('SIGHUP');
   process.on('SIGHUP', onHup);
