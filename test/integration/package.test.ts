@@ -5,7 +5,7 @@
  * serves the installed CLI against the test cluster.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,6 +32,13 @@ function run(file: string, args: string[], options: { cwd?: string; env?: NodeJS
   });
 }
 
+/** Newest modification time under a folder, so a stale dist/ is rebuilt before it is packed. */
+function newest(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .reduce((t, e) => Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -51,8 +58,12 @@ describe('npm package', () => {
   let head: string;
 
   beforeAll(async () => {
-    // prepack builds, so the tarball never carries a stale dist/.
-    const pack = await run('npm', ['pack', '--json', '--pack-destination', tmp]);
+    // `npm pack` alone builds first (prepack). Here the build is skipped while dist/ is current, as
+    // `npm test` has just built it: a rebuild would regenerate files other test files may be reading.
+    if (!existsSync(join(root, 'dist', 'build-info.json')) || statSync(join(root, 'dist', 'src', 'main.js')).mtimeMs < newest(join(root, 'src'))) {
+      expect((await run('npm', ['run', 'build'])).code).toBe(0);
+    }
+    const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp]);
     expect(pack.code, pack.stderr).toBe(0);
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     files = info!.files.map((f) => f.path);
