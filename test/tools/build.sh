@@ -18,11 +18,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
 
-HELM_VERSION=v3.22.0         # keep in sync with test/tools/go/helm/go.mod
-HELM_KUBE_MINOR=37           # the k8s.io/client-go minor in that go.mod (v0.37.x)
-PROMETHEUS_VERSION=v0.316.0  # keep in sync with test/tools/go/promtool/go.mod
-PROMTOOL_VERSION=3.16.0      # the Prometheus release of that module version
-PROMETHEUS_OPERATOR_VERSION=v0.85.0  # keep in sync with test/tools/go/prometheus-operator/go.mod
+# HELM_VERSION, HELM_KUBE_MINOR, PROMETHEUS_VERSION, PROMTOOL_VERSION, PROMETHEUS_OPERATOR_VERSION
+# shellcheck source=versions.env
+source "$HERE/versions.env"
 
 export GOFLAGS="-buildvcs=false -mod=readonly"
 # go.sum is committed, so nothing new needs the checksum database.
