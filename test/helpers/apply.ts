@@ -9,6 +9,8 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 
 const PLURALS: Record<string, string> = {
   Namespace: 'namespaces',
+  Pod: 'pods',
+  NetworkPolicy: 'networkpolicies',
   ServiceAccount: 'serviceaccounts',
   ConfigMap: 'configmaps',
   Secret: 'secrets',

@@ -74,6 +74,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'iarnet', effect: 'NoSchedule' }],
     env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=192' }],
     service: { publishNotReadyAddresses: true },
+    configReload: 'inPlace',
+    networkPolicy: { enabled: true, grpcFrom: [{ ipBlock: { cidr: '192.0.2.0/24' } }], metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
     metrics: {
       serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
       prometheusRule: { enabled: true, labels: { release: 'prometheus' } },
@@ -126,7 +128,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
   });
 
   it('renders by default the objects of k8s-deployment.yaml', async () => {
-    const rendered = await template([]);
+    // `helm test`'s hook pod is not installed with the release.
+    const rendered = (await template([])).filter((o) => !o.metadata?.annotations?.['helm.sh/hook']);
     const manifest = parseObjects(readFileSync(join(root, 'k8s-deployment.yaml'), 'utf8'));
     // The chart does not make its own release namespace (helm install --create-namespace does),
     // nor take over the workload namespace's default ServiceAccount, which the controller-manager
@@ -159,6 +162,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
         `ConfigMap/${SYSTEM}/${RELEASE}-dashboard`,
         `Deployment/${SYSTEM}/${RELEASE}`,
         'Namespace/iarnet-workloads',
+        `NetworkPolicy/${SYSTEM}/${RELEASE}`,
+        `Pod/${SYSTEM}/${RELEASE}-test-probe`,
         `PodDisruptionBudget/${SYSTEM}/${RELEASE}`,
         `PrometheusRule/${SYSTEM}/${RELEASE}`,
         'Role/iarnet-workloads/k8s-provider',
@@ -170,7 +175,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     );
     const find = <T extends KubernetesObject>(kind: string, name = RELEASE): T => objects.find((o) => o.kind === kind && o.metadata?.name === name) as T;
     const config = parseConfig(find<V1ConfigMap>('ConfigMap', `${RELEASE}-config`).data!['config.yaml']!, '/app/config.yaml');
-    // Relative to the config file's directory, /app: where the Secret is mounted.
+    // Where the Secret is mounted.
     expect(config.server.tls).toEqual({ cert_file: '/app/tls/tls.crt', key_file: '/app/tls/tls.key', client_ca_file: '/app/tls/ca.crt' });
     expect(config.resource.mode).toBe('auto');
     expect(config.kubernetes).toMatchObject({ namespace: 'iarnet-workloads', in_cluster: true, kubeconfig: '' });
@@ -182,11 +187,15 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     // With TLS the probes speak TLS through the CLI, with the files the config names (relative to /app).
     expect(container.readinessProbe?.exec?.command).toEqual([
       '/nodejs/bin/node', 'dist/src/cli/main.js', 'probe', '--addr', `localhost:${config.server.port}`,
-      '--tls-ca', '/app/tls/ca.crt', '--tls-cert', '/app/tls/tls.crt', '--tls-key', '/app/tls/tls.key', '--deadline', '2',
+      '--tls-ca', '/app/tls/ca.crt', '--tls-server-name', `${RELEASE}.${SYSTEM}.svc`, '--tls-cert', '/app/tls/tls.crt', '--tls-key', '/app/tls/tls.key', '--deadline', '2',
     ]);
     expect(container.livenessProbe?.exec?.command?.slice(-2)).toEqual(['--service', 'liveness']);
     expect(container.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/app/tls', readOnly: true });
     expect(container.volumeMounts).toContainEqual({ name: 'token', mountPath: '/app/secrets/token', readOnly: true });
+    // configReload inPlace: the ConfigMap as a directory (kept current by the kubelet), no roll on change.
+    expect(container.args).toEqual(['dist/src/main.js', '--config', '/app/config/config.yaml']);
+    expect(container.volumeMounts).toContainEqual({ name: 'config', mountPath: '/app/config', readOnly: true });
+    expect(deployment.spec!.template.metadata?.annotations?.['checksum/config']).toBeUndefined();
     expect(pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.labelSelector?.matchLabels).toEqual(deployment.spec!.selector.matchLabels);
     expect(find<KubernetesObject & { spec: { selector: unknown } }>('PodDisruptionBudget').spec.selector).toEqual(deployment.spec!.selector);
 
@@ -201,6 +210,15 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     // The monitoring objects carry the files shipped beside the chart, unchanged.
     const rules = find<KubernetesObject & { spec: unknown }>('PrometheusRule');
     expect(rules.spec).toEqual(parse(readFileSync(join(chart, 'files', 'alerts.yaml'), 'utf8')));
+    // `helm test` probes through the Service, but is not selected by it.
+    const probe = objects.find((o) => o.kind === 'Pod') as KubernetesObject & { spec: { containers: { args: string[] }[] } };
+    expect(probe.spec.containers[0]!.args.slice(0, 4)).toEqual(['dist/src/cli/main.js', 'probe', '--addr', `${RELEASE}.${SYSTEM}.svc:50052`]);
+    expect(Object.entries(service.spec!.selector!).every(([k, v]) => probe.metadata?.labels?.[k] === v)).toBe(false);
+    const policy = find<KubernetesObject & { spec: { ingress: { ports: { port: string }[]; from: unknown[] }[] } }>('NetworkPolicy');
+    expect(policy.spec.ingress.map((r) => [r.ports[0]!.port, r.from])).toEqual([
+      ['grpc', everything.networkPolicy.grpcFrom],
+      ['metrics', everything.networkPolicy.metricsFrom],
+    ]);
     const dashboard = find<V1ConfigMap>('ConfigMap', `${RELEASE}-dashboard`);
     expect(dashboard.metadata?.labels).toMatchObject({ grafana_dashboard: '1' });
     expect(JSON.parse(dashboard.data!['k8s-provider.json']!)).toEqual(JSON.parse(readFileSync(join(chart, 'files', 'dashboard.json'), 'utf8')));
@@ -248,6 +266,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
       // The workload namespace exists already (createTestNamespace made it); dry-run its chart
       // object under the shipped name, and everything else in the test namespaces.
       const shippedNamespace = (await template([])).filter((o) => o.kind === 'Namespace');
+      expect(full.map((o) => o.kind)).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'NetworkPolicy', 'Pod', 'PodDisruptionBudget', 'ClusterRole']));
       expect(shippedNamespace.map(id)).toEqual(['Namespace/iarnet-workloads']);
       let count = 0;
       for (const o of [...shippedNamespace, ...defaults, ...full].filter((x) => x.kind !== 'Namespace' || x.metadata?.name === 'iarnet-workloads')) {

@@ -48,8 +48,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Where the TLS Secret is mounted, relative to /app (the config's directory). */}}
-{{- define "k8s-provider.tlsDir" -}}tls{{- end }}
+{{/* Where the TLS Secret is mounted. */}}
+{{- define "k8s-provider.tlsDir" -}}/app/tls{{- end }}
+
+{{/* The name the TLS probes expect in the server certificate: the Service's DNS name unless set. */}}
+{{- define "k8s-provider.tlsServerName" -}}
+{{- default (printf "%s.%s.svc" (include "k8s-provider.fullname" .) .Release.Namespace) .Values.tls.serverName }}
+{{- end }}
+
+{{/* Where the config file is: the image's default, or a directory mount that the kubelet keeps current. */}}
+{{- define "k8s-provider.configPath" -}}
+{{- if eq .Values.configReload "inPlace" }}/app/config/config.yaml{{ else }}/app/config.yaml{{ end }}
+{{- end }}
 
 {{/*
 The config file as the daemon reads it: .Values.config with the keys the
