@@ -75,7 +75,7 @@ describe('npm package', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('ships the compiled program, the protos and the README, and nothing of the sources or tests', () => {
-    for (const f of ['package.json', 'README.md', 'config.yaml', 'dist/build-info.json', 'dist/src/main.js', 'dist/src/cli/main.js', 'proto/provider/provider.proto']) expect(files).toContain(f);
+    for (const f of ['package.json', 'README.md', 'config.yaml', 'config.schema.json', 'dist/build-info.json', 'dist/src/main.js', 'dist/src/cli/main.js', 'proto/provider/provider.proto']) expect(files).toContain(f);
     expect(files.filter((f) => /(^src\/|^test\/|\.test\.js$|\.ts$|^\.cluster|^\.tools|^node_modules)/.test(f))).toEqual([]);
   });
 
