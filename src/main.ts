@@ -104,7 +104,7 @@ async function main(): Promise<number> {
     }
     return checkConfig(file);
   }
-  let loaded;
+  let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig({ argv, cwd: process.cwd(), readFile: (p) => readFileSync(p, 'utf8'), env: process.env });
   } catch (err) {
