@@ -55,6 +55,7 @@ await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 })
 
 mkdirSync(state, { recursive: true });
 const config = join(state, 'demo-config.yaml');
+/** @param {number} cpu millicores */
 const writeConfig = (cpu) =>
   writeFileSync(
     config,

@@ -67,7 +67,10 @@ function watchConfig(path: string, initial: Config, daemon: Daemon, log: ReturnT
     }
     const plan = planReload(running, next);
     // Logged before a new level applies, so turning logging down still leaves this line.
-    log.info({ trigger, config: path, applied: plan.applied, needRestart: plan.needRestart }, plan.applied.length > 0 ? 'config reloaded' : 'config reloaded: nothing to apply');
+    log.info(
+      { trigger, config: path, applied: plan.applied, needRestart: plan.needRestart },
+      plan.applied.length > 0 ? 'config reloaded' : 'config reloaded: nothing to apply',
+    );
     if (plan.needRestart.length > 0) log.warn({ keys: plan.needRestart }, 'changed config keys take effect only after a restart');
     if (plan.applied.some((k) => k.startsWith('resource.'))) daemon.setQuota(next.resource);
     if (plan.applied.includes('log.level')) log.level = next.log.level;
@@ -86,24 +89,31 @@ function watchConfig(path: string, initial: Config, daemon: Daemon, log: ReturnT
   };
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+/** --version, --help and --check-config answer and exit; undefined means: run the daemon. */
+function answerOnly(argv: readonly string[]): number | undefined {
+  const [first] = argv;
+  if (argv.length === 1 && (first === '--version' || first === '-V')) {
     process.stdout.write(`${versionLine('k8s-provider', buildInfo())}\n`);
     return 0;
   }
-  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+  if (argv.length === 1 && (first === '--help' || first === '-h')) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (argv[0] === '--check-config' || argv[0]?.startsWith('--check-config=')) {
-    const file = argv[0].includes('=') ? argv[0].slice('--check-config='.length) : argv[1];
-    if (!file || argv.length > (argv[0].includes('=') ? 1 : 2)) {
-      process.stderr.write('k8s-provider: --check-config takes one FILE and nothing else\n');
-      return 2;
-    }
-    return checkConfig(file);
+  if (first !== '--check-config' && !first?.startsWith('--check-config=')) return undefined;
+  const inline = first.includes('=');
+  const file = inline ? first.slice('--check-config='.length) : argv[1];
+  if (!file || argv.length > (inline ? 1 : 2)) {
+    process.stderr.write('k8s-provider: --check-config takes one FILE and nothing else\n');
+    return 2;
   }
+  return checkConfig(file);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const answered = answerOnly(argv);
+  if (answered !== undefined) return answered;
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig({ argv, cwd: process.cwd(), readFile: (p) => readFileSync(p, 'utf8'), env: process.env });

@@ -33,7 +33,9 @@ describe('test/tools/versions.env', () => {
     expect(required('test/tools/go/helm/go.mod', 'helm.sh/helm/v3')).toBe(v.HELM_VERSION);
     expect(required('test/tools/go/helm/go.mod', 'k8s.io/client-go')).toMatch(new RegExp(`^v0\\.${v.HELM_KUBE_MINOR}\\.\\d+$`));
     expect(required('test/tools/go/promtool/go.mod', 'github.com/prometheus/prometheus')).toBe(v.PROMETHEUS_VERSION);
-    expect(v.PROMETHEUS_VERSION).toBe(`v0.${v.PROMTOOL_VERSION!.split('.')[0]}${v.PROMTOOL_VERSION!.split('.')[1]!.padStart(2, '0')}.${v.PROMTOOL_VERSION!.split('.')[2]}`);
+    expect(v.PROMETHEUS_VERSION).toBe(
+      `v0.${v.PROMTOOL_VERSION!.split('.')[0]}${v.PROMTOOL_VERSION!.split('.')[1]!.padStart(2, '0')}.${v.PROMTOOL_VERSION!.split('.')[2]}`,
+    );
     expect(required('test/tools/go/prometheus-operator/go.mod', 'github.com/prometheus-operator/prometheus-operator')).toBe(v.PROMETHEUS_OPERATOR_VERSION);
   });
 

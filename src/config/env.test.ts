@@ -5,7 +5,10 @@ import { configJsonSchema } from './json-schema.js';
 const schema = {
   type: 'object',
   properties: {
-    server: { type: 'object', properties: { port: { type: 'integer' }, host: { type: 'string' }, tls: { type: 'object', properties: { cert_file: { type: 'string' } } } } },
+    server: {
+      type: 'object',
+      properties: { port: { type: 'integer' }, host: { type: 'string' }, tls: { type: 'object', properties: { cert_file: { type: 'string' } } } },
+    },
     resource: { type: 'object', properties: { cpu: { type: ['number', 'string'] }, mode: { type: 'string', enum: ['static', 'auto'] } } },
     resource_tags: { type: 'array', items: { type: 'string' } },
     kubernetes: { type: 'object', properties: { in_cluster: { type: 'boolean' }, namespace: { type: 'string' } } },
@@ -33,7 +36,9 @@ describe('settings from environment variables', () => {
     const real = settingsOf(configJsonSchema() as Parameters<typeof settingsOf>[0]);
     expect(real.length).toBeGreaterThan(20);
     expect(new Set(real.map((s) => s.env)).size).toBe(real.length);
-    expect(real.map((s) => s.env)).toEqual(expect.arrayContaining(['K8S_PROVIDER_SERVER_PORT', 'K8S_PROVIDER_RESOURCE_CPU', 'K8S_PROVIDER_LOG_LEVEL', 'K8S_PROVIDER_SERVER_TLS_CERT_FILE']));
+    expect(real.map((s) => s.env)).toEqual(
+      expect.arrayContaining(['K8S_PROVIDER_SERVER_PORT', 'K8S_PROVIDER_RESOURCE_CPU', 'K8S_PROVIDER_LOG_LEVEL', 'K8S_PROVIDER_SERVER_TLS_CERT_FILE']),
+    );
   });
 
   it('reads values as the key expects, and leaves what does not fit as text for the schema to refuse', () => {
@@ -53,7 +58,13 @@ describe('settings from environment variables', () => {
   it('puts variables over the file, creating sections, and reports unknown ones', () => {
     const applied = applyEnv(
       { server: { port: 1 }, resource: { cpu: 1 } },
-      { K8S_PROVIDER_SERVER_PORT: '2', K8S_PROVIDER_SERVER_TLS_CERT_FILE: '/tls/crt', K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true', K8S_PROVIDER_SERVR_PORT: '3', HOME: '/root' },
+      {
+        K8S_PROVIDER_SERVER_PORT: '2',
+        K8S_PROVIDER_SERVER_TLS_CERT_FILE: '/tls/crt',
+        K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true',
+        K8S_PROVIDER_SERVR_PORT: '3',
+        HOME: '/root',
+      },
       settings,
     );
     expect(applied.raw).toEqual({ server: { port: 2, tls: { cert_file: '/tls/crt' } }, resource: { cpu: 1 }, kubernetes: { in_cluster: true } });

@@ -40,8 +40,9 @@ function kindOf(s: JsonSchema): LeafKind {
 export function settingsOf(schema: JsonSchema, prefix: readonly string[] = []): Setting[] {
   return Object.entries(schema.properties ?? {}).flatMap(([key, sub]) => {
     const path = [...prefix, key];
-    const objectLike = sub.properties !== undefined || (sub.anyOf ?? []).some((a) => a.properties !== undefined);
-    if (objectLike) return settingsOf(sub.properties ? sub : (sub.anyOf ?? []).find((a) => a.properties)!, path);
+    // An optional section may come as anyOf [object, ...]: its keys are those of the object branch.
+    const section = sub.properties ? sub : (sub.anyOf ?? []).find((a) => a.properties !== undefined);
+    if (section) return settingsOf(section, path);
     return [{ path, env: envName(path), kind: kindOf(sub) }];
   });
 }
@@ -93,11 +94,14 @@ export function applyEnv(raw: Record<string, unknown>, env: Readonly<Record<stri
       continue;
     }
     let node = out;
-    for (const key of setting.path.slice(0, -1)) {
+    const parents = setting.path.slice(0, -1);
+    const leaf = setting.path[setting.path.length - 1] ?? '';
+    for (const key of parents) {
       const next = node[key];
-      node = (next && typeof next === 'object' && !Array.isArray(next) ? next : (node[key] = {})) as Record<string, unknown>;
+      if (!next || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+      node = node[key] as Record<string, unknown>;
     }
-    node[setting.path[setting.path.length - 1]!] = envValue(setting.kind, text);
+    node[leaf] = envValue(setting.kind, text);
     fromEnv.set(setting.path.join('.'), name);
   }
   return { raw: out, fromEnv, unknown: unknown.sort() };

@@ -14,7 +14,8 @@ export function configJsonSchema(): Record<string, unknown> {
   return {
     $schema,
     title: 'k8s-provider configuration',
-    description: 'The config file of the k8s-provider daemon (config.yaml). Every key is described in the README; each can also be set with an environment variable, K8S_PROVIDER_ and the key path in upper case joined by "_".',
+    description:
+      'The config file of the k8s-provider daemon (config.yaml). Every key is described in the README; each can also be set with an environment variable, K8S_PROVIDER_ and the key path in upper case joined by "_".',
     ...rest,
   };
 }

@@ -47,7 +47,8 @@ export class ConfigError extends Error {
 /** The settings that variables may set, from the schema (computed once). */
 let settingsCache: Setting[] | undefined;
 export function envSettings(): readonly Setting[] {
-  return (settingsCache ??= settingsOf(configJsonSchema() as Parameters<typeof settingsOf>[0]));
+  if (!settingsCache) settingsCache = settingsOf(configJsonSchema() as Parameters<typeof settingsOf>[0]);
+  return settingsCache;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Where in the YAML text a config key is, so every problem can name its line.
  * A key that is missing is reported at the mapping that should hold it.
  */
-import { isMap, isPair, isScalar, LineCounter, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, type LineCounter, type Document, type Node } from 'yaml';
 
 export type KeyPath = readonly (string | number)[];
 
@@ -18,7 +18,7 @@ export function lineOf(doc: Document, lines: LineCounter, path: KeyPath): number
       if (range) return lines.linePos(range[0]).line;
     }
     const node = (at.length === 0 ? doc.contents : doc.getIn(at, true)) as Node | null | undefined;
-    if (node && node.range) return lines.linePos(node.range[0]).line;
+    if (node?.range) return lines.linePos(node.range[0]).line;
   }
   return undefined;
 }

@@ -2,11 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { changedKeys, planReload } from './reload.js';
 
 describe('config reload plan', () => {
-  const base = { server: { port: 1, tls: undefined }, resource: { mode: 'static', cpu: 1000, memory: 1, gpu: 0 }, resource_tags: ['cpu'], log: { level: 'info' } };
+  const base = {
+    server: { port: 1, tls: undefined },
+    resource: { mode: 'static', cpu: 1000, memory: 1, gpu: 0 },
+    resource_tags: ['cpu'],
+    log: { level: 'info' },
+  };
 
   it('names the leaves that changed', () => {
     expect(changedKeys(base, structuredClone(base))).toEqual([]);
-    expect(changedKeys(base, { ...base, resource_tags: ['cpu', 'gpu'], server: { port: 2, tls: { cert_file: 'a' } } })).toEqual(['resource_tags', 'server.port', 'server.tls']);
+    expect(changedKeys(base, { ...base, resource_tags: ['cpu', 'gpu'], server: { port: 2, tls: { cert_file: 'a' } } })).toEqual([
+      'resource_tags',
+      'server.port',
+      'server.tls',
+    ]);
   });
 
   it('applies the quota and the log level, and leaves the rest to a restart', () => {

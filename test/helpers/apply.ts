@@ -26,7 +26,11 @@ const PLURALS: Record<string, string> = {
   PrometheusRule: 'prometheusrules',
 };
 
-export async function serverSideApply(kc: KubeConfig, o: KubernetesObject, { dryRun, fieldManager }: { dryRun: boolean; fieldManager: string }): Promise<KubernetesObject> {
+export async function serverSideApply(
+  kc: KubeConfig,
+  o: KubernetesObject,
+  { dryRun, fieldManager }: { dryRun: boolean; fieldManager: string },
+): Promise<KubernetesObject> {
   const [group, version] = o.apiVersion!.includes('/') ? o.apiVersion!.split('/') : ['', o.apiVersion!];
   const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
   const plural = PLURALS[o.kind!];

@@ -26,9 +26,15 @@ export function tool(name: Tool): Promise<string> {
   let p = builds.get(name);
   if (!p) {
     p = new Promise<string>((resolve, reject) => {
-      const child = spawn('bash', [buildScript, name], { cwd: repoRoot, env: { ...process.env, TOOLS_BIN: toolsBin }, stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawn('bash', [buildScript, name], {
+        cwd: repoRoot,
+        env: { ...process.env, TOOLS_BIN: toolsBin },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve(path.join(toolsBin, name)) : reject(new Error(`test/tools/build.sh ${name} failed with exit code ${code}; see the output above`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve(path.join(toolsBin, name)) : reject(new Error(`test/tools/build.sh ${name} failed with exit code ${code}; see the output above`)),
+      );
     });
     builds.set(name, p);
   }
@@ -44,10 +50,24 @@ export interface RunResult {
 /** Runs a built tool; never throws for a non-zero exit (tests assert on it). */
 export function runTool(file: string, args: readonly string[], options: { input?: string; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { cwd: options.cwd ?? repoRoot, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, HELM_CACHE_HOME: path.join(toolsBin, '.helm-cache'), HELM_CONFIG_HOME: path.join(toolsBin, '.helm-config'), HELM_DATA_HOME: path.join(toolsBin, '.helm-data') } }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-    });
+    const child = execFile(
+      file,
+      args,
+      {
+        cwd: options.cwd ?? repoRoot,
+        maxBuffer: 64 * 1024 * 1024,
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: path.join(toolsBin, '.helm-cache'),
+          HELM_CONFIG_HOME: path.join(toolsBin, '.helm-config'),
+          HELM_DATA_HOME: path.join(toolsBin, '.helm-data'),
+        },
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }

@@ -52,7 +52,9 @@ function freePort(): Promise<number> {
 
 function checkConfig(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string }> {
   return new Promise((res) => {
-    execFile(process.execPath, [main, '--check-config', file], { env: { PATH: process.env.PATH, ...env } }, (err, stdout) => res({ code: typeof err?.code === 'number' ? err.code : 0, stdout }));
+    execFile(process.execPath, [main, '--check-config', file], { env: { PATH: process.env.PATH, ...env } }, (err, stdout) =>
+      res({ code: typeof err?.code === 'number' ? err.code : 0, stdout }),
+    );
   });
 }
 
@@ -65,7 +67,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('k8s-provider --check-config', () => {
   it('prints every problem with its file line (or variable), in file order, and exits 1', async () => {
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, ['# a config with four mistakes', 'server:', '  port: 70000', 'resource:', '  cpu: lots', '  memory: 1Gi', '  gpus: 1', 'jobs: {cleanup_policy: Never}', ''].join('\n'));
+    writeFileSync(
+      file,
+      [
+        '# a config with four mistakes',
+        'server:',
+        '  port: 70000',
+        'resource:',
+        '  cpu: lots',
+        '  memory: 1Gi',
+        '  gpus: 1',
+        'jobs: {cleanup_policy: Never}',
+        '',
+      ].join('\n'),
+    );
     const r = await checkConfig(file, { K8S_PROVIDER_LOG_LEVEL: 'loud', K8S_PROVIDER_SERVR_PORT: '1' });
     expect(r.code).toBe(1);
     expect(r.stdout.trim().split('\n')).toEqual([
@@ -103,7 +118,13 @@ describe('a running daemon', () => {
     write(base);
     child = spawn(process.execPath, [main, '--config', file], {
       cwd: root,
-      env: { ...process.env, K8S_PROVIDER_SERVER_HOST: '127.0.0.1', K8S_PROVIDER_SERVER_PORT: String(port), K8S_PROVIDER_KUBERNETES_NAMESPACE: ns.name, K8S_PROVIDER_RESOURCE_CPU: '1000' },
+      env: {
+        ...process.env,
+        K8S_PROVIDER_SERVER_HOST: '127.0.0.1',
+        K8S_PROVIDER_SERVER_PORT: String(port),
+        K8S_PROVIDER_KUBERNETES_NAMESPACE: ns.name,
+        K8S_PROVIDER_RESOURCE_CPU: '1000',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
@@ -136,7 +157,8 @@ describe('a running daemon', () => {
 
   it('SIGHUP re-reads the file and applies the new quota at once; the variables still win over the file', async () => {
     const client = makeClient(port);
-    const memory = async (): Promise<number> => Number((await call<{ capacity: { total: { memory: string } } }>(client, 'GetCapacity', { providerId: 'cp-reload' })).capacity.total.memory);
+    const memory = async (): Promise<number> =>
+      Number((await call<{ capacity: { total: { memory: string } } }>(client, 'GetCapacity', { providerId: 'cp-reload' })).capacity.total.memory);
     try {
       expect(await memory()).toBe(2 ** 30);
       // The file now lends 4 cores and 2Gi, but K8S_PROVIDER_RESOURCE_CPU (1000 millicores) is still set and wins.
@@ -155,7 +177,13 @@ describe('a running daemon', () => {
     // A second daemon without the cpu variable, so the file decides.
     const port2 = await freePort();
     const file2 = join(dir, 'config2.yaml');
-    const config2 = { kubernetes: { kubeconfig: kubeconfigPath(), namespace: ns.name }, server: { host: '127.0.0.1', port: port2 }, prometheus: { port: 0 }, resource: { cpu: 1000, memory: '1Gi' }, log: { level: 'info' } };
+    const config2 = {
+      kubernetes: { kubeconfig: kubeconfigPath(), namespace: ns.name },
+      server: { host: '127.0.0.1', port: port2 },
+      prometheus: { port: 0 },
+      resource: { cpu: 1000, memory: '1Gi' },
+      log: { level: 'info' },
+    };
     writeFileSync(file2, stringify(config2));
     const d2 = spawn(process.execPath, [main, '--config', file2], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const lines: string[] = [];
@@ -175,7 +203,10 @@ describe('a running daemon', () => {
         call(client, 'Deploy', { providerId: 'cp-reload', instanceId, image: 'busybox', resourceRequest: { cpu: 1500, memory: 2 ** 26, gpu: 0 } });
       expect((await deploy('file-big-1')).error).toMatch(/^RESOURCE_EXHAUSTED/);
 
-      writeFileSync(file2, stringify({ ...config2, resource: { cpu: '2', memory: '1Gi' }, log: { level: 'warn' }, server: { host: '127.0.0.1', port: port2 + 1 } }));
+      writeFileSync(
+        file2,
+        stringify({ ...config2, resource: { cpu: '2', memory: '1Gi' }, log: { level: 'warn' }, server: { host: '127.0.0.1', port: port2 + 1 } }),
+      );
       await waitFor('the file change to be applied', async () => (await capacityCpu(client)) === 2000, { timeoutMs: 15_000 });
       expect((await deploy('file-big-2')).error).toBe('');
       const reloaded = log2().find((l) => l.msg === 'config reloaded');
@@ -193,7 +224,9 @@ describe('a running daemon', () => {
       writeFileSync(file2, 'resource: {cpu: lots, memory: 1Gi}\n');
       d2.kill('SIGHUP');
       await waitFor('the refusal', () => log2().find((l) => l.msg === 'config reload refused: the running config stays'));
-      expect(String(log2().find((l) => l.msg === 'config reload refused: the running config stays')!.err)).toContain('resource.cpu: "lots" is not a Kubernetes quantity');
+      expect(String(log2().find((l) => l.msg === 'config reload refused: the running config stays')!.err)).toContain(
+        'resource.cpu: "lots" is not a Kubernetes quantity',
+      );
       expect(await capacityCpu(client)).toBe(2000);
     } finally {
       client.close();

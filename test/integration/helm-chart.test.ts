@@ -9,7 +9,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiextensionsV1Api, VersionApi, type KubernetesObject, type V1ConfigMap, type V1CustomResourceDefinition, type V1Deployment, type V1Service } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  VersionApi,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1CustomResourceDefinition,
+  type V1Deployment,
+  type V1Service,
+} from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -24,7 +32,14 @@ const SYSTEM = 'iarnet-system';
 const FIELD_MANAGER = 'k8s-provider-chart-test';
 
 /** Labels and annotations Helm conventionally adds, which the plain manifest does not carry. */
-const HELM_ONLY_KEYS = new Set(['helm.sh/chart', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'checksum/config', 'helm.sh/resource-policy']);
+const HELM_ONLY_KEYS = new Set([
+  'helm.sh/chart',
+  'app.kubernetes.io/managed-by',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  'checksum/config',
+  'helm.sh/resource-policy',
+]);
 
 function parseObjects(text: string): KubernetesObject[] {
   return parseAllDocuments(text)
@@ -75,7 +90,11 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=192' }],
     service: { publishNotReadyAddresses: true },
     configReload: 'inPlace',
-    networkPolicy: { enabled: true, grpcFrom: [{ ipBlock: { cidr: '192.0.2.0/24' } }], metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+    networkPolicy: {
+      enabled: true,
+      grpcFrom: [{ ipBlock: { cidr: '192.0.2.0/24' } }],
+      metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+    },
     metrics: {
       serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
       prometheusRule: { enabled: true, labels: { release: 'prometheus' } },
@@ -138,7 +157,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     expect(rendered.map(id).sort()).toEqual(expected.map(id).sort());
 
     // The one intended difference: the chart pins its appVersion, the manifest follows build.sh's latest.
-    const image = (objects: KubernetesObject[]): string => (objects.find((o) => o.kind === 'Deployment') as V1Deployment).spec!.template.spec!.containers[0]!.image!;
+    const image = (objects: KubernetesObject[]): string =>
+      (objects.find((o) => o.kind === 'Deployment') as V1Deployment).spec!.template.spec!.containers[0]!.image!;
     expect(image(rendered)).toBe(`iarnet/k8s-provider:${chartVersion}`);
     expect(image(manifest)).toBe('iarnet/k8s-provider:latest');
     const withoutImage = (o: KubernetesObject): unknown => {
@@ -186,8 +206,21 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     expect(deployment.spec!.replicas).toBe(2);
     // With TLS the probes speak TLS through the CLI, with the files the config names (relative to /app).
     expect(container.readinessProbe?.exec?.command).toEqual([
-      '/nodejs/bin/node', 'dist/src/cli/main.js', 'probe', '--addr', `localhost:${config.server.port}`,
-      '--tls-ca', '/app/tls/ca.crt', '--tls-server-name', `${RELEASE}.${SYSTEM}.svc`, '--tls-cert', '/app/tls/tls.crt', '--tls-key', '/app/tls/tls.key', '--deadline', '2',
+      '/nodejs/bin/node',
+      'dist/src/cli/main.js',
+      'probe',
+      '--addr',
+      `localhost:${config.server.port}`,
+      '--tls-ca',
+      '/app/tls/ca.crt',
+      '--tls-server-name',
+      `${RELEASE}.${SYSTEM}.svc`,
+      '--tls-cert',
+      '/app/tls/tls.crt',
+      '--tls-key',
+      '/app/tls/tls.key',
+      '--deadline',
+      '2',
     ]);
     expect(container.livenessProbe?.exec?.command?.slice(-2)).toEqual(['--service', 'liveness']);
     expect(container.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/app/tls', readOnly: true });
@@ -196,7 +229,9 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     expect(container.args).toEqual(['dist/src/main.js', '--config', '/app/config/config.yaml']);
     expect(container.volumeMounts).toContainEqual({ name: 'config', mountPath: '/app/config', readOnly: true });
     expect(deployment.spec!.template.metadata?.annotations?.['checksum/config']).toBeUndefined();
-    expect(pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.labelSelector?.matchLabels).toEqual(deployment.spec!.selector.matchLabels);
+    expect(pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.labelSelector?.matchLabels).toEqual(
+      deployment.spec!.selector.matchLabels,
+    );
     expect(find<KubernetesObject & { spec: { selector: unknown } }>('PodDisruptionBudget').spec.selector).toEqual(deployment.spec!.selector);
 
     const service = find<V1Service>('Service');
@@ -225,7 +260,14 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
   });
 
   it('keeps what the operator sets in config, except the keys the chart owns', async () => {
-    const objects = await template(['--set', 'config.kubernetes.namespace=elsewhere', '--set', 'config.kubernetes.resync_seconds=120', '--set', 'workloadNamespace.name=lent']);
+    const objects = await template([
+      '--set',
+      'config.kubernetes.namespace=elsewhere',
+      '--set',
+      'config.kubernetes.resync_seconds=120',
+      '--set',
+      'workloadNamespace.name=lent',
+    ]);
     const config = parseConfig((objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap).data!['config.yaml']!, '/app/config.yaml');
     expect(config.kubernetes).toMatchObject({ namespace: 'lent', resync_seconds: 120 });
     expect(objects.find((o) => o.kind === 'Role')?.metadata?.namespace).toBe('lent');
@@ -266,7 +308,9 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
       // The workload namespace exists already (createTestNamespace made it); dry-run its chart
       // object under the shipped name, and everything else in the test namespaces.
       const shippedNamespace = (await template([])).filter((o) => o.kind === 'Namespace');
-      expect(full.map((o) => o.kind)).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'NetworkPolicy', 'Pod', 'PodDisruptionBudget', 'ClusterRole']));
+      expect(full.map((o) => o.kind)).toEqual(
+        expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'NetworkPolicy', 'Pod', 'PodDisruptionBudget', 'ClusterRole']),
+      );
       expect(shippedNamespace.map(id)).toEqual(['Namespace/iarnet-workloads']);
       let count = 0;
       for (const o of [...shippedNamespace, ...defaults, ...full].filter((x) => x.kind !== 'Namespace' || x.metadata?.name === 'iarnet-workloads')) {
@@ -277,9 +321,9 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
       expect(count).toBe(1 + defaults.length + full.length - 2);
       // The check has teeth: a field the schema lacks is refused, in a custom resource too.
       const monitor = full.find((o) => o.kind === 'ServiceMonitor') as KubernetesObject & { spec: Record<string, unknown> };
-      await expect(serverSideApply(admin, { ...monitor, spec: { ...monitor.spec, intervall: '5s' } } as KubernetesObject, { dryRun: true, fieldManager: FIELD_MANAGER })).rejects.toThrow(
-        '.spec.intervall: field not declared in schema',
-      );
+      await expect(
+        serverSideApply(admin, { ...monitor, spec: { ...monitor.spec, intervall: '5s' } } as KubernetesObject, { dryRun: true, fieldManager: FIELD_MANAGER }),
+      ).rejects.toThrow('.spec.intervall: field not declared in schema');
     });
   });
 });

@@ -132,7 +132,9 @@ describe('dashboards and alerts', () => {
     // Every alert has at least one test in which it is expected to fire.
     const tests = parse(readFileSync(testFile, 'utf8')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[] };
     const firing = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length > 0).map((a) => a.alertname)));
-    const untested = alerts.groups.flatMap((g) => g.rules.map((x) => x.alert!)).filter((a) => !firing.has(a) && !['K8sProviderDown', 'K8sProviderCapacityExhausted'].includes(a));
+    const untested = alerts.groups
+      .flatMap((g) => g.rules.map((x) => x.alert!))
+      .filter((a) => !firing.has(a) && !['K8sProviderDown', 'K8sProviderCapacityExhausted'].includes(a));
     expect(untested).toEqual([]);
   });
 
@@ -140,8 +142,14 @@ describe('dashboards and alerts', () => {
     expect(queries.length).toBeGreaterThan(20);
     const variables = dashboard.templating.list.filter((v) => v.type === 'query').map((v) => (typeof v.query === 'string' ? v.query : v.query!.query));
     const selectors = variables.map((q) => /^label_values\((.*),\s*\w+\)$/.exec(q)?.[1]);
-    expect(selectors.every((s) => s !== undefined), variables.join('; ')).toBe(true);
-    const rules = [...queries.map((q) => ({ record: `dashboard:panel_${q.ref}`, expr: asPromQL(q.expr) })), ...selectors.map((s, i) => ({ record: `dashboard:variable_${i}`, expr: asPromQL(s!) }))];
+    expect(
+      selectors.every((s) => s !== undefined),
+      variables.join('; '),
+    ).toBe(true);
+    const rules = [
+      ...queries.map((q) => ({ record: `dashboard:panel_${q.ref}`, expr: asPromQL(q.expr) })),
+      ...selectors.map((s, i) => ({ record: `dashboard:variable_${i}`, expr: asPromQL(s!) })),
+    ];
     const file = join(tmp, 'dashboard-queries.yaml');
     writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
     const r = await runTool(promtool, ['check', 'rules', file]);
@@ -157,14 +165,28 @@ describe('dashboards and alerts', () => {
     beforeAll(async () => {
       ns = await createTestNamespace('monitoring');
       metricsPort = await freePort();
-      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, prometheus: { host: '127.0.0.1', port: metricsPort }, usage: { interval_seconds: 1 } });
+      d = await startTestDaemon(ns.name, {
+        resource: { cpu: 1000, memory: '1Gi', gpu: 0 },
+        prometheus: { host: '127.0.0.1', port: metricsPort },
+        usage: { interval_seconds: 1 },
+      });
       // Real calls, so every labelled family has series: RPCs with several codes, deploys, API requests.
       expect(await call(d.client, 'Connect', { providerId: 'cp-mon' })).toMatchObject({ success: true });
       await call(d.client, 'HealthCheck', { providerId: 'cp-mon' });
       await call(d.client, 'GetCapacity', { providerId: 'cp-mon' });
-      const ok = await call<{ error: string }>(d.client, 'Deploy', { providerId: 'cp-mon', instanceId: 'mon-1', image: 'busybox', resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 } });
+      const ok = await call<{ error: string }>(d.client, 'Deploy', {
+        providerId: 'cp-mon',
+        instanceId: 'mon-1',
+        image: 'busybox',
+        resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 },
+      });
       expect(ok.error).toBe('');
-      const tooBig = await call<{ error: string }>(d.client, 'Deploy', { providerId: 'cp-mon', instanceId: 'mon-2', image: 'busybox', resourceRequest: { cpu: 100_000, memory: 2 ** 26, gpu: 0 } });
+      const tooBig = await call<{ error: string }>(d.client, 'Deploy', {
+        providerId: 'cp-mon',
+        instanceId: 'mon-2',
+        image: 'busybox',
+        resourceRequest: { cpu: 100_000, memory: 2 ** 26, gpu: 0 },
+      });
       expect(tooBig.error).not.toBe('');
       expect(await statusOf(call(d.client, 'HealthCheck', { providerId: 'someone-else' }))).not.toBe('OK');
       const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
@@ -183,7 +205,8 @@ describe('dashboards and alerts', () => {
       expect(r.stdout + r.stderr).toBe('');
       expect(r.code).toBe(0);
       // The check has teeth: a counter without _total and a unit-less duration are reported.
-      const bad = '# HELP k8s_provider_deploys Deploys.\n# TYPE k8s_provider_deploys counter\nk8s_provider_deploys 1\n# HELP k8s_provider_poll_age Age.\n# TYPE k8s_provider_poll_age gauge\nk8s_provider_poll_age_milliseconds 1\n';
+      const bad =
+        '# HELP k8s_provider_deploys Deploys.\n# TYPE k8s_provider_deploys counter\nk8s_provider_deploys 1\n# HELP k8s_provider_poll_age Age.\n# TYPE k8s_provider_poll_age gauge\nk8s_provider_poll_age_milliseconds 1\n';
       const lint = await runTool(promtool, ['check', 'metrics'], { input: bad });
       expect(lint.code).not.toBe(0);
       expect(lint.stdout + lint.stderr).toContain('counter metrics should have "_total" suffix');

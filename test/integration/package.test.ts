@@ -67,7 +67,9 @@ describe('npm package', () => {
     expect(pack.code, pack.stderr).toBe(0);
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
     files = info!.files.map((f) => f.path);
-    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(tmp, info!.filename)], { cwd: tmp });
+    const install = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(tmp, info!.filename)], {
+      cwd: tmp,
+    });
     expect(install.code, install.stderr).toBe(0);
     head = (await run('git', ['rev-parse', 'HEAD'])).stdout.trim();
   }, 600_000);
@@ -75,14 +77,28 @@ describe('npm package', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('ships the compiled program, the protos and the README, and nothing of the sources or tests', () => {
-    for (const f of ['package.json', 'README.md', 'config.yaml', 'config.schema.json', 'dist/build-info.json', 'dist/src/main.js', 'dist/src/cli/main.js', 'proto/provider/provider.proto']) expect(files).toContain(f);
+    for (const f of [
+      'package.json',
+      'README.md',
+      'config.yaml',
+      'config.schema.json',
+      'dist/build-info.json',
+      'dist/src/main.js',
+      'dist/src/cli/main.js',
+      'proto/provider/provider.proto',
+    ])
+      expect(files).toContain(f);
     expect(files.filter((f) => /(^src\/|^test\/|\.test\.js$|\.ts$|^\.cluster|^\.tools|^node_modules)/.test(f))).toEqual([]);
   });
 
   it('both commands print the package version and the commit of the build', async () => {
     // The working tree may have uncommitted changes while tests run; the build says so.
     const commit = new RegExp(`^${head}(-dirty)?$`);
-    for (const [command, args] of [['k8s-provider', ['--version']], ['k8s-provider-cli', ['--version']], ['k8s-provider-cli', ['version']]] as const) {
+    for (const [command, args] of [
+      ['k8s-provider', ['--version']],
+      ['k8s-provider-cli', ['--version']],
+      ['k8s-provider-cli', ['version']],
+    ] as const) {
       const r = await run(bin(command), [...args], { cwd: tmp });
       expect(r.code, r.stderr).toBe(0);
       const m = /^(\S+) (\S+) \(commit (\S+)\)\n$/.exec(r.stdout);
