@@ -94,11 +94,12 @@ prom_ldflags="-s -w -X github.com/prometheus/common/version.Version=$PROMTOOL_VE
 
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(helm promtool crds)
-for pin in "helm helm.sh/helm/v3 $HELM_VERSION" "promtool github.com/prometheus/prometheus $PROMETHEUS_VERSION" \
-  "prometheus-operator github.com/prometheus-operator/prometheus-operator $PROMETHEUS_OPERATOR_VERSION"; do
-  set -- $pin
+check_pin() { # module-dir module version
   grep -Eq "^(require )?[[:space:]]*$2 $3( |\$)" "$HERE/go/$1/go.mod" || { log "test/tools/go/$1/go.mod does not require $2 $3"; exit 1; }
-done
+}
+check_pin helm helm.sh/helm/v3 "$HELM_VERSION"
+check_pin promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION"
+check_pin prometheus-operator github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION"
 for t in "${targets[@]}"; do
   case "$t" in
     helm) build_tool helm helm.sh/helm/v3/cmd/helm "$helm_ldflags" "" ;;
