@@ -7,7 +7,6 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -15,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, makeClient, statusOf } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const main = join(root, 'dist', 'src', 'main.js');
@@ -37,17 +37,6 @@ async function removeWorkloads(namespace: string): Promise<void> {
   await kc.makeApiClient(BatchV1Api).deleteCollectionNamespacedJob({ namespace, propagationPolicy: 'Background' });
   await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
   await waitFor(`the pods in ${namespace} to be gone`, async () => (await core.listNamespacedPod({ namespace })).items.length === 0, { timeoutMs: 60_000 });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 }
 
 function checkConfig(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string }> {

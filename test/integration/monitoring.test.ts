@@ -8,7 +8,6 @@
  * below).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { TOOL_BUILD_TIMEOUT_MS, runTool, tool } from '../helpers/tools.js';
+import { freePort } from '../helpers/net.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = join(root, 'deploy', 'helm', 'k8s-provider', 'files');
@@ -42,17 +42,6 @@ async function removeWorkloads(namespace: string): Promise<void> {
   await kc.makeApiClient(BatchV1Api).deleteCollectionNamespacedJob({ namespace, propagationPolicy: 'Background' });
   await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
   await waitFor(`the pods in ${namespace} to be gone`, async () => (await core.listNamespacedPod({ namespace })).items.length === 0, { timeoutMs: 60_000 });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Panel {
