@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, makeClient, statusOf } from '../helpers/daemon.js';
 import { freePort } from '../helpers/net.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const main = join(root, 'dist', 'src', 'main.js');
@@ -24,19 +24,6 @@ function newest(d: string): number {
   return readdirSync(d, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile())
     .reduce((t, e) => Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
-}
-
-/**
- * Deletes the pods (and Jobs) a test made in `namespace` and waits until they
- * are gone, so their release does not shift cluster-wide figures (auto mode's
- * capacity) under the next test file.
- */
-async function removeWorkloads(namespace: string): Promise<void> {
-  const kc = makeKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  await kc.makeApiClient(BatchV1Api).deleteCollectionNamespacedJob({ namespace, propagationPolicy: 'Background' });
-  await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
-  await waitFor(`the pods in ${namespace} to be gone`, async () => (await core.listNamespacedPod({ namespace })).items.length === 0, { timeoutMs: 60_000 });
 }
 
 function checkConfig(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string }> {

@@ -13,11 +13,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { TOOL_BUILD_TIMEOUT_MS, runTool, tool } from '../helpers/tools.js';
 import { freePort } from '../helpers/net.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = join(root, 'deploy', 'helm', 'k8s-provider', 'files');
@@ -30,19 +30,6 @@ const dashboardFile = join(files, 'dashboard.json');
  * under exactly these names once that work lands.
  */
 const PENDING = new Set(['k8s_provider_leader', 'k8s_provider_leader_transitions_total', 'k8s_provider_instances_stuck_total']);
-
-/**
- * Deletes the pods (and Jobs) a test made in `namespace` and waits until they
- * are gone, so their release does not shift cluster-wide figures (auto mode's
- * capacity) under the next test file.
- */
-async function removeWorkloads(namespace: string): Promise<void> {
-  const kc = makeKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  await kc.makeApiClient(BatchV1Api).deleteCollectionNamespacedJob({ namespace, propagationPolicy: 'Background' });
-  await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
-  await waitFor(`the pods in ${namespace} to be gone`, async () => (await core.listNamespacedPod({ namespace })).items.length === 0, { timeoutMs: 60_000 });
-}
 
 interface Panel {
   title?: string;
