@@ -8,7 +8,8 @@
  * its gRPC probes, runs as non-root on a read-only root filesystem under the
  * restricted Pod Security level, and a client on the host reaches it
  * through its Service (ClusterIP, translated by kube-proxy). The contract
- * suite (contract-suite.ts) runs against it as well.
+ * suite (contract-suite.ts) runs against it as well. Then the Helm chart is
+ * installed with the same image, and its daemon checked the same way.
  *
  * Skipped with a printed reason when the real node is off.
  */
@@ -22,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiStatusOf, httpStatusOf } from '../../src/shared/kube-api-errors.js';
 import { kubeconfigPath, makeKubeConfig, waitFor } from '../helpers/cluster.js';
 import { buildCli, runCli } from '../helpers/cli.js';
+import { tool } from '../helpers/tools.js';
 import { call, makeClientAt, type LogLine } from '../helpers/daemon.js';
 import { CONTRACT_RESOURCE, CONTRACT_TAGS, describeContract } from './contract-suite.js';
 import { REAL_NODE_CONTAINERD_SOCKET, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, realNode } from '../helpers/real-node.js';
@@ -127,8 +129,8 @@ async function daemonLogs(): Promise<LogLine[]> {
     .map((l) => JSON.parse(l) as LogLine);
 }
 
-afterAll(async () => {
-  if (!deployed) return;
+/** Deletes both namespaces (and so everything in them) and waits until they are gone. */
+async function removeNamespaces(): Promise<void> {
   for (const ns of [SYSTEM, WORKLOADS]) {
     try {
       await core.deleteNamespace({ name: ns });
@@ -136,7 +138,6 @@ afterAll(async () => {
       if (httpStatusOf(err) !== 404) throw err;
     }
   }
-  // Other files apply the same manifest under the same names.
   await waitFor(
     'the namespaces to be gone',
     async () => {
@@ -145,6 +146,11 @@ afterAll(async () => {
     },
     { timeoutMs: 120_000, intervalMs: 1000 },
   );
+}
+
+// Other files apply the same manifest and chart under the same names.
+afterAll(async () => {
+  if (deployed) await removeNamespaces();
 }, 180_000);
 
 // The contract suite first, on the fresh daemon (it counts the daemon's Deploy outcomes).
@@ -226,5 +232,58 @@ describe.skipIf(!node.available)('the daemon in-cluster on the real node', () =>
       'the instance pod in the workload namespace',
       async () => (await core.listNamespacedPod({ namespace: WORKLOADS, labelSelector: `${LABEL_INSTANCE_ID}=from-host` })).items.length === 1,
     );
+  });
+});
+
+describe.skipIf(!node.available)('the Helm chart, installed with the same image on the real node', () => {
+  const chart = join(root, 'deploy', 'helm', 'k8s-provider');
+  let helm = '';
+  let image = '';
+  const kubeEnv = (): NodeJS.ProcessEnv => ({ ...process.env, KUBECONFIG: kubeconfigPath() });
+
+  beforeAll(async () => {
+    ({ image } = await inCluster());
+    // The manifest's objects go first: the chart makes the same ones.
+    await removeNamespaces();
+    helm = await tool('helm');
+    // As the README says: the release namespace with the restricted level, then the chart.
+    await core.createNamespace({ body: { metadata: { name: SYSTEM, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
+    const values = {
+      image: { repository: image.slice(0, image.lastIndexOf(':')), tag: image.slice(image.lastIndexOf(':') + 1) },
+      nodeSelector: { ...REAL_NODE_SELECTOR },
+      tolerations: [{ ...REAL_NODE_TOLERATION }],
+      config: { resource: { mode: 'static', cpu: 3000, memory: '3Gi', gpu: 1 } },
+    };
+    execFileSync(helm, ['install', 'k8s-provider', chart, '--namespace', SYSTEM, '--values', '-', '--wait', '--timeout', '3m'], {
+      input: JSON.stringify(values),
+      env: kubeEnv(),
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+  }, 900_000);
+  afterAll(() => {
+    if (helm) execFileSync(helm, ['uninstall', 'k8s-provider', '--namespace', SYSTEM, '--wait'], { env: kubeEnv(), stdio: 'ignore' });
+  }, 180_000);
+
+  it('runs on the real node, ready, as non-root on a read-only root filesystem', async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'k8s-provider', namespace: SYSTEM });
+    expect(d.status?.availableReplicas).toBe(1);
+    const pod = (await core.listNamespacedPod({ namespace: SYSTEM, labelSelector: 'app.kubernetes.io/name=k8s-provider' })).items[0];
+    expect(pod?.spec?.nodeName).toBe(node.available && node.name);
+    const pid = containerPid(pod?.metadata?.uid ?? '');
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe('65532');
+  });
+
+  it('answers through its Service with the capacity from the chart values', async () => {
+    const svc = await core.readNamespacedService({ name: 'k8s-provider', namespace: SYSTEM });
+    const address = `${svc.spec?.clusterIP}:50052`;
+    const probe = await runCli(['probe', '--addr', address]);
+    expect(probe.stdout).toContain('SERVING');
+    const c = makeClientAt(address);
+    try {
+      const cap = await call<{ capacity: { total: { cpu: string; memory: string; gpu: string } } }>(c, 'GetCapacity', { providerId: '' });
+      expect(cap.capacity.total).toMatchObject({ cpu: '3000', memory: String(3 * GI), gpu: '1' });
+    } finally {
+      c.close();
+    }
   });
 });
