@@ -13,7 +13,13 @@ import { makeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
 import { WatchedCollection, type WatchStats } from './adapters/kube/watched.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
-import { JobJanitor } from './adapters/kube/janitor.js';
+import { KubeLogs } from './adapters/kube/logs.js';
+import { InstanceTracker } from './core/instance-tracker.js';
+import { InstanceWatchHub } from './core/instance-watch.js';
+import { InstanceService } from './core/instance-service.js';
+import { Reconciler } from './core/reconciler.js';
+import { instancesHandlers, loadInstancesProto } from './adapters/grpc/instances.js';
+import { InstanceMetrics } from './adapters/prom/instances.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
 import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/labels.js';
@@ -32,6 +38,8 @@ export interface Daemon {
   readonly port: number;
   readonly provider: Provider;
   readonly cache: WorkloadCache;
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
   watchStats(): Record<string, WatchStats>;
@@ -117,8 +125,11 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector }, 'workload cache synced');
 
+  const tracker = new InstanceTracker(cache, clock, { stuckAfterMs: config.instances.stuck_after_seconds * 1000 });
+  tracker.start();
+  const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer });
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
   const usage = new MetricsPoller({
     list: podMetricsLister(kube.custom, namespace, selector),
@@ -136,8 +147,22 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
     },
   );
-  const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
-  janitor.start();
+  const instances = new InstanceService({
+    session, tracker, hub, view: cache, ledger, runtime, usage,
+    logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
+    settled: (id) => provider.settled(id),
+    log,
+  });
+  // Everything that deletes in the background (cleanup policy, retention, stuck instances): run where mutations are decided.
+  const reconciler = new Reconciler(
+    { tracker, runtime, clock, log, observer: new InstanceMetrics(metrics.registry) },
+    {
+      deleteStuck: config.instances.delete_stuck,
+      retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
+      retryMs: 5000,
+    },
+  );
+  reconciler.start();
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
 
@@ -152,6 +177,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const server = createServer(serverOptions);
   const { grpcObject } = loadProto();
   server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]) }));
+  server.addService(loadInstancesProto().grpcObject.k8sprovider.v1.Instances.service, instancesHandlers({ instances, usage, log }));
   const ready = (): boolean => watches.every((w) => w.synced());
   const health = new HealthReporter(ready, log);
   health.addToServer(server);
@@ -165,7 +191,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const stopBackground = async (): Promise<void> => {
     usage.stop();
     clearInterval(expiry);
-    janitor.stop();
+    reconciler.stop();
+    hub.close();
+    tracker.stop();
     await Promise.all(watches.map((w) => w.stop()));
   };
   metrics.collectFrom({
@@ -192,6 +220,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     port,
     provider,
     cache,
+    instances,
+    tracker,
     ready,
     watchStats,
     usageStats: () => usage.stats(),

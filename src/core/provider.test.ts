@@ -7,7 +7,7 @@ import { alreadyExists, unavailable, DomainError } from './errors.js';
 import type { ObservedPod, ObservedWorkloads } from './instances.js';
 import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
-import type { Logger, UsageSnapshot, WorkloadRuntime, WorkloadView } from './ports.js';
+import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
 import { Provider } from './provider.js';
 import { Session } from './session.js';
 import { ZERO, type Resources } from './resources.js';
@@ -21,10 +21,10 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   failNext: DomainError | undefined;
   isSynced = true;
   readonly stored = new Map<string, string>();
-  private listeners: Array<() => void> = [];
+  private listeners: Array<(c: WorkloadChange) => void> = [];
   snapshot = (): ObservedWorkloads => this.current;
   synced = (): boolean => this.isSynced;
-  onChange = (l: () => void): (() => void) => {
+  onChange = (l: (c: WorkloadChange) => void): (() => void) => {
     this.listeners.push(l);
     return () => {};
   };
@@ -45,14 +45,25 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     return { name: spec.instanceId };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
+  async lookup(instanceId: string): Promise<{ name: string; kind: 'Pod'; uid: undefined; specHash: string | undefined } | undefined> {
     const specHash = this.stored.get(instanceId);
-    return specHash === undefined ? undefined : { name: instanceId, specHash };
+    return specHash === undefined ? undefined : { name: instanceId, kind: 'Pod', uid: undefined, specHash };
+  }
+
+  async delete(ref: { name: string }): Promise<DeleteOutcome> {
+    await tick();
+    const had = this.stored.delete(ref.name);
+    const pod = this.current.pods.find((p) => p.name === ref.name);
+    if (pod) {
+      this.current = { pods: this.current.pods.filter((p) => p !== pod), jobs: this.current.jobs };
+      this.listeners.forEach((l) => l({ type: 'deleted', kind: 'Pod', object: pod }));
+    }
+    return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
     this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
-    this.listeners.forEach((l) => l());
+    this.listeners.forEach((l) => l({ type: 'added', kind: 'Pod', object: p }));
   }
 }
 

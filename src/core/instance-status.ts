@@ -1,0 +1,221 @@
+/**
+ * The status of one instance as the instance API reports it, derived purely
+ * from its observed Pod/Job and the time: phase, reason, times, exit code,
+ * and whether it is stuck. Same input, same answer, on every replica.
+ */
+import type { CleanupPolicy } from './cleanup.js';
+import type { ObservedJob, ObservedPod, WorkloadKind } from './instances.js';
+import { ZERO, add, type Resources } from './resources.js';
+
+export type InstancePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Terminating' | 'Unknown';
+export const INSTANCE_PHASES: readonly InstancePhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Terminating', 'Unknown'];
+
+/**
+ * Waiting reasons after which a pod cannot start without someone changing
+ * something, and how soon they count as stuck: InvalidImageName can never
+ * resolve itself, the others may (a registry back up, a Secret created).
+ */
+export const STUCK_WAITING_REASONS: ReadonlyMap<string, 'after' | 'at-once'> = new Map([
+  ['ImagePullBackOff', 'after'],
+  ['ErrImagePull', 'after'],
+  ['CreateContainerConfigError', 'after'],
+  ['InvalidImageName', 'at-once'],
+]);
+
+export interface StuckPolicy {
+  /** How long a pod may wait as Unschedulable or on an image/config error before it is stuck. */
+  readonly stuckAfterMs: number;
+}
+
+export interface InstanceStatus {
+  readonly id: string;
+  readonly kind: WorkloadKind;
+  readonly workloadName: string;
+  /** The workload object's uid, so a delete never hits a newer object of the same name. */
+  readonly workloadUid: string | undefined;
+  readonly providerId: string;
+  readonly image: string;
+  /** The pod the status describes: the instance's pod, or the Job's latest pod. */
+  readonly podName: string | undefined;
+  readonly phase: InstancePhase;
+  readonly ready: boolean;
+  /** Machine-readable cause (Unschedulable, ImagePullBackOff, OOMKilled, BackoffLimitExceeded, ...); '' when none. */
+  readonly reason: string;
+  readonly message: string;
+  /** Pending or waiting for longer than the policy allows: reported Failed, holds nothing. */
+  readonly stuck: boolean;
+  readonly node: string;
+  readonly podIp: string;
+  readonly createdAt: number | undefined;
+  readonly startedAt: number | undefined;
+  readonly finishedAt: number | undefined;
+  readonly exitCode: number | undefined;
+  /** Container restarts of a Pod; for a Job, the pods that failed (retries used). */
+  readonly restartCount: number;
+  /** Requests of one pod: what the instance asked for. */
+  readonly requests: Resources;
+  /** What it holds against capacity right now. */
+  readonly holds: Resources;
+  readonly cleanupPolicy: CleanupPolicy | undefined;
+  readonly specHash: string | undefined;
+}
+
+export interface Described {
+  readonly status: InstanceStatus;
+  /** When a pending instance becomes stuck if nothing changes (undefined: it cannot). */
+  readonly stuckAt: number | undefined;
+}
+
+const FINISHED = new Set(['Succeeded', 'Failed']);
+const isLivePod = (p: ObservedPod): boolean => !FINISHED.has(p.phase);
+
+/** The newest pod first: a Job's latest attempt is the one that tells its story. */
+function latest(pods: readonly ObservedPod[]): ObservedPod | undefined {
+  let best: ObservedPod | undefined;
+  for (const p of pods) {
+    if (!best) best = p;
+    else if ((p.createdAt ?? 0) > (best.createdAt ?? 0) || ((p.createdAt ?? 0) === (best.createdAt ?? 0) && isLivePod(p) && !isLivePod(best))) best = p;
+  }
+  return best;
+}
+
+interface StuckVerdict {
+  readonly reason: string;
+  readonly message: string;
+  readonly at: number;
+}
+
+/** When (and why) a pending pod is or will be stuck; undefined when nothing says it cannot start. */
+export function stuckVerdict(pod: ObservedPod, policy: StuckPolicy): StuckVerdict | undefined {
+  if (pod.phase !== 'Pending') return undefined;
+  if (pod.unschedulable) {
+    const since = pod.unschedulable.since ?? pod.createdAt ?? 0;
+    return { reason: 'Unschedulable', message: pod.unschedulable.message, at: since + policy.stuckAfterMs };
+  }
+  const waiting = pod.container?.waiting;
+  const when = waiting && STUCK_WAITING_REASONS.get(waiting.reason);
+  if (!waiting || !when) return undefined;
+  // The kubelet gives the waiting state no timestamp: the pod has not been ready since the Ready condition last turned False.
+  const since = pod.notReadySince ?? pod.startedAt ?? pod.createdAt ?? 0;
+  return { reason: waiting.reason, message: waiting.message, at: when === 'at-once' ? since : since + policy.stuckAfterMs };
+}
+
+function stuckMessage(v: StuckVerdict, policy: StuckPolicy): string {
+  const limit = STUCK_WAITING_REASONS.get(v.reason) === 'at-once' ? 'which cannot resolve itself' : `for more than ${Math.round(policy.stuckAfterMs / 1000)}s`;
+  return `stuck: ${v.reason} ${limit}${v.message ? `: ${v.message}` : ''}`;
+}
+
+/** Reason and message of a pod that is not running, most specific first. */
+function podReason(pod: ObservedPod): { reason: string; message: string } {
+  if (pod.reason) return { reason: pod.reason, message: pod.message ?? '' };
+  const c = pod.container;
+  if (c?.terminated && pod.phase === 'Failed') return { reason: c.terminated.reason || 'Error', message: c.terminated.message };
+  if (c?.terminated && pod.phase === 'Succeeded') return { reason: c.terminated.reason || 'Completed', message: c.terminated.message };
+  if (c?.waiting) return { reason: c.waiting.reason, message: c.waiting.message };
+  if (pod.unschedulable) return { reason: 'Unschedulable', message: pod.unschedulable.message };
+  return { reason: '', message: '' };
+}
+
+function podPhase(pod: ObservedPod): InstancePhase {
+  if (pod.terminating && !FINISHED.has(pod.phase)) return 'Terminating';
+  return pod.phase;
+}
+
+/**
+ * Describes one instance from its Job (if any) and pods at time `now`.
+ * `job` undefined with pods owned by a Job means the Job is gone (deleted
+ * in the background) while its pods shut down.
+ */
+export function describeInstance(
+  id: string,
+  job: ObservedJob | undefined,
+  pods: readonly ObservedPod[],
+  now: number,
+  policy: StuckPolicy,
+): Described {
+  const own = job ? pods.filter((p) => p.jobName === job.name) : pods.filter((p) => p.jobName === undefined).length > 0 ? pods.filter((p) => p.jobName === undefined) : pods;
+  const pod = latest(own);
+  const live = own.filter(isLivePod);
+  const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+  const kind: WorkloadKind = job || pod?.jobName !== undefined ? 'Job' : 'Pod';
+  const requests = job?.podRequests ?? pod?.requests ?? ZERO;
+
+  let phase: InstancePhase;
+  let reason = '';
+  let message = '';
+  let holds: Resources;
+  let finishedAt: number | undefined;
+  let stuck = false;
+  let stuckAt: number | undefined;
+
+  const verdict = pod && !(job?.finished) ? stuckVerdict(pod, policy) : undefined;
+  if (verdict && verdict.at <= now) {
+    // Sticky while the workload is being deleted: the cause is still the same pod.
+    stuck = true;
+    phase = 'Failed';
+    reason = verdict.reason;
+    message = stuckMessage(verdict, policy);
+    holds = ZERO;
+  } else if (job?.finished) {
+    phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
+    ({ reason, message } = job.finished === 'Failed' ? { reason: job.reason ?? 'Failed', message: job.message ?? '' } : { reason: 'Completed', message: '' });
+    if (job.finished === 'Failed' && pod?.container?.terminated?.reason === 'OOMKilled') reason = 'OOMKilled';
+    holds = liveHolds;
+    finishedAt = job.finishedAt ?? pod?.container?.terminated?.finishedAt;
+  } else if (job?.terminating || (!job && kind === 'Job' && live.length > 0)) {
+    phase = 'Terminating';
+    holds = liveHolds;
+  } else if (job) {
+    holds = live.length > 0 ? liveHolds : job.podRequests;
+    if (pod && pod.phase === 'Running' && !pod.terminating) phase = 'Running';
+    else {
+      phase = 'Pending';
+      if (pod && isLivePod(pod)) ({ reason, message } = podReason(pod));
+      else if (pod) ({ reason, message } = { reason: 'BackOff', message: `pod ${pod.name} ${pod.phase === 'Failed' ? 'failed' : 'ended'}; the Job controller is starting another` });
+    }
+  } else if (pod) {
+    phase = podPhase(pod);
+    if (phase !== 'Running') ({ reason, message } = podReason(pod));
+    holds = liveHolds;
+    if (FINISHED.has(pod.phase)) finishedAt = pod.container?.terminated?.finishedAt ?? pod.notReadySince;
+  } else {
+    phase = 'Unknown';
+    holds = ZERO;
+  }
+  if (verdict && !stuck && phase === 'Pending') stuckAt = verdict.at;
+
+  const terminated = pod?.container?.terminated;
+  return {
+    status: {
+      id,
+      kind,
+      workloadName: job?.name ?? pod?.jobName ?? pod?.name ?? '',
+      workloadUid: job ? job.uid : pod?.jobName !== undefined ? undefined : pod?.uid,
+      providerId: job?.providerId ?? pod?.providerId ?? '',
+      image: job?.image ?? pod?.image ?? '',
+      podName: pod?.name,
+      phase,
+      ready: phase === 'Running' && (pod?.ready ?? false),
+      reason,
+      message,
+      stuck,
+      node: pod?.node ?? '',
+      podIp: pod?.podIp ?? '',
+      createdAt: job?.createdAt ?? pod?.createdAt,
+      startedAt: job?.startedAt ?? pod?.container?.running?.startedAt ?? terminated?.startedAt ?? pod?.startedAt,
+      finishedAt,
+      exitCode: terminated?.exitCode,
+      restartCount: job ? (job.failedPods ?? 0) : (pod?.container?.restartCount ?? 0),
+      requests,
+      holds,
+      cleanupPolicy: job?.cleanupPolicy,
+      specHash: job?.specHash ?? pod?.specHash,
+    },
+    stuckAt,
+  };
+}
+
+/** Finished for good: nothing will run any more (a stuck instance included). */
+export function isFinished(s: InstanceStatus): boolean {
+  return s.phase === 'Succeeded' || s.phase === 'Failed';
+}
