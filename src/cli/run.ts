@@ -12,6 +12,7 @@ import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/generate
 import type { HealthCheckResponse__Output } from '../adapters/grpc/generated/provider/HealthCheckResponse.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
+import type { InstanceCommand } from './instances.js';
 
 // gRPC and the Kubernetes client are loaded only by the commands that use
 // them: --help and usage errors answer at once, and `pods` needs no gRPC.
@@ -22,7 +23,12 @@ export interface Io {
   out(text: string): void;
   err(text: string): void;
   now(): number;
+  /** Aborted on Ctrl-C: ends `watch` and `logs -f` cleanly. */
+  readonly signal?: AbortSignal | undefined;
 }
+
+const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy']);
+const isInstanceCommand = (c: Command): c is InstanceCommand => INSTANCE_COMMANDS.has(c.name);
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -57,6 +63,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       case 'probe':
         return await probe(command.common, command.service, emit);
       default:
+        if (isInstanceCommand(command)) return await (await import('./instances.js')).runInstanceCommand(command, io);
         return await rpc(command, io, emit, refused);
     }
   } catch (err) {
@@ -92,7 +99,7 @@ function kubeMessage(body: unknown): string {
 type Emit = (human: string, data: unknown) => void;
 
 async function rpc(
-  command: Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' }>,
+  command: Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' } | InstanceCommand>,
   io: Io,
   emit: Emit,
   refused: (message: string, data: unknown) => number,

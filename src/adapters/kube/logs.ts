@@ -34,6 +34,14 @@ export class KubeLogs implements LogSource {
     signal.addEventListener('abort', abort, { once: true });
     let res: IncomingMessage | undefined;
     try {
+      // A node that cannot serve this container's log may still answer a follow request with 200 and
+      // a stream of complaints (KWOK does): one plain read of no lines asks the question cleanly first.
+      if (options.follow) {
+        res = await this.open(podName, { ...options, follow: false, tailLines: 0, sinceSeconds: undefined }, controller);
+        res.on('error', () => undefined);
+        if (res.statusCode !== 200) throw await this.failure(res, podName, options.container);
+        res.destroy();
+      }
       res = await this.open(podName, options, controller);
       res.on('error', () => undefined); // an abort after the last read must not surface as an unhandled 'error'
       if (res.statusCode !== 200) throw await this.failure(res, podName, options.container);
