@@ -48,6 +48,11 @@ describe('describeInstance: pods', () => {
     expect(done).toMatchObject({ phase: 'Succeeded', reason: 'Completed', exitCode: 0 });
   });
 
+  it('names the wait of a running pod whose container restarts', () => {
+    const crashing = describePod(pod({ phase: 'Running', ready: false, container: { ready: false, restartCount: 4, waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } } })).status;
+    expect(crashing).toMatchObject({ phase: 'Running', ready: false, reason: 'CrashLoopBackOff', restartCount: 4, stuck: false });
+  });
+
   it('reports a terminating pod as Terminating, still holding its requests', () => {
     expect(describePod(pod({ phase: 'Running', terminating: true })).status).toMatchObject({ phase: 'Terminating', holds: R(500, 1024) });
   });

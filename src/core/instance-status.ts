@@ -175,7 +175,8 @@ export function describeInstance(
     }
   } else if (pod) {
     phase = podPhase(pod);
-    if (phase !== 'Running') ({ reason, message } = podReason(pod));
+    // A running pod has a reason only while its container waits to restart (CrashLoopBackOff).
+    if (phase !== 'Running' || pod.container?.waiting) ({ reason, message } = podReason(pod));
     holds = liveHolds;
     if (FINISHED.has(pod.phase)) finishedAt = pod.container?.terminated?.finishedAt ?? pod.notReadySince;
   } else {

@@ -131,6 +131,31 @@ describe('Provider.deploy', () => {
     expect(cluster.creates).toBe(1);
   });
 
+  it('refuses to deploy an instance that is still terminating, and creates it anew once it is gone', async () => {
+    const { provider, cluster } = setup();
+    await provider.deploy(req('t'));
+    await tick(10);
+    const pod = cluster.current.pods.find((p) => p.instanceId === 't')!;
+    cluster.current = { pods: [{ ...pod, phase: 'Running', terminating: true }], jobs: [] };
+    cluster.stored.delete('t');
+    const refused = await provider.deploy(req('t')).catch((e: DomainError) => e);
+    expect(refused).toMatchObject({ kind: 'UNAVAILABLE', message: 'instance "t" is being undeployed; deploy it again once its pods are gone' });
+    cluster.current = { pods: [], jobs: [] };
+    await expect(provider.deploy(req('t'))).resolves.toMatchObject({ created: true });
+  });
+
+  it('waits for a deploy in flight before saying the instance has settled', async () => {
+    const { provider, cluster } = setup();
+    const deploying = provider.deploy(req('s'));
+    let settled = false;
+    const waiting = provider.settled('s').then(() => (settled = true));
+    expect(settled).toBe(false);
+    await deploying;
+    await waiting;
+    expect(cluster.creates).toBe(1);
+    await expect(provider.settled('never-deployed')).resolves.toBeUndefined();
+  });
+
   it('joins concurrent retries of one instance instead of racing them', async () => {
     const { provider, cluster } = setup();
     const results = await Promise.all([provider.deploy(req('a')), provider.deploy(req('a')), provider.deploy(req('a'))]);
