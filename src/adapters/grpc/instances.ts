@@ -14,6 +14,8 @@ import { instanceToWire, listQueryFromWire, logsFromWire, undeployFromWire, watc
 import { LOADER_OPTIONS, protoDir } from './proto.js';
 import { toServiceError } from './status.js';
 import type { InstancesHandlers } from './generated/k8sprovider/v1/Instances.js';
+import type { WatchInstancesResponse } from './generated/k8sprovider/v1/WatchInstancesResponse.js';
+import type { WatchItem } from '../../core/instance-watch.js';
 import type { ProtoGrpcType } from './generated/instances.js';
 import type { UsageSource } from '../../core/ports.js';
 
@@ -107,6 +109,7 @@ function serverStream<Req extends { providerId: string }, Res>(
 
 export function instancesHandlers(ctx: Context): InstancesHandlers {
   const { instances, usage } = ctx;
+  const converted = new WeakMap<WatchItem, WatchInstancesResponse>();
   return {
     GetInstance: unary(ctx, 'GetInstance', (req) => ({ instance: instanceToWire(instances.get(req.providerId, req.instanceId)) })),
     ListInstances: unary(ctx, 'ListInstances', (req) => {
@@ -126,7 +129,15 @@ export function instancesHandlers(ctx: Context): InstancesHandlers {
       const subscription = instances.watch(req.providerId);
       signal.addEventListener('abort', () => subscription.close(), { once: true });
       return (async function* () {
-        for await (const item of subscription) yield watchItemToWire(item, (s) => instances.withUsage(s, usage.current()));
+        for await (const item of subscription) {
+          // A live change is one object shared by every watcher: convert it once for all of them.
+          let wire = converted.get(item);
+          if (!wire) {
+            wire = watchItemToWire(item, (s) => instances.withUsage(s, usage.current()));
+            converted.set(item, wire);
+          }
+          yield wire;
+        }
       })();
     }),
     GetLogs: serverStream(ctx, 'GetLogs', (req, signal) => {
