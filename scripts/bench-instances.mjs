@@ -23,7 +23,7 @@ import { CoreV1Api, KubeConfig, makeInformer } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { configSchema } from '../dist/src/config/schema.js';
 import { startDaemon } from '../dist/src/daemon.js';
-import { loadInstancesProto } from '../dist/src/adapters/grpc/instances.js';
+import { loadInstancesProto } from '../dist/src/adapters/grpc/contract.js';
 import { instanceToWire } from '../dist/src/adapters/grpc/instances-codec.js';
 
 const N = Number(process.env.BENCH_INSTANCES ?? 1000);
@@ -101,7 +101,8 @@ export async function benchInstances(root, rows) {
       kubernetes: { kubeconfig, namespace, resync_seconds: 3600 },
       resource: { cpu: 10_000_000, memory: '100Ti', gpu: 0 },
       limits: { max_instances: 100_000 },
-      metrics: { host: '127.0.0.1', port: metricsPort, interval_seconds: 3600 },
+      usage: { interval_seconds: 3600 },
+      prometheus: { host: '127.0.0.1', port: metricsPort },
       instances: { watch_buffer: 100_000, stuck_after_seconds: 86_400 },
       log: { level: 'silent' },
     });

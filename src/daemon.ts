@@ -1,38 +1,43 @@
 /**
  * The composition root: config in, a running daemon out. Every adapter is
  * built here and handed to the core, so the wiring is visible in one file.
+ * startDaemon reads as its steps: clients and preflight, informerList, capacity,
+ * core, servers.
  */
 import { readFileSync } from 'node:fs';
+import type * as grpc from '@grpc/grpc-js';
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
-import { makeClients } from './adapters/kube/client.js';
+import { makeClients, type KubeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
-import { WatchedCollection, type WatchStats } from './adapters/kube/watched.js';
+import type { Informer, InformerStats } from './adapters/kube/informer.js';
+import { informers, type Informers } from './adapters/kube/informers.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
 import { KubeLogs } from './adapters/kube/logs.js';
 import { InstanceTracker } from './core/instance-tracker.js';
 import { InstanceWatchHub } from './core/instance-watch.js';
 import { InstanceService } from './core/instance-service.js';
-import { Reconciler } from './core/reconciler.js';
-import { instancesHandlers, loadInstancesProto } from './adapters/grpc/instances.js';
-import { InstanceMetrics } from './adapters/prom/instances.js';
+import { Reconciler, type ReconcilerObserver } from './core/reconciler.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
-import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/labels.js';
-import { loadProto } from './adapters/grpc/proto.js';
-import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
+import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
+import type { RpcObserver } from './adapters/grpc/rpc.js';
+import { providerService } from './adapters/grpc/provider-service.js';
+import { instancesService } from './adapters/grpc/instances-service.js';
+import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
-import { ProviderMetrics } from './adapters/prom/metrics.js';
-import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
-import { MetricsPoller, type MetricsPollerStats } from './adapters/metrics/poller.js';
-import { podMetricsLister } from './adapters/metrics/lister.js';
+import { PrometheusExporter } from './adapters/prometheus/exporter.js';
+import { InstanceMetrics } from './adapters/prometheus/instances.js';
+import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
+import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
+import { podMetricsLister } from './adapters/usage/lister.js';
 
 export interface Daemon {
   readonly port: number;
@@ -42,9 +47,9 @@ export interface Daemon {
   readonly tracker: InstanceTracker;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
-  watchStats(): Record<string, WatchStats>;
+  informerStats(): Record<string, InformerStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
-  usageStats(): MetricsPollerStats;
+  usageStats(): UsagePollerStats;
   stop(): Promise<void>;
 }
 
@@ -57,84 +62,87 @@ export interface DaemonOptions {
 function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver {
   const all = observers.filter((o): o is RpcObserver => o !== undefined);
   return {
-    rpcFinished: (method, code, seconds) => all.forEach((o) => o.rpcFinished(method, code, seconds)),
+    rpcFinished: (service, method, code, seconds) => all.forEach((o) => o.rpcFinished(service, method, code, seconds)),
     deployAccepted: (created) => all.forEach((o) => o.deployAccepted?.(created)),
+    deployRejected: (kind) => all.forEach((o) => o.deployRejected?.(kind)),
   };
 }
 
 const systemClock: Clock = { now: () => Date.now() };
 
-export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
-  const clock = options.clock ?? systemClock;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node>;
+
+interface KubeAccess {
+  readonly kube: KubeClients;
+  /** The operator's extra labels (kubernetes.label_selector) that every workload carries. */
+  readonly extraLabels: Record<string, string>;
+  readonly selector: string;
+}
+
+/** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
+async function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): Promise<KubeAccess> {
   const { namespace } = config.kubernetes;
-  const metrics = new ProviderMetrics();
-  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), metrics);
+  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-
-  const auto = config.resource.mode === 'auto';
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, auto));
+  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
-
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
-  const selector = managedSelector(extraLabels);
-  const resyncMs = config.kubernetes.resync_seconds * 1000;
-  const pods = new WatchedCollection<V1Pod>({
-    name: 'pods',
-    kubeConfig: kube.kubeConfig,
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    list: () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
-    labelSelector: selector,
-    resyncMs,
-    log,
-  });
-  const jobs = new WatchedCollection<V1Job>({
-    name: 'jobs',
-    kubeConfig: kube.kubeConfig,
-    path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-    list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
-    labelSelector: selector,
-    resyncMs,
-    log,
-  });
-  const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node>> = [pods, jobs];
+  return { kube, extraLabels, selector: managedSelector(extraLabels) };
+}
 
-  let capacity: CapacitySource;
-  if (auto) {
-    const nodes = new WatchedCollection<V1Node>({ name: 'nodes', kubeConfig: kube.kubeConfig, path: '/api/v1/nodes', list: () => kube.core.listNode({}), resyncMs, log });
-    const allPods = new WatchedCollection<V1Pod>({
-      name: 'all-pods',
-      kubeConfig: kube.kubeConfig,
-      path: '/api/v1/pods',
-      list: () => kube.core.listPodForAllNamespaces({}),
-      resyncMs,
-      log,
-    });
-    watches.push(nodes, allPods);
-    const isManaged = (pod: V1Pod): boolean =>
-      pod.metadata?.namespace === namespace &&
-      pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
-      Object.entries(extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-    const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-    capacity = new AutoCapacity(nodes, allPods, { isManaged, cap });
-  } else {
+/** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
+function capacitySource(config: Config, access: KubeAccess, build: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
+  const { namespace } = config.kubernetes;
+  if (config.resource.mode !== 'auto') {
     const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
-    capacity = { total: () => total };
+    return { capacity: { total: () => total }, informerList: [] };
   }
+  const nodes = build.nodes();
+  const allPods = build.allPods();
+  const isManaged = (pod: V1Pod): boolean =>
+    pod.metadata?.namespace === namespace &&
+    pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
+    Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
+  const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
+  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), informerList: [nodes, allPods] };
+}
 
-  await Promise.all(watches.map((w) => w.start()));
-  const cache = new WorkloadCache(pods, jobs);
-  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector }, 'workload cache synced');
+interface Core {
+  readonly session: Session;
+  readonly provider: Provider;
+  readonly usage: UsagePoller;
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
+  /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
+  readonly reconciler: Reconciler;
+  /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
+  stop(): void;
+}
 
+/** Step 4: the session, books, runtime and usage poller, and the background work that keeps them current. */
+interface CoreInputs {
+  readonly access: KubeAccess;
+  readonly cache: WorkloadCache;
+  readonly capacity: CapacitySource;
+  readonly clock: Clock;
+  readonly instanceMetrics: ReconcilerObserver;
+}
+
+async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
+  const { access, cache, capacity, clock } = inputs;
+  const { kube, extraLabels, selector } = access;
+  const { namespace } = config.kubernetes;
   const tracker = new InstanceTracker(cache, clock, { stuckAfterMs: config.instances.stuck_after_seconds * 1000 });
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer });
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
+  // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
-  const usage = new MetricsPoller({
+  const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
-    intervalMs: config.metrics.interval_seconds * 1000,
+    intervalMs: config.usage.interval_seconds * 1000,
     clock,
     log,
   });
@@ -153,20 +161,59 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     settled: (id) => provider.settled(id),
     log,
   });
-  // Everything that deletes in the background (cleanup policy, retention, stuck instances): run where mutations are decided.
   const reconciler = new Reconciler(
-    { tracker, runtime, clock, log, observer: new InstanceMetrics(metrics.registry) },
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
     {
       deleteStuck: config.instances.delete_stuck,
       retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
       retryMs: 5000,
     },
   );
-  reconciler.start();
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
+  return {
+    session,
+    provider,
+    usage,
+    instances,
+    tracker,
+    reconciler,
+    stop: () => {
+      usage.stop();
+      clearInterval(expiry);
+      reconciler.stop();
+      hub.close();
+      tracker.stop();
+    },
+  };
+}
 
-  const serverOptions: ServerOptions = {
+interface GrpcServing {
+  readonly server: grpc.Server;
+  readonly health: HealthReporter;
+  readonly port: number;
+}
+
+/** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger): Promise<GrpcServing> {
+  const serverOptions = serverOptionsOf(config);
+  const server = createServer(serverOptions);
+  registerServices(server, services);
+  const health = new HealthReporter(
+    ready,
+    log,
+    services.map((s) => s.name),
+  );
+  health.addToServer(server);
+  addReflection(server, services);
+  const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
+  health.start();
+  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+  return { server, health, port };
+}
+
+function serverOptionsOf(config: Config): ServerOptions {
+  return {
     maxReceiveMessageBytes: config.server.max_receive_message_bytes,
     tls: config.server.tls && {
       cert: readFileSync(config.server.tls.cert_file),
@@ -174,45 +221,68 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       clientCa: config.server.tls.client_ca_file ? readFileSync(config.server.tls.client_ca_file) : undefined,
     },
   };
-  const server = createServer(serverOptions);
-  const { grpcObject } = loadProto();
-  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]) }));
-  server.addService(loadInstancesProto().grpcObject.k8sprovider.v1.Instances.service, instancesHandlers({ instances, usage, log }));
-  const ready = (): boolean => watches.every((w) => w.synced());
-  const health = new HealthReporter(ready, log);
-  health.addToServer(server);
-  addReflection(server);
-  const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
-  health.start();
-  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+}
 
-  const watchStats = (): Record<string, WatchStats> => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()]));
-  /** Everything but the servers: the poller, timers and watches. */
+export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+  const clock = options.clock ?? systemClock;
+  const prometheus = new PrometheusExporter();
+
+  // 1. clients and preflight
+  const access = await connectKube(config, prometheus, log);
+
+  // 2. informers of our workloads, 3. capacity (which may watch nodes and all pods)
+  const build = informers(access.kube, {
+    namespace: config.kubernetes.namespace,
+    selector: access.selector,
+    resyncMs: config.kubernetes.resync_seconds * 1000,
+    log,
+  });
+  const pods = build.managedPods();
+  const jobs = build.managedJobs();
+  const { capacity, informerList: capacityWatches } = capacitySource(config, access, build);
+  const informerList: AnyInformer[] = [pods, jobs, ...capacityWatches];
+  await Promise.all(informerList.map((w) => w.start()));
+  const cache = new WorkloadCache(pods, jobs);
+  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
+
+  // 4. core
+  const core = await startCore(config, { access, cache, capacity, clock, instanceMetrics: new InstanceMetrics(prometheus.registry) }, log);
+  const { provider, usage } = core;
+  // Background deletion decides like a mutation does: where Deploy is admitted.
+  core.reconciler.start();
+
+  // 5. servers: gRPC (services, health, reflection), then Prometheus
+  const observer = fanOut([prometheus, options.observer]);
+  const services: GrpcService[] = [
+    providerService({ provider, log, observer }),
+    instancesService({ instances: core.instances, usage, log, observer }),
+  ];
+  const ready = (): boolean => informerList.every((w) => w.synced());
+  const { server, health, port } = await startGrpc(config, services, ready, log);
+
+  const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
+  /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
-    usage.stop();
-    clearInterval(expiry);
-    reconciler.stop();
-    hub.close();
-    tracker.stop();
-    await Promise.all(watches.map((w) => w.stop()));
+    core.stop();
+    await Promise.all(informerList.map((w) => w.stop()));
   };
-  metrics.collectFrom({
+  prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
-    watchStats,
+    informerStats,
     ready,
     usage: () => usage.stats(),
     now: () => clock.now(),
   });
-  let endpoint: MetricsEndpoint | undefined;
-  if (config.metrics.port !== 0) {
+  let endpoint: PrometheusEndpoint | undefined;
+  if (config.prometheus.port !== 0) {
     try {
-      endpoint = await serveMetrics(metrics, config.metrics.host, config.metrics.port, log);
+      endpoint = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port, log);
     } catch (err) {
-      // Half a daemon must not linger: release the gRPC port and the watches before failing.
+      // Half a daemon must not linger: release the gRPC port and the informerList before failing.
       health.drain();
       server.forceShutdown();
       await stopBackground();
-      throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+      throw new Error(`prometheus endpoint ${config.prometheus.host}:${config.prometheus.port}: ${(err as Error).message}`);
     }
   }
 
@@ -220,10 +290,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     port,
     provider,
     cache,
-    instances,
-    tracker,
+    instances: core.instances,
+    tracker: core.tracker,
     ready,
-    watchStats,
+    informerStats,
     usageStats: () => usage.stats(),
     async stop(): Promise<void> {
       health.drain();

@@ -4,12 +4,11 @@
  */
 import { parseArgs } from 'node:util';
 import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
-import type { DeployRequest } from '../adapters/grpc/generated/provider/DeployRequest.js';
-import type { Workload } from '../adapters/grpc/generated/provider/Workload.js';
-import type { Toleration } from '../adapters/grpc/generated/provider/Toleration.js';
-import type { ContainerPort } from '../adapters/grpc/generated/provider/ContainerPort.js';
-import type { GetLogsRequest } from '../adapters/grpc/generated/k8sprovider/v1/GetLogsRequest.js';
-import type { UndeployRequest } from '../adapters/grpc/generated/k8sprovider/v1/UndeployRequest.js';
+import type { DeployRequest } from '../adapters/grpc/contract.js';
+import type { Workload } from '../adapters/grpc/contract.js';
+import type { Toleration } from '../adapters/grpc/contract.js';
+import type { ContainerPort } from '../adapters/grpc/contract.js';
+import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';

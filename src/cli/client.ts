@@ -4,10 +4,8 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadProto } from '../adapters/grpc/proto.js';
-import type { ServiceClient } from '../adapters/grpc/generated/provider/Service.js';
-import type { InstancesClient } from '../adapters/grpc/generated/k8sprovider/v1/Instances.js';
-import { loadInstancesProto } from '../adapters/grpc/instances.js';
+import { loadInstancesProto, loadProto } from '../adapters/grpc/contract.js';
+import type { InstancesClient, ServiceClient } from '../adapters/grpc/contract.js';
 import { UsageError, type CommonFlags, type TlsFlags } from './args.js';
 
 function readFlagFile(flag: string, path: string): Buffer {

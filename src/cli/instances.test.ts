@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from './args.js';
 import { describeText, instanceData, instancesTable, watchLine } from './instances.js';
-import type { Instance__Output } from '../adapters/grpc/generated/k8sprovider/v1/Instance.js';
+import type { Instance__Output } from '../adapters/grpc/contract.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const wire = (over: Partial<Instance__Output> = {}): Instance__Output => ({

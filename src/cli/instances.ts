@@ -3,12 +3,14 @@
  * rendering functions are pure (wire message in, text out) so they are
  * unit-tested without a daemon.
  */
-import type { Instance__Output } from '../adapters/grpc/generated/k8sprovider/v1/Instance.js';
-import type { ListInstancesResponse__Output } from '../adapters/grpc/generated/k8sprovider/v1/ListInstancesResponse.js';
-import type { GetInstanceResponse__Output } from '../adapters/grpc/generated/k8sprovider/v1/GetInstanceResponse.js';
-import type { UndeployResponse__Output } from '../adapters/grpc/generated/k8sprovider/v1/UndeployResponse.js';
-import type { WatchInstancesResponse__Output } from '../adapters/grpc/generated/k8sprovider/v1/WatchInstancesResponse.js';
-import type { GetLogsResponse__Output } from '../adapters/grpc/generated/k8sprovider/v1/GetLogsResponse.js';
+import type {
+  GetInstanceResponse__Output,
+  GetLogsResponse__Output,
+  Instance__Output,
+  ListInstancesResponse__Output,
+  UndeployResponse__Output,
+  WatchInstancesResponse__Output,
+} from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
 

@@ -2,7 +2,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, BatchV1Api } from '@kubernetes/client-node';
-import { loadInstancesProto } from '../../src/adapters/grpc/instances.js';
+import { loadInstancesProto } from '../../src/adapters/grpc/contract.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
 import type { Instance__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instance.js';
 import type { WatchInstancesResponse__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/WatchInstancesResponse.js';

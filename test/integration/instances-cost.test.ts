@@ -39,7 +39,7 @@ describe('API cost of the instance reads and watches', () => {
     d = await startTestDaemon(ns.name, {
       kubernetes: { kubeconfig: id.kubeconfigPath, resync_seconds: 3600 },
       // One usage poll per minute: the window below then holds at most one.
-      metrics: { port: 0, interval_seconds: 60 },
+      usage: { interval_seconds: 60 },
       log: { level: 'warn' },
     });
     ic = instancesClient(d.daemon.port);

@@ -58,7 +58,7 @@ describe('Instances service', () => {
     d = await startTestDaemon(ns.name, {
       resource: { cpu: 40_000, memory: '64Gi', gpu: 0 },
       instances: { stuck_after_seconds: 2, keep_finished_seconds: 3600 },
-      metrics: { port: metricsPort, host: '127.0.0.1', interval_seconds: 1 },
+      prometheus: { port: metricsPort, host: '127.0.0.1' },
     });
     ic = instancesClient(d.daemon.port);
   });

@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
 
 /** '' is the whole server (what a probe without a service name asks about). */
-export const HEALTH_SERVICES = ['', 'provider.Service'] as const;
+export const OVERALL_HEALTH = '';
 
 /**
  * SERVING whenever the process answers at all. A liveness probe must not
@@ -18,10 +18,9 @@ export const HEALTH_SERVICES = ['', 'provider.Service'] as const;
 export const LIVENESS_SERVICE = 'liveness';
 
 export class HealthReporter {
-  private readonly impl = new HealthImplementation({
-    ...Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])),
-    [LIVENESS_SERVICE]: 'SERVING',
-  });
+  /** The overall entry plus one per registered service; all follow readiness together. */
+  private readonly services: readonly string[];
+  private readonly impl: HealthImplementation;
   private current: ServingStatus = 'NOT_SERVING';
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -29,8 +28,15 @@ export class HealthReporter {
   constructor(
     private readonly ready: () => boolean,
     private readonly log: Logger,
+    serviceNames: readonly string[],
     private readonly intervalMs = 1000,
-  ) {}
+  ) {
+    this.services = [OVERALL_HEALTH, ...serviceNames];
+    this.impl = new HealthImplementation({
+      ...Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING'])),
+      [LIVENESS_SERVICE]: 'SERVING',
+    });
+  }
 
   addToServer(server: grpc.Server): void {
     this.impl.addToServer(server);
@@ -67,6 +73,6 @@ export class HealthReporter {
     if (next === this.current) return;
     this.log.info({ from: this.current, to: next }, 'health status changed');
     this.current = next;
-    for (const service of HEALTH_SERVICES) this.impl.setStatus(service, next);
+    for (const service of this.services) this.impl.setStatus(service, next);
   }
 }

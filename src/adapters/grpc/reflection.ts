@@ -9,23 +9,13 @@ import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { fileDescriptorProtos } from './descriptors.js';
 import { protoDir } from './proto.js';
+import type { GrpcService } from './services.js';
 
-/** Describes provider.Service, k8sprovider.v1.Instances (with resource/resource.proto) and grpc.health.v1. */
-export function addReflection(server: grpc.Server): void {
+/** Describes every registered service (with the files they import) and grpc.health.v1. */
+export function addReflection(server: grpc.Server, services: readonly GrpcService[]): void {
   const healthRoot = dirname(dirname(dirname(healthProtoPath)));
-  const all = [
-    ...fileDescriptorProtos(protoDir(), 'provider/provider.proto'),
-    ...fileDescriptorProtos(protoDir(), 'k8sprovider/v1/instances.proto'),
-    ...fileDescriptorProtos(healthRoot, 'health/v1/health.proto'),
-  ];
-  // Files imported by both services (resource/resource.proto) are described once.
-  const seen = new Set<string>();
-  const files = all.filter((f) => {
-    const key = Buffer.from(f).toString('base64');
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  const protoFiles = [...new Set(services.map((s) => s.protoFile))];
+  const files = [...fileDescriptorProtos(protoDir(), protoFiles), ...fileDescriptorProtos(healthRoot, 'health/v1/health.proto')];
   // ReflectionService reads only the fileDescriptorProtos of each entry, so
   // one entry carrying our protoc-shaped descriptors replaces proto-loader's.
   const definition = { descriptors: { fileDescriptorProtos: files } } as unknown as protoLoader.PackageDefinition;

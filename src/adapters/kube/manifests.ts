@@ -10,7 +10,7 @@ import {
   LABEL_INSTANCE_ID,
   LABEL_MANAGED,
   LABEL_PROVIDER_ID,
-} from './labels.js';
+} from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
 
 export interface ManifestContext {
@@ -84,7 +84,7 @@ export function podManifest(spec: DeploySpec, ctx: ManifestContext): V1Pod {
 /**
  * A batch task. The deadline bounds the whole Job; cleanup "Always" uses the
  * TTL controller so it happens even while the daemon is down, the other
- * policies are enforced by the daemon's janitor, which knows the outcome.
+ * policies are enforced by the daemon's reconciler, which knows the outcome.
  */
 export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
   const policy = spec.cleanupPolicy ?? 'OnSuccess';

@@ -5,13 +5,14 @@
  * with a freshly listed one every resync period. Readers always see a
  * complete cache: a replacement is swapped in only once its list succeeded.
  */
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { makeInformer, type Informer as ClientInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
-import { sleep as realSleep } from './errors.js';
+import type { InformerStats } from '../../shared/observability.js';
+import { sleep as realSleep } from './retry.js';
 
-type ListWatch<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+type ListWatch<T extends KubernetesObject> = ClientInformer<T> & ObjectCache<T>;
 
-export interface WatchedOptions<T extends KubernetesObject> {
+export interface InformerOptions<T extends KubernetesObject> {
   readonly name: string;
   readonly kubeConfig: KubeConfig;
   /** The watch path, e.g. /api/v1/namespaces/default/pods */
@@ -27,13 +28,9 @@ export interface WatchedOptions<T extends KubernetesObject> {
 /** What a listener hears: one object changed, or the whole collection was listed afresh. */
 export type CollectionChange<T> = { readonly type: 'added' | 'modified' | 'deleted'; readonly object: T } | { readonly type: 'reset' };
 
-export interface WatchStats {
-  readonly restarts: number;
-  readonly resyncs: number;
-  readonly lastEventAt: number | undefined;
-}
+export type { InformerStats };
 
-export class WatchedCollection<T extends KubernetesObject> {
+export class Informer<T extends KubernetesObject> {
   private current: ListWatch<T> | undefined;
   private isSynced = false;
   private stopped = true;
@@ -45,7 +42,7 @@ export class WatchedCollection<T extends KubernetesObject> {
   /** Bumped on every change, so readers can memoise derived views. */
   version = 0;
 
-  constructor(private readonly options: WatchedOptions<T>) {}
+  constructor(private readonly options: InformerOptions<T>) {}
 
   get name(): string {
     return this.options.name;
@@ -78,7 +75,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     return this.isSynced;
   }
 
-  watchStats(): WatchStats {
+  informerStats(): InformerStats {
     return { ...this.stats };
   }
 
@@ -127,7 +124,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     informer.on('error', (err: unknown) => {
       if (this.current !== informer || this.stopped) return;
       this.isSynced = false;
-      this.options.log.warn({ watch: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
+      this.options.log.warn({ informer: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
       this.scheduleRestart(informer);
     });
   }
@@ -142,7 +139,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     await informer.start();
     informer.off('error', onError);
     if (!failed && this.current === informer && !this.stopped) {
-      if (!this.isSynced && before > 0) this.options.log.info({ watch: this.options.name }, 'watch restored');
+      if (!this.isSynced && before > 0) this.options.log.info({ informer: this.options.name }, 'watch restored');
       this.isSynced = true;
       this.failures = 0;
       this.changed({ type: 'reset' });

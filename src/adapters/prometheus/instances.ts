@@ -1,7 +1,7 @@
 /** Prometheus series of the instance lifecycle, registered on the daemon's own registry. */
 import { Counter, type Registry } from 'prom-client';
 import type { ReconcilerObserver } from '../../core/reconciler.js';
-import { PREFIX } from './metrics.js';
+import { PREFIX } from './exporter.js';
 
 export class InstanceMetrics implements ReconcilerObserver {
   private readonly stuck: Counter<'reason'>;
