@@ -132,7 +132,11 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const { access, cache, capacity, clock } = inputs;
   const { kube, extraLabels, selector } = access;
   const { namespace } = config.kubernetes;
-  const tracker = new InstanceTracker(cache, clock, { stuckAfterMs: config.instances.stuck_after_seconds * 1000 });
+  const tracker = new InstanceTracker(cache, clock, {
+    stuckAfterMs: config.instances.stuck_after_seconds * 1000,
+    keepRemovedMs: config.instances.keep_finished_seconds * 1000,
+    maxRemoved: config.instances.max_finished,
+  });
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer });
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);

@@ -4,9 +4,21 @@
  * and tells listeners what changed, so nobody diffs snapshots. A timer
  * re-describes pending instances when they are due to turn stuck, since that
  * happens with no change in the cluster.
+ *
+ * A stuck instance whose workload is deleted stays listed (Failed, with its
+ * reason) for a while, so a control plane that asks why its instance never
+ * ran gets the answer instead of NOT_FOUND; it is dropped after
+ * `keepRemovedMs`, the oldest first beyond `maxRemoved`, or as soon as the
+ * id is deployed again.
  */
 import type { ObservedJob, ObservedPod } from './instances.js';
 import { describeInstance, type InstanceStatus, type StuckPolicy } from './instance-status.js';
+
+export interface TrackerPolicy extends StuckPolicy {
+  /** How long a stuck instance stays listed after its workload is gone. */
+  readonly keepRemovedMs: number;
+  readonly maxRemoved: number;
+}
 import type { Clock, WorkloadChange, WorkloadView } from './ports.js';
 
 export type InstanceEvent =
@@ -25,6 +37,8 @@ export class InstanceTracker {
   private readonly owner = new Map<string, string>();
   private readonly statuses = new Map<string, InstanceStatus>();
   private readonly stuckAt = new Map<string, number>();
+  /** Stuck instances whose workload is gone, with when they stop being listed. */
+  private readonly removed = new Map<string, number>();
   private readonly listeners = new Set<(event: InstanceEvent) => void>();
   private sorted: InstanceStatus[] | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -34,7 +48,7 @@ export class InstanceTracker {
   constructor(
     private readonly view: WorkloadView,
     private readonly clock: Clock,
-    private readonly policy: StuckPolicy,
+    private readonly policy: TrackerPolicy,
   ) {}
 
   start(): void {
@@ -77,6 +91,7 @@ export class InstanceTracker {
   tick(): void {
     const now = this.clock.now();
     for (const [id, at] of this.stuckAt) if (at <= now) this.refresh(id);
+    for (const [id, until] of this.removed) if (until <= now) this.refresh(id);
     this.schedule();
   }
 
@@ -128,6 +143,8 @@ export class InstanceTracker {
     if (!group) {
       this.stuckAt.delete(id);
       if (!previous) return;
+      if (this.keepRemoved(id, previous)) return;
+      this.removed.delete(id);
       this.statuses.delete(id);
       this.sorted = undefined;
       if (!silent) this.emit({ type: 'deleted', instance: previous });
@@ -136,12 +153,33 @@ export class InstanceTracker {
     // One Job per instance; should a second one appear (made by hand), the instance is the first by name.
     const job = [...group.jobs.values()].sort((a, b) => (a.name < b.name ? -1 : 1))[0];
     const { status, stuckAt } = describeInstance(id, job, [...group.pods.values()], this.clock.now(), this.policy);
+    this.removed.delete(id); // deployed again: the new workload is what counts
     if (stuckAt === undefined) this.stuckAt.delete(id);
     else this.stuckAt.set(id, stuckAt);
     if (previous && sameStatus(previous, status)) return;
     this.statuses.set(id, status);
     this.sorted = undefined;
     if (!silent) this.emit({ type: previous ? 'modified' : 'added', instance: status });
+  }
+
+  /** True while a stuck instance that is gone should still be listed; starts its clock the first time. */
+  private keepRemoved(id: string, previous: InstanceStatus): boolean {
+    if (!previous.stuck) return false;
+    const now = this.clock.now();
+    let until = this.removed.get(id);
+    if (until === undefined) {
+      until = now + this.policy.keepRemovedMs;
+      this.removed.set(id, until);
+      // Beyond the cap the oldest go first (Map order is insertion order).
+      while (this.removed.size > this.policy.maxRemoved) {
+        const [oldest] = this.removed.keys();
+        this.removed.set(oldest!, now);
+        if (oldest === id) break;
+        this.refresh(oldest!);
+      }
+      until = this.removed.get(id)!;
+    }
+    return until > now;
   }
 
   /** After a relist: regroup everything from the snapshot, then report one reset. */
@@ -166,7 +204,7 @@ export class InstanceTracker {
 
   private schedule(): void {
     let next: number | undefined;
-    for (const at of this.stuckAt.values()) next = next === undefined ? at : Math.min(next, at);
+    for (const at of [...this.stuckAt.values(), ...this.removed.values()]) next = next === undefined ? at : Math.min(next, at);
     if (next === this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

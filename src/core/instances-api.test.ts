@@ -100,10 +100,10 @@ const pod = (name: string, over: Partial<ObservedPod> = {}): ObservedPod => ({
   name, instanceId: name, phase: 'Running', requests: R(100, 1000), terminating: false, uid: `${name}-uid`, createdAt: 0, ...over,
 });
 
-function setup(options: { stuckAfterMs?: number; bufferSize?: number } = {}) {
+function setup(options: { stuckAfterMs?: number; bufferSize?: number; keepRemovedMs?: number; maxRemoved?: number } = {}) {
   const cluster = new MemoryCluster();
   const clock = { t: 1000, now(): number { return this.t; } };
-  const tracker = new InstanceTracker(cluster, clock, { stuckAfterMs: options.stuckAfterMs ?? 60_000 });
+  const tracker = new InstanceTracker(cluster, clock, { stuckAfterMs: options.stuckAfterMs ?? 60_000, keepRemovedMs: options.keepRemovedMs ?? 0, maxRemoved: options.maxRemoved ?? 0 });
   tracker.start();
   const events: InstanceEvent[] = [];
   tracker.onEvent((e) => events.push(e));
@@ -144,6 +144,31 @@ describe('InstanceTracker', () => {
     expect(events.at(-1)).toMatchObject({ type: 'modified', instance: { id: 'u', stuck: true } });
     expect(ledger.used()).toEqual(R(0));
     expect(ledger.liveCount()).toBe(0);
+  });
+
+  it('keeps a stuck instance listed for a while after its workload is deleted, and forgets it when the id is deployed again', () => {
+    const { cluster, clock, tracker, events } = setup({ stuckAfterMs: 0, keepRemovedMs: 5000, maxRemoved: 2 });
+    const stuckPod = (name: string): ObservedPod => pod(name, { phase: 'Pending', unschedulable: { since: 0, message: 'no room' } });
+    cluster.putPod(stuckPod('s1'));
+    cluster.removePod('s1');
+    expect(tracker.get('s1')).toMatchObject({ phase: 'Failed', stuck: true, reason: 'Unschedulable' });
+    expect(events.map((e) => e.type)).toEqual(['added']);
+    clock.t += 1000;
+    for (const name of ['s2', 's3']) {
+      cluster.putPod(stuckPod(name));
+      cluster.removePod(name);
+    }
+    // Beyond maxRemoved the oldest goes.
+    expect(tracker.list().map((s) => s.id)).toEqual(['s2', 's3']);
+    expect(events.at(-1)).toMatchObject({ type: 'deleted', instance: { id: 's1' } });
+    cluster.putPod(pod('s2'));
+    expect(tracker.get('s2')).toMatchObject({ phase: 'Running', stuck: false });
+    cluster.removePod('s2');
+    expect(tracker.get('s2')).toBeUndefined();
+    clock.t += 5000;
+    tracker.tick();
+    expect(tracker.size()).toBe(0);
+    expect(events.at(-1)).toMatchObject({ type: 'deleted', instance: { id: 's3', stuck: true } });
   });
 
   it('rebuilds after a relist and says so once', () => {

@@ -167,6 +167,8 @@ describe('Instances service', () => {
       expect(stuck.instance).toMatchObject({ phase: 'INSTANCE_PHASE_FAILED', reason: 'Unschedulable', holds: { cpu: '0', memory: '0', gpu: '0' } });
       expect(stuck.instance!.message).toMatch(/^stuck: Unschedulable for more than 2s: 0\/2 nodes are available/);
       await podsGone(ns.name, id);
+      // Deleted, yet still answered: the control plane learns why, not NOT_FOUND.
+      expect(await get(id)).toMatchObject({ phase: 'INSTANCE_PHASE_FAILED', stuck: true, reason: 'Unschedulable' });
     }
     await capacityBackTo(before, 'stuck Unschedulable instances');
     expect(d.logs.filter((l) => l.msg === 'instance stuck' && l.reason === 'Unschedulable').map((l) => l.instanceId).sort()).toEqual(['nowhere', 'too-big']);
