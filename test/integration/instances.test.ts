@@ -215,7 +215,12 @@ describe('Instances service', () => {
     // Finished workloads release their room at once, though the policy keeps them.
     await capacityBackTo(before, 'failed workloads');
     const failedList = await icall<ListInstancesResponse__Output>(ic, 'ListInstances', { providerId: PID, phases: ['INSTANCE_PHASE_FAILED'] });
-    expect(failedList.instances.map((i) => i.instanceId)).toEqual(['evicted', 'exit-3', 'late', 'oom', 'retries']);
+    expect(failedList.instances.filter((i) => !i.stuck).map((i) => i.instanceId)).toEqual(['evicted', 'exit-3', 'late', 'oom', 'retries']);
+    // The stuck ones of the tests before, deleted but still listed with their reason.
+    expect(failedList.instances.filter((i) => i.stuck).map((i) => `${i.instanceId}:${i.reason}`)).toEqual([
+      'img-createcontainerconfigerror:CreateContainerConfigError', 'img-errimagepull:ErrImagePull', 'img-imagepullbackoff:ImagePullBackOff',
+      'img-invalidimagename:InvalidImageName', 'nowhere:Unschedulable', 'too-big:Unschedulable',
+    ]);
   });
 
   it('answers GetLogs on KWOK (no kubelet) with FAILED_PRECONDITION at once, never a hang', async () => {
