@@ -125,7 +125,7 @@ interface CoreInputs {
   readonly cache: WorkloadCache;
   readonly capacity: CapacitySource;
   readonly clock: Clock;
-  readonly instanceMetrics: ReconcilerObserver;
+  readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
@@ -138,7 +138,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     maxRemoved: config.instances.max_finished,
   });
   tracker.start();
-  const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer });
+  const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
@@ -250,8 +250,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
 
   // 4. core
-  const core = await startCore(config, { access, cache, capacity, clock, instanceMetrics: new InstanceMetrics(prometheus.registry) }, log);
+  const instanceMetrics = new InstanceMetrics(prometheus.registry);
+  const core = await startCore(config, { access, cache, capacity, clock, instanceMetrics }, log);
   const { provider, usage } = core;
+  instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   // Background deletion decides like a mutation does: where Deploy is admitted.
   core.reconciler.start();
 

@@ -6,7 +6,7 @@
 import { failedPrecondition, invalidArgument, notFound, unavailable } from './errors.js';
 import { INSTANCE_PHASES, type InstancePhase, type InstanceStatus } from './instance-status.js';
 import type { InstanceTracker } from './instance-tracker.js';
-import type { InstanceWatchHub, Subscription } from './instance-watch.js';
+import type { InstanceWatchHub, Subscription, WatchStatsSnapshot } from './instance-watch.js';
 import type { WorkloadKind } from './instances.js';
 import type { Ledger } from './ledger.js';
 import type { LogOptions, LogSource, Logger, Propagation, UsageSnapshot, UsageSource, WorkloadRef, WorkloadRuntime, WorkloadView } from './ports.js';
@@ -110,6 +110,11 @@ export class InstanceService {
     this.deps.session.verify(providerId);
     if (!this.deps.view.synced()) throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
     return this.deps.hub.subscribe();
+  }
+
+  /** Open watches and resyncs so far (for metrics, and to show nothing is left open). */
+  watchStats(): WatchStatsSnapshot {
+    return this.deps.hub.stats();
   }
 
   withUsage(s: InstanceStatus, usage: UsageSnapshot): InstanceView {

@@ -18,6 +18,8 @@ export type WatchItem =
 
 export interface WatchOptions {
   readonly bufferSize: number;
+  /** Told each time a watcher is given a resync (it fell behind, or the daemon relisted). */
+  readonly onResync?: (() => void) | undefined;
 }
 
 export interface WatchStatsSnapshot {
@@ -118,7 +120,7 @@ export class InstanceWatchHub {
 
   /** Starts with the current snapshot and a `synced` marker, then every change. */
   subscribe(): Subscription {
-    const w = new Watcher(this.options.bufferSize, () => this.tracker.list(), () => this.resyncs++);
+    const w = new Watcher(this.options.bufferSize, () => this.tracker.list(), () => this.resynced());
     this.watchers.add(w);
     const close = (): void => {
       w.closed = true;
@@ -142,6 +144,11 @@ export class InstanceWatchHub {
     };
   }
 
+  private resynced(): void {
+    this.resyncs++;
+    this.options.onResync?.();
+  }
+
   /** Ends every watch (daemon shutdown). */
   close(): void {
     this.unsubscribe?.();
@@ -157,6 +164,7 @@ export class InstanceWatchHub {
     for (const w of this.watchers) {
       // After a relist the watcher cannot know what changed: the same as an overflow.
       if (event.type === 'reset') {
+        this.resynced();
         w.fill(true);
         w.notify();
       } else w.push(event);

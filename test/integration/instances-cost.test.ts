@@ -68,8 +68,10 @@ describe('API cost of the instance reads and watches', () => {
       listed += page.instances.length;
       await icall(ic, 'GetInstance', { providerId: PID, instanceId: `c-${i % 20}` });
     }
+    expect(d.daemon.instances.watchStats().watchers).toBe(WATCHERS);
     watchers.forEach((w) => w.close());
-    await new Promise((r) => setTimeout(r, 500));
+    // A cancelled watch leaves nothing behind in the daemon.
+    await waitFor('every watch to be closed in the daemon', () => d.daemon.instances.watchStats().watchers === 0, { timeoutMs: 10_000 });
     const after = await scrapeApiserver(admin);
     const requests = flowRequests(after, id.flowSchema!) - flowRequests(before, id.flowSchema!);
     const pollsInWindow = d.daemon.usageStats().pollsTotal - polls;
