@@ -152,7 +152,7 @@ export async function benchInstances(root, rows) {
       const emitted = new Map();
       const key = (type, id) => `${type}/${id}`;
       const off = daemon.tracker.onEvent((e) => {
-        if (e.type !== 'reset') emitted.set(key(e.type, e.instance.id), performance.now());
+        emitted.set(key(e.type, e.instance.id), performance.now());
       });
       const bare = new grpc.Server();
       const bareStreams = [];
@@ -165,7 +165,6 @@ export async function benchInstances(root, rows) {
       const barePort = await new Promise((res, rej) => bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
       const TYPES = { added: 'WATCH_EVENT_TYPE_ADDED', modified: 'WATCH_EVENT_TYPE_MODIFIED', deleted: 'WATCH_EVENT_TYPE_DELETED' };
       const offBare = daemon.tracker.onEvent((e) => {
-        if (e.type === 'reset') return;
         const msg = { type: TYPES[e.type], instance: instanceToWire({ ...e.instance, usage: undefined }) };
         for (const s of bareStreams) s.write(msg);
       });

@@ -21,10 +21,10 @@ export interface TrackerPolicy extends StuckPolicy {
 }
 import type { Clock, WorkloadChange, WorkloadView } from './ports.js';
 
-export type InstanceEvent =
-  | { readonly type: 'added' | 'modified' | 'deleted'; readonly instance: InstanceStatus }
-  /** Many instances may have changed at once (a relist); listeners that keep state should re-read list(). */
-  | { readonly type: 'reset' };
+export interface InstanceEvent {
+  readonly type: 'added' | 'modified' | 'deleted';
+  readonly instance: InstanceStatus;
+}
 
 interface Group {
   readonly pods: Map<string, ObservedPod>;
@@ -182,7 +182,11 @@ export class InstanceTracker {
     return until > now;
   }
 
-  /** After a relist: regroup everything from the snapshot, then report one reset. */
+  /**
+   * After a relist: regroup everything from the snapshot and report each
+   * instance that changed, as if its changes had arrived one by one (the
+   * relist carries no per-object events, so this is the one place that compares).
+   */
   private rebuild(announce: boolean): void {
     const { pods, jobs } = this.view.snapshot();
     const ids = new Set(this.statuses.keys());
@@ -197,9 +201,8 @@ export class InstanceTracker {
       this.owner.set(`Job/${j.name}`, j.instanceId);
     }
     for (const id of this.groups.keys()) ids.add(id);
-    for (const id of ids) this.refresh(id, true);
+    for (const id of ids) this.refresh(id, !announce);
     this.schedule();
-    if (announce) this.emit({ type: 'reset' });
   }
 
   private schedule(): void {

@@ -13,7 +13,7 @@ export type WatchItem =
   | { readonly type: 'added' | 'modified' | 'deleted'; readonly instance: InstanceStatus }
   /** The snapshot is complete: what follows are live changes. */
   | { readonly type: 'synced' }
-  /** Changes were dropped: forget what you hold, a fresh snapshot follows. */
+  /** This watcher fell behind and changes were dropped: forget what you hold, a fresh snapshot follows. */
   | { readonly type: 'resync' };
 
 export interface WatchOptions {
@@ -162,12 +162,7 @@ export class InstanceWatchHub {
 
   private dispatch(event: InstanceEvent): void {
     for (const w of this.watchers) {
-      // After a relist the watcher cannot know what changed: the same as an overflow.
-      if (event.type === 'reset') {
-        this.resynced();
-        w.fill(true);
-        w.notify();
-      } else w.push(event);
+      w.push(event);
     }
   }
 }

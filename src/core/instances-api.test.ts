@@ -118,7 +118,7 @@ describe('InstanceTracker', () => {
     cluster.putPod(pod('a', { phase: 'Running' }));
     cluster.putPod(pod('a', { phase: 'Running' })); // same status: no event
     cluster.removePod('a');
-    expect(events.map((e) => (e.type === 'reset' ? 'reset' : `${e.type}:${e.instance.id}:${e.instance.phase}`))).toEqual(['added:a:Pending', 'modified:a:Running', 'deleted:a:Running']);
+    expect(events.map((e) => `${e.type}:${e.instance.id}:${e.instance.phase}`)).toEqual(['added:a:Pending', 'modified:a:Running', 'deleted:a:Running']);
     expect(tracker.size()).toBe(0);
   });
 
@@ -171,13 +171,19 @@ describe('InstanceTracker', () => {
     expect(events.at(-1)).toMatchObject({ type: 'deleted', instance: { id: 's3', stuck: true } });
   });
 
-  it('rebuilds after a relist and says so once', () => {
+  it('rebuilds after a relist and reports just what changed meanwhile', () => {
     const { cluster, tracker, events } = setup();
     cluster.putPod(pod('a'));
+    cluster.putPod(pod('gone'));
+    const before = events.length;
     cluster.pods.set('b', pod('b'));
+    cluster.pods.set('a', pod('a', { phase: 'Succeeded' }));
+    cluster.pods.delete('gone');
     cluster.relist();
     expect(tracker.list().map((s) => s.id)).toEqual(['a', 'b']);
-    expect(events.at(-1)).toEqual({ type: 'reset' });
+    expect(events.slice(before).map((e) => `${e.type}:${e.instance.id}`).sort()).toEqual(['added:b', 'deleted:gone', 'modified:a']);
+    cluster.relist(); // nothing changed: nothing to say
+    expect(events.length).toBe(before + 3);
   });
 });
 
@@ -234,14 +240,16 @@ describe('InstanceWatchHub', () => {
     fast.close();
   });
 
-  it('resyncs every watcher after a relist', async () => {
+  it('passes on only what a relist changed, and ends every watch on close', async () => {
     const { cluster, hub } = setup();
+    cluster.putPod(pod('a'));
     const sub = hub.subscribe();
     const it = sub[Symbol.asyncIterator]();
-    expect(await take(it, 1)).toEqual(['synced']);
+    expect(await take(it, 2)).toEqual(['added:a', 'synced']);
     cluster.pods.set('x', pod('x'));
     cluster.relist();
-    expect(await take(it, 3)).toEqual(['resync', 'added:x', 'synced']);
+    expect(await take(it, 1)).toEqual(['added:x']);
+    expect(sub.pending()).toBe(0);
     hub.close();
     expect((await it.next()).done).toBe(true);
   });

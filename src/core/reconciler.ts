@@ -69,10 +69,6 @@ export class Reconciler {
   }
 
   private onEvent(event: InstanceEvent): void {
-    if (event.type === 'reset') {
-      this.sweep();
-      return;
-    }
     if (event.type === 'deleted') {
       this.reported.delete(event.instance.id);
       this.kept.delete(event.instance.id);
@@ -82,7 +78,7 @@ export class Reconciler {
     this.retain();
   }
 
-  /** Everything as it stands now: at start, and after a relist. */
+  /** Everything as it stands at start (later, every change arrives as an event). */
   private sweep(): void {
     const present = new Set<string>();
     for (const s of this.deps.tracker.list()) {

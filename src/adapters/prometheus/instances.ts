@@ -18,7 +18,7 @@ export class InstanceMetrics implements ReconcilerObserver {
     });
     this.resyncs = new Counter({
       name: `${PREFIX}instance_watch_resyncs_total`,
-      help: 'WatchInstances streams sent a RESYNC and a fresh snapshot: the client fell behind by instances.watch_buffer changes, or the daemon relisted.',
+      help: 'WatchInstances streams sent a RESYNC and a fresh snapshot because the client fell behind by instances.watch_buffer changes.',
       registers,
     });
     const read = (): number => this.watchers();
