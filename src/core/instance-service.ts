@@ -180,6 +180,7 @@ export class InstanceService {
     const propagation = input.propagation ?? 'Background';
     const outcome = await runtime.delete(ref, { propagation, graceSeconds: input.graceSeconds });
     ledger.release(input.instanceId);
+    tracker.forget(input.instanceId); // a stuck instance kept listed after its deletion goes now
     log.info({ instanceId: input.instanceId, kind: ref.kind, workload: ref.name, propagation, graceSeconds: input.graceSeconds, outcome }, 'instance undeployed');
     const after = tracker.get(input.instanceId);
     return {

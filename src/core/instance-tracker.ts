@@ -87,6 +87,14 @@ export class InstanceTracker {
     return () => this.listeners.delete(listener);
   }
 
+  /** Stops listing a stuck instance whose workload is already gone (it was undeployed explicitly). */
+  forget(id: string): void {
+    if (!this.removed.has(id) || this.groups.has(id)) return;
+    this.removed.set(id, this.clock.now());
+    this.refresh(id);
+    this.schedule();
+  }
+
   /** Re-describes the instances whose stuck time has come; called by the timer (and by tests with their own clock). */
   tick(): void {
     const now = this.clock.now();

@@ -161,6 +161,10 @@ describe('InstanceTracker', () => {
     // Beyond maxRemoved the oldest goes.
     expect(tracker.list().map((s) => s.id)).toEqual(['s2', 's3']);
     expect(events.at(-1)).toMatchObject({ type: 'deleted', instance: { id: 's1' } });
+    tracker.forget('s3');
+    expect(tracker.get('s3')).toBeUndefined();
+    cluster.putPod(stuckPod('s3'));
+    cluster.removePod('s3');
     cluster.putPod(pod('s2'));
     expect(tracker.get('s2')).toMatchObject({ phase: 'Running', stuck: false });
     cluster.removePod('s2');
