@@ -4,10 +4,10 @@
  * rules as the provider service: the caller must be the connected provider.
  */
 import { failedPrecondition, invalidArgument, notFound, unavailable } from './errors.js';
-import { INSTANCE_PHASES, type InstancePhase, type InstanceStatus } from './instance-status.js';
+import type { InstancePhase, InstanceStatus } from './instance-status.js';
 import type { InstanceTracker } from './instance-tracker.js';
 import type { InstanceWatchHub, Subscription, WatchStatsSnapshot } from './instance-watch.js';
-import type { WorkloadKind } from './instances.js';
+import { MAIN_CONTAINER, type WorkloadKind } from './instances.js';
 import type { Ledger } from './ledger.js';
 import type { LogOptions, LogSource, Logger, Propagation, UsageSnapshot, UsageSource, WorkloadRef, WorkloadRuntime, WorkloadView } from './ports.js';
 import type { Resources } from './resources.js';
@@ -15,7 +15,6 @@ import type { Session } from './session.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
-export const DEFAULT_CONTAINER = 'main';
 
 export interface InstanceView extends InstanceStatus {
   /** The latest usage sample of the instance, if the usage source has one. */
@@ -139,7 +138,7 @@ export class InstanceService {
     const batches = this.deps.logs.stream(
       podName,
       {
-        container: input.container || DEFAULT_CONTAINER,
+        container: input.container || MAIN_CONTAINER,
         tailLines: input.tailLines,
         sinceSeconds: input.sinceSeconds,
         follow: input.follow ?? false,
@@ -223,10 +222,4 @@ function decodeToken(token: string, filterKey: string): string {
   if (parsed?.v !== 1 || typeof parsed.after !== 'string') throw invalidArgument('page_token is not a token this service issued');
   if (parsed.filter !== filterKey) throw invalidArgument('page_token belongs to a listing with other filters (phases/kind must stay the same across pages)');
   return parsed.after;
-}
-
-export function phaseOf(value: string): InstancePhase {
-  const p = INSTANCE_PHASES.find((x) => x === value);
-  if (!p) throw invalidArgument(`unknown phase "${value}" (one of ${INSTANCE_PHASES.join(', ')})`);
-  return p;
 }

@@ -8,6 +8,9 @@ import { ZERO, add, type Resources } from './resources.js';
 
 export type WorkloadKind = 'Pod' | 'Job';
 
+/** The one container every instance's pod runs: its status and logs are the instance's. */
+export const MAIN_CONTAINER = 'main';
+
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 /** The state of the instance's container ("main"), as the kubelet reports it. */

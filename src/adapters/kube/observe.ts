@@ -1,7 +1,7 @@
 /** Pure conversion of Kubernetes objects into what the core observes. */
 import type { V1ContainerStatus, V1Job, V1Node, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { cleanupPolicyOf } from '../../core/cleanup.js';
-import type { ObservedContainer, ObservedJob, ObservedPod, PodPhase } from '../../core/instances.js';
+import { MAIN_CONTAINER, type ObservedContainer, type ObservedJob, type ObservedPod, type PodPhase } from '../../core/instances.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
 import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, GPU_RESOURCE, LABEL_INSTANCE_ID, LABEL_PROVIDER_ID } from '../../shared/labels.js';
@@ -39,9 +39,6 @@ const PHASES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Succeeded', 
 function instanceIdOf(meta: { annotations?: Record<string, string>; labels?: Record<string, string>; name?: string } | undefined): string {
   return meta?.annotations?.[ANNOTATION_INSTANCE_ID] ?? meta?.labels?.[LABEL_INSTANCE_ID] ?? meta?.name ?? '';
 }
-
-/** The container the daemon creates; for a pod made elsewhere, its first container. */
-export const MAIN_CONTAINER = 'main';
 
 /** ms since epoch of a Kubernetes timestamp (client-node gives Date objects; a raw object may carry strings). */
 function ms(t: Date | string | undefined | null): number | undefined {
