@@ -104,11 +104,27 @@ export class InstanceService {
     };
   }
 
-  /** A snapshot, a synced marker, then every change; the caller closes the subscription when done. */
+  /**
+   * A snapshot, a synced marker, then every change; the caller closes the
+   * subscription when done. The session is checked again before each item,
+   * so a watch ends (FAILED_PRECONDITION / PERMISSION_DENIED) at its next
+   * change once its provider is no longer the connected one.
+   */
   watch(providerId: string): Subscription {
-    this.deps.session.verify(providerId);
-    if (!this.deps.view.synced()) throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
-    return this.deps.hub.subscribe();
+    const { session, hub, view } = this.deps;
+    session.verify(providerId);
+    if (!view.synced()) throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
+    const inner = hub.subscribe();
+    return {
+      close: () => inner.close(),
+      pending: () => inner.pending(),
+      [Symbol.asyncIterator]: async function* () {
+        for await (const item of inner) {
+          session.verify(providerId);
+          yield item;
+        }
+      },
+    };
   }
 
   /** Open watches and resyncs so far (for metrics, and to show nothing is left open). */

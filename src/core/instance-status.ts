@@ -167,11 +167,12 @@ export function describeInstance(
     holds = liveHolds;
   } else if (job) {
     holds = live.length > 0 ? liveHolds : job.podRequests;
-    if (pod && pod.phase === 'Running' && !pod.terminating) phase = 'Running';
+    // A pod that succeeded runs on until the Job controller marks the Job complete, a moment later.
+    if (pod && (pod.phase === 'Running' || pod.phase === 'Succeeded') && !pod.terminating) phase = 'Running';
     else {
       phase = 'Pending';
       if (pod && isLivePod(pod)) ({ reason, message } = podReason(pod));
-      else if (pod) ({ reason, message } = { reason: 'BackOff', message: `pod ${pod.name} ${pod.phase === 'Failed' ? 'failed' : 'ended'}; the Job controller is starting another` });
+      else if (pod?.phase === 'Failed') ({ reason, message } = { reason: 'BackOff', message: `pod ${pod.name} failed; the Job controller is starting another` });
     }
   } else if (pod) {
     phase = podPhase(pod);

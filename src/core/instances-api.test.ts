@@ -390,6 +390,16 @@ describe('InstanceService', () => {
     await expect(svc.undeploy({ providerId: 'cp', instanceId: 'a', graceSeconds: -1, propagation: undefined })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' });
   });
 
+  it('ends a watch at its next change once the session is gone', async () => {
+    const { svc, session, cluster } = service();
+    session.connect('cp');
+    const it = svc.watch('cp')[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual({ type: 'synced' });
+    session.disconnect('cp');
+    cluster.putPod(pod('late'));
+    await expect(it.next()).rejects.toMatchObject({ kind: 'FAILED_PRECONDITION' });
+  });
+
   it('refuses logs of an instance that has not started, before any API call', async () => {
     const { svc, session, cluster } = service();
     session.connect('cp');
