@@ -135,7 +135,7 @@ with_lock() {
 # Everything that, when changed, requires a fresh cluster.
 cluster_stamp() {
   { cat "$BIN"/.stamp-* 2>/dev/null; sed -n "/^write_stages()/,/^}/p;/^write_kwokctl_config()/,/^}/p" "$HERE/cluster.sh";
-    cat "$HERE/manifests/metrics-server/"*.yaml "$HERE/manifests/instance-stages.yaml"; } | sha256sum | cut -c1-16
+    cat "$HERE/manifests/metrics-server/"*.yaml "$HERE/manifests/stages/instance-failures.yaml"; } | sha256sum | cut -c1-16
 }
 
 # kwokctl's default stages, taken from the kwok module itself, with one
@@ -236,7 +236,7 @@ componentsPatches:
 EOF
   write_stages >>"$KWOK_WORKDIR/kwok.yaml"
   # Failure stages for the instance tests (annotation-selected; see the file).
-  cat "$HERE/manifests/instance-stages.yaml" >>"$KWOK_WORKDIR/kwok.yaml"
+  cat "$HERE/manifests/stages/instance-failures.yaml" >>"$KWOK_WORKDIR/kwok.yaml"
 }
 
 write_kubeconfig() {

@@ -3,7 +3,7 @@
  * failure reason the cluster can produce is produced for real: the scheduler
  * (Unschedulable), the Job controller (DeadlineExceeded,
  * BackoffLimitExceeded), and the KWOK stages of
- * test/cluster/manifests/instance-stages.yaml standing in for a kubelet
+ * test/cluster/manifests/stages/instance-failures.yaml standing in for a kubelet
  * (image pull and config errors, exit codes, OOMKilled, Evicted). After each
  * stuck or undeployed instance the capacity must be back where it was.
  */
