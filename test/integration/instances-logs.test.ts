@@ -1,9 +1,11 @@
 /**
  * Issue 11: GetLogs with real output, on a node that runs containers. KWOK
  * nodes have no kubelet (instances.test.ts tests that error path), so this
- * runs only when the test cluster has a real node: the one named by
- * CLUSTER_REAL_NODE, else any Ready node without KWOK's annotation. Its image
- * (CLUSTER_REAL_NODE_IMAGE, default busybox) must be pullable there.
+ * runs only when the test cluster has a real node: any Ready node without
+ * KWOK's annotation (the opt-in node of `CLUSTER_REAL_NODE=1 npm run
+ * cluster:up`; with CLUSTER_REAL_NODE=1 set here too, a missing node fails
+ * the test instead of skipping it). Its image (CLUSTER_REAL_NODE_IMAGE,
+ * default busybox) must be available on that node and have sh.
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,13 +23,11 @@ const PID = 'cp-logs';
 async function findRealNode(): Promise<{ node: string } | { skip: string }> {
   const nodes = (await admin.makeApiClient(CoreV1Api).listNode()).items;
   const ready = (n: (typeof nodes)[number]): boolean => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  const wanted = process.env.CLUSTER_REAL_NODE;
-  if (wanted) {
-    const n = nodes.find((x) => x.metadata?.name === wanted);
-    return n && ready(n) ? { node: wanted } : { skip: `CLUSTER_REAL_NODE=${wanted} is not a Ready node of the test cluster` };
-  }
   const real = nodes.find((n) => ready(n) && n.metadata?.annotations?.['kwok.x-k8s.io/node'] !== 'fake');
-  return real ? { node: real.metadata!.name! } : { skip: 'the test cluster has only KWOK nodes (no kubelet to serve logs); set CLUSTER_REAL_NODE to a real node to run it' };
+  if (real) return { node: real.metadata!.name! };
+  const skip = 'the test cluster has only KWOK nodes (no kubelet to serve logs); start a real one with CLUSTER_REAL_NODE=1 npm run cluster:up';
+  if (process.env.CLUSTER_REAL_NODE === '1') throw new Error(`CLUSTER_REAL_NODE=1 but ${skip}`);
+  return { skip };
 }
 
 const found = await findRealNode();
@@ -45,7 +45,13 @@ describe.skipIf('skip' in found)('GetLogs on a real node', () => {
   const deploy = (instanceId: string, script: string) =>
     call(d.client, 'Deploy', {
       providerId: PID, instanceId, image: process.env.CLUSTER_REAL_NODE_IMAGE ?? 'busybox', resourceRequest: { cpu: 50, memory: 2 ** 25, gpu: 0 },
-      workload: { command: ['sh', '-c'], args: [script], nodeSelector: { 'kubernetes.io/hostname': node } },
+      workload: {
+        command: ['sh', '-c'],
+        args: [script],
+        nodeSelector: { 'kubernetes.io/hostname': node },
+        // Whatever keeps other pods off that node (the test cluster's real node is tainted).
+        tolerations: [{ key: '', operator: 'Exists', value: '', effect: 'NoSchedule' }],
+      },
     });
   const read = (request: object, onLine?: (line: string, stream: grpc.ClientReadableStream<GetLogsResponse__Output>) => void) =>
     new Promise<{ lines: string[]; end: string }>((resolve) => {
