@@ -28,11 +28,18 @@ import { instanceToWire } from '../dist/src/adapters/grpc/instances-codec.js';
 
 const N = Number(process.env.BENCH_INSTANCES ?? 1000);
 const WATCHERS = 50;
+/** @typedef {{ bench: string, measured: string, baseline: string, ratio: number }} Row */
+/** @typedef {import('../dist/src/daemon.js').Daemon} Daemon */
+/** @typedef {import('../dist/src/adapters/grpc/contract.js').InstancesClient} InstancesClient */
+
+/** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** @param {readonly number[]} xs @param {number} p @returns {number} */
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
+/** @param {string} what @param {() => boolean | Promise<boolean>} check */
 async function until(what, check, timeoutMs = 180_000) {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -40,15 +47,16 @@ async function until(what, check, timeoutMs = 180_000) {
     await sleep(50);
   }
 }
+/** @returns {Promise<number>} */
 const freePort = () =>
   new Promise((resolve) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
 
-/** Kubernetes API requests the daemon made, from its own Prometheus counter. */
+/** Kubernetes API requests the daemon made, from its own Prometheus counter. @param {number} metricsPort */
 async function apiRequests(metricsPort) {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   return text.split('\n').filter((l) => l.startsWith('k8s_provider_kube_api_requests_total{')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
@@ -60,6 +68,7 @@ const heap = () => {
   return process.memoryUsage().heapUsed;
 };
 
+/** @param {number} i @param {string} group @returns {import('@kubernetes/client-node').V1Pod} */
 function pod(i, group) {
   const id = `b-${String(i).padStart(4, '0')}`;
   return {
@@ -72,6 +81,7 @@ function pod(i, group) {
   };
 }
 
+/** @param {string} root @param {Row[]} rows */
 export async function benchInstances(root, rows) {
   const kubeconfig = join(root, process.env.CLUSTER_STATE_DIR ?? '.cluster', 'kubeconfig');
   const kc = new KubeConfig();
@@ -80,17 +90,20 @@ export async function benchInstances(root, rows) {
     kc.loadFromFile(kubeconfig);
     await kc.makeApiClient(CoreV1Api).listNamespace({ limit: 1 });
   } catch (err) {
-    console.log(`(instance benches skipped: no test cluster (${err.message}); run npm run cluster:up first)`);
+    console.log(`(instance benches skipped: no test cluster (${/** @type {Error} */ (err).message}); run npm run cluster:up first)`);
     return;
   }
   const core = kc.makeApiClient(CoreV1Api);
   const namespace = `bench-instances-${process.pid}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await until('the default ServiceAccount', async () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true, () => false));
+  /** @type {Daemon | undefined} */
   let daemon;
+  /** @type {import('@grpc/grpc-js').Client[]} */
   const clients = [];
   try {
     // 1000 pods (most stay Pending: the fake nodes take 220): 100 to undeploy, 100 for the baseline deletes.
+    /** @param {number} i */
     const group = (i) => (i < 100 ? 'undeploy' : i < 200 ? 'delete' : 'rest');
     for (let i = 0; i < N; i += 50) {
       await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) => core.createNamespacedPod({ namespace, body: pod(i + k, group(i + k)) })));
@@ -106,16 +119,19 @@ export async function benchInstances(root, rows) {
       instances: { watch_buffer: 100_000, stuck_after_seconds: 86_400 },
       log: { level: 'silent' },
     });
-    daemon = await startDaemon(config, pino({ level: 'silent' }), {});
-    await until('the daemon to see every pod', () => daemon.tracker.size() === N);
+    const d = await startDaemon(config, pino({ level: 'silent' }), {});
+    daemon = d;
+    await until('the daemon to see every pod', () => d.tracker.size() === N);
     const { grpcObject } = loadInstancesProto();
     const Instances = grpcObject.k8sprovider.v1.Instances;
-    const client = new Instances(`127.0.0.1:${daemon.port}`, grpc.credentials.createInsecure());
+    const client = new Instances(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
     clients.push(client);
-    const unary = (method, req) => new Promise((res, rej) => client[method](req, (e, r) => (e ? rej(e) : res(r))));
+    /** @type {(method: 'ListInstances' | 'Undeploy', req: object) => Promise<any>} */
+    const unary = (method, req) =>
+      new Promise((res, rej) => /** @type {any} */ (client)[method](req, (/** @type {Error | null} */ e, /** @type {unknown} */ r) => (e ? rej(e) : res(r))));
     // The session: a provider client on the same port.
     const { loadProto } = await import('../dist/src/adapters/grpc/proto.js');
-    const provider = new (loadProto().grpcObject.provider.Service)(`127.0.0.1:${daemon.port}`, grpc.credentials.createInsecure());
+    const provider = new (loadProto().grpcObject.provider.Service)(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
     clients.push(provider);
     await new Promise((res, rej) => provider.Connect({ providerId: 'bench' }, (e, r) => (e ? rej(e) : res(r))));
 
@@ -138,6 +154,7 @@ export async function benchInstances(root, rows) {
         await core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' });
         base.push(performance.now() - t0);
       }
+      /** @param {number[]} xs */
       const med = (xs) => pct(xs, 50);
       rows.push({
         bench: `ListInstances ${N} instances`,
@@ -149,49 +166,60 @@ export async function benchInstances(root, rows) {
 
     // watch fan-out: delivery latency from the tracker's event to each client, vs bare gRPC streams of the same messages.
     {
+      /** @type {Map<string, number>} */
       const emitted = new Map();
+      /** @param {string} type @param {string} id */
       const key = (type, id) => `${type}/${id}`;
-      const off = daemon.tracker.onEvent((e) => {
+      const off = d.tracker.onEvent((e) => {
         emitted.set(key(e.type, e.instance.id), performance.now());
       });
       const bare = new grpc.Server();
+      /** @type {import('@grpc/grpc-js').ServerWritableStream<unknown, unknown>[]} */
       const bareStreams = [];
       bare.addService(Instances.service, {
-        WatchInstances: (call) => {
+        WatchInstances: (/** @type {import('@grpc/grpc-js').ServerWritableStream<unknown, unknown>} */ call) => {
           bareStreams.push(call);
           call.on('cancelled', () => bareStreams.splice(bareStreams.indexOf(call), 1));
         },
       });
+      /** @type {number} */
       const barePort = await new Promise((res, rej) => bare.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
       const TYPES = { added: 'WATCH_EVENT_TYPE_ADDED', modified: 'WATCH_EVENT_TYPE_MODIFIED', deleted: 'WATCH_EVENT_TYPE_DELETED' };
-      const offBare = daemon.tracker.onEvent((e) => {
+      const offBare = d.tracker.onEvent((e) => {
         const msg = { type: TYPES[e.type], instance: instanceToWire({ ...e.instance, usage: undefined }) };
         for (const s of bareStreams) s.write(msg);
       });
 
       const heapBefore = heap();
+      /** @typedef {{ synced: boolean, changes: number }} Count */
+      /** @param {number} port @param {number[]} latencies @param {Count[]} counts @param {number} idx */
       const open = (port, latencies, counts, idx) => {
         const c = new Instances(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
         clients.push(c);
         const stream = c.WatchInstances({ providerId: 'bench' });
-        counts[idx] = { synced: port !== daemon.port, changes: 0 };
-        stream.on('data', (m) => {
-          if (m.type === 'WATCH_EVENT_TYPE_SYNCED') counts[idx].synced = true;
-          if (!counts[idx].synced || !m.instance) return;
+        /** @type {Count} */
+        const count = { synced: port !== d.port, changes: 0 };
+        counts[idx] = count;
+        stream.on('data', (/** @type {import('../dist/src/adapters/grpc/contract.js').WatchInstancesResponse__Output} */ m) => {
+          if (m.type === 'WATCH_EVENT_TYPE_SYNCED') count.synced = true;
+          if (!count.synced || !m.instance) return;
           const t = emitted.get(key(m.type.replace('WATCH_EVENT_TYPE_', '').toLowerCase(), m.instance.instanceId));
           if (t !== undefined) latencies.push(performance.now() - t);
-          counts[idx].changes++;
+          count.changes++;
         });
         stream.on('error', () => undefined);
         return stream;
       };
+      /** @type {number[]} */
       const ourLat = [];
+      /** @type {Count[]} */
       const ourCounts = [];
-      const ourStreams = Array.from({ length: WATCHERS }, (_, i) => open(daemon.port, ourLat, ourCounts, i));
+      const ourStreams = Array.from({ length: WATCHERS }, (_, i) => open(d.port, ourLat, ourCounts, i));
       await until('every watcher to have its snapshot', () => ourCounts.every((c) => c.synced));
       const perWatcher = (heap() - heapBefore) / WATCHERS;
       // 1000 changes: each pod's provider-id annotation rewritten once (the instance's provider_id changes).
       const changes = N;
+      /** @param {string} value */
       const rewrite = async (value) => {
         for (let i = 0; i < N; i += 50) {
           await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) =>
@@ -204,7 +232,9 @@ export async function benchInstances(root, rows) {
       await until('every watcher to see the changes', () => ourCounts.every((c) => c.changes >= changes));
       const wall = performance.now() - t0;
       for (const s of ourStreams) s.cancel();
+      /** @type {number[]} */
       const bareLat = [];
+      /** @type {Count[]} */
       const bareCounts = [];
       const bareClientStreams = Array.from({ length: WATCHERS }, (_, i) => open(barePort, bareLat, bareCounts, i));
       await until('the bare streams to open', () => bareStreams.length === WATCHERS);
@@ -245,11 +275,11 @@ export async function benchInstances(root, rows) {
 
     // undeploy
     {
-      const before = daemon.provider.currentCapacity().used.cpu;
+      const before = d.provider.currentCapacity().used.cpu;
       const ids = Array.from({ length: 100 }, (_, i) => `b-${String(i).padStart(4, '0')}`);
       let t0 = performance.now();
       await Promise.all(ids.map((instanceId) => unary('Undeploy', { providerId: 'bench', instanceId, graceSeconds: 0 })));
-      await until('capacity to be back', () => daemon.provider.currentCapacity().used.cpu === before - 100 * 10);
+      await until('capacity to be back', () => d.provider.currentCapacity().used.cpu === before - 100 * 10);
       const ours = performance.now() - t0;
       const names = Array.from({ length: 100 }, (_, i) => `b-${String(100 + i).padStart(4, '0')}`);
       t0 = performance.now();

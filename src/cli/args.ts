@@ -122,7 +122,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const dashes = argv.indexOf('--');
   const head = dashes >= 0 ? argv.slice(0, dashes) : argv;
   const tail = dashes >= 0 ? argv.slice(dashes + 1) : [];
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...head], options: ALL, allowPositionals: true, strict: true });
   } catch (err) {
@@ -131,19 +131,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const { values, positionals } = parsed;
   const [name, ...rest] = positionals;
   if (values.help || name === undefined || name === 'help') return { name: 'help', topic: name === 'help' ? rest[0] : name };
-  if (!COMMANDS.includes(name)) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.join(', ')})`);
-  const [instanceId, ...extra] = rest;
-  if (TAKES_ID.has(name)) {
-    if (instanceId === undefined) throw new UsageError(`${name}: the instance id is required (${name} ID)`);
-    if (extra.length > 0) throw new UsageError(`${name}: unexpected argument "${extra[0]}" (one instance id only)`);
-  } else if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
-  if (tail.length > 0 && name !== 'deploy') throw new UsageError(`${name}: takes nothing after "--"`);
-
-  for (const [cmd, flags] of Object.entries(OWN)) {
-    if (cmd === name) continue;
-    const stray = flags.find((f) => (values as Record<string, unknown>)[f] !== undefined && !(OWN[name] ?? []).includes(f));
-    if (stray) throw new UsageError(`--${stray} is not an option of ${name} (it belongs to ${cmd})`);
-  }
+  const instanceId = checkShape(name, rest, tail);
+  checkOwnFlags(name, values);
 
   if (name === 'pods') {
     return { name, json: values.json ?? false, kubeconfig: values.kubeconfig, namespace: values.namespace, allNamespaces: values['all-namespaces'] ?? false };
@@ -154,17 +143,17 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (name === 'deploy') return { name, common, request: deployRequest({ ...values, arg: [...(values.arg ?? []), ...tail] }, common.providerId) };
   if (name === 'probe') return { name, common, service: values.service ?? '' };
   if (name === 'instances') return { name, common, phases: (values.phase ?? []).map(phaseFlag), kind: kindFilter(values.kind) };
-  if (name === 'describe') return { name, common, instanceId: instanceId! };
+  if (name === 'describe') return { name, common, instanceId };
   if (name === 'watch') return { name, common };
   if (name === 'logs') {
-    const request: GetLogsRequest = { providerId: common.providerId, instanceId: instanceId!, follow: values.follow ?? false, timestamps: values.timestamps ?? false };
+    const request: GetLogsRequest = { providerId: common.providerId, instanceId, follow: values.follow ?? false, timestamps: values.timestamps ?? false };
     if (values.container !== undefined) request.container = values.container;
     if (values.tail !== undefined) request.tailLines = String(wholeNumber('--tail', values.tail));
     if (values.since !== undefined) request.sinceSeconds = String(wholeNumber('--since', values.since, 1));
     return { name, common, request };
   }
   if (name === 'undeploy') {
-    const request: UndeployRequest = { providerId: common.providerId, instanceId: instanceId!, propagation: values.foreground ? 'PROPAGATION_FOREGROUND' : 'PROPAGATION_BACKGROUND' };
+    const request: UndeployRequest = { providerId: common.providerId, instanceId, propagation: values.foreground ? 'PROPAGATION_FOREGROUND' : 'PROPAGATION_BACKGROUND' };
     if (values.grace !== undefined) request.graceSeconds = String(wholeNumber('--grace', values.grace));
     return { name, common, request };
   }
@@ -185,6 +174,28 @@ function kindFilter(raw: string | undefined): string {
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>['values'];
+
+/** A known command, no stray positionals, and nothing after "--" except for deploy. */
+/** Checks the command and its positional arguments; returns the instance id of the commands that take one ('' for the others). */
+function checkShape(name: string, rest: readonly string[], tail: readonly string[]): string {
+  if (!COMMANDS.includes(name)) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.join(', ')})`);
+  const [instanceId, ...extra] = rest;
+  if (TAKES_ID.has(name)) {
+    if (instanceId === undefined) throw new UsageError(`${name}: the instance id is required (${name} ID)`);
+    if (extra.length > 0) throw new UsageError(`${name}: unexpected argument "${extra[0]}" (one instance id only)`);
+  } else if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
+  if (tail.length > 0 && name !== 'deploy') throw new UsageError(`${name}: takes nothing after "--"`);
+  return instanceId ?? '';
+}
+
+/** A flag that belongs to another command is named with its owner. */
+function checkOwnFlags(name: string, values: Values): void {
+  for (const [cmd, flags] of Object.entries(OWN)) {
+    if (cmd === name) continue;
+    const stray = flags.find((f) => (values as Record<string, unknown>)[f] !== undefined && !(OWN[name] ?? []).includes(f));
+    if (stray) throw new UsageError(`--${stray} is not an option of ${name} (it belongs to ${cmd})`);
+  }
+}
 
 function commonFlags(values: Values): CommonFlags {
   const tlsGiven = [values['tls-ca'], values['tls-cert'], values['tls-key'], values['tls-server-name']].some((v) => v !== undefined);

@@ -71,7 +71,7 @@ describe('Ledger', () => {
     /** Like a watch: every change is announced. */
     set current(v: ObservedWorkloads) {
       this.value = v;
-      this.listeners.forEach((l) => l({ type: 'reset', kind: 'Pod' }));
+      for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
     }
     snapshot = (): ObservedWorkloads => this.value;
     synced = (): boolean => true;

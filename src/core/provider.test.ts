@@ -63,7 +63,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
 
   add(p: ObservedPod): void {
     this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
-    this.listeners.forEach((l) => l({ type: 'added', kind: 'Pod', object: p }));
+    for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
 
