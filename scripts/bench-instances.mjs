@@ -59,7 +59,10 @@ const freePort = () =>
 /** Kubernetes API requests the daemon made, from its own Prometheus counter. @param {number} metricsPort */
 async function apiRequests(metricsPort) {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith('k8s_provider_kube_api_requests_total{')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('k8s_provider_kube_api_requests_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
 }
 
 const heap = () => {
@@ -96,7 +99,12 @@ export async function benchInstances(root, rows) {
   const core = kc.makeApiClient(CoreV1Api);
   const namespace = `bench-instances-${process.pid}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  await until('the default ServiceAccount', async () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true, () => false));
+  await until('the default ServiceAccount', async () =>
+    core.readNamespacedServiceAccount({ name: 'default', namespace }).then(
+      () => true,
+      () => false,
+    ),
+  );
   /** @type {Daemon | undefined} */
   let daemon;
   /** @type {import('@grpc/grpc-js').Client[]} */
@@ -222,8 +230,15 @@ export async function benchInstances(root, rows) {
       /** @param {string} value */
       const rewrite = async (value) => {
         for (let i = 0; i < N; i += 50) {
-          await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) =>
-            core.patchNamespacedPod({ name: `b-${String(i + k).padStart(4, '0')}`, namespace, body: [{ op: 'replace', path: '/metadata/annotations/iarnet.provider_id', value }] })));
+          await Promise.all(
+            Array.from({ length: Math.min(50, N - i) }, (_, k) =>
+              core.patchNamespacedPod({
+                name: `b-${String(i + k).padStart(4, '0')}`,
+                namespace,
+                body: [{ op: 'replace', path: '/metadata/annotations/iarnet.provider_id', value }],
+              }),
+            ),
+          );
         }
       };
       // One round through the daemon's watchers, then one through the bare streams: never both at once.
@@ -251,7 +266,12 @@ export async function benchInstances(root, rows) {
       const informerHeapBefore = heap();
       const informers = [];
       for (let i = 0; i < 5; i++) {
-        const inf = makeInformer(kc, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' }), 'iarnet.managed=true');
+        const inf = makeInformer(
+          kc,
+          `/api/v1/namespaces/${namespace}/pods`,
+          () => core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' }),
+          'iarnet.managed=true',
+        );
         await inf.start();
         informers.push(inf);
       }
@@ -270,7 +290,12 @@ export async function benchInstances(root, rows) {
         baseline: `${(perInformer / 1024).toFixed(0)} KiB (an informer each)`,
         ratio: perWatcher / perInformer,
       });
-      rows.push({ bench: `  all ${WATCHERS * changes} deliveries`, measured: `${wall.toFixed(0)} ms wall`, baseline: `${bareWall.toFixed(0)} ms (bare gRPC streams)`, ratio: wall / bareWall });
+      rows.push({
+        bench: `  all ${WATCHERS * changes} deliveries`,
+        measured: `${wall.toFixed(0)} ms wall`,
+        baseline: `${bareWall.toFixed(0)} ms (bare gRPC streams)`,
+        ratio: wall / bareWall,
+      });
     }
 
     // undeploy
@@ -286,7 +311,12 @@ export async function benchInstances(root, rows) {
       await Promise.all(names.map((name) => core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })));
       await until('the pods to be gone', async () => (await core.listNamespacedPod({ namespace, labelSelector: 'bench-group=delete' })).items.length === 0);
       const base = performance.now() - t0;
-      rows.push({ bench: 'Undeploy 100 instances', measured: `${ours.toFixed(0)} ms to capacity back`, baseline: `${base.toFixed(0)} ms (client-node delete)`, ratio: ours / base });
+      rows.push({
+        bench: 'Undeploy 100 instances',
+        measured: `${ours.toFixed(0)} ms to capacity back`,
+        baseline: `${base.toFixed(0)} ms (client-node delete)`,
+        ratio: ours / base,
+      });
     }
   } finally {
     for (const c of clients) c.close();

@@ -166,7 +166,13 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     },
   );
   const instances = new InstanceService({
-    session, tracker, hub, view: cache, ledger, runtime, usage,
+    session,
+    tracker,
+    hub,
+    view: cache,
+    ledger,
+    runtime,
+    usage,
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
     log,
@@ -265,10 +271,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const observer = fanOut([prometheus, options.observer]);
-  const services: GrpcService[] = [
-    providerService({ provider, log, observer }),
-    instancesService({ instances: core.instances, usage, log, observer }),
-  ];
+  const services: GrpcService[] = [providerService({ provider, log, observer }), instancesService({ instances: core.instances, usage, log, observer })];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, log);
 

@@ -142,22 +142,35 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (NEEDS_ID.has(name) && !common.providerId) throw new UsageError(`${name}: --provider-id is required`);
   if (name === 'deploy') return { name, common, request: deployRequest({ ...values, arg: [...(values.arg ?? []), ...tail] }, common.providerId) };
   if (name === 'probe') return { name, common, service: values.service ?? '' };
-  if (name === 'instances') return { name, common, phases: (values.phase ?? []).map(phaseFlag), kind: kindFilter(values.kind) };
-  if (name === 'describe') return { name, common, instanceId };
-  if (name === 'watch') return { name, common };
-  if (name === 'logs') {
-    const request: GetLogsRequest = { providerId: common.providerId, instanceId, follow: values.follow ?? false, timestamps: values.timestamps ?? false };
-    if (values.container !== undefined) request.container = values.container;
-    if (values.tail !== undefined) request.tailLines = String(wholeNumber('--tail', values.tail));
-    if (values.since !== undefined) request.sinceSeconds = String(wholeNumber('--since', values.since, 1));
-    return { name, common, request };
-  }
-  if (name === 'undeploy') {
-    const request: UndeployRequest = { providerId: common.providerId, instanceId, propagation: values.foreground ? 'PROPAGATION_FOREGROUND' : 'PROPAGATION_BACKGROUND' };
-    if (values.grace !== undefined) request.graceSeconds = String(wholeNumber('--grace', values.grace));
-    return { name, common, request };
-  }
+  if (INSTANCE_COMMANDS.includes(name)) return instanceCommand(name, common, instanceId, values);
   return { name: name as RpcCommandName, common };
+}
+
+/** The instance commands: instances, describe, watch, logs, undeploy. */
+function instanceCommand(name: string, common: CommonFlags, instanceId: string, values: Values): Command {
+  switch (name) {
+    case 'instances':
+      return { name, common, phases: (values.phase ?? []).map(phaseFlag), kind: kindFilter(values.kind) };
+    case 'describe':
+      return { name, common, instanceId };
+    case 'logs': {
+      const request: GetLogsRequest = { providerId: common.providerId, instanceId, follow: values.follow ?? false, timestamps: values.timestamps ?? false };
+      if (values.container !== undefined) request.container = values.container;
+      if (values.tail !== undefined) request.tailLines = String(wholeNumber('--tail', values.tail));
+      if (values.since !== undefined) request.sinceSeconds = String(wholeNumber('--since', values.since, 1));
+      return { name, common, request };
+    }
+    case 'undeploy': {
+      const propagation = values.foreground ? 'PROPAGATION_FOREGROUND' : 'PROPAGATION_BACKGROUND';
+      const request: UndeployRequest = { providerId: common.providerId, instanceId, propagation };
+      if (values.grace !== undefined) request.graceSeconds = String(wholeNumber('--grace', values.grace));
+      return { name, common, request };
+    }
+    case 'watch':
+      return { name, common };
+    default:
+      throw new UsageError(`unknown instance command "${name}"`);
+  }
 }
 
 function phaseFlag(raw: string): string {

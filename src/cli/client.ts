@@ -67,7 +67,11 @@ export function instancesClient(common: CommonFlags): InstancesClient {
  * Resolves when the server ends the stream or `signal` aborts (cancelling
  * the call); rejects with the ServiceError otherwise.
  */
-export function readStream<T>(stream: grpc.ClientReadableStream<T>, onMessage: (m: T) => void, signal: AbortSignal | undefined): Promise<'ended' | 'cancelled'> {
+export function readStream<T>(
+  stream: grpc.ClientReadableStream<T>,
+  onMessage: (m: T) => void,
+  signal: AbortSignal | undefined,
+): Promise<'ended' | 'cancelled'> {
   return new Promise((resolve, reject) => {
     let cancelled = false;
     const cancel = (): void => {

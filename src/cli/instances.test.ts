@@ -4,20 +4,43 @@ import { describeText, instanceData, instancesTable, watchLine } from './instanc
 import type { Instance__Output } from '../adapters/grpc/contract.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
-const wire = (over: Partial<Instance__Output> = {}): Instance__Output => ({
-  instanceId: 'web', kind: 'WORKLOAD_KIND_POD', workloadName: 'web', phase: 'INSTANCE_PHASE_RUNNING', ready: true, reason: '', message: '', stuck: false,
-  node: 'kwok-node-0', podIp: '10.0.0.1', podName: 'web', createdAtUnixMs: String(NOW - 90_000), startedAtUnixMs: String(NOW - 80_000), finishedAtUnixMs: '0',
-  restartCount: 0, requested: { cpu: '500', memory: String(2 ** 28), gpu: '0', tags: [] }, holds: { cpu: '500', memory: String(2 ** 28), gpu: '0', tags: [] },
-  usage: null, providerId: 'cp', image: 'busybox', cleanupPolicy: '', _exitCode: 'exitCode', ...over,
-} as Instance__Output);
+const wire = (over: Partial<Instance__Output> = {}): Instance__Output =>
+  ({
+    instanceId: 'web',
+    kind: 'WORKLOAD_KIND_POD',
+    workloadName: 'web',
+    phase: 'INSTANCE_PHASE_RUNNING',
+    ready: true,
+    reason: '',
+    message: '',
+    stuck: false,
+    node: 'kwok-node-0',
+    podIp: '10.0.0.1',
+    podName: 'web',
+    createdAtUnixMs: String(NOW - 90_000),
+    startedAtUnixMs: String(NOW - 80_000),
+    finishedAtUnixMs: '0',
+    restartCount: 0,
+    requested: { cpu: '500', memory: String(2 ** 28), gpu: '0', tags: [] },
+    holds: { cpu: '500', memory: String(2 ** 28), gpu: '0', tags: [] },
+    usage: null,
+    providerId: 'cp',
+    image: 'busybox',
+    cleanupPolicy: '',
+    _exitCode: 'exitCode',
+    ...over,
+  }) as Instance__Output;
 
 describe('instance command lines', () => {
   it('parses the instance commands, their flags and the instance id', () => {
     expect(parseCommandLine(['instances', '-p', 'cp', '--phase', 'Running', '--phase', 'failed', '--kind', 'job'])).toMatchObject({
-      name: 'instances', phases: ['INSTANCE_PHASE_RUNNING', 'INSTANCE_PHASE_FAILED'], kind: 'WORKLOAD_KIND_JOB',
+      name: 'instances',
+      phases: ['INSTANCE_PHASE_RUNNING', 'INSTANCE_PHASE_FAILED'],
+      kind: 'WORKLOAD_KIND_JOB',
     });
     expect(parseCommandLine(['logs', 'web', '-p', 'cp', '-f', '--tail', '20', '-c', 'side'])).toMatchObject({
-      name: 'logs', request: { providerId: 'cp', instanceId: 'web', follow: true, tailLines: '20', container: 'side', timestamps: false },
+      name: 'logs',
+      request: { providerId: 'cp', instanceId: 'web', follow: true, tailLines: '20', container: 'side', timestamps: false },
     });
     expect(parseCommandLine(['undeploy', 'job-1', '-p', 'cp', '--foreground', '--grace', '0'])).toMatchObject({
       request: { instanceId: 'job-1', propagation: 'PROPAGATION_FOREGROUND', graceSeconds: '0' },
@@ -38,15 +61,26 @@ describe('instance command lines', () => {
 
 describe('instance rendering', () => {
   it('shows a kubectl-like table', () => {
-    const rows = [instanceData(wire()), instanceData(wire({ instanceId: 'stuck-one', phase: 'INSTANCE_PHASE_FAILED', reason: 'Unschedulable', node: '', stuck: true }))];
+    const rows = [
+      instanceData(wire()),
+      instanceData(wire({ instanceId: 'stuck-one', phase: 'INSTANCE_PHASE_FAILED', reason: 'Unschedulable', node: '', stuck: true })),
+    ];
     expect(instancesTable(rows, NOW)).toBe(
-      ['INSTANCE   KIND  PHASE    REASON         NODE         AGE  CPU   MEMORY', 'web        Pod   Running  -              kwok-node-0  90s  500m  256Mi', 'stuck-one  Pod   Failed   Unschedulable  <none>       90s  500m  256Mi', ''].join('\n'),
+      [
+        'INSTANCE   KIND  PHASE    REASON         NODE         AGE  CPU   MEMORY',
+        'web        Pod   Running  -              kwok-node-0  90s  500m  256Mi',
+        'stuck-one  Pod   Failed   Unschedulable  <none>       90s  500m  256Mi',
+        '',
+      ].join('\n'),
     );
     expect(instancesTable([], NOW)).toBe('no instances\n');
   });
 
   it('describes one instance with its times and exit code', () => {
-    const text = describeText(instanceData(wire({ phase: 'INSTANCE_PHASE_FAILED', ready: false, reason: 'OOMKilled', exitCode: 137, finishedAtUnixMs: String(NOW - 5000) })), NOW);
+    const text = describeText(
+      instanceData(wire({ phase: 'INSTANCE_PHASE_FAILED', ready: false, reason: 'OOMKilled', exitCode: 137, finishedAtUnixMs: String(NOW - 5000) })),
+      NOW,
+    );
     expect(text).toContain('Phase:     Failed\n');
     expect(text).toContain('Reason:    OOMKilled\n');
     expect(text).toContain('Exit code: 137\n');

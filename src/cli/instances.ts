@@ -114,14 +114,15 @@ export function describeText(i: InstanceData, now: number): string {
   ];
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n') + '\n';
+  return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
 }
 
 /** One line per watch event: time, event, instance, phase, reason. */
 export function watchLine(e: WatchInstancesResponse__Output, now: number): string {
   const type = strip(String(e.type), 'WATCH_EVENT_TYPE_');
   const stamp = new Date(now).toISOString().slice(11, 23);
-  if (!e.instance) return type === 'SYNCED' ? `${stamp}  -- snapshot complete, watching --\n` : `${stamp}  -- ${type}: changes were dropped, a fresh snapshot follows --\n`;
+  if (!e.instance)
+    return type === 'SYNCED' ? `${stamp}  -- snapshot complete, watching --\n` : `${stamp}  -- ${type}: changes were dropped, a fresh snapshot follows --\n`;
   const i = instanceData(e.instance);
   return `${stamp}  ${type.padEnd(8)}  ${i.instanceId}  ${i.kind}  ${i.phase}${i.reason ? `  ${i.reason}` : ''}${i.node ? `  on ${i.node}` : ''}\n`;
 }
@@ -146,7 +147,13 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
         const all: InstanceData[] = [];
         let pageToken = '';
         do {
-          const res = await call<ListInstancesResponse__Output>('ListInstances', { providerId, phases: command.phases, kind: command.kind, pageSize: 1000, pageToken });
+          const res = await call<ListInstancesResponse__Output>('ListInstances', {
+            providerId,
+            phases: command.phases,
+            kind: command.kind,
+            pageSize: 1000,
+            pageToken,
+          });
           all.push(...res.instances.map(instanceData));
           pageToken = res.nextPageToken;
         } while (pageToken);
@@ -155,14 +162,21 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
       }
       case 'describe': {
         const res = await call<GetInstanceResponse__Output>('GetInstance', { providerId, instanceId: command.instanceId });
-        const data = instanceData(res.instance!);
+        if (!res.instance) throw new Error('GetInstance answered without an instance');
+        const data = instanceData(res.instance);
         io.out(json ? `${JSON.stringify(data, null, 2)}\n` : describeText(data, io.now()));
         return 0;
       }
       case 'undeploy': {
         const res = await call<UndeployResponse__Output>('Undeploy', command.request);
         const kind = titleCase(strip(String(res.kind), 'WORKLOAD_KIND_'));
-        const data = { instanceId: command.request.instanceId, deleted: res.deleted, kind: res.deleted ? kind : null, workloadName: res.workloadName, instance: res.instance ? instanceData(res.instance) : null };
+        const data = {
+          instanceId: command.request.instanceId,
+          deleted: res.deleted,
+          kind: res.deleted ? kind : null,
+          workloadName: res.workloadName,
+          instance: res.instance ? instanceData(res.instance) : null,
+        };
         const human = res.deleted
           ? `undeployed: instance "${data.instanceId}" (${kind} ${res.workloadName}); its resources return once its pods are gone\n`
           : `already gone: instance "${data.instanceId}" (nothing to delete)\n`;
@@ -174,7 +188,12 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
         const stream = client.WatchInstances({ providerId });
         await readStream<WatchInstancesResponse__Output>(
           stream,
-          (e) => io.out(json ? `${JSON.stringify({ type: strip(String(e.type), 'WATCH_EVENT_TYPE_'), instance: e.instance ? instanceData(e.instance) : null })}\n` : watchLine(e, io.now())),
+          (e) =>
+            io.out(
+              json
+                ? `${JSON.stringify({ type: strip(String(e.type), 'WATCH_EVENT_TYPE_'), instance: e.instance ? instanceData(e.instance) : null })}\n`
+                : watchLine(e, io.now()),
+            ),
           io.signal,
         );
         return 0;

@@ -17,13 +17,32 @@ describe('removeOnFinish', () => {
 describe('retentionDue', () => {
   const policy = { keepFinishedMs: 1000, maxFinished: 2 };
   it('removes what is older than the keep time and says when the next one is due', () => {
-    const out = retentionDue([{ id: 'old', finishedAt: 0 }, { id: 'new', finishedAt: 500 }], 1000, policy);
+    const out = retentionDue(
+      [
+        { id: 'old', finishedAt: 0 },
+        { id: 'new', finishedAt: 500 },
+      ],
+      1000,
+      policy,
+    );
     expect(out).toEqual({ remove: [{ id: 'old', cause: 'age' }], nextAt: 1500 });
   });
 
   it('removes the oldest beyond the count, ties broken by id', () => {
-    const out = retentionDue([{ id: 'c', finishedAt: 10 }, { id: 'b', finishedAt: 5 }, { id: 'a', finishedAt: 5 }, { id: 'd', finishedAt: 20 }], 100, policy);
-    expect(out.remove).toEqual([{ id: 'a', cause: 'count' }, { id: 'b', cause: 'count' }]);
+    const out = retentionDue(
+      [
+        { id: 'c', finishedAt: 10 },
+        { id: 'b', finishedAt: 5 },
+        { id: 'a', finishedAt: 5 },
+        { id: 'd', finishedAt: 20 },
+      ],
+      100,
+      policy,
+    );
+    expect(out.remove).toEqual([
+      { id: 'a', cause: 'count' },
+      { id: 'b', cause: 'count' },
+    ]);
     expect(out.nextAt).toBe(1010);
   });
 

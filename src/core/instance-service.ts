@@ -96,10 +96,11 @@ export class InstanceService {
     const start = after === undefined ? 0 : firstAfter(filtered, after);
     const page = filtered.slice(start, start + pageSize);
     const usage = this.deps.usage.current();
+    const last = page.at(-1);
     const more = start + pageSize < filtered.length;
     return {
       instances: page.map((s) => this.withUsage(s, usage)),
-      nextPageToken: more && page.length > 0 ? encodeToken(page[page.length - 1]!.id, filterKey) : '',
+      nextPageToken: more && last ? encodeToken(last.id, filterKey) : '',
       totalSize: filtered.length,
     };
   }
@@ -141,8 +142,10 @@ export class InstanceService {
     this.deps.session.verify(input.providerId);
     if (!input.instanceId) throw invalidArgument('instance_id is required');
     const problems: string[] = [];
-    if (input.tailLines !== undefined && !(Number.isSafeInteger(input.tailLines) && input.tailLines >= 0)) problems.push(`tail_lines must be zero or more (got ${input.tailLines})`);
-    if (input.sinceSeconds !== undefined && !(Number.isSafeInteger(input.sinceSeconds) && input.sinceSeconds > 0)) problems.push(`since_seconds must be positive (got ${input.sinceSeconds})`);
+    if (input.tailLines !== undefined && !(Number.isSafeInteger(input.tailLines) && input.tailLines >= 0))
+      problems.push(`tail_lines must be zero or more (got ${input.tailLines})`);
+    if (input.sinceSeconds !== undefined && !(Number.isSafeInteger(input.sinceSeconds) && input.sinceSeconds > 0))
+      problems.push(`since_seconds must be positive (got ${input.sinceSeconds})`);
     if (problems.length > 0) throw invalidArgument(problems.join('; '));
     const s = this.deps.tracker.get(input.instanceId);
     if (!s) throw notFound(`instance "${input.instanceId}" does not exist`);
@@ -196,7 +199,10 @@ export class InstanceService {
     const outcome = await runtime.delete(ref, { propagation, graceSeconds: input.graceSeconds });
     ledger.release(input.instanceId);
     tracker.forget(input.instanceId); // a stuck instance kept listed after its deletion goes now
-    log.info({ instanceId: input.instanceId, kind: ref.kind, workload: ref.name, propagation, graceSeconds: input.graceSeconds, outcome }, 'instance undeployed');
+    log.info(
+      { instanceId: input.instanceId, kind: ref.kind, workload: ref.name, propagation, graceSeconds: input.graceSeconds, outcome },
+      'instance undeployed',
+    );
     const after = tracker.get(input.instanceId);
     return {
       deleted: outcome === 'deleted',
@@ -217,7 +223,7 @@ function firstAfter(list: readonly InstanceStatus[], id: string): number {
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (list[mid]!.id <= id) lo = mid + 1;
+    if ((list[mid]?.id ?? '') <= id) lo = mid + 1;
     else hi = mid;
   }
   return lo;

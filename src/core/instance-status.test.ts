@@ -30,26 +30,59 @@ const describePod = (p: ObservedPod, now = T0) => describeInstance('i', undefine
 describe('describeInstance: pods', () => {
   it('reports a running pod with its node, IP, start time and readiness', () => {
     const { status, stuckAt } = describePod(
-      pod({ phase: 'Running', node: 'n1', podIp: '10.0.0.7', ready: true, startedAt: T0 + 1000, container: { ready: true, restartCount: 2, running: { startedAt: T0 + 2000 } } }),
+      pod({
+        phase: 'Running',
+        node: 'n1',
+        podIp: '10.0.0.7',
+        ready: true,
+        startedAt: T0 + 1000,
+        container: { ready: true, restartCount: 2, running: { startedAt: T0 + 2000 } },
+      }),
     );
     expect(status).toMatchObject({
-      id: 'i', kind: 'Pod', workloadName: 'p', workloadUid: 'pod-uid', phase: 'Running', ready: true, reason: '', node: 'n1', podIp: '10.0.0.7',
-      createdAt: T0, startedAt: T0 + 2000, finishedAt: undefined, exitCode: undefined, restartCount: 2, holds: R(500, 1024), stuck: false,
+      id: 'i',
+      kind: 'Pod',
+      workloadName: 'p',
+      workloadUid: 'pod-uid',
+      phase: 'Running',
+      ready: true,
+      reason: '',
+      node: 'n1',
+      podIp: '10.0.0.7',
+      createdAt: T0,
+      startedAt: T0 + 2000,
+      finishedAt: undefined,
+      exitCode: undefined,
+      restartCount: 2,
+      holds: R(500, 1024),
+      stuck: false,
     });
     expect(stuckAt).toBeUndefined();
   });
 
   it('gives the reason a pod fails: OOMKilled with its exit code, Evicted from the pod', () => {
-    const oom = describePod(pod({ phase: 'Failed', container: { ready: false, restartCount: 0, terminated: { exitCode: 137, reason: 'OOMKilled', message: '', startedAt: T0, finishedAt: T0 + 5000 } } })).status;
+    const oom = describePod(
+      pod({
+        phase: 'Failed',
+        container: { ready: false, restartCount: 0, terminated: { exitCode: 137, reason: 'OOMKilled', message: '', startedAt: T0, finishedAt: T0 + 5000 } },
+      }),
+    ).status;
     expect(oom).toMatchObject({ phase: 'Failed', reason: 'OOMKilled', exitCode: 137, finishedAt: T0 + 5000, holds: R(0) });
     const evicted = describePod(pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' })).status;
     expect(evicted).toMatchObject({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
-    const done = describePod(pod({ phase: 'Succeeded', container: { ready: false, restartCount: 0, terminated: { exitCode: 0, reason: 'Completed', message: '', startedAt: T0, finishedAt: T0 + 1 } } })).status;
+    const done = describePod(
+      pod({
+        phase: 'Succeeded',
+        container: { ready: false, restartCount: 0, terminated: { exitCode: 0, reason: 'Completed', message: '', startedAt: T0, finishedAt: T0 + 1 } },
+      }),
+    ).status;
     expect(done).toMatchObject({ phase: 'Succeeded', reason: 'Completed', exitCode: 0 });
   });
 
   it('names the wait of a running pod whose container restarts', () => {
-    const crashing = describePod(pod({ phase: 'Running', ready: false, container: { ready: false, restartCount: 4, waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } } })).status;
+    const crashing = describePod(
+      pod({ phase: 'Running', ready: false, container: { ready: false, restartCount: 4, waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } } }),
+    ).status;
     expect(crashing).toMatchObject({ phase: 'Running', ready: false, reason: 'CrashLoopBackOff', restartCount: 4, stuck: false });
   });
 
@@ -70,7 +103,8 @@ describe('describeInstance: pods', () => {
   });
 
   it('counts image and config errors from when the pod stopped being ready; InvalidImageName at once', () => {
-    const waiting = (reason: string): ObservedPod => pod({ node: 'n', notReadySince: T0 + 1000, container: { ready: false, restartCount: 0, waiting: { reason, message: `${reason} detail` } } });
+    const waiting = (reason: string): ObservedPod =>
+      pod({ node: 'n', notReadySince: T0 + 1000, container: { ready: false, restartCount: 0, waiting: { reason, message: `${reason} detail` } } });
     expect(stuckVerdict(waiting('ImagePullBackOff'), policy)).toEqual({ reason: 'ImagePullBackOff', message: 'ImagePullBackOff detail', at: T0 + 301_000 });
     expect(stuckVerdict(waiting('CreateContainerConfigError'), policy)?.at).toBe(T0 + 301_000);
     expect(stuckVerdict(waiting('InvalidImageName'), policy)?.at).toBe(T0 + 1000);
@@ -85,11 +119,25 @@ describe('describeInstance: pods', () => {
 describe('describeInstance: jobs', () => {
   it('is Pending with one pod of room held before its first pod exists', () => {
     const { status } = describeInstance('i', job(), [], T0, policy);
-    expect(status).toMatchObject({ kind: 'Job', workloadName: 'j', workloadUid: 'job-uid', phase: 'Pending', podName: undefined, holds: R(500, 1024), cleanupPolicy: 'OnSuccess' });
+    expect(status).toMatchObject({
+      kind: 'Job',
+      workloadName: 'j',
+      workloadUid: 'job-uid',
+      phase: 'Pending',
+      podName: undefined,
+      holds: R(500, 1024),
+      cleanupPolicy: 'OnSuccess',
+    });
   });
 
   it('describes the latest pod, and counts failed pods as restarts', () => {
-    const first = pod({ name: 'j-1', jobName: 'j', phase: 'Failed', createdAt: T0, container: { ready: false, restartCount: 0, terminated: { exitCode: 3, reason: 'Error', message: '', startedAt: T0, finishedAt: T0 + 1 } } });
+    const first = pod({
+      name: 'j-1',
+      jobName: 'j',
+      phase: 'Failed',
+      createdAt: T0,
+      container: { ready: false, restartCount: 0, terminated: { exitCode: 3, reason: 'Error', message: '', startedAt: T0, finishedAt: T0 + 1 } },
+    });
     const second = pod({ name: 'j-2', jobName: 'j', phase: 'Running', createdAt: T0 + 10, node: 'n2', ready: true });
     const { status } = describeInstance('i', job({ failedPods: 1 }), [first, second], T0 + 20, policy);
     expect(status).toMatchObject({ phase: 'Running', podName: 'j-2', node: 'n2', restartCount: 1, ready: true, exitCode: undefined });
@@ -99,8 +147,19 @@ describe('describeInstance: jobs', () => {
 
   it('reports the Job condition reason: BackoffLimitExceeded, DeadlineExceeded, OOMKilled from the pod', () => {
     const failedPod = (reason: string, exitCode: number): ObservedPod =>
-      pod({ name: 'j-1', jobName: 'j', phase: 'Failed', container: { ready: false, restartCount: 0, terminated: { exitCode, reason, message: '', startedAt: T0, finishedAt: T0 + 1 } } });
-    const backoff = describeInstance('i', job({ finished: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', finishedAt: T0 + 9 }), [failedPod('Error', 2)], T0 + 10, policy).status;
+      pod({
+        name: 'j-1',
+        jobName: 'j',
+        phase: 'Failed',
+        container: { ready: false, restartCount: 0, terminated: { exitCode, reason, message: '', startedAt: T0, finishedAt: T0 + 1 } },
+      });
+    const backoff = describeInstance(
+      'i',
+      job({ finished: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', finishedAt: T0 + 9 }),
+      [failedPod('Error', 2)],
+      T0 + 10,
+      policy,
+    ).status;
     expect(backoff).toMatchObject({ phase: 'Failed', reason: 'BackoffLimitExceeded', exitCode: 2, finishedAt: T0 + 9, holds: R(0) });
     const deadline = describeInstance('i', job({ finished: 'Failed', reason: 'DeadlineExceeded' }), [], T0, policy).status;
     expect(deadline).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded' });
@@ -112,11 +171,22 @@ describe('describeInstance: jobs', () => {
   it('is Terminating while deleted in the foreground, and while its pods outlive a background delete', () => {
     const live = pod({ name: 'j-1', jobName: 'j', phase: 'Running', terminating: true });
     expect(describeInstance('i', job({ terminating: true }), [live], T0, policy).status).toMatchObject({ phase: 'Terminating', holds: R(500, 1024) });
-    expect(describeInstance('i', undefined, [live], T0, policy).status).toMatchObject({ kind: 'Job', workloadName: 'j', phase: 'Terminating', holds: R(500, 1024) });
+    expect(describeInstance('i', undefined, [live], T0, policy).status).toMatchObject({
+      kind: 'Job',
+      workloadName: 'j',
+      phase: 'Terminating',
+      holds: R(500, 1024),
+    });
   });
 
   it('is stuck when its pod cannot be scheduled', () => {
     const p = pod({ name: 'j-1', jobName: 'j', unschedulable: { since: T0, message: 'no node' } });
-    expect(describeInstance('i', job(), [p], T0 + 300_000, policy).status).toMatchObject({ kind: 'Job', phase: 'Failed', stuck: true, reason: 'Unschedulable', holds: R(0) });
+    expect(describeInstance('i', job(), [p], T0 + 300_000, policy).status).toMatchObject({
+      kind: 'Job',
+      phase: 'Failed',
+      stuck: true,
+      reason: 'Unschedulable',
+      holds: R(0),
+    });
   });
 });

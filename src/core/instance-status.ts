@@ -126,95 +126,120 @@ function podPhase(pod: ObservedPod): InstancePhase {
  * `job` undefined with pods owned by a Job means the Job is gone (deleted
  * in the background) while its pods shut down.
  */
-export function describeInstance(
-  id: string,
-  job: ObservedJob | undefined,
-  pods: readonly ObservedPod[],
-  now: number,
-  policy: StuckPolicy,
-): Described {
-  const own = job ? pods.filter((p) => p.jobName === job.name) : pods.filter((p) => p.jobName === undefined).length > 0 ? pods.filter((p) => p.jobName === undefined) : pods;
+export function describeInstance(id: string, job: ObservedJob | undefined, pods: readonly ObservedPod[], now: number, policy: StuckPolicy): Described {
+  const own = ownPods(job, pods);
   const pod = latest(own);
   const live = own.filter(isLivePod);
   const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
-  const kind: WorkloadKind = job || pod?.jobName !== undefined ? 'Job' : 'Pod';
-  const requests = job?.podRequests ?? pod?.requests ?? ZERO;
-
-  let phase: InstancePhase;
-  let reason = '';
-  let message = '';
-  let holds: Resources;
-  let finishedAt: number | undefined;
-  let stuck = false;
-  let stuckAt: number | undefined;
-
-  const verdict = pod && !(job?.finished) ? stuckVerdict(pod, policy) : undefined;
-  if (verdict && verdict.at <= now) {
-    // Sticky while the workload is being deleted: the cause is still the same pod.
-    stuck = true;
-    phase = 'Failed';
-    reason = verdict.reason;
-    message = stuckMessage(verdict, policy);
-    holds = ZERO;
-  } else if (job?.finished) {
-    phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
-    ({ reason, message } = job.finished === 'Failed' ? { reason: job.reason ?? 'Failed', message: job.message ?? '' } : { reason: 'Completed', message: '' });
-    if (job.finished === 'Failed' && pod?.container?.terminated?.reason === 'OOMKilled') reason = 'OOMKilled';
-    holds = liveHolds;
-    finishedAt = job.finishedAt ?? pod?.container?.terminated?.finishedAt;
-  } else if (job?.terminating || (!job && kind === 'Job' && live.length > 0)) {
-    phase = 'Terminating';
-    holds = liveHolds;
-  } else if (job) {
-    holds = live.length > 0 ? liveHolds : job.podRequests;
-    // A pod that succeeded runs on until the Job controller marks the Job complete, a moment later.
-    if (pod && (pod.phase === 'Running' || pod.phase === 'Succeeded') && !pod.terminating) phase = 'Running';
-    else {
-      phase = 'Pending';
-      if (pod && isLivePod(pod)) ({ reason, message } = podReason(pod));
-      else if (pod?.phase === 'Failed') ({ reason, message } = { reason: 'BackOff', message: `pod ${pod.name} failed; the Job controller is starting another` });
-    }
-  } else if (pod) {
-    phase = podPhase(pod);
-    // A running pod has a reason only while its container waits to restart (CrashLoopBackOff).
-    if (phase !== 'Running' || pod.container?.waiting) ({ reason, message } = podReason(pod));
-    holds = liveHolds;
-    if (FINISHED.has(pod.phase)) finishedAt = pod.container?.terminated?.finishedAt ?? pod.notReadySince;
-  } else {
-    phase = 'Unknown';
-    holds = ZERO;
-  }
-  if (verdict && !stuck && phase === 'Pending') stuckAt = verdict.at;
-
+  const verdict = pod && !job?.finished ? stuckVerdict(pod, policy) : undefined;
+  const life = verdict && verdict.at <= now ? stuckLifecycle(verdict, policy) : lifecycleOf(job, pod, live.length, liveHolds);
   const terminated = pod?.container?.terminated;
   return {
     status: {
       id,
-      kind,
-      workloadName: job?.name ?? pod?.jobName ?? pod?.name ?? '',
-      workloadUid: job ? job.uid : pod?.jobName !== undefined ? undefined : pod?.uid,
-      providerId: job?.providerId ?? pod?.providerId ?? '',
-      image: job?.image ?? pod?.image ?? '',
+      ...identityOf(job, pod),
       podName: pod?.name,
-      phase,
-      ready: phase === 'Running' && (pod?.ready ?? false),
-      reason,
-      message,
-      stuck,
+      ...life,
+      ready: life.phase === 'Running' && (pod?.ready ?? false),
       node: pod?.node ?? '',
       podIp: pod?.podIp ?? '',
-      createdAt: job?.createdAt ?? pod?.createdAt,
       startedAt: job?.startedAt ?? pod?.container?.running?.startedAt ?? terminated?.startedAt ?? pod?.startedAt,
-      finishedAt,
       exitCode: terminated?.exitCode,
       restartCount: job ? (job.failedPods ?? 0) : (pod?.container?.restartCount ?? 0),
-      requests,
-      holds,
-      cleanupPolicy: job?.cleanupPolicy,
-      specHash: job?.specHash ?? pod?.specHash,
+      requests: job?.podRequests ?? pod?.requests ?? ZERO,
     },
-    stuckAt,
+    stuckAt: verdict && !life.stuck && life.phase === 'Pending' ? verdict.at : undefined,
   };
+}
+
+/** The pods that tell the instance's story: its Job's, else its own, else (a Job we do not see) all of them. */
+function ownPods(job: ObservedJob | undefined, pods: readonly ObservedPod[]): readonly ObservedPod[] {
+  if (job) return pods.filter((p) => p.jobName === job.name);
+  const standalone = pods.filter((p) => p.jobName === undefined);
+  return standalone.length > 0 ? standalone : pods;
+}
+
+type Identity = Pick<InstanceStatus, 'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash'>;
+
+function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined): Identity {
+  if (job) {
+    return {
+      kind: 'Job',
+      workloadName: job.name,
+      workloadUid: job.uid,
+      providerId: job.providerId ?? '',
+      image: job.image ?? '',
+      createdAt: job.createdAt,
+      cleanupPolicy: job.cleanupPolicy,
+      specHash: job.specHash,
+    };
+  }
+  const ofJob = pod?.jobName !== undefined;
+  return {
+    kind: ofJob ? 'Job' : 'Pod',
+    workloadName: pod?.jobName ?? pod?.name ?? '',
+    // The pod of a Job we no longer see is not the workload: a delete goes to the Job by name.
+    workloadUid: ofJob ? undefined : pod?.uid,
+    providerId: pod?.providerId ?? '',
+    image: pod?.image ?? '',
+    createdAt: pod?.createdAt,
+    cleanupPolicy: undefined,
+    specHash: pod?.specHash,
+  };
+}
+
+type Lifecycle = Pick<InstanceStatus, 'phase' | 'reason' | 'message' | 'stuck' | 'holds' | 'finishedAt'>;
+
+const lifecycle = (phase: InstancePhase, holds: Resources, more: Partial<Lifecycle> = {}): Lifecycle => ({
+  phase,
+  reason: '',
+  message: '',
+  stuck: false,
+  holds,
+  finishedAt: undefined,
+  ...more,
+});
+
+/** Sticky while the workload is being deleted: the cause is still the same pod, and it holds nothing. */
+function stuckLifecycle(verdict: StuckVerdict, policy: StuckPolicy): Lifecycle {
+  return lifecycle('Failed', ZERO, { reason: verdict.reason, message: stuckMessage(verdict, policy), stuck: true });
+}
+
+function lifecycleOf(job: ObservedJob | undefined, pod: ObservedPod | undefined, liveCount: number, liveHolds: Resources): Lifecycle {
+  if (job?.finished) return finishedJobLifecycle(job, pod, liveHolds);
+  // Deleted in the foreground, or deleted in the background while its pods shut down.
+  if (job?.terminating || (!job && pod?.jobName !== undefined && liveCount > 0)) return lifecycle('Terminating', liveHolds);
+  if (job) return activeJobLifecycle(job, pod, liveCount, liveHolds);
+  if (pod) return podLifecycle(pod, liveHolds);
+  return lifecycle('Unknown', ZERO);
+}
+
+function finishedJobLifecycle(job: ObservedJob, pod: ObservedPod | undefined, liveHolds: Resources): Lifecycle {
+  const terminated = pod?.container?.terminated;
+  // A pod still shutting down after the deadline keeps its room until gone.
+  const finishedAt = job.finishedAt ?? terminated?.finishedAt;
+  if (job.finished === 'Complete') return lifecycle('Succeeded', liveHolds, { reason: 'Completed', finishedAt });
+  const reason = terminated?.reason === 'OOMKilled' ? 'OOMKilled' : (job.reason ?? 'Failed');
+  return lifecycle('Failed', liveHolds, { reason, message: job.message ?? '', finishedAt });
+}
+
+function activeJobLifecycle(job: ObservedJob, pod: ObservedPod | undefined, liveCount: number, liveHolds: Resources): Lifecycle {
+  // Between two pods the Job still holds one pod's room: its controller is about to create the next.
+  const holds = liveCount > 0 ? liveHolds : job.podRequests;
+  // A pod that succeeded runs on until the Job controller marks the Job complete, a moment later.
+  if (pod && (pod.phase === 'Running' || pod.phase === 'Succeeded') && !pod.terminating) return lifecycle('Running', holds);
+  if (pod && isLivePod(pod)) return lifecycle('Pending', holds, podReason(pod));
+  if (pod?.phase === 'Failed')
+    return lifecycle('Pending', holds, { reason: 'BackOff', message: `pod ${pod.name} failed; the Job controller is starting another` });
+  return lifecycle('Pending', holds);
+}
+
+function podLifecycle(pod: ObservedPod, liveHolds: Resources): Lifecycle {
+  const phase = podPhase(pod);
+  // A running pod has a reason only while its container waits to restart (CrashLoopBackOff).
+  const why = phase !== 'Running' || pod.container?.waiting ? podReason(pod) : {};
+  const finishedAt = FINISHED.has(pod.phase) ? (pod.container?.terminated?.finishedAt ?? pod.notReadySince) : undefined;
+  return lifecycle(phase, liveHolds, { ...why, finishedAt });
 }
 
 /** Finished for good: nothing will run any more (a stuck instance included). */

@@ -179,13 +179,13 @@ export class InstanceTracker {
       until = now + this.policy.keepRemovedMs;
       this.removed.set(id, until);
       // Beyond the cap the oldest go first (Map order is insertion order).
-      while (this.removed.size > this.policy.maxRemoved) {
-        const [oldest] = this.removed.keys();
-        this.removed.set(oldest!, now);
+      for (const oldest of this.removed.keys()) {
+        if (this.removed.size <= this.policy.maxRemoved) break;
+        this.removed.set(oldest, now);
         if (oldest === id) break;
-        this.refresh(oldest!);
+        this.refresh(oldest);
       }
-      until = this.removed.get(id)!;
+      until = this.removed.get(id) ?? now;
     }
     return until > now;
   }
@@ -222,11 +222,14 @@ export class InstanceTracker {
     this.timerAt = next;
     if (next === undefined || !this.unsubscribe) return;
     // A little after the due time, so the clock has certainly passed it.
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = undefined;
-      this.tick();
-    }, Math.max(0, next - this.clock.now()) + 10);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = undefined;
+        this.tick();
+      },
+      Math.max(0, next - this.clock.now()) + 10,
+    );
     this.timer.unref();
   }
 
@@ -236,12 +239,36 @@ export class InstanceTracker {
 }
 
 const KEYS: ReadonlyArray<keyof InstanceStatus> = [
-  'kind', 'workloadName', 'workloadUid', 'providerId', 'image', 'podName', 'phase', 'ready', 'reason', 'message', 'stuck',
-  'node', 'podIp', 'createdAt', 'startedAt', 'finishedAt', 'exitCode', 'restartCount', 'cleanupPolicy', 'specHash',
+  'kind',
+  'workloadName',
+  'workloadUid',
+  'providerId',
+  'image',
+  'podName',
+  'phase',
+  'ready',
+  'reason',
+  'message',
+  'stuck',
+  'node',
+  'podIp',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'exitCode',
+  'restartCount',
+  'cleanupPolicy',
+  'specHash',
 ];
 
 function sameStatus(a: InstanceStatus, b: InstanceStatus): boolean {
   if (!KEYS.every((k) => a[k] === b[k])) return false;
-  return a.requests.cpu === b.requests.cpu && a.requests.memory === b.requests.memory && a.requests.gpu === b.requests.gpu &&
-    a.holds.cpu === b.holds.cpu && a.holds.memory === b.holds.memory && a.holds.gpu === b.holds.gpu;
+  return (
+    a.requests.cpu === b.requests.cpu &&
+    a.requests.memory === b.requests.memory &&
+    a.requests.gpu === b.requests.gpu &&
+    a.holds.cpu === b.holds.cpu &&
+    a.holds.memory === b.holds.memory &&
+    a.holds.gpu === b.holds.gpu
+  );
 }

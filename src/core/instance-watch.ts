@@ -71,8 +71,9 @@ class Watcher {
   }
 
   take(): WatchItem | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const item = this.queue[this.head++]!;
+    const item = this.queue[this.head];
+    if (item === undefined) return undefined;
+    this.head++;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.liveStart = Math.max(0, this.liveStart - this.head);
@@ -120,7 +121,11 @@ export class InstanceWatchHub {
 
   /** Starts with the current snapshot and a `synced` marker, then every change. */
   subscribe(): Subscription {
-    const w = new Watcher(this.options.bufferSize, () => this.tracker.list(), () => this.resynced());
+    const w = new Watcher(
+      this.options.bufferSize,
+      () => this.tracker.list(),
+      () => this.resynced(),
+    );
     this.watchers.add(w);
     const close = (): void => {
       w.closed = true;

@@ -15,10 +15,17 @@ import type { DeleteOptions, DeleteOutcome, Logger, WorkloadChange, WorkloadRef,
 const R = (cpu: number, memory = 0, gpu = 0) => ({ cpu, memory, gpu });
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Line { level: string; obj: Record<string, unknown>; msg: string | undefined }
+interface Line {
+  level: string;
+  obj: Record<string, unknown>;
+  msg: string | undefined;
+}
 function recorder(): Logger & { lines: Line[] } {
   const lines: Line[] = [];
-  const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  const at =
+    (level: string) =>
+    (obj: object, msg?: string): void =>
+      void lines.push({ level, obj: obj as Record<string, unknown>, msg });
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
@@ -42,14 +49,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const type = this.pods.has(p.name) ? 'modified' : 'added';
     this.pods.set(p.name, p);
     this.memo = undefined;
-    this.listeners.forEach((l) => l({ type, kind: 'Pod', object: p }));
+    for (const l of this.listeners) l({ type, kind: 'Pod', object: p });
   }
 
   putJob(j: ObservedJob): void {
     const type = this.jobs.has(j.name) ? 'modified' : 'added';
     this.jobs.set(j.name, j);
     this.memo = undefined;
-    this.listeners.forEach((l) => l({ type, kind: 'Job', object: j }));
+    for (const l of this.listeners) l({ type, kind: 'Job', object: j });
   }
 
   removePod(name: string): void {
@@ -57,12 +64,12 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     if (!p) return;
     this.pods.delete(name);
     this.memo = undefined;
-    this.listeners.forEach((l) => l({ type: 'deleted', kind: 'Pod', object: p }));
+    for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: p });
   }
 
   relist(): void {
     this.memo = undefined;
-    this.listeners.forEach((l) => l({ type: 'reset', kind: 'Pod' }));
+    for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
   }
 
   async create(): Promise<{ name: string }> {
@@ -85,7 +92,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
       if (!j || (ref.uid && j.uid !== ref.uid)) return 'gone';
       this.jobs.delete(ref.name);
       this.memo = undefined;
-      this.listeners.forEach((l) => l({ type: 'deleted', kind: 'Job', object: j }));
+      for (const l of this.listeners) l({ type: 'deleted', kind: 'Job', object: j });
       for (const p of [...this.pods.values()]) if (p.jobName === ref.name) this.removePod(p.name);
       return 'deleted';
     }
@@ -97,13 +104,29 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
 }
 
 const pod = (name: string, over: Partial<ObservedPod> = {}): ObservedPod => ({
-  name, instanceId: name, phase: 'Running', requests: R(100, 1000), terminating: false, uid: `${name}-uid`, createdAt: 0, ...over,
+  name,
+  instanceId: name,
+  phase: 'Running',
+  requests: R(100, 1000),
+  terminating: false,
+  uid: `${name}-uid`,
+  createdAt: 0,
+  ...over,
 });
 
 function setup(options: { stuckAfterMs?: number; bufferSize?: number; keepRemovedMs?: number; maxRemoved?: number } = {}) {
   const cluster = new MemoryCluster();
-  const clock = { t: 1000, now(): number { return this.t; } };
-  const tracker = new InstanceTracker(cluster, clock, { stuckAfterMs: options.stuckAfterMs ?? 60_000, keepRemovedMs: options.keepRemovedMs ?? 0, maxRemoved: options.maxRemoved ?? 0 });
+  const clock = {
+    t: 1000,
+    now(): number {
+      return this.t;
+    },
+  };
+  const tracker = new InstanceTracker(cluster, clock, {
+    stuckAfterMs: options.stuckAfterMs ?? 60_000,
+    keepRemovedMs: options.keepRemovedMs ?? 0,
+    maxRemoved: options.maxRemoved ?? 0,
+  });
   tracker.start();
   const events: InstanceEvent[] = [];
   tracker.onEvent((e) => events.push(e));
@@ -185,7 +208,12 @@ describe('InstanceTracker', () => {
     cluster.pods.delete('gone');
     cluster.relist();
     expect(tracker.list().map((s) => s.id)).toEqual(['a', 'b']);
-    expect(events.slice(before).map((e) => `${e.type}:${e.instance.id}`).sort()).toEqual(['added:b', 'deleted:gone', 'modified:a']);
+    expect(
+      events
+        .slice(before)
+        .map((e) => `${e.type}:${e.instance.id}`)
+        .sort(),
+    ).toEqual(['added:b', 'deleted:gone', 'modified:a']);
     cluster.relist(); // nothing changed: nothing to say
     expect(events.length).toBe(before + 3);
   });
@@ -266,7 +294,11 @@ describe('Reconciler', () => {
     const stuck: string[] = [];
     const reconciler = new Reconciler(
       { tracker: s.tracker, runtime: s.cluster, clock: s.clock, log, observer: { instanceStuck: (r) => void stuck.push(r) } },
-      { deleteStuck: options.deleteStuck ?? true, retention: { keepFinishedMs: options.keepFinishedMs ?? 60_000, maxFinished: options.maxFinished ?? 100 }, retryMs: 5 },
+      {
+        deleteStuck: options.deleteStuck ?? true,
+        retention: { keepFinishedMs: options.keepFinishedMs ?? 60_000, maxFinished: options.maxFinished ?? 100 },
+        retryMs: 5,
+      },
     );
     reconciler.start();
     return { ...s, log, stuck, reconciler };
@@ -274,7 +306,14 @@ describe('Reconciler', () => {
 
   it('reports a stuck instance once (log line and counter) and deletes it with its uid', async () => {
     const { cluster, clock, tracker, log, stuck, reconciler } = withReconciler();
-    cluster.putPod(pod('img', { phase: 'Pending', node: 'n', notReadySince: 1000, container: { ready: false, restartCount: 0, waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope"' } } }));
+    cluster.putPod(
+      pod('img', {
+        phase: 'Pending',
+        node: 'n',
+        notReadySince: 1000,
+        container: { ready: false, restartCount: 0, waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope"' } },
+      }),
+    );
     clock.t = 2000;
     tracker.tick();
     tracker.tick();
@@ -289,7 +328,14 @@ describe('Reconciler', () => {
 
   it('keeps a stuck instance when delete_stuck is false, still reporting it', async () => {
     const { cluster, tracker, stuck, reconciler } = withReconciler({ deleteStuck: false });
-    cluster.putPod(pod('bad', { phase: 'Pending', node: 'n', notReadySince: 1000, container: { ready: false, restartCount: 0, waiting: { reason: 'InvalidImageName', message: '' } } }));
+    cluster.putPod(
+      pod('bad', {
+        phase: 'Pending',
+        node: 'n',
+        notReadySince: 1000,
+        container: { ready: false, restartCount: 0, waiting: { reason: 'InvalidImageName', message: '' } },
+      }),
+    );
     await tick(5);
     expect(stuck).toEqual(['InvalidImageName']);
     expect(cluster.deletes).toEqual([]);
@@ -299,21 +345,44 @@ describe('Reconciler', () => {
 
   it('removes finished Jobs as their policy says, through the runtime, in the background', async () => {
     const { cluster, log, reconciler } = withReconciler();
-    const job = (name: string, policy: ObservedJob['cleanupPolicy'], finished: ObservedJob['finished']): ObservedJob => ({ name, instanceId: name, finished, podRequests: R(1), uid: `${name}-uid`, cleanupPolicy: policy, finishedAt: 1000 });
+    const job = (name: string, policy: ObservedJob['cleanupPolicy'], finished: ObservedJob['finished']): ObservedJob => ({
+      name,
+      instanceId: name,
+      finished,
+      podRequests: R(1),
+      uid: `${name}-uid`,
+      cleanupPolicy: policy,
+      finishedAt: 1000,
+    });
     cluster.putJob(job('ok', 'OnSuccess', 'Complete'));
     cluster.putJob(job('kept', 'OnSuccess', 'Failed'));
     cluster.putJob(job('fail', 'OnFailure', 'Failed'));
     await tick(5);
-    expect(cluster.deletes.map((d) => [d.ref.name, d.ref.uid, d.options.propagation])).toEqual([['ok', 'ok-uid', 'Background'], ['fail', 'fail-uid', 'Background']]);
-    expect(log.lines.filter((l) => l.msg === 'finished job cleaned up').map((l) => [l.obj.job, l.obj.outcome, l.obj.policy])).toEqual([['ok', 'Complete', 'OnSuccess'], ['fail', 'Failed', 'OnFailure']]);
+    expect(cluster.deletes.map((d) => [d.ref.name, d.ref.uid, d.options.propagation])).toEqual([
+      ['ok', 'ok-uid', 'Background'],
+      ['fail', 'fail-uid', 'Background'],
+    ]);
+    expect(log.lines.filter((l) => l.msg === 'finished job cleaned up').map((l) => [l.obj.job, l.obj.outcome, l.obj.policy])).toEqual([
+      ['ok', 'Complete', 'OnSuccess'],
+      ['fail', 'Failed', 'OnFailure'],
+    ]);
     expect([...cluster.jobs.keys()]).toEqual(['kept']);
     reconciler.stop();
   });
 
   it('removes kept finished workloads beyond max_finished at once and the rest after keep_finished_seconds', async () => {
     const { cluster, clock, log, reconciler } = withReconciler({ keepFinishedMs: 50, maxFinished: 2 });
-    for (const [name, at] of [['f1', 990], ['f2', 995], ['f3', 1000]] as const) {
-      cluster.putPod(pod(name, { phase: 'Succeeded', container: { ready: false, restartCount: 0, terminated: { exitCode: 0, reason: 'Completed', message: '', startedAt: 0, finishedAt: at } } }));
+    for (const [name, at] of [
+      ['f1', 990],
+      ['f2', 995],
+      ['f3', 1000],
+    ] as const) {
+      cluster.putPod(
+        pod(name, {
+          phase: 'Succeeded',
+          container: { ready: false, restartCount: 0, terminated: { exitCode: 0, reason: 'Completed', message: '', startedAt: 0, finishedAt: at } },
+        }),
+      );
     }
     cluster.putPod(pod('live'));
     await tick(5);
@@ -322,7 +391,11 @@ describe('Reconciler', () => {
     await tick(80);
     expect(cluster.deletes.map((d) => d.ref.name).sort()).toEqual(['f1', 'f2', 'f3']);
     expect([...cluster.pods.keys()]).toEqual(['live']);
-    expect(log.lines.filter((l) => l.msg === 'finished instance removed').map((l) => [l.obj.instanceId, l.obj.cause])).toEqual([['f1', 'count'], ['f2', 'age'], ['f3', 'age']]);
+    expect(log.lines.filter((l) => l.msg === 'finished instance removed').map((l) => [l.obj.instanceId, l.obj.cause])).toEqual([
+      ['f1', 'count'],
+      ['f2', 'age'],
+      ['f3', 'age'],
+    ]);
     reconciler.stop();
   });
 
@@ -345,8 +418,23 @@ describe('InstanceService', () => {
     const session = new Session(s.clock, 90_000, log);
     const ledger = new Ledger(s.cluster, s.clock, { unseenTtlMs: 60_000 });
     const usage = { current: () => ({ total: R(0), perInstance: new Map([['a', R(42, 7)]]), source: 'metrics' as const, sampledAt: 999, stale: false }) };
-    const logs = { stream: async function* () { yield ['line']; } };
-    const svc = new InstanceService({ session, tracker: s.tracker, hub: s.hub, view: s.cluster, ledger, runtime: s.cluster, usage, logs, settled: async () => undefined, log });
+    const logs = {
+      stream: async function* () {
+        yield ['line'];
+      },
+    };
+    const svc = new InstanceService({
+      session,
+      tracker: s.tracker,
+      hub: s.hub,
+      view: s.cluster,
+      ledger,
+      runtime: s.cluster,
+      usage,
+      logs,
+      settled: async () => undefined,
+      log,
+    });
     return { ...s, session, svc, log };
   }
 
@@ -355,7 +443,9 @@ describe('InstanceService', () => {
     expect(() => svc.get('cp', 'a')).toThrow(/no control plane is connected/);
     session.connect('cp');
     expect(() => svc.list({ providerId: 'other', phases: [], kind: undefined, pageSize: 0, pageToken: '' })).toThrow(/is not the connected provider/);
-    await expect(svc.undeploy({ providerId: '', instanceId: 'a', graceSeconds: undefined, propagation: undefined })).rejects.toMatchObject({ kind: 'PERMISSION_DENIED' });
+    await expect(svc.undeploy({ providerId: '', instanceId: 'a', graceSeconds: undefined, propagation: undefined })).rejects.toMatchObject({
+      kind: 'PERMISSION_DENIED',
+    });
     expect(() => svc.get('cp', 'nope')).toThrow(/instance "nope" does not exist/);
   });
 
@@ -387,7 +477,9 @@ describe('InstanceService', () => {
     expect(cluster.deletes[0]).toEqual({ ref: { kind: 'Pod', name: 'a', uid: 'a-uid' }, options: { propagation: 'Foreground', graceSeconds: 0 } });
     const again = await svc.undeploy({ providerId: 'cp', instanceId: 'a', graceSeconds: undefined, propagation: undefined });
     expect(again).toEqual({ deleted: false, kind: undefined, workloadName: '', instance: undefined });
-    await expect(svc.undeploy({ providerId: 'cp', instanceId: 'a', graceSeconds: -1, propagation: undefined })).rejects.toMatchObject({ kind: 'INVALID_ARGUMENT' });
+    await expect(svc.undeploy({ providerId: 'cp', instanceId: 'a', graceSeconds: -1, propagation: undefined })).rejects.toMatchObject({
+      kind: 'INVALID_ARGUMENT',
+    });
   });
 
   it('ends a watch at its next change once the session is gone', async () => {
@@ -407,7 +499,10 @@ describe('InstanceService', () => {
     const read = async () => {
       for await (const _ of svc.logs({ providerId: 'cp', instanceId: 'p' }, new AbortController().signal)) void _;
     };
-    await expect(read()).rejects.toMatchObject({ kind: 'FAILED_PRECONDITION', message: expect.stringContaining('has not started (Pending: Unschedulable (no node fits))') });
+    await expect(read()).rejects.toMatchObject({
+      kind: 'FAILED_PRECONDITION',
+      message: expect.stringContaining('has not started (Pending: Unschedulable (no node fits))'),
+    });
     cluster.putPod(pod('r', { node: 'n', startedAt: 1 }));
     const batches: unknown[] = [];
     for await (const b of svc.logs({ providerId: 'cp', instanceId: 'r', tailLines: 5 }, new AbortController().signal)) batches.push(b);

@@ -56,7 +56,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const pod = this.current.pods.find((p) => p.name === ref.name);
     if (pod) {
       this.current = { pods: this.current.pods.filter((p) => p !== pod), jobs: this.current.jobs };
-      this.listeners.forEach((l) => l({ type: 'deleted', kind: 'Pod', object: pod }));
+      for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
     }
     return had || pod ? 'deleted' : 'gone';
   }

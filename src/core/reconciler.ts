@@ -97,7 +97,15 @@ export class Reconciler {
       if (this.reported.get(s.id) !== pod) {
         this.reported.set(s.id, pod);
         this.deps.log.warn(
-          { instanceId: s.id, kind: s.kind, workload: s.workloadName, pod: s.podName, reason: s.reason, message: s.message, deleting: this.options.deleteStuck },
+          {
+            instanceId: s.id,
+            kind: s.kind,
+            workload: s.workloadName,
+            pod: s.podName,
+            reason: s.reason,
+            message: s.message,
+            deleting: this.options.deleteStuck,
+          },
           'instance stuck',
         );
         this.deps.observer?.instanceStuck(s.reason);
@@ -146,7 +154,10 @@ export class Reconciler {
         this.kept.delete(s.id);
         if (outcome === 'gone') return;
         if (cause === 'policy') {
-          log.info({ job: s.workloadName, instanceId: s.id, outcome: s.phase === 'Succeeded' ? 'Complete' : 'Failed', policy: s.cleanupPolicy }, 'finished job cleaned up');
+          log.info(
+            { job: s.workloadName, instanceId: s.id, outcome: s.phase === 'Succeeded' ? 'Complete' : 'Failed', policy: s.cleanupPolicy },
+            'finished job cleaned up',
+          );
         } else if (cause === 'stuck') {
           log.info(fields, 'stuck instance deleted');
         } else {

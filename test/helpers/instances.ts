@@ -17,7 +17,11 @@ export function instancesClient(port: number): InstancesClient {
 
 type UnaryFn = (req: object, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
-export function icall<Res = Record<string, unknown>>(client: InstancesClient, method: 'GetInstance' | 'ListInstances' | 'Undeploy', request: object): Promise<Res> {
+export function icall<Res = Record<string, unknown>>(
+  client: InstancesClient,
+  method: 'GetInstance' | 'ListInstances' | 'Undeploy',
+  request: object,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, UnaryFn>)[method]!;
     fn.call(client, request, (err, res) => (err ? reject(err) : resolve(res as Res)));
@@ -48,7 +52,9 @@ export class WatchRecorder {
   }
 
   forInstance(id: string): Array<{ type: string; phase: string; reason: string; stuck: boolean }> {
-    return this.events.filter((e) => e.instance?.instanceId === id).map((e) => ({ type: e.type, phase: e.instance!.phase, reason: e.instance!.reason, stuck: e.instance!.stuck }));
+    return this.events
+      .filter((e) => e.instance?.instanceId === id)
+      .map((e) => ({ type: e.type, phase: e.instance!.phase, reason: e.instance!.reason, stuck: e.instance!.stuck }));
   }
 
   close(): void {
@@ -59,7 +65,11 @@ export class WatchRecorder {
 /** Waits until no pod of the instance is left in the namespace (asked of the API server, not the daemon). */
 export async function podsGone(namespace: string, instanceId: string, timeoutMs = 60_000): Promise<void> {
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
-  await waitFor(`the pods of ${instanceId} to be gone`, async () => (await core.listNamespacedPod({ namespace, labelSelector: `iarnet.instance_id=${instanceId}` })).items.length === 0, { timeoutMs });
+  await waitFor(
+    `the pods of ${instanceId} to be gone`,
+    async () => (await core.listNamespacedPod({ namespace, labelSelector: `iarnet.instance_id=${instanceId}` })).items.length === 0,
+    { timeoutMs },
+  );
 }
 
 export async function jobExists(namespace: string, name: string): Promise<boolean> {

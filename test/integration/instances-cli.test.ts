@@ -13,7 +13,13 @@ describe('k8s-provider-cli instance commands', () => {
   let d: TestDaemon;
   let cli: (...args: string[]) => Promise<CliResult>;
   const deploy = (instanceId: string, workload?: object) =>
-    call(d.client, 'Deploy', { providerId: PID, instanceId, image: 'busybox', resourceRequest: { cpu: 500, memory: 2 ** 28, gpu: 0 }, ...(workload ? { workload } : {}) });
+    call(d.client, 'Deploy', {
+      providerId: PID,
+      instanceId,
+      image: 'busybox',
+      resourceRequest: { cpu: 500, memory: 2 ** 28, gpu: 0 },
+      ...(workload ? { workload } : {}),
+    });
 
   beforeAll(async () => {
     buildCli();
@@ -39,7 +45,14 @@ describe('k8s-provider-cli instance commands', () => {
     expect(lines[2]).toMatch(/^web\s+Pod\s+Running\s+-\s+kwok-node-\S+\s+\d+s\s+500m\s+256Mi$/);
     const json = JSON.parse((await cli('instances', '--phase', 'running', '--json')).stdout) as { instances: Array<Record<string, unknown>> };
     expect(json.instances).toHaveLength(1);
-    expect(json.instances[0]).toMatchObject({ instanceId: 'web', kind: 'Pod', phase: 'Running', ready: true, requested: { cpu: 500, memory: 2 ** 28, gpu: 0 }, exitCode: null });
+    expect(json.instances[0]).toMatchObject({
+      instanceId: 'web',
+      kind: 'Pod',
+      phase: 'Running',
+      ready: true,
+      requested: { cpu: 500, memory: 2 ** 28, gpu: 0 },
+      exitCode: null,
+    });
     expect((await cli('instances', '--phase', 'sleeping')).code).toBe(2);
   });
 

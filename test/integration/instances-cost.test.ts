@@ -32,10 +32,14 @@ describe('API cost of the instance reads and watches', () => {
     id = await createTestIdentity(ns.name, { flowSchema: true });
     const sa = new KubeConfig();
     sa.loadFromFile(id.kubeconfigPath);
-    await waitFor('the FlowSchema to classify the identity', async () => {
-      await sa.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns.name });
-      return flowRequests(await scrapeApiserver(admin), id.flowSchema!) > 0;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(
+      'the FlowSchema to classify the identity',
+      async () => {
+        await sa.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns.name });
+        return flowRequests(await scrapeApiserver(admin), id.flowSchema!) > 0;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     d = await startTestDaemon(ns.name, {
       kubernetes: { kubeconfig: id.kubeconfigPath, resync_seconds: 3600 },
       // One usage poll per minute: the window below then holds at most one.
@@ -61,7 +65,11 @@ describe('API cost of the instance reads and watches', () => {
     const before = await scrapeApiserver(admin);
     const polls = d.daemon.usageStats().pollsTotal;
     const watchers = Array.from({ length: WATCHERS }, () => new WatchRecorder(ic, PID));
-    await waitFor('every watcher to have its snapshot', () => watchers.every((w) => w.events.filter((e) => e.type === 'WATCH_EVENT_TYPE_ADDED').length === 20 && w.events.some((e) => e.type === 'WATCH_EVENT_TYPE_SYNCED')));
+    await waitFor('every watcher to have its snapshot', () =>
+      watchers.every(
+        (w) => w.events.filter((e) => e.type === 'WATCH_EVENT_TYPE_ADDED').length === 20 && w.events.some((e) => e.type === 'WATCH_EVENT_TYPE_SYNCED'),
+      ),
+    );
     let listed = 0;
     for (let i = 0; i < 500; i++) {
       const page = await icall<ListInstancesResponse__Output>(ic, 'ListInstances', { providerId: PID, pageSize: 7, phases: ['INSTANCE_PHASE_RUNNING'] });
@@ -69,18 +77,24 @@ describe('API cost of the instance reads and watches', () => {
       await icall(ic, 'GetInstance', { providerId: PID, instanceId: `c-${i % 20}` });
     }
     expect(d.daemon.instances.watchStats().watchers).toBe(WATCHERS);
-    watchers.forEach((w) => w.close());
+    for (const w of watchers) w.close();
     // A cancelled watch leaves nothing behind in the daemon.
     await waitFor('every watch to be closed in the daemon', () => d.daemon.instances.watchStats().watchers === 0, { timeoutMs: 10_000 });
     const after = await scrapeApiserver(admin);
     const requests = flowRequests(after, id.flowSchema!) - flowRequests(before, id.flowSchema!);
     const pollsInWindow = d.daemon.usageStats().pollsTotal - polls;
-    console.info(`[instances-cost] 1000 Get/List calls (${listed} instances listed) and ${WATCHERS} watches: ${requests} API requests by the daemon, ${pollsInWindow} usage polls`);
+    console.info(
+      `[instances-cost] 1000 Get/List calls (${listed} instances listed) and ${WATCHERS} watches: ${requests} API requests by the daemon, ${pollsInWindow} usage polls`,
+    );
     expect(listed).toBe(500 * 7);
     expect(requests).toBeLessThanOrEqual(pollsInWindow);
 
     // The count is not blind: one Undeploy is one delete request by the daemon.
     await icall(ic, 'Undeploy', { providerId: PID, instanceId: 'c-0' });
-    await waitFor('the delete to be counted', async () => flowRequests(await scrapeApiserver(admin), id.flowSchema!) - flowRequests(after, id.flowSchema!) >= 1, { timeoutMs: 10_000 });
+    await waitFor(
+      'the delete to be counted',
+      async () => flowRequests(await scrapeApiserver(admin), id.flowSchema!) - flowRequests(after, id.flowSchema!) >= 1,
+      { timeoutMs: 10_000 },
+    );
   });
 });

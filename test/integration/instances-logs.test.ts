@@ -44,7 +44,10 @@ describe.skipIf('skip' in found)('GetLogs on a real node', () => {
   let ic: InstancesClient;
   const deploy = (instanceId: string, script: string) =>
     call(d.client, 'Deploy', {
-      providerId: PID, instanceId, image: process.env.CLUSTER_REAL_NODE_IMAGE ?? 'busybox', resourceRequest: { cpu: 50, memory: 2 ** 25, gpu: 0 },
+      providerId: PID,
+      instanceId,
+      image: process.env.CLUSTER_REAL_NODE_IMAGE ?? 'busybox',
+      resourceRequest: { cpu: 50, memory: 2 ** 25, gpu: 0 },
       workload: {
         command: ['sh', '-c'],
         args: [script],
@@ -57,7 +60,12 @@ describe.skipIf('skip' in found)('GetLogs on a real node', () => {
     new Promise<{ lines: string[]; end: string }>((resolve) => {
       const lines: string[] = [];
       const stream = ic.GetLogs({ providerId: PID, ...request });
-      stream.on('data', (m: GetLogsResponse__Output) => m.lines.forEach((l) => { lines.push(l); onLine?.(l, stream); }));
+      stream.on('data', (m: GetLogsResponse__Output) =>
+        m.lines.forEach((l) => {
+          lines.push(l);
+          onLine?.(l, stream);
+        }),
+      );
       stream.on('error', (err: grpc.ServiceError) => resolve({ lines, end: `error ${err.code}: ${err.details}` }));
       stream.on('end', () => resolve({ lines, end: 'end' }));
     });

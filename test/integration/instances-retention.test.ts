@@ -17,13 +17,18 @@ const PID = 'cp-retention';
 const STAGE = 'failure.stage.k8s-provider.test';
 const core = makeKubeConfig().makeApiClient(CoreV1Api);
 
-async function withDaemon(prefix: string, overrides: ConfigInput): Promise<{ ns: TestNamespace; d: TestDaemon; ic: InstancesClient; stop: () => Promise<void> }> {
+async function withDaemon(
+  prefix: string,
+  overrides: ConfigInput,
+): Promise<{ ns: TestNamespace; d: TestDaemon; ic: InstancesClient; stop: () => Promise<void> }> {
   const ns = await createTestNamespace(prefix);
   const d = await startTestDaemon(ns.name, { resource: { cpu: 100_000, memory: '256Gi', gpu: 0 }, ...overrides });
   const ic = instancesClient(d.daemon.port);
   await call(d.client, 'Connect', { providerId: PID });
   return {
-    ns, d, ic,
+    ns,
+    d,
+    ic,
     stop: async () => {
       ic.close();
       await d.stop();
@@ -33,7 +38,13 @@ async function withDaemon(prefix: string, overrides: ConfigInput): Promise<{ ns:
 }
 
 const deploy = (d: TestDaemon, instanceId: string, workload?: object): Promise<DeployResponse__Output> =>
-  call<DeployResponse__Output>(d.client, 'Deploy', { providerId: PID, instanceId, image: 'busybox', resourceRequest: { cpu: 100, memory: 2 ** 24, gpu: 0 }, ...(workload ? { workload } : {}) });
+  call<DeployResponse__Output>(d.client, 'Deploy', {
+    providerId: PID,
+    instanceId,
+    image: 'busybox',
+    resourceRequest: { cpu: 100, memory: 2 ** 24, gpu: 0 },
+    ...(workload ? { workload } : {}),
+  });
 const failing = { annotations: { [`${STAGE}/exit-code`]: '1' } };
 const managedPods = async (namespace: string): Promise<string[]> =>
   (await core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' })).items.map((p) => p.metadata!.labels!['iarnet.instance_id']!).sort();
@@ -52,7 +63,10 @@ describe('finished workloads: keep_finished_seconds', () => {
     await podsGone(t.ns.name, 'failed-pod');
     await podsGone(t.ns.name, 'done-job');
     const removed = t.d.logs.filter((l) => l.msg === 'finished instance removed');
-    expect(removed.map((l) => [l.instanceId, l.phase, l.cause]).sort()).toEqual([['done-job', 'Succeeded', 'age'], ['failed-pod', 'Failed', 'age']]);
+    expect(removed.map((l) => [l.instanceId, l.phase, l.cause]).sort()).toEqual([
+      ['done-job', 'Succeeded', 'age'],
+      ['failed-pod', 'Failed', 'age'],
+    ]);
     // Not before keep_finished_seconds after they finished.
     for (const l of removed) expect((l.time as number) - (l.finishedAt as number)).toBeGreaterThanOrEqual(2000);
     expect(t.d.daemon.provider.currentCapacity().used.cpu).toBe(0);
@@ -74,7 +88,10 @@ describe('finished workloads: max_finished, and a watcher that stops reading', (
     }
     await waitFor('only the two newest finished pods to be left', async () => JSON.stringify(await managedPods(t.ns.name)) === JSON.stringify(['f3', 'f4']));
     const removed = t.d.logs.filter((l) => l.msg === 'finished instance removed').map((l) => [l.instanceId, l.cause]);
-    expect(removed).toEqual([['f1', 'count'], ['f2', 'count']]);
+    expect(removed).toEqual([
+      ['f1', 'count'],
+      ['f2', 'count'],
+    ]);
   });
 
   it('gives a watcher that stopped reading a RESYNC and a fresh snapshot, and the state it ends with is right', async () => {

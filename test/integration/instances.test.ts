@@ -7,7 +7,7 @@
  * (image pull and config errors, exit codes, OOMKilled, Evicted). After each
  * stuck or undeployed instance the capacity must be back where it was.
  */
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
@@ -25,7 +25,6 @@ const LONG_RUNNING = { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' };
 const STAGE = 'failure.stage.k8s-provider.test';
 const kc = makeKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
-const batch = kc.makeApiClient(BatchV1Api);
 
 type Resources = { cpu: number; memory: number; gpu: number };
 
@@ -39,10 +38,16 @@ describe('Instances service', () => {
   const used = (): Resources => d.daemon.provider.currentCapacity().used;
   const deploy = (instanceId: string, workload?: object, cpu = 250): Promise<DeployResponse__Output> =>
     call<DeployResponse__Output>(d.client, 'Deploy', {
-      providerId: PID, instanceId, image: 'busybox', resourceRequest: { cpu, memory: 2 ** 26, gpu: 0 }, ...(workload ? { workload } : {}),
+      providerId: PID,
+      instanceId,
+      image: 'busybox',
+      resourceRequest: { cpu, memory: 2 ** 26, gpu: 0 },
+      ...(workload ? { workload } : {}),
     });
-  const get = async (instanceId: string): Promise<WireInstance> => (await icall<GetInstanceResponse__Output>(ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
-  const undeploy = (instanceId: string, extra: object = {}): Promise<UndeployResponse__Output> => icall<UndeployResponse__Output>(ic, 'Undeploy', { providerId: PID, instanceId, ...extra });
+  const get = async (instanceId: string): Promise<WireInstance> =>
+    (await icall<GetInstanceResponse__Output>(ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
+  const undeploy = (instanceId: string, extra: object = {}): Promise<UndeployResponse__Output> =>
+    icall<UndeployResponse__Output>(ic, 'Undeploy', { providerId: PID, instanceId, ...extra });
   const phaseOf = async (id: string): Promise<string> => (await get(id).catch(() => undefined))?.phase ?? 'GONE';
   const capacityBackTo = (before: Resources, what: string): Promise<unknown> =>
     waitFor(`capacity to return to its prior value after ${what}`, () => JSON.stringify(used()) === JSON.stringify(before), { timeoutMs: 60_000 });
@@ -72,7 +77,9 @@ describe('Instances service', () => {
   it('follows the session rules of the contract', async () => {
     expect(await statusOf(icall(ic, 'ListInstances', { providerId: PID }))).toBe('FAILED_PRECONDITION: no control plane is connected: call Connect first');
     await call(d.client, 'Connect', { providerId: PID });
-    expect(await statusOf(icall(ic, 'GetInstance', { providerId: 'intruder', instanceId: 'x' }))).toBe('PERMISSION_DENIED: provider_id "intruder" is not the connected provider');
+    expect(await statusOf(icall(ic, 'GetInstance', { providerId: 'intruder', instanceId: 'x' }))).toBe(
+      'PERMISSION_DENIED: provider_id "intruder" is not the connected provider',
+    );
     expect(await statusOf(icall(ic, 'GetInstance', { providerId: PID, instanceId: 'nope' }))).toBe('NOT_FOUND: instance "nope" does not exist');
     expect(await statusOf(icall(ic, 'ListInstances', { providerId: PID, pageToken: 'bogus' }))).toMatch(/^INVALID_ARGUMENT: page_token/);
     expect(await statusOf(icall(ic, 'Undeploy', { providerId: PID, instanceId: '' }))).toBe('INVALID_ARGUMENT: instance_id is required');
@@ -89,8 +96,18 @@ describe('Instances service', () => {
 
     const web = await get('web');
     expect(web).toMatchObject({
-      instanceId: 'web', kind: 'WORKLOAD_KIND_POD', workloadName: 'web', phase: 'INSTANCE_PHASE_RUNNING', ready: true, reason: '', stuck: false,
-      podName: 'web', providerId: PID, image: 'busybox', restartCount: 0, requested: { cpu: '250', memory: String(2 ** 26), gpu: '0' },
+      instanceId: 'web',
+      kind: 'WORKLOAD_KIND_POD',
+      workloadName: 'web',
+      phase: 'INSTANCE_PHASE_RUNNING',
+      ready: true,
+      reason: '',
+      stuck: false,
+      podName: 'web',
+      providerId: PID,
+      image: 'busybox',
+      restartCount: 0,
+      requested: { cpu: '250', memory: String(2 ** 26), gpu: '0' },
     });
     expect(web.node).toMatch(/^kwok-node-/);
     expect(web.podIp).not.toBe('');
@@ -101,7 +118,11 @@ describe('Instances service', () => {
     expect(job).toMatchObject({ kind: 'WORKLOAD_KIND_JOB', workloadName: 'batch', cleanupPolicy: 'ON_SUCCESS', phase: 'INSTANCE_PHASE_RUNNING' });
     expect(job.podName).toMatch(/^batch-/);
 
-    const jobs = await icall<ListInstancesResponse__Output>(ic, 'ListInstances', { providerId: PID, kind: 'WORKLOAD_KIND_JOB', phases: ['INSTANCE_PHASE_RUNNING'] });
+    const jobs = await icall<ListInstancesResponse__Output>(ic, 'ListInstances', {
+      providerId: PID,
+      kind: 'WORKLOAD_KIND_JOB',
+      phases: ['INSTANCE_PHASE_RUNNING'],
+    });
     expect(jobs.instances.map((i) => i.instanceId)).toEqual(['batch']);
     const page1 = await icall<ListInstancesResponse__Output>(ic, 'ListInstances', { providerId: PID, pageSize: 1 });
     expect(page1.instances.map((i) => i.instanceId)).toEqual(['batch']);
@@ -162,7 +183,11 @@ describe('Instances service', () => {
     expect((await deploy('too-big', undefined, 20_000)).error).toBe(''); // fits the provider, no node has 20 cores
     expect((await deploy('nowhere', { nodeSelector: { 'example.com/no-such-node': 'x' } })).error).toBe('');
     for (const id of ['too-big', 'nowhere']) {
-      await watch.next(`${id} pending as Unschedulable`, (e) => e.instance?.instanceId === id && e.instance.reason === 'Unschedulable' && e.instance.phase === 'INSTANCE_PHASE_PENDING', from);
+      await watch.next(
+        `${id} pending as Unschedulable`,
+        (e) => e.instance?.instanceId === id && e.instance.reason === 'Unschedulable' && e.instance.phase === 'INSTANCE_PHASE_PENDING',
+        from,
+      );
       const stuck = await watch.next(`${id} stuck`, (e) => e.instance?.instanceId === id && e.instance.stuck, from);
       expect(stuck.instance).toMatchObject({ phase: 'INSTANCE_PHASE_FAILED', reason: 'Unschedulable', holds: { cpu: '0', memory: '0', gpu: '0' } });
       expect(stuck.instance!.message).toMatch(/^stuck: Unschedulable for more than 2s: 0\/2 nodes are available/);
@@ -171,7 +196,12 @@ describe('Instances service', () => {
       expect(await get(id)).toMatchObject({ phase: 'INSTANCE_PHASE_FAILED', stuck: true, reason: 'Unschedulable' });
     }
     await capacityBackTo(before, 'stuck Unschedulable instances');
-    expect(d.logs.filter((l) => l.msg === 'instance stuck' && l.reason === 'Unschedulable').map((l) => l.instanceId).sort()).toEqual(['nowhere', 'too-big']);
+    expect(
+      d.logs
+        .filter((l) => l.msg === 'instance stuck' && l.reason === 'Unschedulable')
+        .map((l) => l.instanceId)
+        .sort(),
+    ).toEqual(['nowhere', 'too-big']);
     expect(await stuckCount('Unschedulable')).toBe(counted + 2);
   });
 
@@ -179,13 +209,15 @@ describe('Instances service', () => {
     const before = used();
     const from = watch.events.length;
     const reasons = ['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError'];
-    for (const reason of reasons) expect((await deploy(`img-${reason.toLowerCase()}`, { annotations: { [`${STAGE}/waiting-reason`]: reason } })).error).toBe('');
+    for (const reason of reasons)
+      expect((await deploy(`img-${reason.toLowerCase()}`, { annotations: { [`${STAGE}/waiting-reason`]: reason } })).error).toBe('');
     for (const reason of reasons) {
       const id = `img-${reason.toLowerCase()}`;
       const stuck = await watch.next(`${id} stuck`, (e) => e.instance?.instanceId === id && e.instance.stuck, from);
       expect(stuck.instance).toMatchObject({ phase: 'INSTANCE_PHASE_FAILED', reason, node: expect.stringMatching(/^kwok-node-/) });
       const seen = watch.forInstance(id);
-      if (reason === 'InvalidImageName') expect(seen.find((s) => s.reason === reason)?.stuck).toBe(true); // never reported as waiting
+      if (reason === 'InvalidImageName')
+        expect(seen.find((s) => s.reason === reason)?.stuck).toBe(true); // never reported as waiting
       else expect(seen.some((s) => s.phase === 'INSTANCE_PHASE_PENDING' && s.reason === reason && !s.stuck)).toBe(true);
       await podsGone(ns.name, id);
     }
@@ -198,7 +230,13 @@ describe('Instances service', () => {
     const fail = (code: number, extra: Record<string, string> = {}) => ({ [`${STAGE}/exit-code`]: String(code), [`${STAGE}/delay`]: '500ms', ...extra });
     expect((await deploy('exit-3', { annotations: fail(3) })).error).toBe('');
     expect((await deploy('oom', { annotations: fail(137, { [`${STAGE}/exit-reason`]: 'OOMKilled' }) })).error).toBe('');
-    expect((await deploy('evicted', { annotations: fail(137, { [`${STAGE}/pod-reason`]: 'Evicted', [`${STAGE}/pod-message`]: 'The node was low on resource: memory.' }) })).error).toBe('');
+    expect(
+      (
+        await deploy('evicted', {
+          annotations: fail(137, { [`${STAGE}/pod-reason`]: 'Evicted', [`${STAGE}/pod-message`]: 'The node was low on resource: memory.' }),
+        })
+      ).error,
+    ).toBe('');
     expect((await deploy('retries', { kind: 'JOB', backoffLimit: 1, annotations: fail(2) })).error).toBe('');
     expect((await deploy('late', { kind: 'JOB', timeoutSeconds: 2, annotations: LONG_RUNNING })).error).toBe('');
     const failed = async (id: string): Promise<WireInstance> => {
@@ -218,8 +256,12 @@ describe('Instances service', () => {
     expect(failedList.instances.filter((i) => !i.stuck).map((i) => i.instanceId)).toEqual(['evicted', 'exit-3', 'late', 'oom', 'retries']);
     // The stuck ones of the tests before, deleted but still listed with their reason.
     expect(failedList.instances.filter((i) => i.stuck).map((i) => `${i.instanceId}:${i.reason}`)).toEqual([
-      'img-createcontainerconfigerror:CreateContainerConfigError', 'img-errimagepull:ErrImagePull', 'img-imagepullbackoff:ImagePullBackOff',
-      'img-invalidimagename:InvalidImageName', 'nowhere:Unschedulable', 'too-big:Unschedulable',
+      'img-createcontainerconfigerror:CreateContainerConfigError',
+      'img-errimagepull:ErrImagePull',
+      'img-imagepullbackoff:ImagePullBackOff',
+      'img-invalidimagename:InvalidImageName',
+      'nowhere:Unschedulable',
+      'too-big:Unschedulable',
     ]);
   });
 
@@ -229,14 +271,20 @@ describe('Instances service', () => {
         const stream = ic.GetLogs({ providerId: PID, ...request }, { deadline: Date.now() + 20_000 });
         const lines: string[] = [];
         stream.on('data', (m: GetLogsResponse__Output) => lines.push(...m.lines));
-        stream.on('error', (err: grpc.ServiceError) => resolve(`${err.code === 9 ? 'FAILED_PRECONDITION' : err.code === 14 ? 'UNAVAILABLE' : err.code === 5 ? 'NOT_FOUND' : err.code}: ${err.details}`));
+        stream.on('error', (err: grpc.ServiceError) =>
+          resolve(`${err.code === 9 ? 'FAILED_PRECONDITION' : err.code === 14 ? 'UNAVAILABLE' : err.code === 5 ? 'NOT_FOUND' : err.code}: ${err.details}`),
+        );
         stream.on('end', () => resolve(`OK: ${lines.join('|')}`));
       });
-    expect(await readLogs({ instanceId: 'web' })).toMatch(/^FAILED_PRECONDITION: logs of pod web container "main" cannot be read: no logs found for container "main"/);
+    expect(await readLogs({ instanceId: 'web' })).toMatch(
+      /^FAILED_PRECONDITION: logs of pod web container "main" cannot be read: no logs found for container "main"/,
+    );
     expect(await readLogs({ instanceId: 'web', follow: true, tailLines: 10 })).toMatch(/^FAILED_PRECONDITION: logs of pod web container "main" cannot be read/);
     expect(await readLogs({ instanceId: 'nope' })).toBe('NOT_FOUND: instance "nope" does not exist');
     expect((await deploy('waiting', { nodeSelector: { 'example.com/no-such-node': 'y' } })).error).toBe('');
     await waitFor('waiting to be seen', async () => (await phaseOf('waiting')) === 'INSTANCE_PHASE_PENDING');
-    expect(await readLogs({ instanceId: 'waiting' })).toMatch(/^FAILED_PRECONDITION: instance "waiting" has no pod yet|^FAILED_PRECONDITION: instance "waiting" has not started/);
+    expect(await readLogs({ instanceId: 'waiting' })).toMatch(
+      /^FAILED_PRECONDITION: instance "waiting" has no pod yet|^FAILED_PRECONDITION: instance "waiting" has not started/,
+    );
   });
 });

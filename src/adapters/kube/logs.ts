@@ -50,7 +50,7 @@ export class KubeLogs implements LogSource {
       res.setEncoding('utf8');
       for await (const chunk of res as AsyncIterable<string>) {
         const parts = (rest + chunk).split('\n');
-        rest = parts.pop()!;
+        rest = parts.pop() ?? ''; // the unfinished last line waits for the next chunk
         for (let i = 0; i < parts.length; i += max) yield parts.slice(i, i + max).map(stripCr);
       }
       if (rest) yield [stripCr(rest)];
@@ -65,7 +65,9 @@ export class KubeLogs implements LogSource {
   }
 
   private async open(podName: string, options: LogOptions, controller: AbortController): Promise<IncomingMessage> {
-    const server = this.kubeConfig.getCurrentCluster()!.server;
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw unavailable('no current cluster in the Kubernetes configuration');
+    const server = cluster.server;
     const url = new URL(`${server}/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/pods/${encodeURIComponent(podName)}/log`);
     url.searchParams.set('container', options.container);
     if (options.follow) url.searchParams.set('follow', 'true');

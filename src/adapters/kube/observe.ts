@@ -4,7 +4,15 @@ import { cleanupPolicyOf } from '../../core/cleanup.js';
 import { MAIN_CONTAINER, type ObservedContainer, type ObservedJob, type ObservedPod, type PodPhase } from '../../core/instances.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
-import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, GPU_RESOURCE, LABEL_INSTANCE_ID, LABEL_PROVIDER_ID } from '../../shared/labels.js';
+import {
+  ANNOTATION_CLEANUP_POLICY,
+  ANNOTATION_INSTANCE_ID,
+  ANNOTATION_PROVIDER_ID,
+  ANNOTATION_SPEC_HASH,
+  GPU_RESOURCE,
+  LABEL_INSTANCE_ID,
+  LABEL_PROVIDER_ID,
+} from '../../shared/labels.js';
 
 function quantities(list: Record<string, string> | undefined): Resources {
   if (!list) return ZERO;

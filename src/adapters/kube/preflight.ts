@@ -51,7 +51,15 @@ export async function preflight(core: CoreV1Api, authz: AuthorizationV1Api, name
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { verb: p.verb, resource: p.resource, group: p.group, ...(p.subresource ? { subresource: p.subresource } : {}), ...(p.namespace ? { namespace: p.namespace } : {}) } },
+            spec: {
+              resourceAttributes: {
+                verb: p.verb,
+                resource: p.resource,
+                group: p.group,
+                ...(p.subresource ? { subresource: p.subresource } : {}),
+                ...(p.namespace ? { namespace: p.namespace } : {}),
+              },
+            },
           },
         }),
       );

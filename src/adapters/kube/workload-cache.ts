@@ -35,9 +35,15 @@ export class WorkloadCache implements WorkloadView {
   onChange(listener: (change: WorkloadChange) => void): () => void {
     if (this.listeners.size === 0) {
       // One subscription per collection whatever the number of listeners: each object is converted once per change.
-      const emit = (change: WorkloadChange): void => this.listeners.forEach((l) => l(change));
-      const offPods = this.pods.onChange((c) => emit(c.type === 'reset' ? { type: 'reset', kind: 'Pod' } : { type: c.type, kind: 'Pod', object: observePod(c.object) }));
-      const offJobs = this.jobs.onChange((c) => emit(c.type === 'reset' ? { type: 'reset', kind: 'Job' } : { type: c.type, kind: 'Job', object: observeJob(c.object) }));
+      const emit = (change: WorkloadChange): void => {
+        for (const l of this.listeners) l(change);
+      };
+      const offPods = this.pods.onChange((c) =>
+        emit(c.type === 'reset' ? { type: 'reset', kind: 'Pod' } : { type: c.type, kind: 'Pod', object: observePod(c.object) }),
+      );
+      const offJobs = this.jobs.onChange((c) =>
+        emit(c.type === 'reset' ? { type: 'reset', kind: 'Job' } : { type: c.type, kind: 'Job', object: observeJob(c.object) }),
+      );
       this.detach = () => {
         offPods();
         offJobs();
