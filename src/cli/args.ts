@@ -36,6 +36,7 @@ export type RpcCommandName = 'connect' | 'disconnect' | 'capacity' | 'available'
 
 export type Command =
   | { readonly name: 'help'; readonly topic: string | undefined }
+  | { readonly name: 'version' }
   | { readonly name: RpcCommandName; readonly common: CommonFlags }
   | { readonly name: 'deploy'; readonly common: CommonFlags; readonly request: DeployRequest }
   | { readonly name: 'probe'; readonly common: CommonFlags; readonly service: string }
@@ -96,7 +97,7 @@ const LOGS = {
 } as const;
 const UNDEPLOY = { grace: { type: 'string' }, foreground: { type: 'boolean' } } as const;
 
-const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, ...INSTANCES, ...LOGS, ...UNDEPLOY } as const;
+const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, ...INSTANCES, ...LOGS, ...UNDEPLOY, version: { type: 'boolean', short: 'V' } } as const;
 
 const OWN: Record<string, readonly string[]> = {
   deploy: Object.keys(DEPLOY),
@@ -110,7 +111,7 @@ const OWN: Record<string, readonly string[]> = {
 
 const RPC_COMMANDS: readonly RpcCommandName[] = ['connect', 'disconnect', 'capacity', 'available', 'usage', 'health'];
 const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy'];
-const COMMANDS = [...RPC_COMMANDS, 'deploy', ...INSTANCE_COMMANDS, 'probe', 'pods', 'help'];
+const COMMANDS = [...RPC_COMMANDS, 'deploy', ...INSTANCE_COMMANDS, 'probe', 'pods', 'help', 'version'];
 /** Commands whose RPC needs a session, so an empty provider id can only fail. */
 const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy', ...INSTANCE_COMMANDS]);
 /** Commands that name one instance: `describe ID`. */
@@ -130,10 +131,15 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
   const { values, positionals } = parsed;
   const [name, ...rest] = positionals;
+  if ((values.version && name === undefined) || (name === 'version' && rest.length === 0)) return { name: 'version' };
   if (values.help || name === undefined || name === 'help') return { name: 'help', topic: name === 'help' ? rest[0] : name };
   const instanceId = checkShape(name, rest, tail);
   checkOwnFlags(name, values);
+  return commandFor(name, values, tail, instanceId);
+}
 
+/** The command once its name, positionals and flags have been checked. */
+function commandFor(name: string, values: Values, tail: readonly string[], instanceId: string): Command {
   if (name === 'pods') {
     return { name, json: values.json ?? false, kubeconfig: values.kubeconfig, namespace: values.namespace, allNamespaces: values['all-namespaces'] ?? false };
   }
@@ -382,6 +388,7 @@ Instances (k8sprovider.v1.Instances; all need --provider-id):
 Operator commands:
   probe        grpc.health.v1 status of the daemon (--service NAME, default the whole server)
   pods         managed workloads straight from the cluster (kubeconfig, not the daemon)
+  version      this CLI's version and the git commit of its build (also --version, -V)
 
 Common flags:
   --addr HOST:PORT        daemon address (default ${DEFAULT_ADDR})

@@ -1,5 +1,4 @@
 /** A client of k8sprovider.v1.Instances for tests, and small helpers around it. */
-import { createServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, BatchV1Api } from '@kubernetes/client-node';
 import { loadInstancesProto } from '../../src/adapters/grpc/contract.js';
@@ -75,15 +74,4 @@ export async function podsGone(namespace: string, instanceId: string, timeoutMs 
 export async function jobExists(namespace: string, name: string): Promise<boolean> {
   const batch = makeKubeConfig().makeApiClient(BatchV1Api);
   return (await batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${name}` })).items.length > 0;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
