@@ -25,6 +25,9 @@ import type { RpcObserver } from './adapters/grpc/rpc.js';
 import { providerService } from './adapters/grpc/provider-service.js';
 import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
+import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters/grpc/auth.js';
+import { TokenFile } from './adapters/grpc/token-file.js';
+import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
@@ -122,7 +125,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const { namespace } = config.kubernetes;
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
-  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
+  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -137,6 +140,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+      imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
   );
   const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
@@ -159,11 +163,25 @@ interface GrpcServing {
   readonly server: grpc.Server;
   readonly health: HealthReporter;
   readonly port: number;
+  /** Stops watching the token file, if auth is on. */
+  readonly stopAuth: () => void;
+}
+
+/** server.auth: the token file, watched for rotation, and the interceptor in front of every service. */
+function authentication(config: Config, log: Logger, observer: RpcObserver): { interceptors: grpc.ServerInterceptor[]; stop: () => void } {
+  const auth = config.server.auth;
+  if (!auth) return { interceptors: [], stop: () => {} };
+  const tokens = TokenFile.open(auth.token_file, log);
+  tokens.start();
+  const openServices = new Set<string>([...(auth.unauthenticated_health ? [HEALTH_SERVICE] : []), ...(auth.unauthenticated_reflection ? REFLECTION_SERVICES : [])]);
+  log.info({ tokenFile: auth.token_file, tokens: tokens.size, openServices: [...openServices] }, 'token authentication on');
+  return { interceptors: [authInterceptor({ tokens, openServices, log, observer })], stop: () => tokens.stop() };
 }
 
 /** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
-async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger): Promise<GrpcServing> {
-  const serverOptions = serverOptionsOf(config);
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger, observer: RpcObserver): Promise<GrpcServing> {
+  const auth = authentication(config, log, observer);
+  const serverOptions = { ...serverOptionsOf(config), interceptors: auth.interceptors };
   const server = createServer(serverOptions);
   registerServices(server, services);
   const health = new HealthReporter(
@@ -175,8 +193,8 @@ async function startGrpc(config: Config, services: readonly GrpcService[], ready
   addReflection(server, services);
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
   health.start();
-  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
-  return { server, health, port };
+  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls), auth: Boolean(config.server.auth) }, 'grpc server listening');
+  return { server, health, port, stopAuth: auth.stop };
 }
 
 function serverOptionsOf(config: Config): ServerOptions {
@@ -217,13 +235,15 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const { provider, usage } = core;
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]) })];
+  const observer = fanOut([prometheus, options.observer]);
+  const services: GrpcService[] = [providerService({ provider, log, observer })];
   const ready = (): boolean => informerList.every((w) => w.synced());
-  const { server, health, port } = await startGrpc(config, services, ready, log);
+  const { server, health, port, stopAuth } = await startGrpc(config, services, ready, log, observer);
 
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    stopAuth();
     core.stop();
     await Promise.all(informerList.map((w) => w.stop()));
   };

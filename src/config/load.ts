@@ -100,6 +100,7 @@ export function parseConfig(text: string, path: string, warn: (message: string) 
     config.server.tls.key_file = rel(config.server.tls.key_file);
     if (config.server.tls.client_ca_file) config.server.tls.client_ca_file = rel(config.server.tls.client_ca_file);
   }
+  if (config.server.auth) config.server.auth.token_file = rel(config.server.auth.token_file);
   return config;
 }
 

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidArgument } from './errors.js';
+import { parseImageReference } from './images.js';
 import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
 
@@ -102,10 +103,10 @@ export function labelKeyProblem(key: string): string | undefined {
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
   if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
-    return `"${key}": prefix must be a DNS subdomain`;
+    return `${quoted(key)}: prefix must be a DNS subdomain`;
   }
   if (name.length > 63 || !LABEL_NAME.test(name)) {
-    return `"${key}": name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+    return `${quoted(key)}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
   }
   return undefined;
 }
@@ -113,7 +114,7 @@ export function labelKeyProblem(key: string): string | undefined {
 export function labelValueProblem(value: string): string | undefined {
   if (value === '') return undefined;
   if (value.length > 63 || !LABEL_NAME.test(value)) {
-    return `"${value}": must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+    return `${quoted(value)}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
   }
   return undefined;
 }
@@ -149,6 +150,19 @@ export function specHashOf(normalised: object): string {
 /** Each check appends what is wrong to `problems`, so one answer lists every problem at once. */
 type Problems = string[];
 
+/** A request may carry megabytes of junk; an answer quotes at most this much of any one value, and lists at most this many problems. */
+const QUOTE_LIMIT = 200;
+const PROBLEM_LIMIT = 20;
+
+function quoted(value: string): string {
+  return JSON.stringify(value.length > QUOTE_LIMIT ? `${value.slice(0, QUOTE_LIMIT)}…` : value);
+}
+
+function summarise(problems: Problems): string {
+  if (problems.length <= PROBLEM_LIMIT) return problems.join('; ');
+  return `${problems.slice(0, PROBLEM_LIMIT).join('; ')}; and ${problems.length - PROBLEM_LIMIT} more problems`;
+}
+
 function checkInstanceId(instanceId: string, problems: Problems): void {
   if (!instanceId) problems.push('instance_id is required');
   else if (instanceId.length > MAX_INSTANCE_ID_LENGTH) problems.push(`instance_id is longer than ${MAX_INSTANCE_ID_LENGTH} characters`);
@@ -158,7 +172,11 @@ function checkInstanceId(instanceId: string, problems: Problems): void {
 
 function checkImage(image: string, problems: Problems): void {
   if (!image.trim()) problems.push('image is required');
-  else if (/\s/.test(image)) problems.push(`image "${image}" contains white space`);
+  else if (/\s/.test(image)) problems.push(`image ${quoted(image)} contains white space`);
+  else {
+    const parsed = parseImageReference(image);
+    if (typeof parsed === 'string') problems.push(`image ${quoted(image)} ${parsed}`);
+  }
 }
 
 function checkResources(resources: DeployInput['resources'], problems: Problems): void {
@@ -169,7 +187,7 @@ function checkResources(resources: DeployInput['resources'], problems: Problems)
 
 function checkEnvNames(env: DeployInput['env'], problems: Problems): void {
   for (const name of Object.keys(env)) {
-    if (!ENV_NAME.test(name)) problems.push(`env_vars name "${name}" is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
+    if (!ENV_NAME.test(name)) problems.push(`env_vars name ${quoted(name)} is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
   }
 }
 
@@ -264,7 +282,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
 
-  if (problems.length > 0) throw invalidArgument(problems.join('; '));
+  if (problems.length > 0) throw invalidArgument(summarise(problems));
 
   const isJob = kind === 'Job';
   return {
