@@ -124,8 +124,8 @@ function checkLabels(field: string, labels: Readonly<Record<string, string>>, pr
     const keyProblem = labelKeyProblem(k);
     if (keyProblem) problems.push(`${field} key ${keyProblem}`);
     const valueProblem = labelValueProblem(v);
-    if (valueProblem) problems.push(`${field}[${k}] value ${valueProblem}`);
-    if (reserved && k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`${field} key "${k}" is reserved for the provider`);
+    if (valueProblem) problems.push(`${field}[${quoted(k).slice(1, -1)}] value ${valueProblem}`);
+    if (reserved && k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`${field} key ${quoted(k)} is reserved for the provider`);
   }
 }
 
@@ -200,9 +200,9 @@ function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Pr
     if (!(Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535)) {
       problems.push(`workload.ports: container_port ${p.containerPort} is not in 1-65535`);
     }
-    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol "${p.protocol}" is not TCP, UDP or SCTP`);
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol ${quoted(p.protocol)} is not TCP, UDP or SCTP`);
     if (p.name && (p.name.length > 15 || !PORT_NAME.test(p.name) || !/[a-z]/.test(p.name))) {
-      problems.push(`workload.ports: name "${p.name}" must be at most 15 lowercase alphanumerics or '-', with a letter`);
+      problems.push(`workload.ports: name ${quoted(p.name)} must be at most 15 lowercase alphanumerics or '-', with a letter`);
     }
     const key = `${p.containerPort}/${protocol}`;
     if (seenPorts.has(key)) problems.push(`workload.ports: ${key} is listed twice`);
@@ -216,7 +216,7 @@ function checkAnnotations(annotations: Readonly<Record<string, string>>, problem
   for (const k of Object.keys(annotations)) {
     const keyProblem = labelKeyProblem(k);
     if (keyProblem) problems.push(`workload.annotations key ${keyProblem}`);
-    if (k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`workload.annotations key "${k}" is reserved for the provider`);
+    if (k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`workload.annotations key ${quoted(k)} is reserved for the provider`);
   }
   // The API server's own limit on all annotations of an object.
   if (Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0) > 256 * 1024) {
@@ -229,13 +229,13 @@ function normaliseTolerations(input: NonNullable<WorkloadInput['tolerations']>, 
   const tolerations: Toleration[] = [];
   for (const t of input) {
     const operator = t.operator || 'Equal';
-    if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
+    if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator ${quoted(t.operator)} is not Exists or Equal`);
     if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
     if (!t.key && operator !== 'Exists') problems.push('workload.tolerations: an empty key needs operator Exists');
     if (t.key && labelKeyProblem(t.key)) problems.push(`workload.tolerations key ${labelKeyProblem(t.key)}`);
     const effect = t.effect;
     if (!['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(effect)) {
-      problems.push(`workload.tolerations: effect "${effect}" is not NoSchedule, PreferNoSchedule or NoExecute`);
+      problems.push(`workload.tolerations: effect ${quoted(effect)} is not NoSchedule, PreferNoSchedule or NoExecute`);
     }
     if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
     tolerations.push({
