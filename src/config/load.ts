@@ -71,7 +71,13 @@ export function parseConfig(text: string, path: string, warn: (message: string) 
   if (doc.errors.length > 0) {
     throw new ConfigError(path, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Some documents parse but cannot become values (an alias used before its anchor).
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(path, [`YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(path, ['the top level must be a mapping']);
 
   const renamed = moveRenamedKeys(raw as Record<string, unknown>);
@@ -86,8 +92,8 @@ export function parseConfig(text: string, path: string, warn: (message: string) 
       path,
       result.error.issues.flatMap((issue) =>
         issue.code === 'unrecognized_keys'
-          ? issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key (check the spelling)`)
-          : [`${issue.path.join('.') || '(top level)'}: ${issue.message}`],
+          ? issue.keys.map((k) => `${keyPath([...issue.path, k])}: unknown key (check the spelling)`)
+          : [`${keyPath(issue.path) || '(top level)'}: ${oneLine(issue.message)}`],
       ),
     );
   }
@@ -103,6 +109,13 @@ export function parseConfig(text: string, path: string, warn: (message: string) 
   if (config.server.auth) config.server.auth.token_file = rel(config.server.auth.token_file);
   return config;
 }
+
+/** A key path as a user would type it; a key with spaces, quotes or control characters is shown JSON-quoted, so every problem stays one line. */
+export function keyPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((k) => (typeof k === 'number' || (typeof k === 'string' && /^[\x21-\x7e]+$/.test(k) && !k.includes('"')) ? String(k) : JSON.stringify(String(k)))).join('.');
+}
+
+const oneLine = (message: string): string => message.replace(/\s*[\r\n]+\s*/g, ' ');
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -80,7 +80,7 @@ describe('validateDeploy on hostile input', () => {
     );
     // The generator reaches the success path too, or the test proves little.
     expect(valid).toBeGreaterThan(30);
-  });
+  }, 120_000);
 
   it('is deterministic: the same request always gets the same answer and hash', () => {
     fc.assert(
@@ -92,5 +92,5 @@ describe('validateDeploy on hostile input', () => {
       }),
       { numRuns: 500 },
     );
-  });
+  }, 120_000);
 });
