@@ -5,7 +5,10 @@
  * them refused (the check has teeth). workloads.allowed_images refuses other
  * images with PERMISSION_DENIED, and nothing is created (checked by listing).
  */
-import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
@@ -98,6 +101,62 @@ describe('a namespace enforcing the restricted Pod Security level', () => {
       });
     }
     expect(await names(ns.name)).toEqual(before);
+  });
+});
+
+describe('the daemon under its own namespaced Role, in a restricted namespace', () => {
+  let ns: TestNamespace;
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-provider-psa-sa-'));
+  beforeAll(async () => {
+    ns = await restrictedNamespace('psa-role');
+  });
+  afterAll(async () => {
+    await ns?.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // A Role cannot read Namespace objects, so the start-up check proves the
+  // namespace exists with a dry-run Pod: that Pod must pass restricted too.
+  it('starts (its start-up dry-run Pod is admitted) and deploys a Pod and a Job', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'provider' } } });
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: 'provider' },
+        rules: [
+          { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns.name,
+      body: { metadata: { name: 'provider' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'provider' }, subjects: [{ kind: 'ServiceAccount', name: 'provider', namespace: ns.name }] },
+    });
+    const token = (await core.createNamespacedServiceAccountToken({ name: 'provider', namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status!.token;
+    const sa = new KubeConfig();
+    sa.loadFromOptions({
+      clusters: [{ ...kc.getCurrentCluster()!, name: 'test' }],
+      users: [{ name: 'provider', token }],
+      contexts: [{ name: 'sa', cluster: 'test', user: 'provider' }],
+      currentContext: 'sa',
+    });
+    const kubeconfig = join(dir, 'sa.kubeconfig');
+    writeFileSync(kubeconfig, sa.exportConfig());
+    // Without namespace read, the start-up check takes the dry-run path.
+    await waitFor('the RoleBinding to take effect', async () => {
+      const list = await sa.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns.name }).catch(() => undefined);
+      return list !== undefined;
+    });
+    await expect(sa.makeApiClient(CoreV1Api).readNamespace({ name: ns.name })).rejects.toMatchObject({ code: 403 });
+    await withDaemon(ns.name, { kubernetes: { kubeconfig } }, async (d) => {
+      expect(await deploy(d, 'sa-pod')).toMatchObject({ error: '', created: true });
+      expect(await deploy(d, 'sa-job', { workload: { kind: 'JOB', annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' } } })).toMatchObject({ error: '', created: true });
+    });
+    // The Job controller's pod is admitted as well.
+    await waitFor('the Job pod', async () => (await names(ns.name)).some((n) => n.startsWith('pod/sa-job-')));
+    expect(await names(ns.name)).toEqual(['job/sa-job', expect.stringMatching(/^pod\/sa-job-[a-z0-9]{5}$/), 'pod/sa-pod']);
   });
 });
 
