@@ -60,7 +60,30 @@ const WRONG: Record<Kind, fc.Arbitrary<unknown>> = {
   // '' is a valid value of some string keys (kubeconfig, label_selector), so it is not used here.
   string: fc.constantFrom<unknown>(42, true, { nested: 1 }, [1, 2]),
   bool: fc.oneof(fc.constantFrom<unknown>('yes', 'true', 1, 0, ''), notAnything),
-  enum: fc.oneof(fc.string({ maxLength: 12 }).filter((s) => !['static', 'auto', 'Always', 'OnSuccess', 'OnFailure', 'info', 'debug', 'trace', 'warn', 'error', 'fatal', 'silent', 'RuntimeDefault', 'Unconfined'].includes(s)), notAnything),
+  enum: fc.oneof(
+    fc
+      .string({ maxLength: 12 })
+      .filter(
+        (s) =>
+          ![
+            'static',
+            'auto',
+            'Always',
+            'OnSuccess',
+            'OnFailure',
+            'info',
+            'debug',
+            'trace',
+            'warn',
+            'error',
+            'fatal',
+            'silent',
+            'RuntimeDefault',
+            'Unconfined',
+          ].includes(s),
+      ),
+    notAnything,
+  ),
   quantity: fc.oneof(fc.constantFrom<unknown>('lots', -1, '-5Gi', '1.5.5', true, '1e400'), fc.constantFrom<unknown>({ nested: 1 }, [1, 2])),
   tags: fc.constantFrom<unknown>('cpu', ['bogus'], [1], { cpu: true }),
   images: fc.constantFrom<unknown>('busybox', [''], ['a b'], [1], { a: 1 }),
@@ -77,6 +100,59 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown): vo
     at = at[k] as Record<string, unknown>;
   }
   at[keys.at(-1)!] = value;
+}
+
+const KNOWN_KEYS = new Set([
+  'server',
+  'kubernetes',
+  'resource',
+  'resource_tags',
+  'session',
+  'jobs',
+  'limits',
+  'log',
+  'usage',
+  'prometheus',
+  'workloads',
+  'metrics',
+  'host',
+  'port',
+  'tls',
+  'auth',
+  'cpu',
+  'memory',
+  'gpu',
+  'mode',
+  'security',
+  'level',
+  'token_file',
+  'cert_file',
+  'key_file',
+  'client_ca_file',
+  'allowed_images',
+  'kubeconfig',
+  'namespace',
+  'in_cluster',
+  'label_selector',
+  'resync_seconds',
+  'timeout_seconds',
+  'cleanup_policy',
+  'max_receive_message_bytes',
+  'shutdown_grace_seconds',
+  'unauthenticated_health',
+  'unauthenticated_reflection',
+]);
+
+const isKnownKey = (k: string): boolean => KNOWN_KEYS.has(k) || k.startsWith('run_as') || /^(allow|privileged|drop|seccomp|automount|enable)/.test(k);
+
+/** Sets one key (which may itself contain dots or be "__proto__") inside a section given as a dotted path. */
+function setKey(raw: Record<string, unknown>, section: string, k: string): void {
+  let at = raw;
+  for (const part of section ? section.split('.') : []) {
+    if (typeof at[part] !== 'object' || at[part] === null) at[part] = {};
+    at = at[part] as Record<string, unknown>;
+  }
+  Object.defineProperty(at, k, { value: 1, enumerable: true, configurable: true, writable: true });
 }
 
 function problemsOf(text: string): string[] | 'accepted' {
@@ -116,23 +192,25 @@ describe('parseConfig on invalid configs', () => {
 
   it('an unknown key anywhere is refused, named by its path (1000 runs)', () => {
     const sections = ['', 'server', 'server.tls', 'server.auth', 'kubernetes', 'resource', 'jobs', 'workloads', 'workloads.security', 'prometheus', 'log'];
-    const key = fc.oneof(fc.stringMatching(/^[a-z_]{1,12}$/), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), fc.constantFrom('a\nb', 'x: y', '#', ' '));
+    const key = fc.oneof(
+      fc.stringMatching(/^[a-z_]{1,12}$/),
+      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }),
+      fc.constantFrom('a\nb', 'x: y', '#', ' '),
+    );
     fc.assert(
       fc.property(fc.constantFrom(...sections), key, (section, k) => {
         const raw = BASE();
         if (section === 'server.tls') setPath(raw, 'server.tls', { cert_file: 'c', key_file: 'k' });
         if (section === 'server.auth') setPath(raw, 'server.auth', { token_file: 't' });
-        const known = new Set(['server', 'kubernetes', 'resource', 'resource_tags', 'session', 'jobs', 'limits', 'log', 'usage', 'prometheus', 'workloads', 'metrics', 'host', 'port', 'tls', 'auth', 'cpu', 'memory', 'gpu', 'mode', 'security', 'level', 'token_file', 'cert_file', 'key_file', 'client_ca_file', 'allowed_images', 'kubeconfig', 'namespace', 'in_cluster', 'label_selector', 'resync_seconds', 'timeout_seconds', 'cleanup_policy', 'max_receive_message_bytes', 'shutdown_grace_seconds', 'unauthenticated_health', 'unauthenticated_reflection']);
-        fc.pre(!known.has(k) && !k.startsWith('run_as') && !/^(allow|privileged|drop|seccomp|automount|enable)/.test(k));
-        // The key itself may contain dots: it is set as one key, not split into a path.
-        let at = raw;
-        for (const part of section ? section.split('.') : []) at = (at[part] ??= {}) as Record<string, unknown>;
-        Object.defineProperty(at, k, { value: 1, enumerable: true, configurable: true, writable: true });
+        fc.pre(!isKnownKey(k));
+        setKey(raw, section, k);
         const problems = problemsOf(stringify(raw));
         expect(problems).not.toBe('accepted');
         oneLine(problems as string[]);
         const shown = JSON.stringify(k).slice(1, -1);
-        expect(problems, `${shown} ${JSON.stringify(problems)}`).toContain(`${section ? `${section}.` : ''}${/^[\x21-\x7e]+$/.test(k) && !k.includes('"') ? k : JSON.stringify(k)}: unknown key (check the spelling)`);
+        expect(problems, `${shown} ${JSON.stringify(problems)}`).toContain(
+          `${section ? `${section}.` : ''}${/^[\x21-\x7e]+$/.test(k) && !k.includes('"') ? k : JSON.stringify(k)}: unknown key (check the spelling)`,
+        );
       }),
       { numRuns: 1000 },
     );
@@ -141,7 +219,27 @@ describe('parseConfig on invalid configs', () => {
   it('any text at all gives a Config or a ConfigError with one-line problems (2000 runs)', () => {
     const text = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 200 }),
-      fc.array(fc.constantFrom('server:', '  port: 1', 'resource: {cpu: 1, memory: 1}', '- a', ': :', '{', '"', '&a', '*a', '!!binary x', '\t', '---', 'a: &x [*x]', '<<: *y'), { maxLength: 8 }).map((l) => l.join('\n')),
+      fc
+        .array(
+          fc.constantFrom(
+            'server:',
+            '  port: 1',
+            'resource: {cpu: 1, memory: 1}',
+            '- a',
+            ': :',
+            '{',
+            '"',
+            '&a',
+            '*a',
+            '!!binary x',
+            '\t',
+            '---',
+            'a: &x [*x]',
+            '<<: *y',
+          ),
+          { maxLength: 8 },
+        )
+        .map((l) => l.join('\n')),
     );
     fc.assert(
       fc.property(text, (t) => {

@@ -17,7 +17,10 @@ const number = fc.oneof(
   { weight: 8, arbitrary: fc.integer({ min: 1, max: 100_000 }) },
   { weight: 1, arbitrary: fc.integer() },
   { weight: 1, arbitrary: fc.double() },
-  { weight: 1, arbitrary: fc.constantFrom(0, -0, -1, 1.5, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, Number.MIN_SAFE_INTEGER) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(0, -0, -1, 1.5, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, Number.MIN_SAFE_INTEGER),
+  },
 );
 
 const input: fc.Arbitrary<DeployInput> = fc.record({

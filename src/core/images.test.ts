@@ -52,8 +52,24 @@ describe('ImagePolicy', () => {
 
   it('matches the fully-qualified reference, a whole repository without a tag, and * within one segment', () => {
     const policy = new ImagePolicy(['docker.io/library/busybox', 'registry.example.com/iarnet/*', 'ghcr.io/org/**', 'docker.io/library/nginx:1.*']);
-    const allowed = ['busybox', 'busybox:1.36', 'docker.io/library/busybox:latest', `busybox@${DIGEST}`, 'registry.example.com/iarnet/comp:1', 'ghcr.io/org/a/b/c:d', 'nginx:1.27'];
-    const refused = ['nginx', 'nginx:latest', 'registry.example.com/iarnet/deeper/comp', 'registry.example.com/other', 'evil.io/docker.io/library/busybox', 'busyboxx', 'ghcr.io/orgx/a'];
+    const allowed = [
+      'busybox',
+      'busybox:1.36',
+      'docker.io/library/busybox:latest',
+      `busybox@${DIGEST}`,
+      'registry.example.com/iarnet/comp:1',
+      'ghcr.io/org/a/b/c:d',
+      'nginx:1.27',
+    ];
+    const refused = [
+      'nginx',
+      'nginx:latest',
+      'registry.example.com/iarnet/deeper/comp',
+      'registry.example.com/other',
+      'evil.io/docker.io/library/busybox',
+      'busyboxx',
+      'ghcr.io/orgx/a',
+    ];
     for (const image of allowed) expect(policy.allows(parsed(image)), image).toBe(true);
     for (const image of refused) expect(policy.allows(parsed(image)), image).toBe(false);
   });

@@ -16,7 +16,7 @@ export interface ImageReference {
 const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const HOST = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])`;
 const DOMAIN = new RegExp(`^${HOST}(?::[0-9]+)?$`);
-const PATH_COMPONENT = new RegExp('^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$');
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
 /** distribution/reference's limit on the name (domain and path). */
@@ -41,7 +41,7 @@ export function parseImageReference(image: string): ImageReference | string {
   if (name.length > MAX_IMAGE_NAME_LENGTH) return `has a name longer than ${MAX_IMAGE_NAME_LENGTH} characters`;
 
   const parts = name.split('/');
-  const first = parts[0]!;
+  const first = parts[0] ?? '';
   // As Docker decides: the first part is a registry if it looks like a host.
   const hasDomain = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
   const domain = hasDomain ? first : undefined;
@@ -98,7 +98,7 @@ export class ImagePolicy {
 export function globToRegExp(pattern: string): RegExp {
   let out = '';
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
+    const c = pattern.charAt(i);
     if (c === '*' && pattern[i + 1] === '*') {
       out += '.*';
       i++;

@@ -7,11 +7,29 @@
 import fc from 'fast-check';
 import type { DeployRequest } from '../../src/adapters/grpc/generated/provider/DeployRequest.js';
 
-/** Strings that break naive code: control characters, RTL marks, surrogates, NULs, path tricks. */
+/** Strings that break naive code: control characters, RTL marks, surrogates, NULs, path tricks, shell and template syntax. */
+const TEMPLATE = ['$', '{HOME}'].join('');
 export const oddString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
-  fc.constantFrom('', ' ', '\u0000', '\n', '\u202e', '\ud800', '😀', 'ǅ', 'İ', '\u200b', 'a\u0301', '%2e%2e%2f', '${HOME}', '$(id)', "'; DROP TABLE x;--", '<script>'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\u0000',
+    '\n',
+    '\u202e',
+    '\ud800',
+    '😀',
+    'ǅ',
+    'İ',
+    '\u200b',
+    'a\u0301',
+    '%2e%2e%2f',
+    TEMPLATE,
+    '$(id)',
+    "'; DROP TABLE x;--",
+    '<script>',
+  ),
 );
 
 export const pathLike = fc.oneof(
@@ -42,12 +60,35 @@ export const int64 = fc.oneof(
   },
 );
 
-export const validImage = fc.constantFrom('busybox', 'busybox:1.36', 'docker.io/library/busybox:latest', 'registry.example.com:5000/team/comp:v1', `repo@sha256:${'b'.repeat(64)}`, 'ghcr.io/a/b/c');
+export const validImage = fc.constantFrom(
+  'busybox',
+  'busybox:1.36',
+  'docker.io/library/busybox:latest',
+  'registry.example.com:5000/team/comp:v1',
+  `repo@sha256:${'b'.repeat(64)}`,
+  'ghcr.io/a/b/c',
+);
 export const image = fc.oneof(
   { weight: 8, arbitrary: validImage },
   {
     weight: 2,
-    arbitrary: fc.constantFrom('', ' ', 'busy box', 'UPPER', 'a:', ':tag', '@sha256:x', 'a@sha256:zz', 'http://x/y', 'a//b', '-a', `a:${'t'.repeat(200)}`, 'x'.repeat(300), 'r.io:port/a', '[::1/a'),
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      'busy box',
+      'UPPER',
+      'a:',
+      ':tag',
+      '@sha256:x',
+      'a@sha256:zz',
+      'http://x/y',
+      'a//b',
+      '-a',
+      `a:${'t'.repeat(200)}`,
+      'x'.repeat(300),
+      'r.io:port/a',
+      '[::1/a',
+    ),
   },
   { weight: 1, arbitrary: oddString },
 );
@@ -67,16 +108,25 @@ export const env = (maxKeys = 30): fc.Arbitrary<Record<string, string>> =>
     { weight: 1, arbitrary: fc.integer({ min: 100, max: 600 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`K_${i}`, `value-${i}`]))) },
   );
 
-const mapOf = fc.dictionary(fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.-]{0,10}$/), oddString), fc.oneof(fc.stringMatching(/^[a-z0-9]{0,10}$/), oddString), { maxKeys: 4 });
+const mapOf = fc.dictionary(fc.oneof(fc.stringMatching(/^[a-z][a-z0-9.-]{0,10}$/), oddString), fc.oneof(fc.stringMatching(/^[a-z0-9]{0,10}$/), oddString), {
+  maxKeys: 4,
+});
 
 export const workload = fc.record(
   {
     kind: fc.constantFrom('POD', 'JOB', 'WORKLOAD_KIND_UNSPECIFIED'),
     command: fc.array(oddString, { maxLength: 3 }),
     args: fc.array(oddString, { maxLength: 3 }),
-    ports: fc.array(fc.record({ name: fc.oneof(fc.constantFrom('', 'http', 'HTTP'), oddString), containerPort: fc.integer({ min: -5, max: 70_000 }), protocol: fc.constantFrom('', 'TCP', 'udp', 'ICMP') }), {
-      maxLength: 3,
-    }),
+    ports: fc.array(
+      fc.record({
+        name: fc.oneof(fc.constantFrom('', 'http', 'HTTP'), oddString),
+        containerPort: fc.integer({ min: -5, max: 70_000 }),
+        protocol: fc.constantFrom('', 'TCP', 'udp', 'ICMP'),
+      }),
+      {
+        maxLength: 3,
+      },
+    ),
     timeoutSeconds: int64,
     cleanupPolicy: fc.constantFrom('ALWAYS', 'ON_SUCCESS', 'ON_FAILURE', 'CLEANUP_POLICY_UNSPECIFIED'),
     backoffLimit: fc.integer({ min: -3, max: 10 }),
@@ -84,7 +134,12 @@ export const workload = fc.record(
     annotations: mapOf,
     nodeSelector: mapOf,
     tolerations: fc.array(
-      fc.record({ key: fc.oneof(fc.constantFrom('', 'dedicated'), oddString), operator: fc.constantFrom('', 'Equal', 'Exists', 'Maybe'), value: oddString, effect: fc.constantFrom('', 'NoSchedule', 'NoExecute', 'Later') }),
+      fc.record({
+        key: fc.oneof(fc.constantFrom('', 'dedicated'), oddString),
+        operator: fc.constantFrom('', 'Equal', 'Exists', 'Maybe'),
+        value: oddString,
+        effect: fc.constantFrom('', 'NoSchedule', 'NoExecute', 'Later'),
+      }),
       { maxLength: 2 },
     ),
   },
@@ -98,7 +153,10 @@ export const deployRequest = (providerId: string, options: { maxEnvKeys?: number
       providerId: fc.oneof({ weight: 9, arbitrary: fc.constant(providerId) }, { weight: 1, arbitrary: oddString }),
       instanceId,
       image,
-      resourceRequest: fc.record({ cpu: int64, memory: int64, gpu: fc.oneof({ weight: 4, arbitrary: fc.constant('0') }, { weight: 1, arbitrary: int64 }) }, { requiredKeys: [] }),
+      resourceRequest: fc.record(
+        { cpu: int64, memory: int64, gpu: fc.oneof({ weight: 4, arbitrary: fc.constant('0') }, { weight: 1, arbitrary: int64 }) },
+        { requiredKeys: [] },
+      ),
       envVars: env(options.maxEnvKeys),
       workload: fc.option(workload, { nil: undefined, freq: 2 }),
     },

@@ -5,7 +5,6 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -38,18 +37,6 @@ export function ensureBuilt(): void {
   if (!existsSync(main) || statSync(main).mtimeMs < newest(join(root, 'src'))) {
     execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
   }
-}
-
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
 }
 
 export async function spawnDaemon(config: Record<string, unknown>): Promise<DaemonProcess> {
@@ -90,7 +77,7 @@ export async function spawnDaemon(config: Record<string, unknown>): Promise<Daem
     output: () => out,
     logs,
     exitCode: () => code,
-    async stop() {
+    async stop(): Promise<number | null> {
       if (code === null) child.kill('SIGTERM');
       return exited;
     },

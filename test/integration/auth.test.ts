@@ -53,7 +53,9 @@ function rawCall(client: grpc.Client, m: { path: string; responseStream: boolean
   const id = (b: Buffer): Buffer => b;
   return new Promise((resolve) => {
     if (m.requestStream) {
-      const call = m.responseStream ? client.makeBidiStreamRequest(m.path, id, id) : client.makeClientStreamRequest(m.path, id, id, (err) => resolve(err ? grpc.status[err.code] : 'OK'));
+      const call = m.responseStream
+        ? client.makeBidiStreamRequest(m.path, id, id)
+        : client.makeClientStreamRequest(m.path, id, id, (err) => resolve(err ? grpc.status[err.code] : 'OK'));
       call.on('status', (s: grpc.StatusObject) => resolve(grpc.status[s.code]));
       call.on('data', () => undefined);
       call.on('error', () => undefined);
@@ -79,7 +81,11 @@ describe('server.auth', () => {
   const batch = kc.makeApiClient(BatchV1Api);
   const clients: grpc.Client[] = [];
   const client = (authorization?: string): ServiceClient => {
-    const made = new (loadProto().grpcObject.provider.Service)(`127.0.0.1:${d.daemon.port}`, grpc.credentials.createInsecure(), authorization ? { interceptors: [sending(authorization)] } : {});
+    const made = new (loadProto().grpcObject.provider.Service)(
+      `127.0.0.1:${d.daemon.port}`,
+      grpc.credentials.createInsecure(),
+      authorization ? { interceptors: [sending(authorization)] } : {},
+    );
     clients.push(made);
     return made;
   };
@@ -114,7 +120,9 @@ describe('server.auth', () => {
 
   it('refuses every method of every service without a valid token, except health (open by default)', async () => {
     const methods = everyMethod();
-    expect(methods.map((m) => m.path)).toEqual(expect.arrayContaining(['/provider.Service/Deploy', '/provider.Service/Connect', '/provider.Service/HealthCheck']));
+    expect(methods.map((m) => m.path)).toEqual(
+      expect.arrayContaining(['/provider.Service/Deploy', '/provider.Service/Connect', '/provider.Service/HealthCheck']),
+    );
     for (const authorization of [undefined, `Bearer ${WRONG}`, `Bearer ${OLD}x`, OLD, `Basic ${OLD}`]) {
       const c = client(authorization);
       for (const m of methods) expect(`${m.path} ${await rawCall(c, m)}`, String(authorization)).toBe(`${m.path} UNAUTHENTICATED`);
@@ -151,11 +159,17 @@ describe('server.auth', () => {
     const fresh = client(`Bearer ${NEW}`);
     writeFileSync(`${tokenPath}.tmp`, `# rotating\n${OLD}\n${NEW}\n`);
     renameSync(`${tokenPath}.tmp`, tokenPath);
-    await waitFor('the new token to be accepted', async () => (await statusOf(call(fresh, 'GetCapacity', { providerId: 'cp-auth' }))) === 'OK', { timeoutMs: 10_000 });
+    await waitFor('the new token to be accepted', async () => (await statusOf(call(fresh, 'GetCapacity', { providerId: 'cp-auth' }))) === 'OK', {
+      timeoutMs: 10_000,
+    });
     expect(await statusOf(call(old, 'GetCapacity', { providerId: 'cp-auth' }))).toBe('OK');
     writeFileSync(`${tokenPath}.tmp`, `${NEW}\n`);
     renameSync(`${tokenPath}.tmp`, tokenPath);
-    await waitFor('the old token to be refused', async () => (await statusOf(call(old, 'GetCapacity', { providerId: 'cp-auth' }))).startsWith('UNAUTHENTICATED'), { timeoutMs: 10_000 });
+    await waitFor(
+      'the old token to be refused',
+      async () => (await statusOf(call(old, 'GetCapacity', { providerId: 'cp-auth' }))).startsWith('UNAUTHENTICATED'),
+      { timeoutMs: 10_000 },
+    );
     expect(await statusOf(call(fresh, 'HealthCheck', { providerId: 'cp-auth' }))).toBe('OK');
     expect(d.logs.filter((l) => l.msg === 'token file reloaded').length).toBeGreaterThanOrEqual(2);
   });
@@ -166,7 +180,11 @@ describe('server.auth', () => {
     writeFileSync(`${tokenPath}.tmp`, `${NEW}\n`);
     renameSync(`${tokenPath}.tmp`, tokenPath);
     const fresh = client(`Bearer ${NEW}`);
-    await waitFor('NEW to be accepted', async () => (await statusOf(call(fresh, 'GetCapacity', { providerId: '' }))) !== 'UNAUTHENTICATED: invalid bearer token', { timeoutMs: 10_000 });
+    await waitFor(
+      'NEW to be accepted',
+      async () => (await statusOf(call(fresh, 'GetCapacity', { providerId: '' }))) !== 'UNAUTHENTICATED: invalid bearer token',
+      { timeoutMs: 10_000 },
+    );
     const without = await runCli([...addr, 'capacity']);
     expect(without.code).toBe(1);
     expect(without.stderr).toContain('UNAUTHENTICATED');

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type V1Deployment, type V1Pod, type V1PodSpec } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, statusBody, type TestNamespace } from '../helpers/cluster.js';
+import { apiStatusOf } from '../../src/shared/kube-api-errors.js';
+import { createTestNamespace, makeKubeConfig, type TestNamespace } from '../helpers/cluster.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const manifest = parseAllDocuments(readFileSync(join(root, 'k8s-deployment.yaml'), 'utf8')).map((d) => d.toJS() as { kind?: string } | null);
@@ -25,7 +26,11 @@ describe("the daemon's pod (k8s-deployment.yaml)", () => {
   beforeAll(async () => {
     ns = await createTestNamespace('daemon-psa');
     const current = await core.readNamespace({ name: ns.name });
-    current.metadata!.labels = { ...current.metadata!.labels, 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' };
+    current.metadata!.labels = {
+      ...current.metadata!.labels,
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+    };
     await core.replaceNamespace({ name: ns.name, body: current });
     // The ServiceAccount admission plugin wants the pod's account to exist, dry run or not.
     await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: template.spec!.serviceAccountName! } } });
@@ -34,13 +39,18 @@ describe("the daemon's pod (k8s-deployment.yaml)", () => {
     await ns?.cleanup();
   });
 
-  const podOf = (spec: V1PodSpec): V1Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'k8s-provider-psa', labels: template.metadata?.labels }, spec });
+  const podOf = (spec: V1PodSpec): V1Pod => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'k8s-provider-psa', labels: template.metadata?.labels },
+    spec,
+  });
   const dryRun = async (spec: V1PodSpec): Promise<string> => {
     try {
       await core.createNamespacedPod({ namespace: ns.name, body: podOf(spec), dryRun: 'All' });
       return 'admitted';
     } catch (err) {
-      return statusBody(err)?.message ?? String(err);
+      return apiStatusOf(err)?.message ?? String(err);
     }
   };
 

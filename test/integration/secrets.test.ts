@@ -17,8 +17,9 @@ import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import { createTestNamespace, kubeconfigPath, type TestNamespace } from '../helpers/cluster.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
-import { call, statusOf } from '../helpers/daemon.js';
-import { ensureBuilt, freePort, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
+import { call } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net.js';
+import { ensureBuilt, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
 
 const hex = (n: number): string => randomBytes(n).toString('hex');
 const SECRETS = {
@@ -104,12 +105,21 @@ describe('secrets stay out of logs, answers and metrics', () => {
 
   it('never writes an env value, a token or a key anywhere', async () => {
     const good = client(TOKEN);
-    const env = { COMPONENT_ID: 'c', API_KEY: SECRETS.apiKey, DB_PASSWORD: SECRETS.password, AWS_ACCESS_KEY_ID: SECRETS.awsKey, DSN: SECRETS.dsn, NOTE: SECRETS.unicode };
+    const env = {
+      COMPONENT_ID: 'c',
+      API_KEY: SECRETS.apiKey,
+      DB_PASSWORD: SECRETS.password,
+      AWS_ACCESS_KEY_ID: SECRETS.awsKey,
+      DSN: SECRETS.dsn,
+      NOTE: SECRETS.unicode,
+    };
     const deploy = (instanceId: string, over: object = {}) =>
       record(call(good, 'Deploy', { providerId: 'cp-s', instanceId, image: 'busybox', resourceRequest: { cpu: 100, memory: 32 * MI }, envVars: env, ...over }));
 
     expect(await record(call(client(WRONG_TOKEN), 'Connect', { providerId: 'cp-s' }))).toBe('UNAUTHENTICATED: invalid bearer token');
-    expect(await record(call(client(WRONG_TOKEN), 'Deploy', { providerId: 'cp-s', instanceId: 'x', image: 'busybox', envVars: env }))).toMatch(/^UNAUTHENTICATED/);
+    expect(await record(call(client(WRONG_TOKEN), 'Deploy', { providerId: 'cp-s', instanceId: 'x', image: 'busybox', envVars: env }))).toMatch(
+      /^UNAUTHENTICATED/,
+    );
     expect(await record(call(good, 'Connect', { providerId: 'cp-s' }))).toContain('"success":true');
     expect(await deploy('ok-pod')).toContain('"error":""');
     expect(await deploy('ok-job', { workload: { kind: 'JOB' } })).toContain('"error":""');
@@ -119,7 +129,16 @@ describe('secrets stay out of logs, answers and metrics', () => {
     expect(await deploy('bad-env', { envVars: { ...env, '1BAD': SECRETS.password } })).toContain('INVALID_ARGUMENT: env_vars name \\"1BAD\\"');
     expect(await deploy('too-big', { resourceRequest: { cpu: 100_000, memory: MI } })).toContain('RESOURCE_EXHAUSTED');
     // Refused by the API server itself (422): its message comes back, and must not carry the env.
-    expect(await deploy('dup-ports', { workload: { ports: [{ name: 'http', containerPort: 80 }, { name: 'http', containerPort: 81 }] } })).toContain('INVALID_ARGUMENT');
+    expect(
+      await deploy('dup-ports', {
+        workload: {
+          ports: [
+            { name: 'http', containerPort: 80 },
+            { name: 'http', containerPort: 81 },
+          ],
+        },
+      }),
+    ).toContain('INVALID_ARGUMENT');
     // A secret-looking value over the API server's size limit.
     expect(await deploy('huge', { envVars: { ...env, BLOB: `${SECRETS.apiKey}${'x'.repeat(3 * MI)}` } })).toMatch(/"error":"[A-Z_]+: /);
     await record(call(good, 'GetRealTimeUsage', { providerId: 'cp-s', includeInstances: true }));
@@ -137,7 +156,11 @@ describe('secrets stay out of logs, answers and metrics', () => {
       ...Object.fromEntries(pemLines(readFileSync(pki.serverKey, 'utf8')).map((l, i) => [`serverKey#${i}`, l])),
       ...Object.fromEntries(pemLines(readFileSync(pki.clientKey, 'utf8')).map((l, i) => [`clientKey#${i}`, l])),
     };
-    const leaks = Object.entries(haystacks).flatMap(([where, text]) => Object.entries(needles).filter(([, secret]) => text.includes(secret)).map(([what]) => `${what} in ${where}`));
+    const leaks = Object.entries(haystacks).flatMap(([where, text]) =>
+      Object.entries(needles)
+        .filter(([, secret]) => text.includes(secret))
+        .map(([what]) => `${what} in ${where}`),
+    );
     expect(leaks).toEqual([]);
     // The searches had something to search: the run logged a lot, including the keys of the env.
     expect(d.logs().length).toBeGreaterThan(20);

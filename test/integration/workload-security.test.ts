@@ -22,7 +22,11 @@ const batch = kc.makeApiClient(BatchV1Api);
 async function restrictedNamespace(prefix: string): Promise<TestNamespace> {
   const ns = await createTestNamespace(prefix);
   const current = await core.readNamespace({ name: ns.name });
-  current.metadata!.labels = { ...current.metadata!.labels, 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' };
+  current.metadata!.labels = {
+    ...current.metadata!.labels,
+    'pod-security.kubernetes.io/enforce': 'restricted',
+    'pod-security.kubernetes.io/enforce-version': 'latest',
+  };
   await core.replaceNamespace({ name: ns.name, body: current });
   return ns;
 }
@@ -94,7 +98,12 @@ describe('a namespace enforcing the restricted Pod Security level', () => {
 
   it('refuses a Pod once a setting is relaxed: the admission check is real', async () => {
     const before = await names(ns.name);
-    for (const security of [{ run_as_non_root: false }, { allow_privilege_escalation: true }, { drop_all_capabilities: false }, { seccomp_profile: 'Unconfined' }]) {
+    for (const security of [
+      { run_as_non_root: false },
+      { allow_privilege_escalation: true },
+      { drop_all_capabilities: false },
+      { seccomp_profile: 'Unconfined' },
+    ]) {
       await withDaemon(ns.name, { workloads: { security }, kubernetes: { label_selector: 'psa-test=relaxed' } }, async (d) => {
         const res = await deploy(d, `relaxed-${Object.keys(security)[0]!.replaceAll('_', '-')}`);
         expect(res.error, JSON.stringify(security)).toMatch(/^PERMISSION_DENIED: .*violates PodSecurity "restricted:latest"/);
@@ -132,9 +141,15 @@ describe('the daemon under its own namespaced Role, in a restricted namespace', 
     });
     await rbac.createNamespacedRoleBinding({
       namespace: ns.name,
-      body: { metadata: { name: 'provider' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'provider' }, subjects: [{ kind: 'ServiceAccount', name: 'provider', namespace: ns.name }] },
+      body: {
+        metadata: { name: 'provider' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'provider' },
+        subjects: [{ kind: 'ServiceAccount', name: 'provider', namespace: ns.name }],
+      },
     });
-    const token = (await core.createNamespacedServiceAccountToken({ name: 'provider', namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status!.token;
+    const token = (
+      await core.createNamespacedServiceAccountToken({ name: 'provider', namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 600 } } })
+    ).status!.token;
     const sa = new KubeConfig();
     sa.loadFromOptions({
       clusters: [{ ...kc.getCurrentCluster()!, name: 'test' }],
@@ -146,13 +161,19 @@ describe('the daemon under its own namespaced Role, in a restricted namespace', 
     writeFileSync(kubeconfig, sa.exportConfig());
     // Without namespace read, the start-up check takes the dry-run path.
     await waitFor('the RoleBinding to take effect', async () => {
-      const list = await sa.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns.name }).catch(() => undefined);
+      const list = await sa
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPod({ namespace: ns.name })
+        .catch(() => undefined);
       return list !== undefined;
     });
     await expect(sa.makeApiClient(CoreV1Api).readNamespace({ name: ns.name })).rejects.toMatchObject({ code: 403 });
     await withDaemon(ns.name, { kubernetes: { kubeconfig } }, async (d) => {
       expect(await deploy(d, 'sa-pod')).toMatchObject({ error: '', created: true });
-      expect(await deploy(d, 'sa-job', { workload: { kind: 'JOB', annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' } } })).toMatchObject({ error: '', created: true });
+      expect(await deploy(d, 'sa-job', { workload: { kind: 'JOB', annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' } } })).toMatchObject({
+        error: '',
+        created: true,
+      });
     });
     // The Job controller's pod is admitted as well.
     await waitFor('the Job pod', async () => (await names(ns.name)).some((n) => n.startsWith('pod/sa-job-')));

@@ -28,13 +28,15 @@ function tokenFile(name: string, text: string): string {
 }
 
 /** A client interceptor that sends `authorization: <value>` on every call. */
-const sending = (value: string): grpc.Interceptor => (options, next) =>
-  new grpc.InterceptingCall(next(options), {
-    start: (metadata, listener, go) => {
-      metadata.set('authorization', value);
-      go(metadata, listener);
-    },
-  });
+const sending =
+  (value: string): grpc.Interceptor =>
+  (options, next) =>
+    new grpc.InterceptingCall(next(options), {
+      start: (metadata, listener, go) => {
+        metadata.set('authorization', value);
+        go(metadata, listener);
+      },
+    });
 
 describe('parseTokens', () => {
   it('takes one token per line, skipping blanks and comments', () => {
@@ -57,7 +59,13 @@ describe('TokenFile', () => {
 
   it('accepts exactly the listed tokens', () => {
     const file = TokenFile.open(tokenFile('two', `${OLD}\n${NEW}\n`), silent);
-    expect([file.verify(OLD), file.verify(NEW), file.verify(`${OLD}x`), file.verify(OLD.slice(0, -1)), file.verify('')]).toEqual([true, true, false, false, false]);
+    expect([file.verify(OLD), file.verify(NEW), file.verify(`${OLD}x`), file.verify(OLD.slice(0, -1)), file.verify('')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('follows a rotation without a restart, and keeps the last good tokens while the file is unusable', async () => {
@@ -130,16 +138,24 @@ describe('authInterceptor on a server', () => {
       ],
     });
     const { grpcObject } = loadProto();
-    const handler = (name: string): grpc.handleUnaryCall<unknown, unknown> => (_call, cb) => {
-      calls.push(name);
-      cb(null, {});
-    };
-    server.addService(grpcObject.provider.Service.service, { Deploy: handler('Deploy'), GetCapacity: handler('GetCapacity') } as grpc.UntypedServiceImplementation);
+    const handler =
+      (name: string): grpc.handleUnaryCall<unknown, unknown> =>
+      (_call, cb) => {
+        calls.push(name);
+        cb(null, {});
+      };
+    server.addService(grpcObject.provider.Service.service, {
+      Deploy: handler('Deploy'),
+      GetCapacity: handler('GetCapacity'),
+    } as grpc.UntypedServiceImplementation);
     new HealthReporter(() => true, silent, ['provider.Service']).addToServer(server);
     const port = await bind(server, '127.0.0.1:0', grpc.ServerCredentials.createInsecure());
     const client = (authorization?: string) =>
-      new grpcObject.provider.Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), authorization ? { interceptors: [sending(authorization)] } : {}) as unknown as grpc.Client &
-        Record<string, (req: object, cb: (err: grpc.ServiceError | null) => void) => void>;
+      new grpcObject.provider.Service(
+        `127.0.0.1:${port}`,
+        grpc.credentials.createInsecure(),
+        authorization ? { interceptors: [sending(authorization)] } : {},
+      ) as unknown as grpc.Client & Record<string, (req: object, cb: (err: grpc.ServiceError | null) => void) => void>;
     const health = (authorization?: string) =>
       new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), authorization ? { interceptors: [sending(authorization)] } : {});
     return { server, calls, warnings, finished, client, health };

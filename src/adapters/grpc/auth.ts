@@ -33,9 +33,9 @@ export function authProblem(metadata: grpc.Metadata, tokens: TokenVerifier): str
   if (values.length === 0) return 'missing "authorization: Bearer <token>" metadata';
   if (values.length > 1) return 'more than one authorization value';
   const value = String(values[0]);
-  const match = /^bearer +(\S+) *$/i.exec(value);
-  if (!match) return 'authorization metadata is not "Bearer <token>"';
-  if (!tokens.verify(match[1]!)) return 'invalid bearer token';
+  const token = /^bearer +(\S+) *$/i.exec(value)?.[1];
+  if (token === undefined) return 'authorization metadata is not "Bearer <token>"';
+  if (!tokens.verify(token)) return 'invalid bearer token';
   return undefined;
 }
 

@@ -18,8 +18,8 @@ import type { DeployRequest__Output } from './generated/provider/DeployRequest.j
 
 const defaults = { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' as const };
 const definition = serviceDefinition(PROVIDER_PROTO, 'provider.Service');
-const deploy = definition['Deploy']!;
-const decode = tolerant(definition)['Deploy']!.requestDeserialize as (b: Buffer) => DeployRequest__Output | MalformedRequest;
+const deploy = definition.Deploy!;
+const decode = tolerant(definition).Deploy!.requestDeserialize as (b: Buffer) => DeployRequest__Output | MalformedRequest;
 
 type Outcome = 'spec' | 'INVALID_ARGUMENT' | 'MALFORMED';
 
@@ -63,9 +63,15 @@ describe('the Deploy wire path on hostile input', () => {
         return how === 'cut' ? b.subarray(0, i) : how === 'append' ? Buffer.concat([b, Buffer.from([byte, byte])]) : b;
       });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)), mangled), (bytes) => {
-        seen.add(handle(bytes));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)),
+          mangled,
+        ),
+        (bytes) => {
+          seen.add(handle(bytes));
+        },
+      ),
       { numRuns: 3000 },
     );
     expect(seen.has('MALFORMED')).toBe(true);

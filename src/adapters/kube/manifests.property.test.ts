@@ -13,7 +13,7 @@ import type { DeployRequest__Output } from '../grpc/generated/provider/DeployReq
 import { jobManifest, podManifest, RESTRICTED } from './manifests.js';
 
 const defaults = { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' as const };
-const deploy = serviceDefinition(PROVIDER_PROTO, 'provider.Service')['Deploy']!;
+const deploy = serviceDefinition(PROVIDER_PROTO, 'provider.Service').Deploy!;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 

@@ -18,14 +18,15 @@ export class KubeRuntime implements WorkloadRuntime {
 
   async create(spec: DeploySpec): Promise<{ name: string }> {
     const namespace = this.ctx.namespace;
+    const name = workloadName(spec.instanceId);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
       await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }), this.retry);
-      return { name: body.metadata!.name! };
+      return { name };
     }
     const body = podManifest(spec, this.ctx);
     await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }), this.retry);
-    return { name: body.metadata!.name! };
+    return { name };
   }
 
   async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
