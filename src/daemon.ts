@@ -169,24 +169,27 @@ interface GrpcServing {
   readonly server: grpc.Server;
   readonly health: HealthReporter;
   readonly port: number;
-  /** Stops watching the token file, if auth is on. */
-  readonly stopAuth: () => void;
+}
+
+interface Authentication {
+  readonly interceptors: grpc.ServerInterceptor[];
+  /** Starts and stops watching the token file for rotations. */
+  start(): void;
+  stop(): void;
 }
 
 /** server.auth: the token file, watched for rotation, and the interceptor in front of every service. */
-function authentication(config: Config, log: Logger, observer: RpcObserver): { interceptors: grpc.ServerInterceptor[]; stop: () => void } {
+function authentication(config: Config, log: Logger, observer: RpcObserver): Authentication {
   const auth = config.server.auth;
-  if (!auth) return { interceptors: [], stop: () => {} };
+  if (!auth) return { interceptors: [], start: () => {}, stop: () => {} };
   const tokens = TokenFile.open(auth.token_file, log);
-  tokens.start();
   const openServices = new Set<string>([...(auth.unauthenticated_health ? [HEALTH_SERVICE] : []), ...(auth.unauthenticated_reflection ? REFLECTION_SERVICES : [])]);
   log.info({ tokenFile: auth.token_file, tokens: tokens.size, openServices: [...openServices] }, 'token authentication on');
-  return { interceptors: [authInterceptor({ tokens, openServices, log, observer })], stop: () => tokens.stop() };
+  return { interceptors: [authInterceptor({ tokens, openServices, log, observer })], start: () => tokens.start(), stop: () => tokens.stop() };
 }
 
 /** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
-async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger, observer: RpcObserver): Promise<GrpcServing> {
-  const auth = authentication(config, log, observer);
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger, auth: Authentication): Promise<GrpcServing> {
   const serverOptions = { ...serverOptionsOf(config), interceptors: auth.interceptors };
   const server = createServer(serverOptions);
   registerServices(server, services);
@@ -200,7 +203,8 @@ async function startGrpc(config: Config, services: readonly GrpcService[], ready
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
   health.start();
   log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls), auth: Boolean(config.server.auth) }, 'grpc server listening');
-  return { server, health, port, stopAuth: auth.stop };
+  auth.start();
+  return { server, health, port };
 }
 
 function serverOptionsOf(config: Config): ServerOptions {
@@ -217,6 +221,9 @@ function serverOptionsOf(config: Config): ServerOptions {
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const prometheus = new PrometheusExporter();
+  const observer = fanOut([prometheus, options.observer]);
+  // 0. the token file, read before anything starts: a bad one stops start-up at once.
+  const auth = authentication(config, log, observer);
 
   // 1. clients and preflight
   const access = await connectKube(config, prometheus, log);
@@ -241,15 +248,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const { provider, usage } = core;
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const observer = fanOut([prometheus, options.observer]);
   const services: GrpcService[] = [providerService({ provider, log, observer })];
   const ready = (): boolean => informerList.every((w) => w.synced());
-  const { server, health, port, stopAuth } = await startGrpc(config, services, ready, log, observer);
+  const { server, health, port } = await startGrpc(config, services, ready, log, auth);
 
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
-    stopAuth();
+    auth.stop();
     core.stop();
     await Promise.all(informerList.map((w) => w.stop()));
   };

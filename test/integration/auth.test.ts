@@ -198,6 +198,15 @@ describe('server.auth', () => {
     expect(missing.stderr).toContain('--token-file');
   });
 
+  it('refuses to start without a usable token file, before touching the cluster', async () => {
+    const missing = join(dir, 'no-such-token');
+    await expect(startTestDaemon(ns.name, { server: { auth: { token_file: missing } } })).rejects.toThrow(`server.auth.token_file ${missing}: file not found`);
+    writeFileSync(join(dir, 'weak'), 'short\n');
+    await expect(startTestDaemon(ns.name, { server: { auth: { token_file: join(dir, 'weak') } } })).rejects.toThrow(
+      'line 1: a token must be at least 16 characters',
+    );
+  });
+
   it('opens reflection, and closes health, only when configured', async () => {
     const other = await startTestDaemon(ns.name, {
       server: { auth: { token_file: tokenPath, unauthenticated_health: false, unauthenticated_reflection: true } },
