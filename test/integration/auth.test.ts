@@ -6,18 +6,18 @@
  * changes nothing: no session, no pod, no Job (checked by listing). Tokens
  * rotate without a restart; the CLI sends one from --token-file.
  */
-import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOADER_OPTIONS, loadProto, protoDir } from '../../src/adapters/grpc/proto.js';
+import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import { HEALTH_SERVICE } from '../../src/adapters/grpc/auth.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { buildCli, runCli } from '../helpers/cli.js';
+import { everyMethod, rawCall } from '../helpers/methods.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 
 const OLD = 'k8sp-old-7f3a9c1e5b2d4f60a8e1';
@@ -34,41 +34,6 @@ function sending(value: string): grpc.Interceptor {
         proceed(metadata, listener);
       },
     });
-}
-
-/** Every method of every service in every .proto under proto/, by full path. */
-function everyMethod(): Array<{ path: string; responseStream: boolean; requestStream: boolean }> {
-  const root = protoDir();
-  const files = readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.proto'))
-    .map((e) => relative(root, join(e.parentPath, e.name)));
-  const definition = protoLoader.loadSync(files, { ...LOADER_OPTIONS, includeDirs: [root] });
-  return Object.values(definition)
-    .filter((d): d is protoLoader.ServiceDefinition => !('format' in d))
-    .flatMap((service) => Object.values(service).map((m) => ({ path: m.path, responseStream: m.responseStream, requestStream: m.requestStream })));
-}
-
-/** Calls a method with an empty request (every field at its default) and returns the status code's name. */
-function rawCall(client: grpc.Client, m: { path: string; responseStream: boolean; requestStream: boolean }): Promise<string> {
-  const id = (b: Buffer): Buffer => b;
-  return new Promise((resolve) => {
-    if (m.requestStream) {
-      const call = m.responseStream
-        ? client.makeBidiStreamRequest(m.path, id, id)
-        : client.makeClientStreamRequest(m.path, id, id, (err) => resolve(err ? grpc.status[err.code] : 'OK'));
-      call.on('status', (s: grpc.StatusObject) => resolve(grpc.status[s.code]));
-      call.on('data', () => undefined);
-      call.on('error', () => undefined);
-      call.end();
-    } else if (m.responseStream) {
-      const call = client.makeServerStreamRequest(m.path, id, id, Buffer.alloc(0));
-      call.on('data', () => undefined);
-      call.on('error', () => undefined);
-      call.on('status', (s) => resolve(grpc.status[s.code]));
-    } else {
-      client.makeUnaryRequest(m.path, id, id, Buffer.alloc(0), (err) => resolve(err ? grpc.status[err.code] : 'OK'));
-    }
-  });
 }
 
 describe('server.auth', () => {

@@ -18,6 +18,7 @@ import type { DeployRequest } from '../../src/adapters/grpc/generated/provider/D
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { deployRequest } from '../helpers/hostile.js';
+import { everyMethod, rawCall } from '../helpers/methods.js';
 import { ensureBuilt, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
 
 const PROVIDER = 'cp-hostile';
@@ -191,6 +192,31 @@ describe('hostile input against a daemon process', () => {
     for (const k of kinds) expect(['INVALID_ARGUMENT', 'PERMISSION_DENIED']).toContain(k);
     expect(kinds).toContain('INVALID_ARGUMENT');
     expect(await listed()).toEqual(before);
+  });
+
+  it('every method of every service answers random bodies cleanly, and the session survives', async () => {
+    const raw = new grpc.Client(`127.0.0.1:${d.port}`, grpc.credentials.createInsecure());
+    const answers = new Map<string, Set<string>>();
+    try {
+      const bodies = fc.sample(fc.uint8Array({ minLength: 0, maxLength: 512 }), { numRuns: 30, seed: SEED + 1 });
+      for (const m of everyMethod()) {
+        const seen = new Set<string>();
+        for (const b of bodies) seen.add(await rawCall(raw, m, Buffer.from(b)));
+        answers.set(m.path, seen);
+      }
+    } finally {
+      raw.close();
+    }
+    console.log(`random bodies per method: ${JSON.stringify(Object.fromEntries([...answers].map(([p, s]) => [p, [...s].sort()])))}`);
+    // A caller's garbage is the caller's fault: never INTERNAL or UNKNOWN, never a crash.
+    const clean = new Set(['OK', 'INVALID_ARGUMENT', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'NOT_FOUND', 'RESOURCE_EXHAUSTED']);
+    for (const [path, seen] of answers) for (const code of seen) expect(clean.has(code), `${path} ${code}`).toBe(true);
+    // Deploy and Connect answer in-band (status OK); the others show the malformed bodies as INVALID_ARGUMENT.
+    expect(answers.get('/provider.Service/GetCapacity')).toContain('INVALID_ARGUMENT');
+    expect(d.exitCode()).toBeNull();
+    // Garbage Connects and Disconnects took nothing from the session holder.
+    const health = await new Promise((resolve, reject) => client.HealthCheck({ providerId: PROVIDER }, (err, res) => (err ? reject(err) : resolve(res))));
+    expect(health).toMatchObject({ capacity: { total: { cpu: '100000000' } } });
   });
 
   it('random bytes on the raw TCP port: connections are dropped, the process stays up and keeps serving', async () => {
