@@ -199,7 +199,10 @@ function authentication(config: Config, log: Logger, observer: RpcObserver): Aut
   const auth = config.server.auth;
   if (!auth) return { interceptors: [], start: () => {}, stop: () => {} };
   const tokens = TokenFile.open(auth.token_file, log);
-  const openServices = new Set<string>([...(auth.unauthenticated_health ? [HEALTH_SERVICE] : []), ...(auth.unauthenticated_reflection ? REFLECTION_SERVICES : [])]);
+  const openServices = new Set<string>([
+    ...(auth.unauthenticated_health ? [HEALTH_SERVICE] : []),
+    ...(auth.unauthenticated_reflection ? REFLECTION_SERVICES : []),
+  ]);
   log.info({ tokenFile: auth.token_file, tokens: tokens.size, openServices: [...openServices] }, 'token authentication on');
   return { interceptors: [authInterceptor({ tokens, openServices, log, observer })], start: () => tokens.start(), stop: () => tokens.stop() };
 }

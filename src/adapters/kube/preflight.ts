@@ -88,7 +88,9 @@ async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void>
           spec: {
             automountServiceAccountToken: false,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-            containers: [{ name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } }],
+            containers: [
+              { name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } },
+            ],
           },
         },
       }),
