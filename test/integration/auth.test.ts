@@ -16,6 +16,7 @@ import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import { HEALTH_SERVICE } from '../../src/adapters/grpc/auth.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 import { buildCli, runCli } from '../helpers/cli.js';
 import { everyMethod, rawCall } from '../helpers/methods.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
@@ -79,6 +80,7 @@ describe('server.auth', () => {
   afterAll(async () => {
     for (const c of clients) c.close();
     await d?.stop();
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });

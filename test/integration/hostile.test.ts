@@ -17,6 +17,7 @@ import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/S
 import type { DeployRequest } from '../../src/adapters/grpc/generated/provider/DeployRequest.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 import { deployRequest } from '../helpers/hostile.js';
 import { everyMethod, rawCall } from '../helpers/methods.js';
 import { ensureBuilt, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
@@ -87,6 +88,7 @@ describe('hostile input against a daemon process', () => {
   afterAll(async () => {
     client?.close();
     await d?.stop();
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
   });
 

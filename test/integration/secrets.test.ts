@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import { createTestNamespace, kubeconfigPath, type TestNamespace } from '../helpers/cluster.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { call } from '../helpers/daemon.js';
 import { freePort } from '../helpers/net.js';
@@ -98,6 +99,7 @@ describe('secrets stay out of logs, answers and metrics', () => {
   afterAll(async () => {
     for (const c of clients) c.close();
     await d?.stop();
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
     pki?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });

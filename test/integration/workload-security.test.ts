@@ -12,6 +12,7 @@ import { BatchV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kube
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { removeWorkloads } from '../helpers/workloads.js';
 import { call, startTestDaemon, type ConfigInput, type TestDaemon } from '../helpers/daemon.js';
 
 const MI = 2 ** 20;
@@ -63,6 +64,7 @@ describe('a namespace enforcing the restricted Pod Security level', () => {
     ns = await restrictedNamespace('psa-restricted');
   });
   afterAll(async () => {
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
   });
 
@@ -120,6 +122,7 @@ describe('the daemon under its own namespaced Role, in a restricted namespace', 
     ns = await restrictedNamespace('psa-role');
   });
   afterAll(async () => {
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -187,6 +190,7 @@ describe('workloads.allowed_images', () => {
     ns = await createTestNamespace('allowed-images');
   });
   afterAll(async () => {
+    if (ns) await removeWorkloads(ns.name);
     await ns?.cleanup();
   });
 
