@@ -31,6 +31,9 @@ import { providerService } from './adapters/grpc/provider-service.js';
 import { instancesService } from './adapters/grpc/instances-service.js';
 import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
+import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters/grpc/auth.js';
+import { TokenFile } from './adapters/grpc/token-file.js';
+import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
@@ -164,7 +167,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
-  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
+  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -179,6 +182,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+      imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
   );
   const instances = new InstanceService({
@@ -226,9 +230,29 @@ interface GrpcServing {
   readonly port: number;
 }
 
+interface Authentication {
+  readonly interceptors: grpc.ServerInterceptor[];
+  /** Starts and stops watching the token file for rotations. */
+  start(): void;
+  stop(): void;
+}
+
+/** server.auth: the token file, watched for rotation, and the interceptor in front of every service. */
+function authentication(config: Config, log: Logger, observer: RpcObserver): Authentication {
+  const auth = config.server.auth;
+  if (!auth) return { interceptors: [], start: () => {}, stop: () => {} };
+  const tokens = TokenFile.open(auth.token_file, log);
+  const openServices = new Set<string>([
+    ...(auth.unauthenticated_health ? [HEALTH_SERVICE] : []),
+    ...(auth.unauthenticated_reflection ? REFLECTION_SERVICES : []),
+  ]);
+  log.info({ tokenFile: auth.token_file, tokens: tokens.size, openServices: [...openServices] }, 'token authentication on');
+  return { interceptors: [authInterceptor({ tokens, openServices, log, observer })], start: () => tokens.start(), stop: () => tokens.stop() };
+}
+
 /** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
-async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger): Promise<GrpcServing> {
-  const serverOptions = serverOptionsOf(config);
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger, auth: Authentication): Promise<GrpcServing> {
+  const serverOptions = { ...serverOptionsOf(config), interceptors: auth.interceptors };
   const server = createServer(serverOptions);
   registerServices(server, services);
   const health = new HealthReporter(
@@ -240,7 +264,8 @@ async function startGrpc(config: Config, services: readonly GrpcService[], ready
   addReflection(server, services);
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
   health.start();
-  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls), auth: Boolean(config.server.auth) }, 'grpc server listening');
+  auth.start();
   return { server, health, port };
 }
 
@@ -258,6 +283,9 @@ function serverOptionsOf(config: Config): ServerOptions {
 export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const clock = options.clock ?? systemClock;
   const prometheus = new PrometheusExporter();
+  const observer = fanOut([prometheus, options.observer]);
+  // 0. the token file, read before anything starts: a bad one stops start-up at once.
+  const auth = authentication(config, log, observer);
 
   // 1. clients and preflight
   const access = await connectKube(config, prometheus, log);
@@ -286,14 +314,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   core.reconciler.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const observer = fanOut([prometheus, options.observer]);
   const services: GrpcService[] = [providerService({ provider, log, observer }), instancesService({ instances: core.instances, usage, log, observer })];
   const ready = (): boolean => informerList.every((w) => w.synced());
-  const { server, health, port } = await startGrpc(config, services, ready, log);
+  const { server, health, port } = await startGrpc(config, services, ready, log, auth);
 
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    auth.stop();
     core.stop();
     await Promise.all(informerList.map((w) => w.stop()));
   };

@@ -20,6 +20,12 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['health', '-p', 'cp-1'])).toMatchObject({ name: 'health', common: { providerId: 'cp-1' } });
   });
 
+  it('takes a token file for server.auth on every command that calls the daemon', () => {
+    expect(parseCommandLine(['capacity', '--token-file', '/run/secrets/token'])).toMatchObject({ common: { tokenFile: '/run/secrets/token' } });
+    expect(parseCommandLine(['probe', '--token-file', 't'])).toMatchObject({ name: 'probe', common: { tokenFile: 't' } });
+    expect(parseCommandLine(['capacity'])).not.toHaveProperty('common.tokenFile');
+  });
+
   it('turns TLS on with any TLS flag and wants cert and key together', () => {
     expect(parseCommandLine(['capacity', '--tls-ca', 'ca.pem'])).toMatchObject({
       common: { tls: { ca: 'ca.pem', cert: undefined, key: undefined, serverName: undefined } },

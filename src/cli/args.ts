@@ -30,6 +30,8 @@ export interface CommonFlags {
   readonly tls: TlsFlags | undefined;
   readonly json: boolean;
   readonly deadlineSeconds: number;
+  /** A file holding the daemon's bearer token (server.auth); the first token in it is sent. */
+  readonly tokenFile?: string | undefined;
 }
 
 export type RpcCommandName = 'connect' | 'disconnect' | 'capacity' | 'available' | 'usage' | 'health';
@@ -54,6 +56,7 @@ const COMMON = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-server-name': { type: 'string' },
+  'token-file': { type: 'string' },
   json: { type: 'boolean' },
   deadline: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -227,6 +230,7 @@ function commonFlags(values: Values): CommonFlags {
     tls: tlsGiven ? { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], serverName: values['tls-server-name'] } : undefined,
     json: values.json ?? false,
     deadlineSeconds: values.deadline === undefined ? DEFAULT_DEADLINE_SECONDS : positiveNumber('--deadline', values.deadline),
+    ...(values['token-file'] !== undefined ? { tokenFile: values['token-file'] } : {}),
   };
 }
 
@@ -396,6 +400,7 @@ Common flags:
   --tls-ca FILE           verify the daemon with this CA (turns TLS on)
   --tls-cert FILE --tls-key FILE   client certificate for mutual TLS
   --tls-server-name NAME  expected name in the daemon's certificate (when --addr is an IP or alias)
+  --token-file FILE       send "authorization: Bearer <token>" with the first token in FILE (server.auth)
   --deadline SECONDS      per-call deadline (default ${DEFAULT_DEADLINE_SECONDS})
   --json                  machine-readable output on stdout
   -h, --help              this text

@@ -25,8 +25,33 @@ export function channelCredentials(tls: TlsFlags | undefined): grpc.ChannelCrede
   );
 }
 
-function channelOptions(common: CommonFlags): grpc.ChannelOptions {
-  return common.tls?.serverName ? { 'grpc.ssl_target_name_override': common.tls.serverName, 'grpc.default_authority': common.tls.serverName } : {};
+/** The first token in the file, in the daemon's format: one per line, blank lines and # comments skipped. */
+export function readToken(path: string): string {
+  const token = readFlagFile('--token-file', path)
+    .toString('utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#'));
+  if (!token) throw new UsageError(`--token-file ${path}: no token in the file`);
+  return token;
+}
+
+/** Adds the bearer token to every call: works over plaintext too, where call credentials are refused. */
+function bearer(token: string): grpc.Interceptor {
+  return (options, next) =>
+    new grpc.InterceptingCall(next(options), {
+      start: (metadata, listener, proceed) => {
+        metadata.set('authorization', `Bearer ${token}`);
+        proceed(metadata, listener);
+      },
+    });
+}
+
+function channelOptions(common: CommonFlags): grpc.ClientOptions {
+  return {
+    ...(common.tls?.serverName ? { 'grpc.ssl_target_name_override': common.tls.serverName, 'grpc.default_authority': common.tls.serverName } : {}),
+    ...(common.tokenFile !== undefined ? { interceptors: [bearer(readToken(common.tokenFile))] } : {}),
+  };
 }
 
 export function providerClient(common: CommonFlags): ServiceClient {

@@ -46,6 +46,19 @@ describe('parseConfig', () => {
       log: { level: 'info' },
       usage: { interval_seconds: 15 },
       prometheus: { host: '0.0.0.0', port: 9090 },
+      workloads: {
+        allowed_images: [],
+        security: {
+          run_as_non_root: true,
+          run_as_user: 65532,
+          allow_privilege_escalation: false,
+          privileged: false,
+          drop_all_capabilities: true,
+          seccomp_profile: 'RuntimeDefault',
+          automount_service_account_token: false,
+          enable_service_links: false,
+        },
+      },
     });
   });
 

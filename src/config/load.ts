@@ -127,7 +127,13 @@ export function parseConfig(
       doc.errors.map((e) => ({ key: '', message: `YAML: ${e.message.split('\n')[0]}`, ...(e.linePos ? { line: e.linePos[0].line } : {}) })),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Some documents parse but cannot become values (an alias used before its anchor).
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(path, [`YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(path, ['the top level must be a mapping']);
 
   const renamed = moveRenamedKeys(raw as Record<string, unknown>);
@@ -139,8 +145,9 @@ export function parseConfig(
 
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    const issue = (keyPath: readonly PropertyKey[], message: string): ConfigIssue => {
-      const key = keyPath.map(String).join('.');
+    const issue = (keyPath: readonly PropertyKey[], said: string): ConfigIssue => {
+      const key = displayKey(keyPath);
+      const message = oneLine(said);
       // A list element's problem belongs to the variable that set the list.
       const variable = [...fromEnv].find(([k]) => key === k || key.startsWith(`${k}.`))?.[1];
       if (variable) return { key, message, env: variable };
@@ -166,8 +173,16 @@ export function parseConfig(
     config.server.tls.key_file = rel(config.server.tls.key_file);
     if (config.server.tls.client_ca_file) config.server.tls.client_ca_file = rel(config.server.tls.client_ca_file);
   }
+  if (config.server.auth) config.server.auth.token_file = rel(config.server.auth.token_file);
   return config;
 }
+
+/** A key path as a user would type it; a key with spaces, quotes or control characters is shown JSON-quoted, so every problem stays one line. */
+export function displayKey(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((k) => (typeof k === 'number' || (typeof k === 'string' && /^[\x21-\x7e]+$/.test(k) && !k.includes('"')) ? String(k) : JSON.stringify(String(k)))).join('.');
+}
+
+const oneLine = (message: string): string => message.replace(/\s*[\r\n]+\s*/g, ' ');
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -42,6 +42,46 @@ const labelSelector = z
     message: 'must be equality terms "key=value" separated by commas (they are also put on every workload)',
   });
 
+/** The uid workloads run as when the operator names none: the "nonroot" user of distroless images. */
+export const DEFAULT_WORKLOAD_UID = 65532;
+
+/** An image pattern: no white space; `*` and `**` are the only wildcards (see core/images.ts). */
+const imagePattern = z
+  .string()
+  .min(1)
+  .regex(/^\S+$/, 'must not contain white space');
+
+/**
+ * How deployed pods are locked down. Each default is the safe choice (the
+ * restricted Pod Security level admits the result); relaxing one is a
+ * deliberate line in the config.
+ */
+const workloadSecurity = z
+  .strictObject({
+    run_as_non_root: z.boolean().default(true),
+    /** Unset: 65532 while run_as_non_root, else the image's own user. null: always the image's own user. */
+    run_as_user: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+    allow_privilege_escalation: z.boolean().default(false),
+    privileged: z.boolean().default(false),
+    drop_all_capabilities: z.boolean().default(true),
+    seccomp_profile: z.enum(['RuntimeDefault', 'Unconfined']).default('RuntimeDefault'),
+    automount_service_account_token: z.boolean().default(false),
+    enable_service_links: z.boolean().default(false),
+  })
+  .prefault({})
+  .superRefine((s, ctx) => {
+    if (s.run_as_non_root && s.run_as_user === 0) {
+      ctx.addIssue({ code: 'custom', path: ['run_as_user'], message: 'uid 0 is root; set run_as_non_root: false to run workloads as root' });
+    }
+    if (s.privileged && !s.allow_privilege_escalation) {
+      ctx.addIssue({ code: 'custom', path: ['privileged'], message: 'a privileged container can always escalate; set allow_privilege_escalation: true as well' });
+    }
+  })
+  .transform(({ run_as_user, ...rest }) => ({
+    ...rest,
+    run_as_user: run_as_user === undefined ? (rest.run_as_non_root ? DEFAULT_WORKLOAD_UID : null) : run_as_user,
+  }));
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -54,6 +94,16 @@ export const configSchema = z.strictObject({
           cert_file: path.min(1),
           key_file: path.min(1),
           client_ca_file: path.optional(),
+        })
+        .optional(),
+      /** Shared-token authentication of every RPC; absent: none (TLS client certificates may still apply). */
+      auth: z
+        .strictObject({
+          token_file: path.min(1),
+          /** grpc.health.v1 without a token: kubelet gRPC probes cannot send one. */
+          unauthenticated_health: z.boolean().default(true),
+          /** Reflection without a token: it describes the API, so it is closed unless opened. */
+          unauthenticated_reflection: z.boolean().default(false),
         })
         .optional(),
     })
@@ -90,6 +140,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       timeout_seconds: seconds.default(3600),
       cleanup_policy: z.enum(CLEANUP_POLICIES as ['Always', 'OnSuccess', 'OnFailure']).default('OnSuccess'),
+    })
+    .prefault({}),
+  workloads: z
+    .strictObject({
+      /** Empty: every image is allowed. Otherwise a deploy of any other image is refused with PERMISSION_DENIED. */
+      allowed_images: z.array(imagePattern).default([]),
+      security: workloadSecurity,
     })
     .prefault({}),
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { invalidArgument } from './errors.js';
+import { parseImageReference } from './images.js';
 import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
 import type { CleanupPolicy } from './cleanup.js';
@@ -102,10 +103,10 @@ export function labelKeyProblem(key: string): string | undefined {
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
   if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
-    return `"${key}": prefix must be a DNS subdomain`;
+    return `${quoted(key)}: prefix must be a DNS subdomain`;
   }
   if (name.length > 63 || !LABEL_NAME.test(name)) {
-    return `"${key}": name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+    return `${quoted(key)}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
   }
   return undefined;
 }
@@ -113,7 +114,7 @@ export function labelKeyProblem(key: string): string | undefined {
 export function labelValueProblem(value: string): string | undefined {
   if (value === '') return undefined;
   if (value.length > 63 || !LABEL_NAME.test(value)) {
-    return `"${value}": must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
+    return `${quoted(value)}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
   }
   return undefined;
 }
@@ -123,8 +124,8 @@ function checkLabels(field: string, labels: Readonly<Record<string, string>>, pr
     const keyProblem = labelKeyProblem(k);
     if (keyProblem) problems.push(`${field} key ${keyProblem}`);
     const valueProblem = labelValueProblem(v);
-    if (valueProblem) problems.push(`${field}[${k}] value ${valueProblem}`);
-    if (reserved && k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`${field} key "${k}" is reserved for the provider`);
+    if (valueProblem) problems.push(`${field}[${quoted(k).slice(1, -1)}] value ${valueProblem}`);
+    if (reserved && k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`${field} key ${quoted(k)} is reserved for the provider`);
   }
 }
 
@@ -149,6 +150,19 @@ export function specHashOf(normalised: object): string {
 /** Each check appends what is wrong to `problems`, so one answer lists every problem at once. */
 type Problems = string[];
 
+/** A request may carry megabytes of junk; an answer quotes at most this much of any one value, and lists at most this many problems. */
+const QUOTE_LIMIT = 200;
+const PROBLEM_LIMIT = 20;
+
+function quoted(value: string): string {
+  return JSON.stringify(value.length > QUOTE_LIMIT ? `${value.slice(0, QUOTE_LIMIT)}…` : value);
+}
+
+function summarise(problems: Problems): string {
+  if (problems.length <= PROBLEM_LIMIT) return problems.join('; ');
+  return `${problems.slice(0, PROBLEM_LIMIT).join('; ')}; and ${problems.length - PROBLEM_LIMIT} more problems`;
+}
+
 /** C0 controls and DEL: they make ids unreadable in logs and kubectl output. */
 function hasControlCharacter(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -166,7 +180,11 @@ function checkInstanceId(instanceId: string, problems: Problems): void {
 
 function checkImage(image: string, problems: Problems): void {
   if (!image.trim()) problems.push('image is required');
-  else if (/\s/.test(image)) problems.push(`image "${image}" contains white space`);
+  else if (/\s/.test(image)) problems.push(`image ${quoted(image)} contains white space`);
+  else {
+    const parsed = parseImageReference(image);
+    if (typeof parsed === 'string') problems.push(`image ${quoted(image)} ${parsed}`);
+  }
 }
 
 function checkResources(resources: DeployInput['resources'], problems: Problems): void {
@@ -177,7 +195,7 @@ function checkResources(resources: DeployInput['resources'], problems: Problems)
 
 function checkEnvNames(env: DeployInput['env'], problems: Problems): void {
   for (const name of Object.keys(env)) {
-    if (!ENV_NAME.test(name)) problems.push(`env_vars name "${name}" is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
+    if (!ENV_NAME.test(name)) problems.push(`env_vars name ${quoted(name)} is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
   }
 }
 
@@ -190,9 +208,9 @@ function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Pr
     if (!(Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535)) {
       problems.push(`workload.ports: container_port ${p.containerPort} is not in 1-65535`);
     }
-    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol "${p.protocol}" is not TCP, UDP or SCTP`);
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol ${quoted(p.protocol)} is not TCP, UDP or SCTP`);
     if (p.name && (p.name.length > 15 || !PORT_NAME.test(p.name) || !/[a-z]/.test(p.name))) {
-      problems.push(`workload.ports: name "${p.name}" must be at most 15 lowercase alphanumerics or '-', with a letter`);
+      problems.push(`workload.ports: name ${quoted(p.name)} must be at most 15 lowercase alphanumerics or '-', with a letter`);
     }
     const key = `${p.containerPort}/${protocol}`;
     if (seenPorts.has(key)) problems.push(`workload.ports: ${key} is listed twice`);
@@ -206,7 +224,7 @@ function checkAnnotations(annotations: Readonly<Record<string, string>>, problem
   for (const k of Object.keys(annotations)) {
     const keyProblem = labelKeyProblem(k);
     if (keyProblem) problems.push(`workload.annotations key ${keyProblem}`);
-    if (k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`workload.annotations key "${k}" is reserved for the provider`);
+    if (k.startsWith(RESERVED_LABEL_PREFIX)) problems.push(`workload.annotations key ${quoted(k)} is reserved for the provider`);
   }
   // The API server's own limit on all annotations of an object.
   if (Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0) > 256 * 1024) {
@@ -230,13 +248,13 @@ function normaliseTolerations(input: NonNullable<WorkloadInput['tolerations']>, 
 }
 
 function checkToleration(t: NonNullable<WorkloadInput['tolerations']>[number], operator: string, problems: Problems): void {
-  if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
+  if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator ${quoted(t.operator)} is not Exists or Equal`);
   if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
   if (!t.key && operator !== 'Exists') problems.push('workload.tolerations: an empty key needs operator Exists');
   if (t.key && labelKeyProblem(t.key)) problems.push(`workload.tolerations key ${labelKeyProblem(t.key)}`);
   const effect = t.effect;
   if (!['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(effect)) {
-    problems.push(`workload.tolerations: effect "${effect}" is not NoSchedule, PreferNoSchedule or NoExecute`);
+    problems.push(`workload.tolerations: effect ${quoted(effect)} is not NoSchedule, PreferNoSchedule or NoExecute`);
   }
   if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
 }
@@ -274,7 +292,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
 
-  if (problems.length > 0) throw invalidArgument(problems.join('; '));
+  if (problems.length > 0) throw invalidArgument(summarise(problems));
 
   const isJob = kind === 'Job';
   return {

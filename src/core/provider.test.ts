@@ -8,6 +8,7 @@ import type { ObservedPod, ObservedWorkloads } from './instances.js';
 import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
 import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
+import { ImagePolicy } from './images.js';
 import { Provider } from './provider.js';
 import { Session } from './session.js';
 import { ZERO, type Resources } from './resources.js';
@@ -67,7 +68,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   }
 }
 
-function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000) {
+function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000, imagePolicy?: ImagePolicy) {
   const cluster = new MemoryCluster();
   const clock = { now: () => Date.now() };
   const session = new Session(clock, 90_000, silent);
@@ -75,7 +76,7 @@ function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
     { session, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
-    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
+    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' }, imagePolicy },
   );
   provider.connect('cp');
   return { cluster, ledger, provider };
@@ -100,6 +101,22 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 }
 
 describe('Provider.deploy', () => {
+  it('refuses an image outside workloads.allowed_images with PERMISSION_DENIED, before reserving or creating anything', async () => {
+    const { provider, cluster, ledger } = setup(undefined, undefined, new ImagePolicy(['registry.example.com/iarnet/*', 'docker.io/library/busybox']));
+    const refused = await provider.deploy(req('a', 100, { image: 'nginx' })).catch((e: unknown) => e as DomainError);
+    expect(refused).toBeInstanceOf(DomainError);
+    expect((refused as DomainError).kind).toBe('PERMISSION_DENIED');
+    expect((refused as DomainError).message).toBe('image "nginx" (docker.io/library/nginx:latest) is not allowed by workloads.allowed_images');
+    expect(await outcome(provider.deploy(req('b', 100, { image: 'registry.example.com/iarnet/other/comp:1' })))).toBe('PERMISSION_DENIED');
+    expect(cluster.creates).toBe(0);
+    expect(ledger.used()).toEqual(ZERO);
+    expect(await outcome(provider.deploy(req('c', 100, { image: 'registry.example.com/iarnet/comp:1.2' })))).toBe('ok');
+    expect(await outcome(provider.deploy(req('d', 100, { image: 'busybox:1.36' })))).toBe('ok');
+    expect(cluster.creates).toBe(2);
+    // A malformed reference is the caller's mistake, whatever the list says.
+    expect(await outcome(provider.deploy(req('e', 100, { image: 'UPPER/Case' })))).toBe('INVALID_ARGUMENT');
+  });
+
   it('never over-commits under 200 concurrent deploys', async () => {
     const { provider, cluster, ledger } = setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => outcome(provider.deploy(req(`i-${i}`, 150)))));

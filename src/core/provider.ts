@@ -4,7 +4,8 @@
  */
 import { capacityOf, describeShortfall, shortfall, type CapacityReport } from './capacity.js';
 import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
-import { DomainError, ErrorKind, alreadyExists, resourceExhausted, unavailable } from './errors.js';
+import { DomainError, ErrorKind, alreadyExists, permissionDenied, resourceExhausted, unavailable } from './errors.js';
+import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { subtractFloor, type Resources } from './resources.js';
@@ -19,6 +20,8 @@ export interface ProviderOptions {
   readonly resourceTags: readonly ResourceTag[];
   readonly maxInstances: number;
   readonly deployDefaults: DeployDefaults;
+  /** workloads.allowed_images; absent or empty allows every image. */
+  readonly imagePolicy?: ImagePolicy | undefined;
 }
 
 export interface ProviderDeps {
@@ -86,6 +89,7 @@ export class Provider {
   async deploy(input: DeployInput): Promise<DeployResult> {
     this.deps.session.verify(input.providerId);
     const spec = validateDeploy(input, this.options.deployDefaults);
+    this.checkImageAllowed(spec.image);
     if (!this.deps.view.synced()) {
       throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
     }
@@ -116,6 +120,17 @@ export class Provider {
   /** Resolves once a Deploy of this instance that is in flight has finished, whatever its outcome. */
   async settled(instanceId: string): Promise<void> {
     await this.inFlight.get(instanceId)?.done.catch(() => undefined);
+  }
+
+  /** Before anything else happens: a refused image never reaches admission, the books or the cluster. */
+  private checkImageAllowed(image: string): void {
+    const policy = this.options.imagePolicy;
+    if (!policy?.restricted) return;
+    const ref = parseImageReference(image);
+    // validateDeploy has already refused references that do not parse.
+    if (typeof ref === 'string' || !policy.allows(ref)) {
+      throw permissionDenied(`image "${image}" (${typeof ref === 'string' ? 'unparsable' : fullyQualified(ref)}) is not allowed by workloads.allowed_images`);
+    }
   }
 
   /** Admission and reservation happen in one synchronous step: nothing can slip in between. */

@@ -141,13 +141,14 @@ describe.skipIf(!node.available)('workloads on the real node', () => {
     expect((await pod('nopull'))?.status?.phase).toBe('Pending');
   });
 
-  it('runs the pod as the daemon writes it under the baseline Pod Security level', async () => {
+  it('runs the pod as the daemon writes it: uid 65532 (workloads.security defaults), the command as PID 1', async () => {
     expect((await deploy('whoami', { kind: 'POD', command: ['sh', '-c'], args: ['id -u; echo "pid $$$$"'] })).error).toBe('');
     const p = await podIn('whoami', 'Succeeded');
     const logs = await core.readNamespacedPodLog({ name: p.metadata!.name!, namespace: ns.name });
-    // The image's default user; the command itself is PID 1 (nothing in
-    // between). "$$$$" is the shell's "$$" after Kubernetes' own $$ escape.
-    expect(logs).toBe('0\npid 1\n');
+    // Not the image's root user: workloads.security runs every pod as uid
+    // 65532 unless configured otherwise. The command itself is PID 1 (nothing
+    // in between). "$$$$" is the shell's "$$" after Kubernetes' own $$ escape.
+    expect(logs).toBe('65532\npid 1\n');
   });
 
   it('reports the usage metrics-server measured on the kubelet for a running container', async () => {

@@ -20,7 +20,12 @@ type Int64 = string | number | { toString(): string };
 
 export function int64ToNumber(value: Int64 | null | undefined, field: string): number {
   if (value === null || value === undefined || value === '') return 0;
-  const n = BigInt(String(value));
+  let n: bigint;
+  try {
+    n = BigInt(String(value));
+  } catch {
+    throw invalidArgument(`${field} is not an integer`);
+  }
   if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
     throw invalidArgument(`${field} ${n} is out of range (at most ${Number.MAX_SAFE_INTEGER})`);
   }

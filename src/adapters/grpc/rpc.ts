@@ -6,11 +6,26 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
-import { toDomainError, type DomainError } from '../../core/errors.js';
+import { invalidArgument, toDomainError, type DomainError } from '../../core/errors.js';
 import type { RpcObserver } from '../../shared/observability.js';
 import { codeOf, inBandError, toServiceError } from './status.js';
 
 export type { RpcObserver };
+
+/**
+ * What a request that does not decode becomes (see services.ts): grpc-js
+ * would answer INTERNAL for a message it cannot parse, but the fault is the
+ * caller's, so the wrappers answer INVALID_ARGUMENT (in-band where the method
+ * answers in-band) and the handler never runs.
+ */
+export class MalformedRequest {
+  constructor(readonly problem: string) {}
+}
+
+const checked = <Req>(req: Req): Req => {
+  if (req instanceof MalformedRequest) throw invalidArgument(`malformed request: ${req.problem}`);
+  return req;
+};
 
 /** What a service's handlers share: where calls are logged and reported. */
 export interface RpcContext {
@@ -49,7 +64,7 @@ export class RpcKit {
     return (call, callback) => {
       const started = process.hrtime.bigint();
       const req = call.request;
-      void settle(() => run(req)).then((result) => {
+      void settle(() => run(checked(req))).then((result) => {
         if (result.ok) {
           this.finished(method, req, started, { code: status.OK });
           callback(null, result.value);
@@ -97,7 +112,7 @@ export class RpcKit {
           abort.signal.addEventListener('abort', done, { once: true });
         });
       };
-      void settle(() => run(req, { send, signal: abort.signal })).then((result) => {
+      void settle(() => run(checked(req), { send, signal: abort.signal })).then((result) => {
         call.off('cancelled', onCancel);
         if (abort.signal.aborted) {
           // The client is gone: there is nobody to answer, only a call to count.

@@ -5,6 +5,8 @@ import type { Logger } from '../../core/ports.js';
 export interface ServerOptions {
   readonly maxReceiveMessageBytes: number;
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer | undefined } | undefined;
+  /** Run in front of every method of every service (authentication). */
+  readonly interceptors?: readonly grpc.ServerInterceptor[];
 }
 
 export function createServer(options: ServerOptions): grpc.Server {
@@ -17,6 +19,7 @@ export function createServer(options: ServerOptions): grpc.Server {
     // Clients (e.g. grpc-go with keepalive) may ping every 10 s without being cut off.
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     'grpc.max_connection_idle_ms': 30 * 60_000,
+    interceptors: [...(options.interceptors ?? [])],
   });
 }
 

@@ -1,5 +1,5 @@
 /** Pure builders for the objects the daemon creates. */
-import type { V1Container, V1Job, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import type { V1Container, V1Job, V1ObjectMeta, V1Pod, V1PodSecurityContext, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
 import { MAIN_CONTAINER } from '../../core/instances.js';
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import {
@@ -14,10 +14,36 @@ import {
 } from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
 
+/** workloads.security from the config: how every deployed pod is locked down. */
+export interface WorkloadSecurity {
+  readonly run_as_non_root: boolean;
+  /** null: the image's own user. */
+  readonly run_as_user: number | null;
+  readonly allow_privilege_escalation: boolean;
+  readonly privileged: boolean;
+  readonly drop_all_capabilities: boolean;
+  readonly seccomp_profile: 'RuntimeDefault' | 'Unconfined';
+  readonly automount_service_account_token: boolean;
+  readonly enable_service_links: boolean;
+}
+
+/** The defaults of workloads.security: what the restricted Pod Security level admits. */
+export const RESTRICTED: WorkloadSecurity = {
+  run_as_non_root: true,
+  run_as_user: 65532,
+  allow_privilege_escalation: false,
+  privileged: false,
+  drop_all_capabilities: true,
+  seccomp_profile: 'RuntimeDefault',
+  automount_service_account_token: false,
+  enable_service_links: false,
+};
+
 export interface ManifestContext {
   readonly namespace: string;
   /** Labels from kubernetes.label_selector: every workload carries them so the watches see it. */
   readonly selectorLabels: Readonly<Record<string, string>>;
+  readonly security: WorkloadSecurity;
 }
 
 export function resourceList(spec: DeploySpec): Record<string, string> {
@@ -50,7 +76,27 @@ function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Reco
   };
 }
 
-function container(spec: DeploySpec): V1Container {
+/**
+ * Every field is written out, true or false, so what a pod may do reads
+ * off the object itself and never depends on a cluster's defaults.
+ */
+export function containerSecurityContext(security: WorkloadSecurity): V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: security.allow_privilege_escalation,
+    privileged: security.privileged,
+    ...(security.drop_all_capabilities ? { capabilities: { drop: ['ALL'] } } : {}),
+  };
+}
+
+export function podSecurityContext(security: WorkloadSecurity): V1PodSecurityContext {
+  return {
+    runAsNonRoot: security.run_as_non_root,
+    ...(security.run_as_user !== null ? { runAsUser: security.run_as_user } : {}),
+    seccompProfile: { type: security.seccomp_profile },
+  };
+}
+
+function container(spec: DeploySpec, security: WorkloadSecurity): V1Container {
   const resources = resourceList(spec);
   const c: V1Container = {
     name: MAIN_CONTAINER,
@@ -58,6 +104,7 @@ function container(spec: DeploySpec): V1Container {
     imagePullPolicy: 'IfNotPresent',
     // Requests = limits: the ledger counts requests, and a workload must not grow past what was admitted.
     resources: { requests: resources, limits: { ...resources } },
+    securityContext: containerSecurityContext(security),
   };
   if (spec.command.length > 0) c.command = [...spec.command];
   if (spec.args.length > 0) c.args = [...spec.args];
@@ -69,8 +116,16 @@ function container(spec: DeploySpec): V1Container {
   return c;
 }
 
-function podSpec(spec: DeploySpec, activeDeadlineSeconds: number | undefined): V1PodSpec {
-  const s: V1PodSpec = { restartPolicy: 'Never', containers: [container(spec)] };
+function podSpec(spec: DeploySpec, security: WorkloadSecurity, activeDeadlineSeconds: number | undefined): V1PodSpec {
+  const s: V1PodSpec = {
+    restartPolicy: 'Never',
+    // Components never call the Kubernetes API, and must not see the namespace's
+    // services as environment variables (which also collide with their own env).
+    automountServiceAccountToken: security.automount_service_account_token,
+    enableServiceLinks: security.enable_service_links,
+    securityContext: podSecurityContext(security),
+    containers: [container(spec, security)],
+  };
   if (activeDeadlineSeconds !== undefined) s.activeDeadlineSeconds = activeDeadlineSeconds;
   if (Object.keys(spec.nodeSelector).length > 0) s.nodeSelector = { ...spec.nodeSelector };
   if (spec.tolerations.length > 0) s.tolerations = spec.tolerations.map((t) => ({ ...t }));
@@ -79,7 +134,7 @@ function podSpec(spec: DeploySpec, activeDeadlineSeconds: number | undefined): V
 
 /** A long-running component: one Pod, never restarted by Kubernetes (the control plane decides). */
 export function podManifest(spec: DeploySpec, ctx: ManifestContext): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, spec.timeoutSeconds) };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, ctx.security, spec.timeoutSeconds) };
 }
 
 /**
@@ -100,7 +155,7 @@ export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
       ...(policy === 'Always' ? { ttlSecondsAfterFinished: 0 } : {}),
       template: {
         metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
-        spec: podSpec(spec, undefined),
+        spec: podSpec(spec, ctx.security, undefined),
       },
     },
   };

@@ -91,7 +91,19 @@ async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void>
       core.createNamespacedPod({
         namespace,
         dryRun: 'All',
-        body: { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'preflight-' }, spec: { containers: [{ name: 'c', image: 'preflight' }] } },
+        // Locked down so that a namespace enforcing the restricted Pod Security level admits it too.
+        body: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { generateName: 'preflight-' },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              { name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } },
+            ],
+          },
+        },
       }),
     );
   } catch (err) {
