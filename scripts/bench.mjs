@@ -21,7 +21,20 @@ import { Ledger } from '../dist/src/core/ledger.js';
 import { Session } from '../dist/src/core/session.js';
 import { observePod } from '../dist/src/adapters/kube/observe.js';
 import { runningRequests } from '../dist/src/core/usage.js';
-import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
+import {
+  ANNOTATION_INSTANCE_ID,
+  ANNOTATION_PROVIDER_ID,
+  ANNOTATION_SPEC_HASH,
+  LABEL_INSTANCE_ID,
+  LABEL_MANAGED,
+  LABEL_PROVIDER_ID,
+} from '../dist/src/shared/labels.js';
+
+// --smoke, --quick and --full run the load profile against the test cluster instead (scripts/bench/load.mjs).
+if (process.argv.slice(2).some((a) => ['--smoke', '--quick', '--full'].includes(a))) {
+  const { run } = await import('./bench/load.mjs');
+  process.exit(await run(process.argv.slice(2)));
+}
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
@@ -47,7 +60,10 @@ function v1pod(i) {
         {
           name: 'main',
           image: 'iarnet/component:python_3.11-latest',
-          env: [{ name: 'COMPONENT_ID', value: `comp-${i}` }, { name: 'ZMQ_ADDR', value: 'tcp://10.0.0.1:5555' }],
+          env: [
+            { name: 'COMPONENT_ID', value: `comp-${i}` },
+            { name: 'ZMQ_ADDR', value: 'tcp://10.0.0.1:5555' },
+          ],
           resources: { requests: { cpu: '250m', memory: '268435456' }, limits: { cpu: '250m', memory: '268435456' } },
         },
       ],
@@ -92,7 +108,15 @@ function makeProvider(view) {
     },
   };
   const provider = new Provider(
-    { session, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
+    {
+      session,
+      ledger,
+      view,
+      runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined },
+      capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) },
+      usage,
+      log: silent,
+    },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
   provider.connect('cp');
@@ -154,7 +178,10 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   /** @type {(res: object) => grpc.handleUnaryCall<unknown, object>} */
   const noop = (res) => (_call, cb) => cb(null, res);
   const base = await serve({
-    Connect: noop({}), Disconnect: noop({}), GetAvailable: noop({}), Deploy: noop({}),
+    Connect: noop({}),
+    Disconnect: noop({}),
+    GetAvailable: noop({}),
+    Deploy: noop({}),
     GetCapacity: noop({ capacity }),
     HealthCheck: noop({ capacity, resourceTags: { cpu: true } }),
     GetRealTimeUsage: noop({ usage: capacity.total }),
@@ -162,7 +189,12 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   for (const method of ['GetCapacity', 'HealthCheck', 'GetRealTimeUsage']) {
     const b = await timeCalls(base.client, method);
     const r = await timeCalls(real.client, method);
-    rows.push({ bench: `rpc ${method}`, measured: `${(r * 1000).toFixed(0)} µs/call`, baseline: `${(b * 1000).toFixed(0)} µs/call (no-op handler)`, ratio: r / b });
+    rows.push({
+      bench: `rpc ${method}`,
+      measured: `${(r * 1000).toFixed(0)} µs/call`,
+      baseline: `${(b * 1000).toFixed(0)} µs/call (no-op handler)`,
+      ratio: r / b,
+    });
   }
   for (const s of [real, base]) {
     s.client.close();
@@ -190,11 +222,21 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
     sink += provider.currentCapacity().used.cpu;
   }
   const real = (performance.now() - t0) / ROUNDS;
-  rows.push({ bench: `ledger ${PODS} pods, after a change`, measured: `${(real * 1000).toFixed(0)} µs`, baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`, ratio: real / base });
+  rows.push({
+    bench: `ledger ${PODS} pods, after a change`,
+    measured: `${(real * 1000).toFixed(0)} µs`,
+    baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`,
+    ratio: real / base,
+  });
   t0 = performance.now();
   for (let i = 0; i < ROUNDS * 100; i++) sink += provider.currentCapacity().used.cpu;
   const cached = (performance.now() - t0) / (ROUNDS * 100);
-  rows.push({ bench: `ledger ${PODS} pods, unchanged (memo)`, measured: `${(cached * 1000).toFixed(1)} µs`, baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`, ratio: cached / base });
+  rows.push({
+    bench: `ledger ${PODS} pods, unchanged (memo)`,
+    measured: `${(cached * 1000).toFixed(1)} µs`,
+    baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`,
+    ratio: cached / base,
+  });
   if (sink < 0) console.log(sink);
 }
 
