@@ -5,6 +5,8 @@
  * `probe {...process.memoryUsage(), cpu}` to stderr, so memory is read after GC
  * from outside without any bench code in src/.
  */
+import { getHeapSpaceStatistics } from 'node:v8';
+
 process.on('SIGUSR2', () => {
   const gc = /** @type {undefined | (() => void)} */ (globalThis.gc);
   if (gc) {
@@ -12,5 +14,7 @@ process.on('SIGUSR2', () => {
     gc();
   }
   const cpu = process.cpuUsage();
-  process.stderr.write(`probe ${JSON.stringify({ ...process.memoryUsage(), cpuUserUs: cpu.user, cpuSystemUs: cpu.system, gc: Boolean(gc) })}\n`);
+  // The young generation is committed memory that GC does not give back: report it apart.
+  const newSpace = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  process.stderr.write(`probe ${JSON.stringify({ ...process.memoryUsage(), newSpace, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, gc: Boolean(gc) })}\n`);
 });

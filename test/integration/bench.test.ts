@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kubeconfigPath } from '../helpers/cluster.js';
+import { DAEMON_NODE_FLAGS } from '../../scripts/bench/procs.mjs';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const RPCS = ['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage'];
@@ -30,7 +31,7 @@ interface Result {
   deploy: { rows: Record<string, { daemon: Load; direct: Load; rps_ratio: number }> };
   memory: { floor_rss_mib: number; at_pods: Record<string, { rss_mib: number; to_floor_ratio: number }> };
   memory_calls: { calls: number; start_rss_mib: number; after_rss_mib: number; after_to_start_ratio: number };
-  restart: Record<string, { ms: number }>;
+  restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number }> };
   api: { daemon_idle_per_min: number; daemon_polled_per_min: number; naive_per_min: number; polled_to_idle_ratio: number; polled_to_naive_ratio: number };
   books: { samples: number; p50_ms: number; p99_ms: number };
 }
@@ -56,6 +57,15 @@ describe('npm run bench -- --smoke', () => {
     });
     result = JSON.parse(readFileSync(out, 'utf8')) as Result;
   }, 660_000);
+
+  it('measures the daemon with the V8 flags it ships with', () => {
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    for (const flag of DAEMON_NODE_FLAGS) {
+      expect(dockerfile).toMatch(new RegExp(`ENTRYPOINT \\[.*"${flag}"`));
+      expect(pkg.scripts.start).toContain(flag);
+    }
+  });
 
   it('records the machine it ran on', () => {
     expect(result.profile).toBe('smoke');
@@ -88,7 +98,8 @@ describe('npm run bench -- --smoke', () => {
   it('reads memory against the floor at every pod level, restart times, API cost and book latency', () => {
     const levels = result.settings.podLevels.map(String);
     expect(Object.keys(result.memory.at_pods).sort()).toEqual([...levels].sort());
-    expect(Object.keys(result.restart).sort()).toEqual([...levels].sort());
+    expect(Object.keys(result.restart.at_pods).sort()).toEqual([...levels].sort());
+    expect(result.restart.load_libraries_ms).toBeGreaterThan(0);
     expect(result.memory.floor_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.after_rss_mib).toBeGreaterThan(0);
     expect(result.books.samples).toBeGreaterThan(0);
