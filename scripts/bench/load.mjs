@@ -25,7 +25,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { validateDeploy } from '../../dist/src/core/deploy-spec.js';
 import { podManifest } from '../../dist/src/adapters/kube/manifests.js';
 import { ensureGhz, ghz } from './ghz.mjs';
-import { spawnDaemon, spawnMeasured } from './procs.mjs';
+import { DAEMON_NODE_FLAGS, spawnDaemon, spawnMeasured } from './procs.mjs';
 import { HELD_CPU_MILLI, client, createHeldPods, createNamespace, deletePods, kube, kubeconfigPath, kwokNode, unary } from './cluster.mjs';
 import { ROOT, freePort, machine, percentile, pool, ratio, round, sleep } from './util.mjs';
 
@@ -90,11 +90,20 @@ export async function run(argv) {
     profile,
     started_at: new Date(started).toISOString(),
     machine: machine(),
+    daemon_node_flags: DAEMON_NODE_FLAGS,
     note: 'ratios compare with a baseline measured in this run; absolute figures depend on the machine and its load',
     settings: p,
   };
   /** @type {ReturnType<typeof spawnDaemon> | undefined} */
   let daemon;
+  // Interrupted: stop the daemon and drop the namespace (with its pods) before leaving.
+  const interrupted = async () => {
+    await daemon?.stop();
+    await core.deleteNamespace({ name: namespace, propagationPolicy: 'Background' }).catch(() => {});
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const daemonOptions = async (/** @type {string} */ tag, /** @type {string[]} */ nodeFlags = []) => ({
     dir,
     kubeconfig: kubeconfigPath(),
@@ -106,7 +115,8 @@ export async function run(argv) {
   });
   try {
     // ---- floor
-    const floor = spawnMeasured('floor', [join(ROOT, 'scripts/bench/floor.mjs')]);
+    // The floor and the bare server run with the daemon's V8 flags: the comparison is of the code, not of the runtime's settings.
+    const floor = spawnMeasured('floor', [join(ROOT, 'scripts/bench/floor.mjs')], { nodeFlags: DAEMON_NODE_FLAGS });
     await floor.ready();
     const floorReadyMs = performance.now() - floor.spawnedAt;
     const floorMem = await floor.memory();
@@ -129,6 +139,8 @@ export async function run(argv) {
       daemon = spawnDaemon(opts);
       const c = client(opts.port);
       const serving = await untilExactBooks(c, daemon.spawnedAt, level);
+      // As a control plane does (every 30 s): without it the session expires during a long section and calls fail.
+      const heartbeat = setInterval(() => void unary(c, 'HealthCheck', { providerId: PROVIDER }).catch(() => {}), 10_000);
       restart[String(level)] = { ms: round(serving.ms, 0), polls: serving.polls };
       await sleep(1000);
       const mem = await daemon.memory();
@@ -160,6 +172,7 @@ export async function run(argv) {
       if (i === p.podLevels.length - 1) {
         result.books = await booksSection(c, core, namespace, node, level, p, log);
       }
+      clearInterval(heartbeat);
       c.close();
       await daemon.stop();
       daemon = undefined;
@@ -223,7 +236,9 @@ async function rpcSection(port, c, dir, p, log) {
   const answersFile = join(dir, 'answers.json');
   writeFileSync(answersFile, JSON.stringify(answers));
   const barePort = await freePort();
-  const bare = spawnMeasured('bare grpc-js server', [join(ROOT, 'scripts/bench/bare-server.mjs'), answersFile, String(barePort)]);
+  const bare = spawnMeasured('bare grpc-js server', [join(ROOT, 'scripts/bench/bare-server.mjs'), answersFile, String(barePort)], {
+    nodeFlags: DAEMON_NODE_FLAGS,
+  });
   await bare.ready();
   /** @type {Record<string, any>} */
   const rows = {};
@@ -267,6 +282,7 @@ function merge(a, b) {
     rps: round((a.rps + b.rps) / 2, 1),
     p50_ms: round((a.p50_ms + b.p50_ms) / 2),
     p99_ms: round((a.p99_ms + b.p99_ms) / 2),
+    ...(a.errorSample || b.errorSample ? { errorSample: [...(a.errorSample ?? []), ...(b.errorSample ?? [])] } : {}),
   };
 }
 
