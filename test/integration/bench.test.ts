@@ -30,7 +30,14 @@ interface Result {
   rpc: { rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number }> };
   deploy: { rows: Record<string, { daemon: Load; direct: Load; rps_ratio: number }> };
   memory: { floor_rss_mib: number; at_pods: Record<string, { rss_mib: number; to_floor_ratio: number }> };
-  memory_calls: { calls: number; start_rss_mib: number; after_rss_mib: number; after_to_start_ratio: number };
+  memory_calls: {
+    calls: number;
+    start_rss_mib: number;
+    warm_rss_mib: number;
+    after_rss_mib: number;
+    after_to_start_ratio: number;
+    after_to_warm_ratio: number;
+  };
   restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number }> };
   api: { daemon_idle_per_min: number; daemon_polled_per_min: number; naive_per_min: number; polled_to_idle_ratio: number; polled_to_naive_ratio: number };
   books: { samples: number; p50_ms: number; p99_ms: number };
@@ -102,6 +109,7 @@ describe('npm run bench -- --smoke', () => {
     expect(result.restart.load_libraries_ms).toBeGreaterThan(0);
     expect(result.memory.floor_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.after_rss_mib).toBeGreaterThan(0);
+    expect(result.memory_calls.warm_rss_mib).toBeGreaterThan(0);
     expect(result.books.samples).toBeGreaterThan(0);
     // The daemon answers GetRealTimeUsage from its caches; the naive baseline lists per call.
     expect(result.api.naive_per_min).toBeGreaterThan(result.api.daemon_polled_per_min);
