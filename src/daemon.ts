@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
+import type { Resources } from './core/resources.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
@@ -42,6 +43,12 @@ export interface Daemon {
   informerStats(): Record<string, InformerStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
   usageStats(): UsagePollerStats;
+  /**
+   * Applies a reloaded resource.cpu/memory/gpu at once: the capacity lent in
+   * static mode, the cap in auto mode. Admission and the books follow on the
+   * next call. (resource.mode itself needs a restart.)
+   */
+  setQuota(resource: Config['resource']): void;
   stop(): Promise<void>;
 }
 
@@ -89,11 +96,19 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
 }
 
 /** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
-function capacitySource(config: Config, access: KubeAccess, build: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
+function capacitySource(
+  config: Config,
+  access: KubeAccess,
+  build: Informers,
+): { capacity: CapacitySource; informerList: AnyInformer[]; setQuota: (resource: Config['resource']) => void } {
   const { namespace } = config.kubernetes;
   if (config.resource.mode !== 'auto') {
-    const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
-    return { capacity: { total: () => total }, informerList: [] };
+    const totalOf = (r: Config['resource']): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0 });
+    let total = totalOf(config.resource);
+    const setQuota = (r: Config['resource']): void => {
+      total = totalOf(r);
+    };
+    return { capacity: { total: () => total }, informerList: [], setQuota };
   }
   const nodes = build.nodes();
   const allPods = build.allPods();
@@ -101,8 +116,9 @@ function capacitySource(config: Config, access: KubeAccess, build: Informers): {
     pod.metadata?.namespace === namespace &&
     pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
     Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-  const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), informerList: [nodes, allPods] };
+  const capOf = (r: Config['resource']): Partial<Resources> => ({ cpu: r.cpu, memory: r.memory, gpu: r.gpu });
+  const auto = new AutoCapacity(nodes, allPods, { isManaged, cap: capOf(config.resource) });
+  return { capacity: auto, informerList: [nodes, allPods], setQuota: (r) => auto.setCap(capOf(r)) };
 }
 
 interface Core {
@@ -212,7 +228,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const pods = build.managedPods();
   const jobs = build.managedJobs();
-  const { capacity, informerList: capacityWatches } = capacitySource(config, access, build);
+  const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
   const informerList: AnyInformer[] = [pods, jobs, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
@@ -220,7 +236,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
 
   // 4. core
   const core = await startCore(config, { access, cache, jobs, capacity, clock }, log);
-  const { provider, usage } = core;
+  const { provider, usage, session } = core;
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]) })];
@@ -235,6 +251,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
+    session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastHealthCheck, ...session.ends() }),
     informerStats,
     ready,
     usage: () => usage.stats(),
@@ -260,6 +277,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     ready,
     informerStats,
     usageStats: () => usage.stats(),
+    setQuota,
     async stop(): Promise<void> {
       health.drain();
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);

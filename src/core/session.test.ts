@@ -87,4 +87,17 @@ describe('Session', () => {
     expect(session.current()).toBeUndefined();
     expect(kindOf(() => session.disconnect('cp-1'))).toMatch(/^FAILED_PRECONDITION/);
   });
+
+  it('counts how sessions ended: by Disconnect or by timeout, once each', () => {
+    const { session, clock } = setup();
+    expect(session.ends()).toEqual({ disconnects: 0, expirations: 0 });
+    session.connect('cp-1');
+    session.disconnect('cp-1');
+    session.connect('cp-1');
+    clock.t += 90_001;
+    session.expireIfIdle();
+    session.expireIfIdle();
+    expect(session.current()).toBeUndefined();
+    expect(session.ends()).toEqual({ disconnects: 1, expirations: 1 });
+  });
 });

@@ -12,8 +12,15 @@ export interface SessionState {
   readonly lastHealthCheck: number;
 }
 
+/** Sessions ended since start, for the metrics. */
+export interface SessionEnds {
+  readonly disconnects: number;
+  readonly expirations: number;
+}
+
 export class Session {
   private state: SessionState | undefined;
+  private readonly counts = { disconnects: 0, expirations: 0 };
 
   constructor(
     private readonly clock: Clock,
@@ -43,6 +50,11 @@ export class Session {
     this.verify(providerId);
     this.log.info({ providerId }, 'session disconnected');
     this.state = undefined;
+    this.counts.disconnects++;
+  }
+
+  ends(): SessionEnds {
+    return { ...this.counts };
   }
 
   /** For RPCs that need a session: the caller must be the connected provider. */
@@ -77,5 +89,6 @@ export class Session {
       'session expired: no HealthCheck within the timeout',
     );
     this.state = undefined;
+    this.counts.expirations++;
   }
 }
