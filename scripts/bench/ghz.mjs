@@ -1,6 +1,6 @@
 /**
  * ghz, the external gRPC load generator: built on first use from the pinned
- * Go module test/tools/go/ghz (test/tools/build-ghz.sh, cached by a stamp),
+ * Go module test/tools/go/ghz (test/tools/build.sh ghz, cached by a stamp),
  * run as a separate process against a server and read back from its JSON
  * report. A load generator in the bench's own Node process would measure
  * itself as much as the server.
@@ -15,7 +15,7 @@ export const GHZ = join(TOOLS_BIN, 'ghz');
 
 /** Builds ghz if its stamp is stale (a cold build takes a few minutes; later runs a second). */
 export function ensureGhz() {
-  const r = spawnSync('bash', [join(ROOT, 'test/tools/build-ghz.sh')], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TOOLS_BIN } });
+  const r = spawnSync('bash', [join(ROOT, 'test/tools/build.sh'), 'ghz'], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TOOLS_BIN } });
   if (r.status !== 0 || !existsSync(GHZ)) throw new Error(`building ghz failed (exit ${r.status}); see the output above`);
   return GHZ;
 }
