@@ -106,12 +106,12 @@ export function spawnDaemon(o) {
   writeFileSync(
     config,
     [
-      'server: { host: 127.0.0.1, port: ' + o.port + ', shutdown_grace_seconds: 2 }',
+      `server: { host: 127.0.0.1, port: ${o.port}, shutdown_grace_seconds: 2 }`,
       `kubernetes: { kubeconfig: ${JSON.stringify(o.kubeconfig)}, namespace: ${o.namespace} }`,
       'resource: { cpu: 100000000, memory: 4096Ti, gpu: 0 }',
       'limits: { max_instances: 1000000 }',
       'usage: { interval_seconds: 5 }',
-      'prometheus: { host: 127.0.0.1, port: ' + o.metricsPort + ' }',
+      `prometheus: { host: 127.0.0.1, port: ${o.metricsPort} }`,
       'log: { level: info }',
       '',
     ].join('\n'),
