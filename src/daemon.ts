@@ -18,18 +18,24 @@ import { KubeRuntime } from './adapters/kube/runtime.js';
 import type { Informer, InformerStats } from './adapters/kube/informer.js';
 import { informers, type Informers } from './adapters/kube/informers.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
-import { JobJanitor } from './adapters/kube/janitor.js';
+import { KubeLogs } from './adapters/kube/logs.js';
+import { InstanceTracker } from './core/instance-tracker.js';
+import { InstanceWatchHub } from './core/instance-watch.js';
+import { InstanceService } from './core/instance-service.js';
+import { Reconciler, type ReconcilerObserver } from './core/reconciler.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
 import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
 import type { RpcObserver } from './adapters/grpc/rpc.js';
 import { providerService } from './adapters/grpc/provider-service.js';
+import { instancesService } from './adapters/grpc/instances-service.js';
 import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
+import { InstanceMetrics } from './adapters/prometheus/instances.js';
 import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
 import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
 import { podMetricsLister } from './adapters/usage/lister.js';
@@ -38,6 +44,8 @@ export interface Daemon {
   readonly port: number;
   readonly provider: Provider;
   readonly cache: WorkloadCache;
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
   informerStats(): Record<string, InformerStats>;
@@ -125,7 +133,11 @@ interface Core {
   readonly session: Session;
   readonly provider: Provider;
   readonly usage: UsagePoller;
-  /** Stops the core's background work (poller, janitor, session expiry). */
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
+  /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
+  readonly reconciler: Reconciler;
+  /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
 
@@ -133,17 +145,25 @@ interface Core {
 interface CoreInputs {
   readonly access: KubeAccess;
   readonly cache: WorkloadCache;
-  readonly jobs: Informer<V1Job>;
   readonly capacity: CapacitySource;
   readonly clock: Clock;
+  readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
-  const { access, cache, jobs, capacity, clock } = inputs;
+  const { access, cache, capacity, clock } = inputs;
   const { kube, extraLabels, selector } = access;
   const { namespace } = config.kubernetes;
+  const tracker = new InstanceTracker(cache, clock, {
+    stuckAfterMs: config.instances.stuck_after_seconds * 1000,
+    keepRemovedMs: config.instances.keep_finished_seconds * 1000,
+    maxRemoved: config.instances.max_finished,
+  });
+  tracker.start();
+  const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
+  // A stuck instance holds nothing, whatever its pod still shows.
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
@@ -161,18 +181,41 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
     },
   );
-  const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
-  janitor.start();
+  const instances = new InstanceService({
+    session,
+    tracker,
+    hub,
+    view: cache,
+    ledger,
+    runtime,
+    usage,
+    logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
+    settled: (id) => provider.settled(id),
+    log,
+  });
+  const reconciler = new Reconciler(
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
+    {
+      deleteStuck: config.instances.delete_stuck,
+      retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
+      retryMs: 5000,
+    },
+  );
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
   return {
     session,
     provider,
     usage,
+    instances,
+    tracker,
+    reconciler,
     stop: () => {
       usage.stop();
       clearInterval(expiry);
-      janitor.stop();
+      reconciler.stop();
+      hub.close();
+      tracker.stop();
     },
   };
 }
@@ -235,11 +278,16 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
 
   // 4. core
-  const core = await startCore(config, { access, cache, jobs, capacity, clock }, log);
+  const instanceMetrics = new InstanceMetrics(prometheus.registry);
+  const core = await startCore(config, { access, cache, capacity, clock, instanceMetrics }, log);
   const { provider, usage, session } = core;
+  instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
+  // Background deletion decides like a mutation does: where Deploy is admitted.
+  core.reconciler.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]) })];
+  const observer = fanOut([prometheus, options.observer]);
+  const services: GrpcService[] = [providerService({ provider, log, observer }), instancesService({ instances: core.instances, usage, log, observer })];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, log);
 
@@ -274,6 +322,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     port,
     provider,
     cache,
+    instances: core.instances,
+    tracker: core.tracker,
     ready,
     informerStats,
     usageStats: () => usage.stats(),

@@ -91,6 +91,9 @@ export class Provider {
     }
 
     const existing = this.deps.ledger.instance(spec.instanceId);
+    if (existing?.phase === 'Terminating') {
+      throw unavailable(`instance "${spec.instanceId}" is being undeployed; deploy it again once its pods are gone`);
+    }
     if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind);
 
     const pending = this.inFlight.get(spec.instanceId);
@@ -108,6 +111,11 @@ export class Provider {
     } finally {
       this.inFlight.delete(spec.instanceId);
     }
+  }
+
+  /** Resolves once a Deploy of this instance that is in flight has finished, whatever its outcome. */
+  async settled(instanceId: string): Promise<void> {
+    await this.inFlight.get(instanceId)?.done.catch(() => undefined);
   }
 
   /** Admission and reservation happen in one synchronous step: nothing can slip in between. */
