@@ -26,6 +26,12 @@ import { runningRequests } from '../dist/src/core/usage.js';
 import { benchInstances } from './bench-instances.mjs';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
 
+// --smoke, --quick and --full run the load profile against the test cluster instead (scripts/bench/load.mjs).
+if (process.argv.slice(2).some((a) => ['--smoke', '--quick', '--full'].includes(a))) {
+  const { run } = await import('./bench/load.mjs');
+  process.exit(await run(process.argv.slice(2)));
+}
+
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -50,7 +56,10 @@ function v1pod(i) {
         {
           name: 'main',
           image: 'iarnet/component:python_3.11-latest',
-          env: [{ name: 'COMPONENT_ID', value: `comp-${i}` }, { name: 'ZMQ_ADDR', value: 'tcp://10.0.0.1:5555' }],
+          env: [
+            { name: 'COMPONENT_ID', value: `comp-${i}` },
+            { name: 'ZMQ_ADDR', value: 'tcp://10.0.0.1:5555' },
+          ],
           resources: { requests: { cpu: '250m', memory: '268435456' }, limits: { cpu: '250m', memory: '268435456' } },
         },
       ],
@@ -157,7 +166,10 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   /** @type {(res: object) => grpc.handleUnaryCall<unknown, object>} */
   const noop = (res) => (_call, cb) => cb(null, res);
   const base = await serve({
-    Connect: noop({}), Disconnect: noop({}), GetAvailable: noop({}), Deploy: noop({}),
+    Connect: noop({}),
+    Disconnect: noop({}),
+    GetAvailable: noop({}),
+    Deploy: noop({}),
     GetCapacity: noop({ capacity }),
     HealthCheck: noop({ capacity, resourceTags: { cpu: true } }),
     GetRealTimeUsage: noop({ usage: capacity.total }),
@@ -165,7 +177,12 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   for (const method of ['GetCapacity', 'HealthCheck', 'GetRealTimeUsage']) {
     const b = await timeCalls(base.client, method);
     const r = await timeCalls(real.client, method);
-    rows.push({ bench: `rpc ${method}`, measured: `${(r * 1000).toFixed(0)} µs/call`, baseline: `${(b * 1000).toFixed(0)} µs/call (no-op handler)`, ratio: r / b });
+    rows.push({
+      bench: `rpc ${method}`,
+      measured: `${(r * 1000).toFixed(0)} µs/call`,
+      baseline: `${(b * 1000).toFixed(0)} µs/call (no-op handler)`,
+      ratio: r / b,
+    });
   }
   for (const s of [real, base]) {
     s.client.close();
@@ -193,11 +210,21 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
     sink += provider.currentCapacity().used.cpu;
   }
   const real = (performance.now() - t0) / ROUNDS;
-  rows.push({ bench: `ledger ${PODS} pods, after a change`, measured: `${(real * 1000).toFixed(0)} µs`, baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`, ratio: real / base });
+  rows.push({
+    bench: `ledger ${PODS} pods, after a change`,
+    measured: `${(real * 1000).toFixed(0)} µs`,
+    baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`,
+    ratio: real / base,
+  });
   t0 = performance.now();
   for (let i = 0; i < ROUNDS * 100; i++) sink += provider.currentCapacity().used.cpu;
   const cached = (performance.now() - t0) / (ROUNDS * 100);
-  rows.push({ bench: `ledger ${PODS} pods, unchanged (memo)`, measured: `${(cached * 1000).toFixed(1)} µs`, baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`, ratio: cached / base });
+  rows.push({
+    bench: `ledger ${PODS} pods, unchanged (memo)`,
+    measured: `${(cached * 1000).toFixed(1)} µs`,
+    baseline: `${(base * 1000).toFixed(1)} µs (bare sum)`,
+    ratio: cached / base,
+  });
   if (sink < 0) console.log(sink);
 }
 

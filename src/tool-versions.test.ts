@@ -37,6 +37,7 @@ describe('test/tools/versions.env', () => {
       `v0.${v.PROMTOOL_VERSION!.split('.')[0]}${v.PROMTOOL_VERSION!.split('.')[1]!.padStart(2, '0')}.${v.PROMTOOL_VERSION!.split('.')[2]}`,
     );
     expect(required('test/tools/go/prometheus-operator/go.mod', 'github.com/prometheus-operator/prometheus-operator')).toBe(v.PROMETHEUS_OPERATOR_VERSION);
+    expect(required('test/tools/go/ghz/go.mod', 'github.com/bojand/ghz')).toBe(v.GHZ_VERSION);
   });
 
   it('is what the README quotes', () => {
@@ -44,5 +45,6 @@ describe('test/tools/versions.env', () => {
     expect(readme).toContain(`helm ${v.HELM_VERSION} (\`helm.sh/helm/v3\`)`);
     expect(readme).toContain(`promtool ${v.PROMTOOL_VERSION} (\`github.com/prometheus/prometheus\` ${v.PROMETHEUS_VERSION}`);
     expect(readme).toContain(`prometheus-operator ${v.PROMETHEUS_OPERATOR_VERSION}`);
+    expect(readme).toContain(`ghz ${v.GHZ_VERSION} (\`github.com/bojand/ghz\`)`);
   });
 });

@@ -19,6 +19,8 @@ const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 class MemoryCluster implements WorkloadView, WorkloadRuntime {
   current: ObservedWorkloads = { pods: [], jobs: [] };
   creates = 0;
+  /** Every create call, refused ones included (what the API server would count). */
+  createCalls = 0;
   failNext: DomainError | undefined;
   isSynced = true;
   readonly stored = new Map<string, string>();
@@ -31,6 +33,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   };
 
   async create(spec: DeploySpec): Promise<{ name: string }> {
+    this.createCalls++;
     await tick();
     if (this.failNext) {
       const err = this.failNext;
@@ -140,8 +143,10 @@ describe('Provider.deploy', () => {
   it('is idempotent for the same spec and refuses a different spec under the same id', async () => {
     const { provider, cluster } = setup();
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: true, kind: 'Pod' });
-    // Before the watch shows it: joins via the cluster lookup after a conflict.
-    await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
+    // Before the watch shows it: answered from the reservation, without a second create call.
+    await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false, workloadName: 'a', kind: 'Pod' });
+    expect(cluster.createCalls).toBe(1);
+    expect(await outcome(provider.deploy(req('a', 200)))).toBe('ALREADY_EXISTS');
     await tick(10);
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
     expect(await outcome(provider.deploy(req('a', 200)))).toBe('ALREADY_EXISTS');

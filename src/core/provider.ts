@@ -51,6 +51,13 @@ export const PROVIDER_TYPE = 'kubernetes';
 export class Provider {
   /** Deploys whose create call is in flight, so a concurrent retry joins instead of racing. */
   private readonly inFlight = new Map<string, { specHash: string; done: Promise<DeployResult> }>();
+  /**
+   * Deploys whose create succeeded but whose workload the watch has not shown
+   * yet: a retry in that window is answered from here instead of a second
+   * create that the API server would refuse as a conflict. An entry lives as
+   * long as the ledger's reservation for it (until seen, or its TTL).
+   */
+  private readonly createdUnseen = new Map<string, { specHash: string; result: DeployResult }>();
   private overcommitLogged = '';
 
   constructor(
@@ -107,14 +114,25 @@ export class Provider {
       return { ...result, created: false };
     }
 
+    const unseen = this.createdButUnseen(spec.instanceId);
+    if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind);
+
     this.admit(spec);
     const done = this.create(spec);
     this.inFlight.set(spec.instanceId, { specHash: spec.specHash, done });
     try {
-      return await done;
+      const result = await done;
+      if (result.created) this.createdUnseen.set(spec.instanceId, { specHash: spec.specHash, result });
+      return result;
     } finally {
       this.inFlight.delete(spec.instanceId);
     }
+  }
+
+  /** The created-but-unseen entry of an instance; drops every entry whose reservation is gone (seen, released or expired). */
+  private createdButUnseen(instanceId: string): { specHash: string; result: DeployResult } | undefined {
+    for (const id of this.createdUnseen.keys()) if (!this.deps.ledger.reservation(id)) this.createdUnseen.delete(id);
+    return this.createdUnseen.get(instanceId);
   }
 
   /** Resolves once a Deploy of this instance that is in flight has finished, whatever its outcome. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the command-line tools the tests use (helm, promtool) from the wrapper
+# Builds the command-line tools the tests and the bench use (helm, promtool, ghz) from the wrapper
 # Go modules under test/tools/go/ into $TOOLS_BIN (default .tools/bin), the
 # same way test/cluster/build.sh builds the control plane: pinned in go.mod,
 # checksummed in go.sum, rebuilt only when go.mod/go.sum, the Go version or the
@@ -8,6 +8,7 @@
 #   bash test/tools/build.sh            build every tool that is missing or stale
 #   bash test/tools/build.sh helm       only helm
 #   bash test/tools/build.sh promtool   only promtool
+#   bash test/tools/build.sh ghz        only ghz (the gRPC load generator of npm run bench)
 #   bash test/tools/build.sh crds       the prometheus-operator CRDs (ServiceMonitor,
 #                                       PrometheusRule) into $TOOLS_BIN/crds
 #
@@ -18,7 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 TOOLS_BIN="${TOOLS_BIN:-$ROOT/.tools/bin}"
 
-# HELM_VERSION, HELM_KUBE_MINOR, PROMETHEUS_VERSION, PROMTOOL_VERSION, PROMETHEUS_OPERATOR_VERSION
+# HELM_VERSION, HELM_KUBE_MINOR, PROMETHEUS_VERSION, PROMTOOL_VERSION, PROMETHEUS_OPERATOR_VERSION, GHZ_VERSION
 # shellcheck source=versions.env
 source "$HERE/versions.env"
 
@@ -100,11 +101,13 @@ check_pin() { # module-dir module version
 check_pin helm helm.sh/helm/v3 "$HELM_VERSION"
 check_pin promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION"
 check_pin prometheus-operator github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION"
+check_pin ghz github.com/bojand/ghz "$GHZ_VERSION"
 for t in "${targets[@]}"; do
   case "$t" in
     helm) build_tool helm helm.sh/helm/v3/cmd/helm "$helm_ldflags" "" ;;
     promtool) build_tool promtool github.com/prometheus/prometheus/cmd/promtool "$prom_ldflags" remove_all_sd ;;
     crds) fetch_crds ;;
-    *) log "unknown tool: $t (helm, promtool, crds)"; exit 2 ;;
+    ghz) build_tool ghz github.com/bojand/ghz/cmd/ghz "-s -w -X main.version=$GHZ_VERSION" "" ;;
+    *) log "unknown tool: $t (helm, promtool, crds, ghz)"; exit 2 ;;
   esac
 done

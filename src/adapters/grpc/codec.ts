@@ -40,8 +40,9 @@ export function infoFromWire(info: Info__Output | null | undefined, field: strin
   };
 }
 
+/** int64 goes out as a number (the books hold safe integers): protobufjs encodes that directly, a string it parses first. */
 export function infoToWire(r: Resources, tags: readonly string[] = []): Info {
-  return { cpu: String(r.cpu), memory: String(r.memory), gpu: String(r.gpu), tags: [...tags] };
+  return { cpu: r.cpu, memory: r.memory, gpu: r.gpu, tags: [...tags] };
 }
 
 export function capacityToWire(c: CapacityReport): Capacity {
@@ -103,7 +104,7 @@ export function usageToWire(u: UsageSnapshot, includeInstances: boolean): GetRea
   return {
     usage: infoToWire(u.total),
     source: u.source === 'metrics' ? 'METRICS' : 'REQUESTS',
-    sampledAtUnixMs: String(u.sampledAt),
+    sampledAtUnixMs: u.sampledAt,
     stale: u.stale,
     instances: includeInstances ? [...u.perInstance].map(([instanceId, usage]) => ({ instanceId, usage: infoToWire(usage) })) : [],
   };

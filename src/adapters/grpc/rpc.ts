@@ -64,21 +64,28 @@ export class RpcKit {
     return (call, callback) => {
       const started = process.hrtime.bigint();
       const req = call.request;
+      // The answer goes out before the call is logged and counted: http2 flushes
+      // the response in the next check phase, and the report runs right after
+      // it, off the caller's latency (the logged duration still ends at the answer).
       void settle(() => run(checked(req))).then((result) => {
         if (result.ok) {
-          this.finished(method, req, started, { code: status.OK });
+          const seconds = secondsSince(started);
           callback(null, result.value);
+          setImmediate(() => this.finished(method, req, seconds, { code: status.OK }));
           return;
         }
         const domain = toDomainError(result.error);
         if (inBand) {
-          this.finished(method, req, started, { code: codeOf(domain), error: domain.message });
-          callback(null, inBand(inBandError(domain), domain));
+          const answer = inBand(inBandError(domain), domain);
+          const seconds = secondsSince(started);
+          callback(null, answer);
+          setImmediate(() => this.finished(method, req, seconds, { code: codeOf(domain), error: domain.message }));
           return;
         }
         const failure = toServiceError(domain);
-        this.finished(method, req, started, { code: failure.code, error: failure.details });
+        const seconds = secondsSince(started);
         callback(failure);
+        setImmediate(() => this.finished(method, req, seconds, { code: failure.code, error: failure.details }));
         return;
       });
     };
@@ -116,24 +123,23 @@ export class RpcKit {
         call.off('cancelled', onCancel);
         if (abort.signal.aborted) {
           // The client is gone: there is nobody to answer, only a call to count.
-          this.finished(method, req, started, { code: status.CANCELLED, fields: { messages: sent } });
+          this.finished(method, req, secondsSince(started), { code: status.CANCELLED, fields: { messages: sent } });
           return;
         }
         if (!result.ok) {
           const failure = toServiceError(result.error);
-          this.finished(method, req, started, { code: failure.code, error: failure.details, fields: { messages: sent } });
+          this.finished(method, req, secondsSince(started), { code: failure.code, error: failure.details, fields: { messages: sent } });
           call.emit('error', failure);
           return;
         }
-        this.finished(method, req, started, { code: status.OK, fields: { messages: sent } });
+        this.finished(method, req, secondsSince(started), { code: status.OK, fields: { messages: sent } });
         call.end();
         return;
       });
     };
   }
 
-  private finished(method: string, req: unknown, started: bigint, outcome: Finished): void {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  private finished(method: string, req: unknown, seconds: number, outcome: Finished): void {
     const providerId = (req as { providerId?: unknown } | undefined)?.providerId;
     const fields = {
       service: this.service,
@@ -149,6 +155,10 @@ export class RpcKit {
     else this.ctx.log.warn(fields, 'rpc');
     this.ctx.observer?.rpcFinished(this.service, method, status[outcome.code], seconds);
   }
+}
+
+function secondsSince(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
