@@ -19,6 +19,7 @@ import { serviceHandlers } from '../dist/src/adapters/grpc/handlers.js';
 import { Provider } from '../dist/src/core/provider.js';
 import { Ledger } from '../dist/src/core/ledger.js';
 import { Session } from '../dist/src/core/session.js';
+import { MemorySessionStore } from '../dist/src/core/memory-session-store.js';
 import { observePod } from '../dist/src/adapters/kube/observe.js';
 import { runningRequests } from '../dist/src/core/usage.js';
 
@@ -74,7 +75,7 @@ class View {
 
 function makeProvider(view) {
   const clock = { now: () => Date.now() };
-  const session = new Session(clock, 90_000, silent);
+  const session = new Session(new MemorySessionStore(), clock, 90_000, silent);
   const ledger = new Ledger(view, clock, { unseenTtlMs: 60_000 });
   const usage = {
     current: () => {
@@ -83,7 +84,7 @@ function makeProvider(view) {
     },
   };
   const provider = new Provider(
-    { session, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
+    { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
   provider.connect('cp');

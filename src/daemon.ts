@@ -3,7 +3,7 @@
  * built here and handed to the core, so the wiring is visible in one file.
  */
 import { readFileSync } from 'node:fs';
-import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import { Ledger } from './core/ledger.js';
@@ -22,6 +22,11 @@ import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
+import { DeployForwarder, peerCredentials } from './adapters/grpc/forward.js';
+import { LeaseClient, leaseWatch } from './adapters/kube/leases.js';
+import { LeaseSessionStore } from './adapters/kube/session-lease.js';
+import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
+import { ContinuityMetrics } from './adapters/prom/continuity.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { ProviderMetrics } from './adapters/prom/metrics.js';
 import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
@@ -32,6 +37,8 @@ export interface Daemon {
   readonly port: number;
   readonly provider: Provider;
   readonly cache: WorkloadCache;
+  /** This replica's identity and who is active. */
+  leader(): LeaderInfo;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
   watchStats(): Record<string, WatchStats>;
@@ -88,7 +95,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     resyncMs,
     log,
   });
-  const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node>> = [pods, jobs];
+  const leases = leaseWatch(kube.kubeConfig, kube.coordination, namespace, resyncMs, log);
+  const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node> | WatchedCollection<V1Lease>> = [pods, jobs, leases];
 
   let capacity: CapacitySource;
   if (auto) {
@@ -117,7 +125,27 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector }, 'workload cache synced');
 
-  const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
+  const leaseClient = new LeaseClient(kube.coordination, namespace);
+  const sessionStore = new LeaseSessionStore({
+    client: leaseClient,
+    leases,
+    name: config.session.lease_name,
+    healthTimeoutSeconds: config.session.health_timeout_seconds,
+    persistIntervalMs: config.session.persist_interval_seconds * 1000,
+    log,
+  });
+  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
+  let listeningPort = config.server.port;
+  const election = config.leader_election;
+  const elector = new LeaderElector({
+    client: leaseClient,
+    leases,
+    name: election.lease_name,
+    identity: replicaIdentity(election.identity, process.env),
+    address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort),
+    timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },
+    log,
+  });
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
   const usage = new MetricsPoller({
@@ -129,15 +157,27 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   await usage.start();
   const provider = new Provider(
-    { session, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
     },
   );
+  // Only the active replica cleans up; the standby's informers stay synced to take over at once.
   const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
-  janitor.start();
+  const continuity = new ContinuityMetrics(metrics.registry, {
+    leading: () => elector.isLeading(),
+    leaseTransitions: () => elector.info().leaseTransitions,
+    sessionConnected: () => session.current() !== undefined,
+    sessionWrites: () => sessionStore.writeStats(),
+  });
+  elector.onChange((leading) => {
+    if (leading) janitor.start();
+    else janitor.stop();
+    continuity.leaderChanged(leading);
+    health.refresh();
+  });
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
 
@@ -151,12 +191,21 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   const server = createServer(serverOptions);
   const { grpcObject } = loadProto();
-  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]) }));
+  const forwarder = new DeployForwarder({
+    role: elector,
+    credentials: peerCredentials(serverOptions.tls),
+    waitMs: election.leader_wait_seconds * 1000,
+    log,
+    observer: continuity,
+  });
+  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]), forwarder, role: elector }));
   const ready = (): boolean => watches.every((w) => w.synced());
-  const health = new HealthReporter(ready, log);
+  const health = new HealthReporter(ready, log, 1000, () => elector.isLeading());
   health.addToServer(server);
   addReflection(server);
   const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
+  listeningPort = port;
+  elector.start();
   health.start();
   log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
 
@@ -166,6 +215,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     usage.stop();
     clearInterval(expiry);
     janitor.stop();
+    forwarder.close();
+    sessionStore.stop();
     await Promise.all(watches.map((w) => w.stop()));
   };
   metrics.collectFrom({
@@ -183,6 +234,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       // Half a daemon must not linger: release the gRPC port and the watches before failing.
       health.drain();
       server.forceShutdown();
+      await elector.stop();
       await stopBackground();
       throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
     }
@@ -195,9 +247,15 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     ready,
     watchStats,
     usageStats: () => usage.stats(),
+    leader: () => elector.info(),
     async stop(): Promise<void> {
+      // Hand over first: new connections go to the other replica, the standby
+      // takes the Lease within a moment, and calls still arriving here are
+      // forwarded to it while this one drains.
       health.drain();
+      await elector.stop(() => provider.settle());
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
+      await sessionStore.flush();
       await endpoint?.close();
       await stopBackground();
       log.info({ shutdown: how }, 'daemon stopped');

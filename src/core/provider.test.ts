@@ -10,6 +10,7 @@ import type { DeploySpec, DeployInput } from './deploy-spec.js';
 import type { Logger, UsageSnapshot, WorkloadRuntime, WorkloadView } from './ports.js';
 import { Provider } from './provider.js';
 import { Session } from './session.js';
+import { MemorySessionStore } from './memory-session-store.js';
 import { ZERO, type Resources } from './resources.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -29,8 +30,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     return () => {};
   };
 
-  async create(spec: DeploySpec): Promise<{ name: string }> {
+  /** Set: creates wait until their signal aborts, as a call to an unreachable API server would. */
+  hang = false;
+
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
     await tick();
+    if (this.hang) {
+      await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(unavailable('aborted'))));
+    }
     if (this.failNext) {
       const err = this.failNext;
       this.failNext = undefined;
@@ -56,17 +63,27 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   }
 }
 
-function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000) {
+/** A lease this replica holds until `lose()`. */
+class Term {
+  private controller: AbortController | undefined = new AbortController();
+  term = (): AbortSignal | undefined => this.controller?.signal;
+  lose(): void {
+    this.controller?.abort();
+    this.controller = undefined;
+  }
+}
+
+async function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000, leadership = new Term()) {
   const cluster = new MemoryCluster();
   const clock = { now: () => Date.now() };
-  const session = new Session(clock, 90_000, silent);
+  const session = new Session(new MemorySessionStore(), clock, 90_000, silent);
   const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000 });
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
-    { session, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
+    { session, leadership, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
     { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
-  provider.connect('cp');
+  await provider.connect('cp');
   return { cluster, ledger, provider };
 }
 
@@ -90,7 +107,7 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 
 describe('Provider.deploy', () => {
   it('never over-commits under 200 concurrent deploys', async () => {
-    const { provider, cluster, ledger } = setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
+    const { provider, cluster, ledger } = await setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => outcome(provider.deploy(req(`i-${i}`, 150)))));
     const ok = results.filter((r) => r === 'ok').length;
     expect(ok).toBe(66); // floor(10000 / 150)
@@ -102,7 +119,7 @@ describe('Provider.deploy', () => {
   });
 
   it('releases the reservation of a failed create', async () => {
-    const { provider, cluster, ledger } = setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
+    const { provider, cluster, ledger } = await setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
     cluster.failNext = unavailable('api down');
     expect(await outcome(provider.deploy(req('a', 1000)))).toBe('UNAVAILABLE');
     expect(ledger.used()).toEqual(ZERO);
@@ -110,7 +127,7 @@ describe('Provider.deploy', () => {
   });
 
   it('is idempotent for the same spec and refuses a different spec under the same id', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: true, kind: 'Pod' });
     // Before the watch shows it: joins via the cluster lookup after a conflict.
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
@@ -121,7 +138,7 @@ describe('Provider.deploy', () => {
   });
 
   it('joins concurrent retries of one instance instead of racing them', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     const results = await Promise.all([provider.deploy(req('a')), provider.deploy(req('a')), provider.deploy(req('a'))]);
     expect(results.map((r) => r.created)).toEqual([true, false, false]);
     const first = provider.deploy(req('b'));
@@ -131,27 +148,48 @@ describe('Provider.deploy', () => {
   });
 
   it('caps live instances', async () => {
-    const { provider } = setup(undefined, 2);
+    const { provider } = await setup(undefined, 2);
     await provider.deploy(req('a'));
     await provider.deploy(req('b'));
     await expect(provider.deploy(req('c'))).rejects.toThrow('instance limit reached: 2 live instances (limits.max_instances)');
   });
 
   it('validates before anything else and creates nothing on bad input', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     expect(await outcome(provider.deploy(req('', 0)))).toBe('INVALID_ARGUMENT');
     expect(await outcome(provider.deploy(req('a', 100, { providerId: 'intruder' })))).toBe('PERMISSION_DENIED');
     expect(cluster.creates).toBe(0);
   });
 
   it('refuses to admit while the cache is not synced', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     cluster.isSynced = false;
     expect(await outcome(provider.deploy(req('a')))).toBe('UNAVAILABLE');
   });
 
+  it('admits nothing on the standby', async () => {
+    const term = new Term();
+    term.lose();
+    const { provider, cluster, ledger } = await setup(undefined, undefined, term);
+    await expect(provider.deploy(req('a'))).rejects.toThrow('this replica is the standby');
+    expect(cluster.creates).toBe(0);
+    expect(ledger.reservedCount()).toBe(0);
+  });
+
+  it('cuts a create in flight when the lease is lost, and frees its reservation', async () => {
+    const term = new Term();
+    const { provider, cluster, ledger } = await setup(undefined, undefined, term);
+    cluster.hang = true;
+    const pending = outcome(provider.deploy(req('a')));
+    await tick(5);
+    expect(ledger.reservedCount()).toBe(1);
+    term.lose();
+    expect(await pending).toBe('UNAVAILABLE');
+    expect(ledger.reservedCount()).toBe(0);
+  });
+
   it('says what is short', async () => {
-    const { provider } = setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
+    const { provider } = await setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
     await expect(provider.deploy(req('a', 500))).rejects.toThrow('needs 500m cpu, 200m cpu available');
   });
 });

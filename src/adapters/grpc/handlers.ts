@@ -3,7 +3,7 @@
  * and reported to the observer; errors become statuses in status.ts only.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
 import type { Provider } from '../../core/provider.js';
 import { toDomainError } from '../../core/errors.js';
@@ -11,6 +11,8 @@ import { capacityToWire, deployFromWire, infoToWire, tagsToWire, usageToWire } f
 import { codeOf, inBandError, toServiceError } from './status.js';
 import type { ServiceHandlers } from './generated/provider/Service.js';
 import type { ConnectResponse } from './generated/provider/ConnectResponse.js';
+import type { DeployResponse__Output } from './generated/provider/DeployResponse.js';
+import { ACTIVE_HEADER, REPLICA_HEADER, type DeployForwarder, type ReplicaRole } from './forward.js';
 
 /** Receives one report per finished RPC (Prometheus hooks in here). */
 export interface RpcObserver {
@@ -23,6 +25,9 @@ interface HandlerContext {
   readonly provider: Provider;
   readonly log: Logger;
   readonly observer?: RpcObserver | undefined;
+  /** With two replicas: Deploys go to the active one, and answers say which replica spoke. */
+  readonly forwarder?: DeployForwarder | undefined;
+  readonly role?: ReplicaRole | undefined;
 }
 
 type Outcome<Res> = { response: Res; code: status; error?: string };
@@ -35,7 +40,7 @@ type Outcome<Res> = { response: Res; code: status; error?: string };
 function unary<Req extends { providerId: string }, Res>(
   ctx: HandlerContext,
   method: string,
-  run: (req: Req) => Promise<Res> | Res,
+  run: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
   inBand?: (message: string) => Res,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -43,7 +48,7 @@ function unary<Req extends { providerId: string }, Res>(
     const req = call.request;
     void (async (): Promise<Outcome<Res> | { failure: ReturnType<typeof toServiceError> }> => {
       try {
-        return { response: await run(req), code: status.OK };
+        return { response: await run(req, call), code: status.OK };
       } catch (err) {
         const domain = toDomainError(err);
         if (inBand) return { response: inBand(inBandError(domain)), code: codeOf(domain), error: domain.message };
@@ -63,6 +68,7 @@ function unary<Req extends { providerId: string }, Res>(
       else if (code === status.INTERNAL) ctx.log.error(fields, 'rpc');
       else ctx.log.warn(fields, 'rpc');
       ctx.observer?.rpcFinished(method, status[code], seconds);
+      if (ctx.role) call.sendMetadata(replicaMetadata(ctx.role));
       if ('failure' in outcome) {
         callback(outcome.failure);
         return;
@@ -72,17 +78,26 @@ function unary<Req extends { providerId: string }, Res>(
   };
 }
 
+/** Which replica answered and which one is active, for the CLI's `health` and for operators. */
+function replicaMetadata(role: ReplicaRole): Metadata {
+  const md = new Metadata();
+  md.set(REPLICA_HEADER, role.identity);
+  const active = role.isLeading() ? role.identity : role.info().leader?.identity;
+  if (active) md.set(ACTIVE_HEADER, active);
+  return md;
+}
+
 export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
   const { provider } = ctx;
   return {
     Connect: unary(
       ctx,
       'Connect',
-      (req): ConnectResponse => ({ success: true, error: '', providerType: { name: provider.connect(req.providerId).providerType } }),
+      async (req): Promise<ConnectResponse> => ({ success: true, error: '', providerType: { name: (await provider.connect(req.providerId)).providerType } }),
       (error): ConnectResponse => ({ success: false, error, providerType: { name: 'kubernetes' } }),
     ),
-    Disconnect: unary(ctx, 'Disconnect', (req) => {
-      provider.disconnect(req.providerId);
+    Disconnect: unary(ctx, 'Disconnect', async (req) => {
+      await provider.disconnect(req.providerId);
       return {};
     }),
     GetCapacity: unary(ctx, 'GetCapacity', (req) => ({ capacity: capacityToWire(provider.capacity(req.providerId)) })),
@@ -95,16 +110,19 @@ export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
     Deploy: unary(
       ctx,
       'Deploy',
-      async (req) => {
-        // env var values may hold secrets: only the keys ever reach the log.
-        const result = await provider.deploy(deployFromWire(req));
-        ctx.observer?.deployAccepted?.(result.created);
-        return {
-          error: '',
-          workloadName: result.workloadName,
-          workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
-          created: result.created,
+      async (req, call) => {
+        const here = async (): Promise<DeployResponse__Output> => {
+          // env var values may hold secrets: only the keys ever reach the log.
+          const result = await provider.deploy(deployFromWire(req));
+          ctx.observer?.deployAccepted?.(result.created);
+          return {
+            error: '',
+            workloadName: result.workloadName,
+            workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
+            created: result.created,
+          };
         };
+        return ctx.forwarder ? ctx.forwarder.deploy(req, call.metadata, call.getDeadline(), here) : here();
       },
       (error) => ({ error }),
     ),

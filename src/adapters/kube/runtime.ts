@@ -3,6 +3,7 @@ import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-nod
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { WorkloadRuntime } from '../../core/ports.js';
+import { abortWith } from './abort.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './errors.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from './labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
@@ -16,15 +17,16 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
-  async create(spec: DeploySpec): Promise<{ name: string }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
     const namespace = this.ctx.namespace;
+    const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
-      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }), this.retry);
+      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
       return { name: body.metadata!.name! };
     }
     const body = podManifest(spec, this.ctx);
-    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }), this.retry);
+    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
     return { name: body.metadata!.name! };
   }
 

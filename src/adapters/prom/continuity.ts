@@ -1,0 +1,85 @@
+/**
+ * Metrics of the session store and leader election: which replica is
+ * active, how often that changed, what the session costs in API writes, and
+ * what the standby forwarded. States are read at scrape time; events are
+ * counted as they happen.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { PREFIX } from './metrics.js';
+
+export interface ContinuitySources {
+  /** This replica is the active one. */
+  leading(): boolean;
+  /** spec.leaseTransitions of the leader Lease as last observed. */
+  leaseTransitions(): number | undefined;
+  /** A control plane is connected (the session has not timed out). */
+  sessionConnected(): boolean;
+  sessionWrites(): { readonly writeThrough: number; readonly lastSeen: number; readonly failed: number };
+}
+
+export class ContinuityMetrics {
+  private readonly transitions: Counter<'to'>;
+  private readonly forwarded: Counter<'result'>;
+
+  constructor(registry: Registry, sources: ContinuitySources) {
+    const registers = [registry];
+    new Gauge({
+      name: `${PREFIX}leader`,
+      help: '1 while this replica is the active one (holds the leader Lease and admits deploys), else 0.',
+      registers,
+      collect() {
+        this.set(sources.leading() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}leader_lease_transitions`,
+      help: 'spec.leaseTransitions of the leader Lease: how often the active replica changed hands, as last observed.',
+      registers,
+      collect() {
+        const n = sources.leaseTransitions();
+        if (n !== undefined) this.set(n);
+      },
+    });
+    this.transitions = new Counter({
+      name: `${PREFIX}leader_transitions_total`,
+      help: 'Times this replica became active (to="leader") or stopped being active (to="standby").',
+      labelNames: ['to'],
+      registers,
+    });
+    new Gauge({
+      name: `${PREFIX}session_connected`,
+      help: '1 while a control plane is connected and its session has not timed out.',
+      registers,
+      collect() {
+        this.set(sources.sessionConnected() ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}session_writes_total`,
+      help: 'Writes of the session Lease by this replica: kind="write_through" (Connect, Disconnect), "last_seen" (written behind HealthCheck), "failed".',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const w = sources.sessionWrites();
+        this.reset();
+        this.inc({ kind: 'write_through' }, w.writeThrough);
+        this.inc({ kind: 'last_seen' }, w.lastSeen);
+        this.inc({ kind: 'failed' }, w.failed);
+      },
+    });
+    this.forwarded = new Counter({
+      name: `${PREFIX}deploys_forwarded_total`,
+      help: 'Deploys this replica (as standby) sent to the active one: result="ok", "retried" (after a fail-over), "refused" (no active replica in time).',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  leaderChanged(leading: boolean): void {
+    this.transitions.inc({ to: leading ? 'leader' : 'standby' });
+  }
+
+  deployForwarded(result: 'ok' | 'retried' | 'refused'): void {
+    this.forwarded.inc({ result });
+  }
+}
