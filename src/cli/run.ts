@@ -100,7 +100,13 @@ async function rpc(
   const { common } = command;
   const { providerClient, unary } = await grpcSide();
   const client = providerClient(common);
-  const call = <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds);
+  // Which replica answered, and which one is active (the daemon says so in response headers).
+  const replica = { answered: '', active: '' };
+  const headers = (md: { get(key: string): unknown[] }): void => {
+    replica.answered = String(md.get('k8s-provider-replica')[0] ?? '');
+    replica.active = String(md.get('k8s-provider-active')[0] ?? '');
+  };
+  const call = <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds, headers);
   const providerId = common.providerId;
   try {
     switch (command.name) {
@@ -132,7 +138,17 @@ async function rpc(
         const c = capacityAmounts(res.capacity);
         const t = res.resourceTags;
         const tags = (['cpu', 'memory', 'gpu', 'camera'] as const).filter((k) => t?.[k]);
-        emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n`, { capacity: c, resourceTags: tags });
+        const role = !replica.answered
+          ? ''
+          : replica.answered === replica.active
+            ? `replica: ${replica.answered} (active)\n`
+            : `replica: ${replica.answered} (standby; active: ${replica.active || 'none right now'})\n`;
+        emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n${role}`, {
+          capacity: c,
+          resourceTags: tags,
+          replica: replica.answered || null,
+          activeReplica: replica.active || null,
+        });
         return EXIT_OK;
       }
       case 'usage': {

@@ -47,6 +47,9 @@ export interface LeaderInfo {
   readonly leaseTransitions: number | undefined;
 }
 
+/** AbortSignal.timeout takes whole milliseconds only. */
+const timeout = (ms: number): AbortSignal => AbortSignal.timeout(Math.max(1, Math.ceil(ms)));
+
 /** client-go's JitterFactor: candidates spread their retries over 1.0 to 1.2 retry periods. */
 const JITTER = 0.2;
 
@@ -71,6 +74,8 @@ export class LeaderElector implements Leadership {
   /** The Lease as last seen, and when (monotonic) its record last changed: the base of expiry. */
   private observed: { lease: V1Lease; key: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the observed holder's lease runs out, so a standby takes over then and not up to a retry period later. */
+  private expiryTimer: NodeJS.Timeout | undefined;
   private attempt: Promise<void> | undefined;
   private stopped = true;
   /** Shutting down: admit nothing new, but let what was admitted finish before the release. */
@@ -109,6 +114,7 @@ export class LeaderElector implements Leadership {
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.unsubscribe?.();
     await this.attempt;
     await this.release();
@@ -155,11 +161,13 @@ export class LeaderElector implements Leadership {
 
   private runAttempt(): void {
     if (this.attempt || this.stopped) return;
-    this.attempt = this.tryAcquireOrRenew().finally(() => {
-      this.attempt = undefined;
-      const { retryPeriodMs } = this.options.timing;
-      this.schedule(this.leading ? retryPeriodMs : retryPeriodMs * (1 + Math.random() * JITTER));
-    });
+    this.attempt = this.tryAcquireOrRenew()
+      .catch((err: unknown) => this.options.log.error({ lease: this.options.name, err: (err as Error).message }, 'leader election attempt failed'))
+      .finally(() => {
+        this.attempt = undefined;
+        const { retryPeriodMs } = this.options.timing;
+        this.schedule(this.leading ? retryPeriodMs : retryPeriodMs * (1 + Math.random() * JITTER));
+      });
   }
 
   private async tryAcquireOrRenew(): Promise<void> {
@@ -172,7 +180,7 @@ export class LeaderElector implements Leadership {
       this.stepDown('renew deadline passed');
       return;
     }
-    const signal = AbortSignal.timeout(budget);
+    const signal = timeout(budget);
     const base = this.observed?.lease;
     const holder = base?.spec?.holderIdentity;
     if (base && holder && holder !== this.identity && !this.expired()) return; // someone else holds a valid lease
@@ -205,7 +213,7 @@ export class LeaderElector implements Leadership {
       if (isConflict(err)) {
         // Another candidate (or our own stale copy) lost the race: read afresh for the next try.
         try {
-          this.observe(await client.get(name, AbortSignal.timeout(timing.retryPeriodMs)));
+          this.observe(await client.get(name, timeout(timing.retryPeriodMs)));
         } catch {
           /* the next try reads again */
         }
@@ -261,7 +269,7 @@ export class LeaderElector implements Leadership {
     try {
       const released = await client.write(
         { ...base, spec: { ...base.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } },
-        AbortSignal.timeout(this.options.timing.retryPeriodMs),
+        timeout(this.options.timing.retryPeriodMs),
       );
       this.observe(released);
       log.info({ identity: this.identity, lease: name }, 'leader lease released');
@@ -303,5 +311,14 @@ export class LeaderElector implements Leadership {
       return;
     }
     this.observed = { lease: latest, key, at: this.monotonic() };
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    const holder = s?.holderIdentity;
+    if (holder && holder !== this.identity && !this.stopped) {
+      const seconds = s?.leaseDurationSeconds ?? Math.ceil(this.options.timing.leaseDurationMs / 1000);
+      this.expiryTimer = setTimeout(() => {
+        if (!this.leading && !this.attempt && this.expired()) this.schedule(0);
+      }, seconds * 1000 + 10);
+      this.expiryTimer.unref();
+    }
   }
 }
