@@ -12,6 +12,7 @@
  *   that watches the Lease takes it at once instead of waiting it out.
  * The Lease also carries the holder's address, for forwarded calls.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Leadership, Logger } from '../../core/ports.js';
@@ -226,6 +227,8 @@ export class LeaderElector implements Leadership {
 
   private becomeLeader(renewedAt: number, lease: V1Lease): void {
     const controller = new AbortController();
+    // Every create of the term listens on this one signal; hundreds at once are normal, not a leak.
+    setMaxListeners(0, controller.signal);
     this.leading = { controller, renewedAt, deadline: this.deadlineTimer(renewedAt) };
     this.options.log.info(
       { identity: this.identity, lease: this.options.name, leaseTransitions: lease.spec?.leaseTransitions ?? 0, address: this.options.address() },
