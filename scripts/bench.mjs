@@ -11,6 +11,11 @@
  *             only sums the same N request objects
  *   memory    heap held per cached pod (observed form) vs the V1Pod objects
  *             the informer already holds
+ *
+ * With a cluster (the test cluster's kubeconfig, or BENCH_KUBECONFIG), also
+ * restart-to-serving and fail-over of the daemon as processes: see
+ * bench-continuity.mjs. BENCH_CONTINUITY=0 skips them;
+ * BENCH_CONTINUITY_PODS (default 0,1000) and BENCH_FAILOVER_TRIALS (10) size them.
  */
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
@@ -22,6 +27,9 @@ import { Session } from '../dist/src/core/session.js';
 import { MemorySessionStore } from '../dist/src/core/memory-session-store.js';
 import { observePod } from '../dist/src/adapters/kube/observe.js';
 import { runningRequests } from '../dist/src/core/usage.js';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
@@ -183,6 +191,25 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
     baseline: `${(raw.bytes / PODS).toFixed(0)} B V1Pod`,
     ratio: obs.bytes / raw.bytes,
   });
+}
+
+// continuity: needs a cluster
+{
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const kubeconfig = process.env.BENCH_KUBECONFIG ?? join(resolve(root, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'kubeconfig');
+  if (process.env.BENCH_CONTINUITY === '0') console.log('continuity bench skipped (BENCH_CONTINUITY=0)');
+  else if (!existsSync(kubeconfig)) console.log(`continuity bench skipped: no cluster (${kubeconfig} missing; npm run cluster:up, or set BENCH_KUBECONFIG)`);
+  else {
+    const { continuityBench } = await import('./bench-continuity.mjs');
+    rows.push(
+      ...(await continuityBench({
+        kubeconfig,
+        podCounts: (process.env.BENCH_CONTINUITY_PODS ?? '0,1000').split(',').map(Number),
+        trials: Number(process.env.BENCH_FAILOVER_TRIALS ?? 10),
+        log: (m) => console.log(`[continuity] ${m}`),
+      })),
+    );
+  }
 }
 
 if (!global.gc) console.log('(run with node --expose-gc for steadier memory figures: npm run bench does)');
