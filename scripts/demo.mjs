@@ -62,19 +62,24 @@ writeFileSync(
 
 say(`the daemon (logs in .cluster/demo-daemon.log)`);
 const log = createWriteStream(join(state, 'demo-daemon.log'));
-const daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-daemon.stdout.pipe(log);
-daemon.stderr.pipe(log);
-const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
-const deadline = Date.now() + 60_000;
-while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
-  if (daemon.exitCode !== null || Date.now() > deadline) {
-    console.error('the daemon did not become SERVING; see .cluster/demo-daemon.log');
-    daemon.kill('SIGTERM');
-    process.exit(1);
+let daemon;
+let exited;
+async function startDaemon() {
+  daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout.pipe(log, { end: false });
+  daemon.stderr.pipe(log, { end: false });
+  exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
+    if (daemon.exitCode !== null || Date.now() > deadline) {
+      console.error('the daemon did not become SERVING; see .cluster/demo-daemon.log');
+      daemon.kill('SIGTERM');
+      process.exit(1);
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
-  await new Promise((r) => setTimeout(r, 250));
 }
+await startDaemon();
 run(['probe', '--addr', addr]);
 
 try {
@@ -97,9 +102,15 @@ try {
   run(['pods', '--kubeconfig', kubeconfig, '-n', namespace]);
   run(['available', '--addr', addr, '-p', 'demo-cp', '--json']);
 
+  say('a restart keeps the session: it lives in the Lease k8s-provider-session, so no new Connect is needed');
+  daemon.kill('SIGTERM');
+  await exited;
+  await startDaemon();
+  run(['health', '--addr', addr, '-p', 'demo-cp']);
+
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready)|grpc_server_handled_total)/.test(l)).join('\n') + '\n');
+  process.stdout.write(text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_connected)|grpc_server_handled_total)/.test(l)).join('\n') + '\n');
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);
