@@ -22,7 +22,7 @@ import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
-import { DeployForwarder, peerCredentials } from './adapters/grpc/forward.js';
+import { LeaderRouter, peerCredentials } from './adapters/grpc/forward.js';
 import { LeaseClient, leaseWatch } from './adapters/kube/leases.js';
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
@@ -191,14 +191,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   const server = createServer(serverOptions);
   const { grpcObject } = loadProto();
-  const forwarder = new DeployForwarder({
+  const router = new LeaderRouter({
     role: elector,
     credentials: peerCredentials(serverOptions.tls),
     waitMs: election.leader_wait_seconds * 1000,
     log,
     observer: continuity,
   });
-  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]), forwarder, role: elector }));
+  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]), router, role: elector }));
   const ready = (): boolean => watches.every((w) => w.synced());
   const health = new HealthReporter(ready, log, 1000, () => elector.isLeading());
   health.addToServer(server);
@@ -215,7 +215,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     usage.stop();
     clearInterval(expiry);
     janitor.stop();
-    forwarder.close();
+    router.close();
     sessionStore.stop();
     await Promise.all(watches.map((w) => w.stop()));
   };

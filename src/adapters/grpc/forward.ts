@@ -1,19 +1,15 @@
 /**
  * Routing between replicas: both serve reads and session checks from the
  * shared session and their own synced books, and only the active replica
- * admits deploys. A Deploy that reaches the standby is forwarded to the
- * active replica's address (recorded in the leader Lease), or, while no
- * replica is active (the seconds of a fail-over), held for a bounded time
- * and then refused with UNAVAILABLE. Deploys are idempotent by instance id,
- * so a forward that failed on the way is simply tried again.
+ * runs mutations. A Deploy (or Undeploy) that reaches the standby is
+ * forwarded to the active replica's address (recorded in the leader Lease),
+ * or, while no replica is active (the seconds of a fail-over), held for a
+ * bounded time and then refused with UNAVAILABLE. Both are idempotent by
+ * instance id, so a forward that failed on the way is simply tried again.
  */
 import * as grpc from '@grpc/grpc-js';
 import { unavailable } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
-import type { DeployRequest } from './generated/provider/DeployRequest.js';
-import type { DeployResponse__Output } from './generated/provider/DeployResponse.js';
-import type { ServiceClient } from './generated/provider/Service.js';
-import { loadProto } from './proto.js';
 
 /** Set on forwarded calls: the receiver answers itself and never forwards again. */
 export const FORWARDED_BY = 'k8s-provider-forwarded-by';
@@ -29,36 +25,51 @@ export interface ReplicaRole {
 }
 
 export interface ForwardObserver {
-  deployForwarded(result: 'ok' | 'retried' | 'refused'): void;
+  /** One per routed call that did not run here: sent (after a retry or not), or refused for want of an active replica. */
+  forwarded(method: string, result: 'ok' | 'retried' | 'refused'): void;
 }
 
 export interface ForwarderOptions {
   readonly role: ReplicaRole;
   readonly credentials: grpc.ChannelCredentials;
-  /** How long a Deploy waits for an active replica before UNAVAILABLE. */
+  /** How long a mutation waits for an active replica before UNAVAILABLE. */
   readonly waitMs: number;
   readonly log: Logger;
   readonly observer?: ForwardObserver | undefined;
   readonly pollMs?: number;
 }
 
-const IN_BAND_UNAVAILABLE = 'UNAVAILABLE: ';
+/** The incoming call, as far as routing reads it. */
+export interface IncomingCall {
+  readonly metadata: grpc.Metadata;
+  getDeadline(): grpc.Deadline;
+}
 
-export class DeployForwarder {
-  private client: { address: string; client: ServiceClient } | undefined;
+/**
+ * Runs mutations (Deploy, Undeploy) on the active replica. Any unary method
+ * of any service can be routed: the method definition carries the path and
+ * the (de)serialisers, so one generic client per leader address serves all.
+ */
+export class LeaderRouter {
+  private client: { address: string; client: grpc.Client } | undefined;
 
   constructor(private readonly options: ForwarderOptions) {}
 
   /**
-   * Runs the Deploy here when this replica is active, else on the active
-   * one. `deadline` is the caller's; the wait for an active replica never
-   * outlasts it.
+   * Runs `local` when this replica is active (or the call was forwarded to
+   * it: it never forwards twice), else sends the call to the active replica.
+   * While none is active it waits, at most `waitMs` and never past the
+   * caller's deadline. `retryable` says which in-band answers mean "that
+   * replica is no longer active": they are tried again like an unreachable one.
    */
-  async deploy(request: DeployRequest, metadata: grpc.Metadata, deadline: grpc.Deadline, local: () => Promise<DeployResponse__Output>): Promise<DeployResponse__Output> {
+  async route<Req, Res>(method: grpc.MethodDefinition<Req, Res>, call: IncomingCall, request: Req, local: () => Promise<Res>, retryable: (res: Res) => boolean = () => false): Promise<Res> {
     const { role, log } = this.options;
-    const forwarded = metadata.get(FORWARDED_BY).length > 0;
+    const forwarded = call.metadata.get(FORWARDED_BY).length > 0;
+    const deadline = call.getDeadline();
     const callDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
     const giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+    const instanceId = (request as { instanceId?: unknown }).instanceId;
+    const what = { method: method.path, ...(typeof instanceId === 'string' ? { instanceId } : {}) };
     let tries = 0;
     for (;;) {
       // The core checks again at admission: leadership may lapse in between.
@@ -67,19 +78,19 @@ export class DeployForwarder {
       if (leader?.address && leader.identity !== role.identity) {
         tries++;
         try {
-          const res = await this.forward(leader.address, request, callDeadline);
-          if (!res.error.startsWith(IN_BAND_UNAVAILABLE) || Date.now() >= giveUpAt) {
-            this.options.observer?.deployForwarded(tries > 1 ? 'retried' : 'ok');
+          const res = await this.forward(leader.address, method, request, callDeadline);
+          if (!retryable(res) || Date.now() >= giveUpAt) {
+            this.options.observer?.forwarded(method.path, tries > 1 ? 'retried' : 'ok');
             return res;
           }
-          log.info({ instanceId: request.instanceId, to: leader.identity, error: res.error }, 'forwarded deploy found no active replica there; waiting');
+          log.info({ ...what, to: leader.identity }, 'the replica forwarded to is no longer active; waiting');
         } catch (err) {
           const e = err as grpc.ServiceError;
-          if (e.code !== grpc.status.UNAVAILABLE || Date.now() >= giveUpAt) throw this.refuse(`the active replica ${leader.identity} (${leader.address}) failed: ${e.details}`);
-          log.info({ instanceId: request.instanceId, to: leader.identity, err: e.details }, 'active replica unreachable; waiting for the lease');
+          if (e.code !== grpc.status.UNAVAILABLE || Date.now() >= giveUpAt) throw this.refuse(method, `the active replica ${leader.identity} (${leader.address}) failed: ${e.details}`);
+          log.info({ ...what, to: leader.identity, err: e.details }, 'active replica unreachable; waiting for the lease');
         }
       }
-      if (Date.now() >= giveUpAt) throw this.refuse('no replica is active (leader election in progress); retry shortly');
+      if (Date.now() >= giveUpAt) throw this.refuse(method, 'no replica is active (leader election in progress); retry shortly');
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 50));
     }
   }
@@ -89,22 +100,23 @@ export class DeployForwarder {
     this.client = undefined;
   }
 
-  private refuse(why: string): Error {
-    this.options.observer?.deployForwarded('refused');
+  private refuse(method: { readonly path: string }, why: string): Error {
+    this.options.observer?.forwarded(method.path, 'refused');
     return unavailable(why);
   }
 
-  private forward(address: string, request: DeployRequest, deadline: number): Promise<DeployResponse__Output> {
+  private forward<Req, Res>(address: string, method: grpc.MethodDefinition<Req, Res>, request: Req, deadline: number): Promise<Res> {
     if (this.client?.address !== address) {
       this.close();
-      const { grpcObject } = loadProto();
-      this.client = { address, client: new grpcObject.provider.Service(address, this.options.credentials) };
+      this.client = { address, client: new grpc.Client(address, this.options.credentials) };
     }
-    const client = this.client.client;
     const metadata = new grpc.Metadata();
     metadata.set(FORWARDED_BY, this.options.role.identity);
+    const client = this.client.client;
     return new Promise((resolve, reject) => {
-      client.Deploy(request, metadata, { deadline }, (err, res) => (err ? reject(err) : resolve(res!)));
+      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline }, (err, res) =>
+        err ? reject(err) : resolve(res!),
+      );
     });
   }
 }
@@ -115,3 +127,6 @@ export function peerCredentials(tls: { cert: Buffer; key: Buffer; clientCa?: Buf
   // Replicas are addressed by pod IP, which certificates rarely name: trust the CA, not the name.
   return grpc.credentials.createSsl(tls.clientCa ?? null, tls.key, tls.cert, { checkServerIdentity: () => undefined });
 }
+
+/** Deploy's in-band error when the replica it reached does not (or no longer) admit. */
+export const inBandUnavailable = (res: { error?: string }): boolean => (res.error ?? '').startsWith('UNAVAILABLE: ');

@@ -12,7 +12,8 @@ import { codeOf, inBandError, toServiceError } from './status.js';
 import type { ServiceHandlers } from './generated/provider/Service.js';
 import type { ConnectResponse } from './generated/provider/ConnectResponse.js';
 import type { DeployResponse__Output } from './generated/provider/DeployResponse.js';
-import { ACTIVE_HEADER, REPLICA_HEADER, type DeployForwarder, type ReplicaRole } from './forward.js';
+import { ACTIVE_HEADER, REPLICA_HEADER, inBandUnavailable, type LeaderRouter, type ReplicaRole } from './forward.js';
+import { loadProto } from './proto.js';
 
 /** Receives one report per finished RPC (Prometheus hooks in here). */
 export interface RpcObserver {
@@ -26,7 +27,7 @@ interface HandlerContext {
   readonly log: Logger;
   readonly observer?: RpcObserver | undefined;
   /** With two replicas: Deploys go to the active one, and answers say which replica spoke. */
-  readonly forwarder?: DeployForwarder | undefined;
+  readonly router?: LeaderRouter | undefined;
   readonly role?: ReplicaRole | undefined;
 }
 
@@ -89,6 +90,7 @@ function replicaMetadata(role: ReplicaRole): Metadata {
 
 export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
   const { provider } = ctx;
+  const deployMethod = loadProto().grpcObject.provider.Service.service.Deploy;
   return {
     Connect: unary(
       ctx,
@@ -122,7 +124,7 @@ export function serviceHandlers(ctx: HandlerContext): ServiceHandlers {
             created: result.created,
           };
         };
-        return ctx.forwarder ? ctx.forwarder.deploy(req, call.metadata, call.getDeadline(), here) : here();
+        return ctx.router ? ctx.router.route(deployMethod, call, req, here, inBandUnavailable) : here();
       },
       (error) => ({ error }),
     ),

@@ -19,7 +19,7 @@ export interface ContinuitySources {
 
 export class ContinuityMetrics {
   private readonly transitions: Counter<'to'>;
-  private readonly forwarded: Counter<'result'>;
+  private readonly forwardedCalls: Counter<'method' | 'result'>;
 
   constructor(registry: Registry, sources: ContinuitySources) {
     const registers = [registry];
@@ -67,10 +67,10 @@ export class ContinuityMetrics {
         this.inc({ kind: 'failed' }, w.failed);
       },
     });
-    this.forwarded = new Counter({
-      name: `${PREFIX}deploys_forwarded_total`,
-      help: 'Deploys this replica (as standby) sent to the active one: result="ok", "retried" (after a fail-over), "refused" (no active replica in time).',
-      labelNames: ['result'],
+    this.forwardedCalls = new Counter({
+      name: `${PREFIX}forwarded_calls_total`,
+      help: 'Mutations (Deploy, Undeploy) this replica, as standby, routed to the active one, by gRPC method path: result="ok", "retried" (after a fail-over), "refused" (no active replica in time).',
+      labelNames: ['method', 'result'],
       registers,
     });
   }
@@ -79,7 +79,7 @@ export class ContinuityMetrics {
     this.transitions.inc({ to: leading ? 'leader' : 'standby' });
   }
 
-  deployForwarded(result: 'ok' | 'retried' | 'refused'): void {
-    this.forwarded.inc({ result });
+  forwarded(method: string, result: 'ok' | 'retried' | 'refused'): void {
+    this.forwardedCalls.inc({ method, result });
   }
 }
