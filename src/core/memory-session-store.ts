@@ -36,4 +36,8 @@ export class MemorySessionStore implements SessionStore {
   flush(): Promise<void> {
     return Promise.resolve();
   }
+
+  refresh(): Promise<void> {
+    return Promise.resolve();
+  }
 }

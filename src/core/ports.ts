@@ -81,9 +81,13 @@ export interface SessionRecord {
  *   per its flush interval, drops it when the session changed meanwhile, and
  *   never throws. So the persisted last-seen may trail by up to one interval.
  * - `flush()` persists a pending touch now (on shutdown); it never throws.
+ * - `refresh()` reads the persisted record afresh (one read), for the rare
+ *   check that failed on a copy that may trail another replica's write by a
+ *   few milliseconds; it rejects like `update` when the store is unreachable.
  */
 export interface SessionStore {
   current(): SessionRecord | undefined;
+  refresh(): Promise<void>;
   update(mutate: (current: SessionRecord | undefined) => SessionRecord | undefined): Promise<SessionRecord | undefined>;
   touch(providerId: string, at: number): void;
   flush(): Promise<void>;

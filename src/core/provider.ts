@@ -84,7 +84,7 @@ export class Provider {
   }
 
   async deploy(input: DeployInput): Promise<DeployResult> {
-    this.deps.session.verify(input.providerId);
+    await this.deps.session.verifyFresh(input.providerId);
     const spec = validateDeploy(input, this.options.deployDefaults);
     if (!this.deps.view.synced()) {
       throw unavailable('the workload cache has not synced with the API server yet; retry shortly');

@@ -129,11 +129,45 @@ describe('Session', () => {
 
   it('a store that cannot be reached fails Connect and leaves the session as it was', async () => {
     const store = new MemorySessionStore();
-    const { session } = setup({ ...store, current: () => store.current(), touch: () => {}, flush: () => store.flush(), update: () => Promise.reject(new Error('API down')) });
+    const { session } = setup({
+      current: () => store.current(),
+      touch: () => {},
+      flush: () => store.flush(),
+      refresh: () => store.refresh(),
+      update: () => Promise.reject(new Error('API down')),
+    });
     expect(await kindOf(() => session.connect('cp-1'))).toBe('Error: API down');
     expect(session.current()).toBeUndefined();
   });
 });
+
+describe('Session.verifyFresh', () => {
+  it('reads the store afresh before refusing, so a Connect the other replica just wrote is seen', async () => {
+    const clock = new ManualClock();
+    const behind = new LaggingStore({ providerId: 'cp-1', connectedAt: clock.t, lastSeen: clock.t });
+    const session = new Session(behind, clock, 90_000, recordingLogger());
+    expect(await kindOf(() => session.verify('cp-1'))).toMatch(/^FAILED_PRECONDITION/);
+    expect(await kindOf(() => session.verifyFresh('cp-1'))).toBe('ok');
+    expect(behind.refreshes).toBe(1);
+    // An answer that holds after the fresh read is the answer.
+    expect(await kindOf(() => session.verifyFresh('cp-2'))).toMatch(/^PERMISSION_DENIED/);
+    // A passing check costs no read.
+    await session.verifyFresh('cp-1');
+    expect(behind.refreshes).toBe(2);
+  });
+});
+
+/** A copy that has not seen the other replica's write until refresh(). */
+class LaggingStore extends MemorySessionStore {
+  refreshes = 0;
+  constructor(private readonly persisted: SessionRecord) {
+    super();
+  }
+  override refresh(): Promise<void> {
+    this.refreshes++;
+    return super.update(() => this.persisted).then(() => undefined);
+  }
+}
 
 class CountingStore extends MemorySessionStore {
   updates = 0;

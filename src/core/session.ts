@@ -65,6 +65,24 @@ export class Session {
     return state;
   }
 
+  /**
+   * verify for mutations: a Connect written by the other replica reaches this
+   * one through a watch, milliseconds later; before refusing, read the store
+   * afresh once. Costs a read only on the failure path.
+   */
+  async verifyFresh(providerId: string): Promise<SessionState> {
+    try {
+      return this.verify(providerId);
+    } catch (err) {
+      try {
+        await this.store.refresh();
+      } catch {
+        throw err; // the first answer stands when the store cannot be read
+      }
+      return this.verify(providerId);
+    }
+  }
+
   /** For RPCs allowed before Connect: anyone may ask until a session exists, then only its owner. */
   verifyIfConnected(providerId: string): void {
     if (this.current()) this.verify(providerId);

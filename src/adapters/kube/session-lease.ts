@@ -101,6 +101,12 @@ export class LeaseSessionStore implements SessionStore {
     }
   }
 
+  async refresh(): Promise<void> {
+    const fresh = await this.options.client.get(this.options.name);
+    // Gone means deleted by hand: nobody is connected any more.
+    this.lease = fresh ? newer(this.lease, fresh) : undefined;
+  }
+
   private persistSeen(): void {
     if (this.persisting) return;
     const seen = this.seen;
