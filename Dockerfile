@@ -18,6 +18,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto/ proto/
+COPY scripts/gen-proto.mjs scripts/
 COPY src/ src/
 RUN npm run build
 

@@ -181,7 +181,7 @@ export async function continuityBench({ kubeconfig, podCounts, trials, log }) {
   kc.loadFromFile(kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const rows = [];
-  const config = (namespace) => ({ kubernetes: { kubeconfig, namespace }, resource: { cpu: 1_000_000, memory: '1Ti', gpu: 0 }, limits: { max_instances: 100_000 }, metrics: { port: 0 } });
+  const config = (namespace) => ({ kubernetes: { kubeconfig, namespace }, resource: { cpu: 1_000_000, memory: '1Ti', gpu: 0 }, limits: { max_instances: 100_000 }, prometheus: { port: 0 } });
   const namespaces = [];
   try {
     // restart-to-serving

@@ -20,7 +20,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import { loadProto } from '../dist/src/adapters/grpc/proto.js';
-import { serviceHandlers } from '../dist/src/adapters/grpc/handlers.js';
+import { providerHandlers } from '../dist/src/adapters/grpc/provider-service.js';
 import { Provider } from '../dist/src/core/provider.js';
 import { Ledger } from '../dist/src/core/ledger.js';
 import { Session } from '../dist/src/core/session.js';
@@ -133,7 +133,7 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
 {
   const view = new View(pods);
   const provider = makeProvider(view);
-  const real = await serve(serviceHandlers({ provider, log: silent }));
+  const real = await serve(providerHandlers({ provider, log: silent }));
   const capacity = { total: { cpu: '1', memory: '1', gpu: '0' }, used: { cpu: '0', memory: '0', gpu: '0' }, available: { cpu: '1', memory: '1', gpu: '0' } };
   const noop = (res) => (_call, cb) => cb(null, res);
   const base = await serve({

@@ -55,7 +55,8 @@ writeFileSync(
     `server: { host: 127.0.0.1, port: ${port} }`,
     `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
     'resource: { cpu: 4000, memory: 8Gi, gpu: 1 }',
-    `metrics: { host: 127.0.0.1, port: ${metricsPort}, interval_seconds: 5 }`,
+    `usage: { interval_seconds: 5 }`,
+    `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
     '',
   ].join('\n'),
 );

@@ -1,37 +1,42 @@
 /**
  * The composition root: config in, a running daemon out. Every adapter is
  * built here and handed to the core, so the wiring is visible in one file.
+ * startDaemon reads as its steps: clients and preflight, informerList, capacity,
+ * core, servers.
  */
 import { readFileSync } from 'node:fs';
+import type * as grpc from '@grpc/grpc-js';
 import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
-import { makeClients } from './adapters/kube/client.js';
+import { makeClients, type KubeClients } from './adapters/kube/client.js';
 import { KubeRuntime } from './adapters/kube/runtime.js';
-import { WatchedCollection, type WatchStats } from './adapters/kube/watched.js';
+import type { Informer, InformerStats } from './adapters/kube/informer.js';
+import { informers, type Informers } from './adapters/kube/informers.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
 import { JobJanitor } from './adapters/kube/janitor.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
-import { LABEL_MANAGED, managedSelector, selectorLabels } from './adapters/kube/labels.js';
-import { loadProto } from './adapters/grpc/proto.js';
-import { serviceHandlers, type RpcObserver } from './adapters/grpc/handlers.js';
+import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
+import type { RpcObserver } from './adapters/grpc/rpc.js';
+import { providerService } from './adapters/grpc/provider-service.js';
+import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
-import { LeaderRouter, peerCredentials } from './adapters/grpc/forward.js';
-import { LeaseClient, leaseWatch } from './adapters/kube/leases.js';
+import { instrumentClients } from './adapters/kube/instrument.js';
+import { PrometheusExporter } from './adapters/prometheus/exporter.js';
+import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
+import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
+import { podMetricsLister } from './adapters/usage/lister.js';
+import { LeaderRouter, peerCredentials, replicaHeaders } from './adapters/grpc/forward.js';
+import { LeaseClient, leaseInformer } from './adapters/kube/leases.js';
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
-import { ContinuityMetrics } from './adapters/prom/continuity.js';
-import { instrumentClients } from './adapters/kube/instrument.js';
-import { ProviderMetrics } from './adapters/prom/metrics.js';
-import { serveMetrics, type MetricsEndpoint } from './adapters/prom/http.js';
-import { MetricsPoller, type MetricsPollerStats } from './adapters/metrics/poller.js';
-import { podMetricsLister } from './adapters/metrics/lister.js';
+import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
 
 export interface Daemon {
   readonly port: number;
@@ -41,9 +46,9 @@ export interface Daemon {
   leader(): LeaderInfo;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
-  watchStats(): Record<string, WatchStats>;
+  informerStats(): Record<string, InformerStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
-  usageStats(): MetricsPollerStats;
+  usageStats(): UsagePollerStats;
   stop(): Promise<void>;
 }
 
@@ -56,75 +61,78 @@ export interface DaemonOptions {
 function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver {
   const all = observers.filter((o): o is RpcObserver => o !== undefined);
   return {
-    rpcFinished: (method, code, seconds) => all.forEach((o) => o.rpcFinished(method, code, seconds)),
+    rpcFinished: (service, method, code, seconds) => all.forEach((o) => o.rpcFinished(service, method, code, seconds)),
     deployAccepted: (created) => all.forEach((o) => o.deployAccepted?.(created)),
+    deployRejected: (kind) => all.forEach((o) => o.deployRejected?.(kind)),
   };
 }
 
 const systemClock: Clock = { now: () => Date.now() };
 
-export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
-  const clock = options.clock ?? systemClock;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease>;
+
+interface KubeAccess {
+  readonly kube: KubeClients;
+  /** The operator's extra labels (kubernetes.label_selector) that every workload carries. */
+  readonly extraLabels: Record<string, string>;
+  readonly selector: string;
+}
+
+/** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
+async function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): Promise<KubeAccess> {
   const { namespace } = config.kubernetes;
-  const metrics = new ProviderMetrics();
-  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), metrics);
+  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-
-  const auto = config.resource.mode === 'auto';
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, auto));
+  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
-
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
-  const selector = managedSelector(extraLabels);
-  const resyncMs = config.kubernetes.resync_seconds * 1000;
-  const pods = new WatchedCollection<V1Pod>({
-    name: 'pods',
-    kubeConfig: kube.kubeConfig,
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    list: () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
-    labelSelector: selector,
-    resyncMs,
-    log,
-  });
-  const jobs = new WatchedCollection<V1Job>({
-    name: 'jobs',
-    kubeConfig: kube.kubeConfig,
-    path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-    list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
-    labelSelector: selector,
-    resyncMs,
-    log,
-  });
-  const leases = leaseWatch(kube.kubeConfig, kube.coordination, namespace, resyncMs, log);
-  const watches: Array<WatchedCollection<V1Pod> | WatchedCollection<V1Job> | WatchedCollection<V1Node> | WatchedCollection<V1Lease>> = [pods, jobs, leases];
+  return { kube, extraLabels, selector: managedSelector(extraLabels) };
+}
 
-  let capacity: CapacitySource;
-  if (auto) {
-    const nodes = new WatchedCollection<V1Node>({ name: 'nodes', kubeConfig: kube.kubeConfig, path: '/api/v1/nodes', list: () => kube.core.listNode({}), resyncMs, log });
-    const allPods = new WatchedCollection<V1Pod>({
-      name: 'all-pods',
-      kubeConfig: kube.kubeConfig,
-      path: '/api/v1/pods',
-      list: () => kube.core.listPodForAllNamespaces({}),
-      resyncMs,
-      log,
-    });
-    watches.push(nodes, allPods);
-    const isManaged = (pod: V1Pod): boolean =>
-      pod.metadata?.namespace === namespace &&
-      pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
-      Object.entries(extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-    const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-    capacity = new AutoCapacity(nodes, allPods, { isManaged, cap });
-  } else {
+/** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
+function capacitySource(config: Config, access: KubeAccess, build: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
+  const { namespace } = config.kubernetes;
+  if (config.resource.mode !== 'auto') {
     const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
-    capacity = { total: () => total };
+    return { capacity: { total: () => total }, informerList: [] };
   }
+  const nodes = build.nodes();
+  const allPods = build.allPods();
+  const isManaged = (pod: V1Pod): boolean =>
+    pod.metadata?.namespace === namespace &&
+    pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
+    Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
+  const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
+  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), informerList: [nodes, allPods] };
+}
 
-  await Promise.all(watches.map((w) => w.start()));
-  const cache = new WorkloadCache(pods, jobs);
-  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector }, 'workload cache synced');
+interface Core {
+  readonly session: Session;
+  readonly sessionStore: LeaseSessionStore;
+  readonly elector: LeaderElector;
+  readonly provider: Provider;
+  readonly usage: UsagePoller;
+  /** Stops the core's background work (poller, janitor, session expiry). */
+  stop(): void;
+}
 
+/** Step 4: the session, books, runtime and usage poller, and the background work that keeps them current. */
+interface CoreInputs {
+  readonly access: KubeAccess;
+  readonly cache: WorkloadCache;
+  readonly jobs: Informer<V1Job>;
+  readonly capacity: CapacitySource;
+  readonly leases: Informer<V1Lease>;
+  /** The port the gRPC server listens on, once it does: part of the address the other replica dials. */
+  readonly listeningPort: () => number;
+  readonly clock: Clock;
+}
+
+async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
+  const { access, cache, jobs, capacity, leases, listeningPort, clock } = inputs;
+  const { kube, extraLabels, selector } = access;
+  const { namespace } = config.kubernetes;
+  // The session and the leader lock live in Leases beside the workloads (ADR 0003).
   const leaseClient = new LeaseClient(kube.coordination, namespace);
   const sessionStore = new LeaseSessionStore({
     client: leaseClient,
@@ -135,23 +143,22 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     log,
   });
   const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
-  let listeningPort = config.server.port;
   const election = config.leader_election;
   const elector = new LeaderElector({
     client: leaseClient,
     leases,
     name: election.lease_name,
     identity: replicaIdentity(election.identity, process.env),
-    address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort),
+    address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort()),
     timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },
     log,
   });
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
-  const usage = new MetricsPoller({
+  const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
-    intervalMs: config.metrics.interval_seconds * 1000,
+    intervalMs: config.usage.interval_seconds * 1000,
     clock,
     log,
   });
@@ -166,22 +173,52 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   );
   // Only the active replica cleans up; the standby's informers stay synced to take over at once.
   const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
-  const continuity = new ContinuityMetrics(metrics.registry, {
-    leading: () => elector.isLeading(),
-    leaseTransitions: () => elector.info().leaseTransitions,
-    sessionConnected: () => session.current() !== undefined,
-    sessionWrites: () => sessionStore.writeStats(),
-  });
-  elector.onChange((leading) => {
-    if (leading) janitor.start();
-    else janitor.stop();
-    continuity.leaderChanged(leading);
-    health.refresh();
-  });
+  elector.onChange((leading) => (leading ? janitor.start() : janitor.stop()));
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
+  return {
+    session,
+    sessionStore,
+    elector,
+    provider,
+    usage,
+    stop: () => {
+      usage.stop();
+      clearInterval(expiry);
+      janitor.stop();
+      sessionStore.stop();
+    },
+  };
+}
 
-  const serverOptions: ServerOptions = {
+interface GrpcServing {
+  readonly server: grpc.Server;
+  readonly health: HealthReporter;
+  readonly port: number;
+}
+
+/** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, leading: () => boolean, log: Logger): Promise<GrpcServing> {
+  const serverOptions = serverOptionsOf(config);
+  const server = createServer(serverOptions);
+  registerServices(server, services);
+  const health = new HealthReporter(
+    ready,
+    log,
+    services.map((s) => s.name),
+    1000,
+    leading,
+  );
+  health.addToServer(server);
+  addReflection(server, services);
+  const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
+  health.start();
+  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+  return { server, health, port };
+}
+
+function serverOptionsOf(config: Config): ServerOptions {
+  return {
     maxReceiveMessageBytes: config.server.max_receive_message_bytes,
     tls: config.server.tls && {
       cert: readFileSync(config.server.tls.cert_file),
@@ -189,54 +226,87 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       clientCa: config.server.tls.client_ca_file ? readFileSync(config.server.tls.client_ca_file) : undefined,
     },
   };
-  const server = createServer(serverOptions);
-  const { grpcObject } = loadProto();
+}
+
+export async function startDaemon(config: Config, log: Logger, options: DaemonOptions = {}): Promise<Daemon> {
+  const clock = options.clock ?? systemClock;
+  const prometheus = new PrometheusExporter();
+
+  // 1. clients and preflight
+  const access = await connectKube(config, prometheus, log);
+
+  // 2. informers of our workloads, 3. capacity (which may watch nodes and all pods)
+  const build = informers(access.kube, {
+    namespace: config.kubernetes.namespace,
+    selector: access.selector,
+    resyncMs: config.kubernetes.resync_seconds * 1000,
+    log,
+  });
+  const pods = build.managedPods();
+  const jobs = build.managedJobs();
+  const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
+  const { capacity, informerList: capacityWatches } = capacitySource(config, access, build);
+  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
+  await Promise.all(informerList.map((w) => w.start()));
+  const cache = new WorkloadCache(pods, jobs);
+  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
+
+  // 4. core
+  let listeningPort = config.server.port;
+  const core = await startCore(config, { access, cache, jobs, capacity, leases, listeningPort: () => listeningPort, clock }, log);
+  const { provider, usage, elector, session, sessionStore } = core;
+  const continuity = new ContinuityMetrics(prometheus.registry, {
+    leading: () => elector.isLeading(),
+    leaseTransitions: () => elector.info().leaseTransitions,
+    sessionConnected: () => session.current() !== undefined,
+    sessionWrites: () => sessionStore.writeStats(),
+  });
+  // Deploys reaching the standby run on the active replica (the routing design in the README).
   const router = new LeaderRouter({
     role: elector,
-    credentials: peerCredentials(serverOptions.tls),
-    waitMs: election.leader_wait_seconds * 1000,
+    credentials: peerCredentials(serverOptionsOf(config).tls),
+    waitMs: config.leader_election.leader_wait_seconds * 1000,
     log,
     observer: continuity,
   });
-  server.addService(grpcObject.provider.Service.service, serviceHandlers({ provider, log, observer: fanOut([metrics, options.observer]), router, role: elector }));
-  const ready = (): boolean => watches.every((w) => w.synced());
-  const health = new HealthReporter(ready, log, 1000, () => elector.isLeading());
-  health.addToServer(server);
-  addReflection(server);
-  const port = await bind(server, `${config.server.host}:${config.server.port}`, credentialsFor(serverOptions));
-  listeningPort = port;
-  elector.start();
-  health.start();
-  log.info({ host: config.server.host, port, tls: Boolean(serverOptions.tls) }, 'grpc server listening');
+  const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
 
-  const watchStats = (): Record<string, WatchStats> => Object.fromEntries(watches.map((w) => [w.name, w.watchStats()]));
-  /** Everything but the servers: the poller, timers and watches. */
+  // 5. servers: gRPC (services, health, reflection), then Prometheus
+  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]), router, responseHeaders })];
+  const ready = (): boolean => informerList.every((w) => w.synced());
+  const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log);
+  listeningPort = port;
+  elector.onChange((leading) => {
+    continuity.leaderChanged(leading);
+    health.refresh();
+  });
+  elector.start();
+
+  const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
+  /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
-    usage.stop();
-    clearInterval(expiry);
-    janitor.stop();
     router.close();
-    sessionStore.stop();
-    await Promise.all(watches.map((w) => w.stop()));
+    core.stop();
+    await Promise.all(informerList.map((w) => w.stop()));
   };
-  metrics.collectFrom({
+  prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
-    watchStats,
+    informerStats,
     ready,
     usage: () => usage.stats(),
     now: () => clock.now(),
   });
-  let endpoint: MetricsEndpoint | undefined;
-  if (config.metrics.port !== 0) {
+  let endpoint: PrometheusEndpoint | undefined;
+  if (config.prometheus.port !== 0) {
     try {
-      endpoint = await serveMetrics(metrics, config.metrics.host, config.metrics.port, log);
+      endpoint = await servePrometheus(prometheus, config.prometheus.host, config.prometheus.port, log);
     } catch (err) {
-      // Half a daemon must not linger: release the gRPC port and the watches before failing.
+      // Half a daemon must not linger: release the gRPC port and the informerList before failing.
       health.drain();
       server.forceShutdown();
       await elector.stop();
       await stopBackground();
-      throw new Error(`metrics endpoint ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+      throw new Error(`prometheus endpoint ${config.prometheus.host}:${config.prometheus.port}: ${(err as Error).message}`);
     }
   }
 
@@ -245,7 +315,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     provider,
     cache,
     ready,
-    watchStats,
+    informerStats,
     usageStats: () => usage.stats(),
     leader: () => elector.info(),
     async stop(): Promise<void> {

@@ -16,6 +16,7 @@ async function main(): Promise<number> {
   }
   const log = createLogger(loaded.config.log.level);
   log.info({ config: loaded.path }, 'starting');
+  for (const warning of loaded.warnings) log.warn({ config: loaded.path }, warning);
 
   let daemon;
   try {

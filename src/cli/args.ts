@@ -4,10 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
-import type { DeployRequest } from '../adapters/grpc/generated/provider/DeployRequest.js';
-import type { Workload } from '../adapters/grpc/generated/provider/Workload.js';
-import type { Toleration } from '../adapters/grpc/generated/provider/Toleration.js';
-import type { ContainerPort } from '../adapters/grpc/generated/provider/ContainerPort.js';
+import type { DeployRequest } from '../adapters/grpc/contract.js';
+import type { Workload } from '../adapters/grpc/contract.js';
+import type { Toleration } from '../adapters/grpc/contract.js';
+import type { ContainerPort } from '../adapters/grpc/contract.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';

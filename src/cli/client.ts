@@ -4,8 +4,8 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadProto } from '../adapters/grpc/proto.js';
-import type { ServiceClient } from '../adapters/grpc/generated/provider/Service.js';
+import { loadProto } from '../adapters/grpc/contract.js';
+import type { ServiceClient } from '../adapters/grpc/contract.js';
 import { UsageError, type CommonFlags, type TlsFlags } from './args.js';
 
 function readFlagFile(flag: string, path: string): Buffer {

@@ -1,7 +1,7 @@
 /** Pure rendering of CLI answers: aligned tables for people, plain numbers for --json. */
 import { formatBytes, formatCpu } from '../core/quantity.js';
-import type { Info__Output } from '../adapters/grpc/generated/resource/Info.js';
-import type { Capacity__Output } from '../adapters/grpc/generated/resource/Capacity.js';
+import type { Info__Output } from '../adapters/grpc/contract.js';
+import type { Capacity__Output } from '../adapters/grpc/contract.js';
 
 export interface Amounts {
   readonly cpu: number; // millicores

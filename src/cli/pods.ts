@@ -5,7 +5,7 @@
  */
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../adapters/kube/client.js';
-import { ANNOTATION_PROVIDER_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../adapters/kube/labels.js';
+import { ANNOTATION_PROVIDER_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../shared/labels.js';
 import { jobOutcome, observeJob, observePod } from '../adapters/kube/observe.js';
 import type { Amounts } from './format.js';
 

@@ -4,12 +4,13 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { DomainError } from '../core/errors.js';
-import type { ConnectResponse__Output } from '../adapters/grpc/generated/provider/ConnectResponse.js';
-import type { DeployResponse__Output } from '../adapters/grpc/generated/provider/DeployResponse.js';
-import type { GetAvailableResponse__Output } from '../adapters/grpc/generated/provider/GetAvailableResponse.js';
-import type { GetCapacityResponse__Output } from '../adapters/grpc/generated/provider/GetCapacityResponse.js';
-import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
-import type { HealthCheckResponse__Output } from '../adapters/grpc/generated/provider/HealthCheckResponse.js';
+import { RESOURCE_TAGS } from '../core/provider.js';
+import type { ConnectResponse__Output } from '../adapters/grpc/contract.js';
+import type { DeployResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetAvailableResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetCapacityResponse__Output } from '../adapters/grpc/contract.js';
+import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/contract.js';
+import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
 
@@ -91,99 +92,131 @@ function kubeMessage(body: unknown): string {
 
 type Emit = (human: string, data: unknown) => void;
 
-async function rpc(
-  command: Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' }>,
-  io: Io,
-  emit: Emit,
-  refused: (message: string, data: unknown) => number,
-): Promise<number> {
+type RpcCommand = Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' }>;
+
+/** What every RPC command needs: the call, who is calling, and how to answer. */
+interface RpcContext {
+  call<Res>(method: string, request: object): Promise<Res>;
+  readonly providerId: string;
+  readonly io: Io;
+  readonly emit: Emit;
+  readonly refused: (message: string, data: unknown) => number;
+  /** Which replica answered the last call, and which one is active (the daemon says so in response headers). */
+  readonly replica: { answered: string; active: string };
+}
+
+async function rpc(command: RpcCommand, io: Io, emit: Emit, refused: (message: string, data: unknown) => number): Promise<number> {
   const { common } = command;
   const { providerClient, unary } = await grpcSide();
   const client = providerClient(common);
-  // Which replica answered, and which one is active (the daemon says so in response headers).
   const replica = { answered: '', active: '' };
   const headers = (md: { get(key: string): unknown[] }): void => {
     replica.answered = String(md.get('k8s-provider-replica')[0] ?? '');
     replica.active = String(md.get('k8s-provider-active')[0] ?? '');
   };
-  const call = <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds, headers);
-  const providerId = common.providerId;
+  const ctx: RpcContext = {
+    call: <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds, headers),
+    replica,
+    providerId: common.providerId,
+    io,
+    emit,
+    refused,
+  };
   try {
-    switch (command.name) {
-      case 'connect': {
-        const res = await call<ConnectResponse__Output>('Connect', { providerId });
-        const data = { success: res.success, error: res.error, providerType: res.providerType?.name ?? '' };
-        if (!res.success) return refused(res.error, data);
-        emit(`connected as "${providerId}" (provider type ${data.providerType})\n`, data);
-        return EXIT_OK;
-      }
-      case 'disconnect':
-        await call('Disconnect', { providerId });
-        emit(`disconnected "${providerId}"\n`, {});
-        return EXIT_OK;
-      case 'capacity': {
-        const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
-        const c = capacityAmounts(res.capacity);
-        emit(resourceTable(c), c);
-        return EXIT_OK;
-      }
-      case 'available': {
-        const res = await call<GetAvailableResponse__Output>('GetAvailable', { providerId });
-        const a = amounts(res.available);
-        emit(resourceTable({ available: a }), a);
-        return EXIT_OK;
-      }
-      case 'health': {
-        const res = await call<HealthCheckResponse__Output>('HealthCheck', { providerId });
-        const c = capacityAmounts(res.capacity);
-        const t = res.resourceTags;
-        const tags = (['cpu', 'memory', 'gpu', 'camera'] as const).filter((k) => t?.[k]);
-        const role = !replica.answered
-          ? ''
-          : replica.answered === replica.active
-            ? `replica: ${replica.answered} (active)\n`
-            : `replica: ${replica.answered} (standby; active: ${replica.active || 'none right now'})\n`;
-        emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n${role}`, {
-          capacity: c,
-          resourceTags: tags,
-          replica: replica.answered || null,
-          activeReplica: replica.active || null,
-        });
-        return EXIT_OK;
-      }
-      case 'usage': {
-        const res = await call<GetRealTimeUsageResponse__Output>('GetRealTimeUsage', { providerId });
-        const sampledAt = Number(res.sampledAtUnixMs);
-        const data = {
-          usage: amounts(res.usage),
-          source: res.source,
-          sampledAtUnixMs: sampledAt,
-          stale: res.stale,
-          instances: res.instances.map((i) => ({ instanceId: i.instanceId, usage: amounts(i.usage) })),
-        };
-        const perInstance = table(
-          ['INSTANCE', 'CPU', 'MEMORY', 'GPU'],
-          data.instances.map((i) => [i.instanceId, cell.cpu(i.usage.cpu), cell.memory(i.usage.memory), cell.gpu(i.usage.gpu)]),
-        );
-        const when = sampledAt > 0 ? `${new Date(sampledAt).toISOString()} (${age(sampledAt, io.now())} ago)` : 'never';
-        emit(
-          `${resourceTable({ usage: data.usage })}\nsource: ${res.source}  sampled: ${when}${res.stale ? '  STALE' : ''}\n\n${data.instances.length ? perInstance : 'no instances in use\n'}`,
-          data,
-        );
-        return EXIT_OK;
-      }
-      case 'deploy': {
-        const res = await call<DeployResponse__Output>('Deploy', command.request);
-        const data = { instanceId: command.request.instanceId, error: res.error, workloadName: res.workloadName, workloadKind: res.workloadKind, created: res.created };
-        if (res.error) return refused(res.error, data);
-        const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
-        emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n`, data);
-        return EXIT_OK;
-      }
-    }
+    const run = RPC_COMMANDS[command.name] as (ctx: RpcContext, command: RpcCommand) => Promise<number>;
+    return await run(ctx, command);
   } finally {
     client.close();
   }
+}
+
+/** One function per RPC command, named after it. */
+const RPC_COMMANDS: { [N in RpcCommand['name']]: (ctx: RpcContext, command: Extract<RpcCommand, { name: N }>) => Promise<number> } = {
+  connect: connectCommand,
+  disconnect: disconnectCommand,
+  capacity: capacityCommand,
+  available: availableCommand,
+  health: healthCommand,
+  usage: usageCommand,
+  deploy: deployCommand,
+};
+
+async function connectCommand({ call, providerId, emit, refused }: RpcContext): Promise<number> {
+  const res = await call<ConnectResponse__Output>('Connect', { providerId });
+  const data = { success: res.success, error: res.error, providerType: res.providerType?.name ?? '' };
+  if (!res.success) return refused(res.error, data);
+  emit(`connected as "${providerId}" (provider type ${data.providerType})\n`, data);
+  return EXIT_OK;
+}
+
+async function disconnectCommand({ call, providerId, emit }: RpcContext): Promise<number> {
+  await call('Disconnect', { providerId });
+  emit(`disconnected "${providerId}"\n`, {});
+  return EXIT_OK;
+}
+
+async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<number> {
+  const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
+  const c = capacityAmounts(res.capacity);
+  emit(resourceTable(c), c);
+  return EXIT_OK;
+}
+
+async function availableCommand({ call, providerId, emit }: RpcContext): Promise<number> {
+  const res = await call<GetAvailableResponse__Output>('GetAvailable', { providerId });
+  const a = amounts(res.available);
+  emit(resourceTable({ available: a }), a);
+  return EXIT_OK;
+}
+
+async function healthCommand({ call, providerId, emit, replica }: RpcContext): Promise<number> {
+  const res = await call<HealthCheckResponse__Output>('HealthCheck', { providerId });
+  const c = capacityAmounts(res.capacity);
+  const t = res.resourceTags;
+  const tags = RESOURCE_TAGS.filter((k) => t?.[k]);
+  const role = !replica.answered
+    ? ''
+    : replica.answered === replica.active
+      ? `replica: ${replica.answered} (active)\n`
+      : `replica: ${replica.answered} (standby; active: ${replica.active || 'none right now'})\n`;
+  emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n${role}`, {
+    capacity: c,
+    resourceTags: tags,
+    replica: replica.answered || null,
+    activeReplica: replica.active || null,
+  });
+  return EXIT_OK;
+}
+
+async function usageCommand({ call, providerId, io, emit }: RpcContext): Promise<number> {
+  const res = await call<GetRealTimeUsageResponse__Output>('GetRealTimeUsage', { providerId });
+  const sampledAt = Number(res.sampledAtUnixMs);
+  const data = {
+    usage: amounts(res.usage),
+    source: res.source,
+    sampledAtUnixMs: sampledAt,
+    stale: res.stale,
+    instances: res.instances.map((i) => ({ instanceId: i.instanceId, usage: amounts(i.usage) })),
+  };
+  const perInstance = table(
+    ['INSTANCE', 'CPU', 'MEMORY', 'GPU'],
+    data.instances.map((i) => [i.instanceId, cell.cpu(i.usage.cpu), cell.memory(i.usage.memory), cell.gpu(i.usage.gpu)]),
+  );
+  const when = sampledAt > 0 ? `${new Date(sampledAt).toISOString()} (${age(sampledAt, io.now())} ago)` : 'never';
+  emit(
+    `${resourceTable({ usage: data.usage })}\nsource: ${res.source}  sampled: ${when}${res.stale ? '  STALE' : ''}\n\n${data.instances.length ? perInstance : 'no instances in use\n'}`,
+    data,
+  );
+  return EXIT_OK;
+}
+
+async function deployCommand({ call, emit, refused }: RpcContext, command: Extract<RpcCommand, { name: 'deploy' }>): Promise<number> {
+  const res = await call<DeployResponse__Output>('Deploy', command.request);
+  const data = { instanceId: command.request.instanceId, error: res.error, workloadName: res.workloadName, workloadKind: res.workloadKind, created: res.created };
+  if (res.error) return refused(res.error, data);
+  const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
+  emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n`, data);
+  return EXIT_OK;
 }
 
 async function probe(common: CommonFlags, service: string, emit: Emit): Promise<number> {

@@ -52,7 +52,8 @@ describe('parseConfig', () => {
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
       limits: { max_instances: 100 },
       log: { level: 'info' },
-      metrics: { interval_seconds: 15, host: '0.0.0.0', port: 9090 },
+      usage: { interval_seconds: 15 },
+      prometheus: { host: '0.0.0.0', port: 9090 },
     });
   });
 
@@ -101,7 +102,8 @@ session: {health_timeout_seconds: 30}
 jobs: {timeout_seconds: 60, cleanup_policy: Always}
 limits: {max_instances: 5}
 log: {level: debug}
-metrics: {interval_seconds: 5, port: 0}
+usage: {interval_seconds: 5}
+prometheus: {port: 0}
 `,
       '/c.yaml',
     );
@@ -168,6 +170,40 @@ resource_tags: [cpu, disk]
 
   it('reports YAML syntax errors', () => {
     expect(problems('server: [port: 1')[0]).toMatch(/^YAML: /);
+  });
+});
+
+describe('deprecated keys', () => {
+  const base = 'resource: {cpu: 1000, memory: 1Gi}\n';
+
+  it('moves metrics.* to usage.* and prometheus.* with exactly one warning naming old and new keys', () => {
+    const warnings: string[] = [];
+    const config = parseConfig(`${base}metrics: {interval_seconds: 5, host: 127.0.0.1, port: 9100}\n`, '/c.yaml', (w) => warnings.push(w));
+    expect(config.usage).toEqual({ interval_seconds: 5 });
+    expect(config.prometheus).toEqual({ host: '127.0.0.1', port: 9100 });
+    expect(warnings).toEqual([
+      'deprecated config keys in /c.yaml: metrics.interval_seconds is now usage.interval_seconds, metrics.host is now prometheus.host, metrics.port is now prometheus.port',
+    ]);
+  });
+
+  it('warns only about the old keys actually used, and not at all for the new ones', () => {
+    const warnings: string[] = [];
+    parseConfig(`${base}metrics: {port: 0}\nusage: {interval_seconds: 7}\n`, '/c.yaml', (w) => warnings.push(w));
+    expect(warnings).toEqual(['deprecated config keys in /c.yaml: metrics.port is now prometheus.port']);
+    const none: string[] = [];
+    parseConfig(`${base}usage: {interval_seconds: 7}\nprometheus: {port: 0}\n`, '/c.yaml', (w) => none.push(w));
+    expect(none).toEqual([]);
+  });
+
+  it('refuses an old key together with its new one, and an unknown key left in the old section', () => {
+    expect(problems(`${base}metrics: {port: 0}\nprometheus: {port: 9100}\n`)).toEqual(['metrics.port: deprecated and prometheus.port is also set; keep only prometheus.port']);
+    expect(problems(`${base}metrics: {port: 0, bogus: 1}\n`)).toEqual(['metrics: unknown key (check the spelling)']);
+  });
+
+  it('reports the warnings of a loaded file for start-up to log', () => {
+    const loaded = loadConfig({ argv: [], cwd: '/srv', readFile: () => `${base}metrics: {interval_seconds: 5}\n` });
+    expect(loaded.warnings).toEqual(['deprecated config keys in /srv/config.yaml: metrics.interval_seconds is now usage.interval_seconds']);
+    expect(loaded.config.usage.interval_seconds).toBe(5);
   });
 });
 

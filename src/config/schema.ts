@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { CLEANUP_POLICIES } from '../core/deploy-spec.js';
 import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
 import { DomainError } from '../core/errors.js';
+import { RESOURCE_TAGS } from '../core/provider.js';
 
 /** Runs a core parser inside zod so its message lands on the right path. */
 function quantity(parse: (raw: string | number) => bigint, what: string) {
@@ -89,7 +90,7 @@ export const configSchema = z.strictObject({
       if (r.cpu === undefined) ctx.addIssue({ code: 'custom', path: ['cpu'], message: 'required when resource.mode is static' });
       if (r.memory === undefined) ctx.addIssue({ code: 'custom', path: ['memory'], message: 'required when resource.mode is static' });
     }),
-  resource_tags: z.array(z.enum(['cpu', 'memory', 'gpu', 'camera'])).default(['cpu', 'memory', 'gpu']),
+  resource_tags: z.array(z.enum(RESOURCE_TAGS)).default(['cpu', 'memory', 'gpu']),
   session: z
     .strictObject({
       health_timeout_seconds: seconds.default(90),
@@ -130,11 +131,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
-  metrics: z
+  /** The metrics.k8s.io poller behind GetRealTimeUsage. */
+  usage: z.strictObject({ interval_seconds: seconds.default(15) }).prefault({}),
+  /** The Prometheus exporter's HTTP listener; port 0 turns it off. */
+  prometheus: z
     .strictObject({
-      interval_seconds: seconds.default(15),
       host: z.string().min(1).default('0.0.0.0'),
-      /** Prometheus /metrics; 0 turns the HTTP endpoint off. */
       port: port.default(9090),
     })
     .prefault({}),

@@ -146,31 +146,38 @@ export function specHashOf(normalised: object): string {
   return createHash('sha256').update(canonical(normalised)).digest('hex').slice(0, 16);
 }
 
-export function validateDeploy(input: DeployInput, defaults: DeployDefaults): DeploySpec {
-  const problems: string[] = [];
-  const { instanceId, image, resources } = input;
-  const w = input.workload ?? {};
-  const kind: WorkloadKind = w.kind ?? 'Pod';
+/** Each check appends what is wrong to `problems`, so one answer lists every problem at once. */
+type Problems = string[];
 
+function checkInstanceId(instanceId: string, problems: Problems): void {
   if (!instanceId) problems.push('instance_id is required');
   else if (instanceId.length > MAX_INSTANCE_ID_LENGTH) problems.push(`instance_id is longer than ${MAX_INSTANCE_ID_LENGTH} characters`);
   // eslint-disable-next-line no-control-regex
   else if (/[\u0000-\u001f\u007f]/.test(instanceId)) problems.push('instance_id contains control characters');
+}
 
+function checkImage(image: string, problems: Problems): void {
   if (!image.trim()) problems.push('image is required');
   else if (/\s/.test(image)) problems.push(`image "${image}" contains white space`);
+}
 
+function checkResources(resources: DeployInput['resources'], problems: Problems): void {
   if (!isPositiveInt(resources.cpu)) problems.push(`resource_request.cpu must be a positive number of millicores (got ${resources.cpu})`);
   if (!isPositiveInt(resources.memory)) problems.push(`resource_request.memory must be a positive number of bytes (got ${resources.memory})`);
   if (!(Number.isSafeInteger(resources.gpu) && resources.gpu >= 0)) problems.push(`resource_request.gpu must be zero or more (got ${resources.gpu})`);
+}
 
-  for (const name of Object.keys(input.env)) {
+function checkEnvNames(env: DeployInput['env'], problems: Problems): void {
+  for (const name of Object.keys(env)) {
     if (!ENV_NAME.test(name)) problems.push(`env_vars name "${name}" is invalid (letters, digits, '_', '-', '.'; not starting with a digit)`);
   }
+}
 
+/** Ports with the protocol defaulted to TCP and upper-cased. */
+function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Problems): Port[] {
   const ports: Port[] = [];
   const seenPorts = new Set<string>();
-  for (const p of w.ports ?? []) {
+  for (const p of input) {
     const protocol = (p.protocol || 'TCP').toUpperCase();
     if (!(Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535)) {
       problems.push(`workload.ports: container_port ${p.containerPort} is not in 1-65535`);
@@ -184,12 +191,10 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     seenPorts.add(key);
     ports.push({ name: p.name, containerPort: p.containerPort, protocol: protocol as Port['protocol'] });
   }
+  return ports;
+}
 
-  const labels = w.labels ?? {};
-  const nodeSelector = w.nodeSelector ?? {};
-  checkLabels('workload.labels', labels, problems, true);
-  checkLabels('workload.node_selector', nodeSelector, problems, false);
-  const annotations = w.annotations ?? {};
+function checkAnnotations(annotations: Readonly<Record<string, string>>, problems: Problems): void {
   for (const k of Object.keys(annotations)) {
     const keyProblem = labelKeyProblem(k);
     if (keyProblem) problems.push(`workload.annotations key ${keyProblem}`);
@@ -199,9 +204,12 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   if (Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0) > 256 * 1024) {
     problems.push('workload.annotations exceed 256 KiB in total');
   }
+}
 
+/** Tolerations with the operator defaulted to Equal. */
+function normaliseTolerations(input: NonNullable<WorkloadInput['tolerations']>, problems: Problems): Toleration[] {
   const tolerations: Toleration[] = [];
-  for (const t of w.tolerations ?? []) {
+  for (const t of input) {
     const operator = t.operator || 'Equal';
     if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
     if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
@@ -220,7 +228,11 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       ...(t.tolerationSeconds !== undefined ? { tolerationSeconds: t.tolerationSeconds } : {}),
     });
   }
+  return tolerations;
+}
 
+/** The timeout applies to both kinds; cleanup policy and backoff limit to Jobs only. */
+function checkLifecycle(kind: WorkloadKind, w: WorkloadInput, problems: Problems): void {
   if (w.timeoutSeconds !== undefined && !isPositiveInt(w.timeoutSeconds)) {
     problems.push(`workload.timeout_seconds must be a positive number of seconds (got ${w.timeoutSeconds})`);
   }
@@ -230,6 +242,27 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   } else if (w.backoffLimit !== undefined && !(Number.isInteger(w.backoffLimit) && w.backoffLimit >= 0)) {
     problems.push(`workload.backoff_limit must be zero or more (got ${w.backoffLimit})`);
   }
+}
+
+export function validateDeploy(input: DeployInput, defaults: DeployDefaults): DeploySpec {
+  const problems: Problems = [];
+  const { instanceId, image, resources } = input;
+  const w = input.workload ?? {};
+  const kind: WorkloadKind = w.kind ?? 'Pod';
+
+  checkInstanceId(instanceId, problems);
+  checkImage(image, problems);
+  checkResources(resources, problems);
+  checkEnvNames(input.env, problems);
+  const ports = normalisePorts(w.ports ?? [], problems);
+  const labels = w.labels ?? {};
+  const nodeSelector = w.nodeSelector ?? {};
+  checkLabels('workload.labels', labels, problems, true);
+  checkLabels('workload.node_selector', nodeSelector, problems, false);
+  const annotations = w.annotations ?? {};
+  checkAnnotations(annotations, problems);
+  const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
+  checkLifecycle(kind, w, problems);
 
   if (problems.length > 0) throw invalidArgument(problems.join('; '));
 

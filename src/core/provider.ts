@@ -11,7 +11,9 @@ import { subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
 
-export type ResourceTag = 'cpu' | 'memory' | 'gpu' | 'camera';
+/** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
+export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
+export type ResourceTag = (typeof RESOURCE_TAGS)[number];
 
 export interface ProviderOptions {
   readonly resourceTags: readonly ResourceTag[];

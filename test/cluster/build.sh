@@ -9,9 +9,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 CLUSTER_BIN="${CLUSTER_BIN:-$ROOT/.cluster/bin}"
 
-KUBE_VERSION=v1.36.1   # keep in sync with test/cluster/go/kube/go.mod
-KUBE_MINOR=36
-METRICS_SERVER_VERSION=v0.9.0  # keep in sync with test/cluster/go/kwok/go.mod
+# KUBE_VERSION, KUBE_MINOR, METRICS_SERVER_VERSION, GO_MIN_VERSION
+# shellcheck source=versions.env
+source "$HERE/versions.env"
 
 export GOFLAGS="-buildvcs=false -mod=readonly"
 # go.sum is committed, so nothing new needs the checksum database.
@@ -25,7 +25,7 @@ if ! command -v go >/dev/null; then
     log "go is not installed; using the binaries already in $CLUSTER_BIN"
     exit 0
   fi
-  log "go is not installed (need Go >= 1.26.4)"
+  log "go is not installed (need Go >= $GO_MIN_VERSION)"
   exit 1
 fi
 

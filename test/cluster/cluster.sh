@@ -18,6 +18,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
 # CLUSTER_STATE_DIR / CLUSTER_PORT_OFFSET allow a second, independent cluster
 # (e.g. to try the lifecycle without disturbing the one the tests use).
 STATE="${CLUSTER_STATE_DIR:-$ROOT/.cluster}"
@@ -190,7 +192,7 @@ options:
   metricsServerPort: $METRICS_PORT
   cacheDir: $KWOK_WORKDIR/cache
   quietPull: true
-  kubeVersion: v1.36.1
+  kubeVersion: $KUBE_VERSION
   etcdBinary: $BIN/etcd
   kubeApiserverBinary: $BIN/kube-apiserver
   kubeControllerManagerBinary: $BIN/kube-controller-manager

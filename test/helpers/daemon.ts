@@ -28,7 +28,8 @@ export function testConfig(namespace: string, overrides: ConfigInput = {}): Conf
     server: { host: '127.0.0.1', port: 0, shutdown_grace_seconds: 2 },
     kubernetes: { kubeconfig: kubeconfigPath(), namespace },
     resource: { cpu: 8000, memory: '8Gi', gpu: 4 },
-    metrics: { port: 0, interval_seconds: 1 },
+    usage: { interval_seconds: 1 },
+    prometheus: { port: 0 },
     log: { level: 'debug' },
   };
   const merged: Record<string, unknown> = { ...base };

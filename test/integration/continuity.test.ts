@@ -38,7 +38,7 @@ function replicaConfig(namespace: string, extra: Record<string, unknown> = {}): 
   return {
     kubernetes: { kubeconfig: kubeconfigPath(), namespace },
     resource: { cpu: 4000, memory: '4Gi', gpu: 0 },
-    metrics: { port: 0 },
+    prometheus: { port: 0 },
     leader_election: LEASE,
     ...extra,
   };

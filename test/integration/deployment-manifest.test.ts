@@ -162,12 +162,12 @@ describe('k8s-deployment.yaml', () => {
     expect(find<V1Role>(objects, 'Role').metadata?.namespace).toBe(config.kubernetes.namespace);
     expect(container.ports?.map((p) => [p.name, p.containerPort])).toEqual([
       ['grpc', config.server.port],
-      ['metrics', config.metrics.port],
+      ['metrics', config.prometheus.port],
     ]);
     const service = find<V1Service>(objects, 'Service');
     expect(service.spec?.ports?.map((p) => [p.port, p.targetPort])).toEqual([
       [config.server.port, 'grpc'],
-      [config.metrics.port, 'metrics'],
+      [config.prometheus.port, 'metrics'],
     ]);
     expect(service.spec?.selector).toEqual(deployment.spec?.selector?.matchLabels);
     // SIGTERM drains for shutdown_grace_seconds, and main.ts exits at most a second later.

@@ -130,7 +130,7 @@ describe('health, reflection and metrics', () => {
     let stopped = false;
     beforeAll(async () => {
       metricsPort = await freePort();
-      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, metrics: { host: '127.0.0.1', port: metricsPort, interval_seconds: 1 } });
+      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, prometheus: { host: '127.0.0.1', port: metricsPort }, usage: { interval_seconds: 1 } });
     });
     afterAll(async () => {
       if (!stopped) await d?.stop();

@@ -41,7 +41,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     ns = await createTestNamespace('outage');
     metricsPort = await freePort();
     // No periodic relist during the outage test: any list it sees comes from the 410 path.
-    d = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 3600 }, metrics: { host: '127.0.0.1', port: metricsPort } });
+    d = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 3600 }, prometheus: { host: '127.0.0.1', port: metricsPort } });
     await call(d.client, 'Connect', { providerId: 'cp' });
   });
   afterAll(async () => {
@@ -84,7 +84,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
   it('resyncs periodically by relisting, without drifting', async () => {
     const other = await startTestDaemon(ns.name, { kubernetes: { resync_seconds: 2 } });
     try {
-      await waitFor('two periodic resyncs', () => other.daemon.watchStats().pods!.resyncs >= 2, { timeoutMs: 20_000 });
+      await waitFor('two periodic resyncs', () => other.daemon.informerStats().pods!.resyncs >= 2, { timeoutMs: 20_000 });
       expect(other.daemon.provider.currentCapacity().used.cpu).toBe(100);
     } finally {
       await other.stop();

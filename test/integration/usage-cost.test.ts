@@ -91,7 +91,8 @@ describe('steady-state API cost of usage, health and capacity', () => {
 
     d = await startTestDaemon(ns.name, {
       kubernetes: { kubeconfig: id.kubeconfigPath, resync_seconds: 3600 },
-      metrics: { port: 0, interval_seconds: INTERVAL_S },
+      usage: { interval_seconds: INTERVAL_S },
+      prometheus: { port: 0 },
       log: { level: 'warn' }, // 6000 RPC log lines would only slow the hammer down
     });
     await call(d.client, 'Connect', { providerId: PROVIDER });
@@ -135,7 +136,7 @@ describe('steady-state API cost of usage, health and capacity', () => {
     const polls = statsAfter.pollsTotal - statsBefore.pollsTotal;
     const daemonRequests = flowRequests(after, flowSchema) - flowRequests(before, flowSchema);
     const clusterPodJobRequests = podAndJobRequests(after) - podAndJobRequests(before);
-    const watchRestarts = Object.values(d.daemon.watchStats()).reduce((n, w) => n + w.restarts + w.resyncs, 0);
+    const watchRestarts = Object.values(d.daemon.informerStats()).reduce((n, w) => n + w.restarts + w.resyncs, 0);
     console.info(
       `[usage-cost] ${rpcs} RPCs (${JSON.stringify(calls)}) in ${ms} ms = ${Math.round((rpcs * 1000) / ms)}/s; ` +
         `metrics polls ${polls} (skipped ${statsAfter.pollsSkipped - statsBefore.pollsSkipped}); ` +

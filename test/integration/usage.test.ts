@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, statusCode, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { createTestIdentity, type TestIdentity } from '../helpers/identity.js';
 import { call, startTestDaemon, type LogLine, type TestDaemon } from '../helpers/daemon.js';
-import { podMetricsLister } from '../../src/adapters/metrics/lister.js';
+import { podMetricsLister } from '../../src/adapters/usage/lister.js';
 import type { GetRealTimeUsageResponse__Output } from '../../src/adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
 
 const MI = 2 ** 20;
@@ -161,7 +161,8 @@ describe('real-time usage from metrics.k8s.io', () => {
     id = await createTestIdentity(ns.name);
     d = await startTestDaemon(ns.name, {
       kubernetes: { kubeconfig: id.kubeconfigPath },
-      metrics: { port: 0, interval_seconds: INTERVAL_S },
+      usage: { interval_seconds: INTERVAL_S },
+      prometheus: { port: 0 },
       // the tests outlast the 90 s a session lives without HealthCheck
       session: { health_timeout_seconds: 3600 },
       log: { level: 'info' },

@@ -7,7 +7,7 @@ import { invalidArgument } from '../../core/errors.js';
 import type { CapacityReport } from '../../core/capacity.js';
 import type { DeployInput, WorkloadInput, CleanupPolicy } from '../../core/deploy-spec.js';
 import type { Resources } from '../../core/resources.js';
-import type { ResourceTag } from '../../core/provider.js';
+import { RESOURCE_TAGS, type ResourceTag } from '../../core/provider.js';
 import type { UsageSnapshot } from '../../core/ports.js';
 import type { Info, Info__Output } from './generated/resource/Info.js';
 import type { Capacity } from './generated/resource/Capacity.js';
@@ -44,7 +44,7 @@ export function capacityToWire(c: CapacityReport): Capacity {
 }
 
 export function tagsToWire(tags: ReadonlySet<ResourceTag>): ResourceTags {
-  return { cpu: tags.has('cpu'), gpu: tags.has('gpu'), memory: tags.has('memory'), camera: tags.has('camera') };
+  return Object.fromEntries(RESOURCE_TAGS.map((tag) => [tag, tags.has(tag)])) as Record<ResourceTag, boolean> satisfies ResourceTags;
 }
 
 const CLEANUP: Record<string, CleanupPolicy | undefined> = {

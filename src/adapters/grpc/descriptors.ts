@@ -127,15 +127,15 @@ function serviceDescriptor(s: protobuf.Service): Json {
 }
 
 /**
- * Parses `file` (and its imports) from `includeDir` and returns one encoded
+ * Parses `entry` (one file or several, and their imports) from `includeDir` and returns one encoded
  * FileDescriptorProto per .proto file, each named by its path relative to
  * includeDir, as `import` statements name them.
  */
-export function fileDescriptorProtos(includeDir: string, file: string): Uint8Array[] {
+export function fileDescriptorProtos(includeDir: string, entry: string | readonly string[]): Uint8Array[] {
   const root = new protobuf.Root();
   // Imports are relative to the include root, as protoc -I would take them.
   root.resolvePath = (_origin, target) => protobuf.util.path.resolve(`${includeDir}/`, target);
-  root.loadSync(file, { keepCase: true });
+  root.loadSync(typeof entry === 'string' ? entry : [...entry], { keepCase: true });
   root.resolveAll();
 
   const files = new Map<string, FileParts>();

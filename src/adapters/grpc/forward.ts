@@ -128,5 +128,14 @@ export function peerCredentials(tls: { cert: Buffer; key: Buffer; clientCa?: Buf
   return grpc.credentials.createSsl(tls.clientCa ?? null, tls.key, tls.cert, { checkServerIdentity: () => undefined });
 }
 
+/** Which replica answered, and which one is active: sent with every answer, for the CLI and for operators. */
+export function replicaHeaders(role: ReplicaRole): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(REPLICA_HEADER, role.identity);
+  const active = role.isLeading() ? role.identity : role.info().leader?.identity;
+  if (active) md.set(ACTIVE_HEADER, active);
+  return md;
+}
+
 /** Deploy's in-band error when the replica it reached does not (or no longer) admit. */
 export const inBandUnavailable = (res: { error?: string }): boolean => (res.error ?? '').startsWith('UNAVAILABLE: ');

@@ -28,7 +28,7 @@ describe('HealthReporter', () => {
 
   it('follows readiness for the server and provider.Service, and stays NOT_SERVING once draining', async () => {
     let ready = false;
-    const reporter = new HealthReporter(() => ready, quiet, 60_000);
+    const reporter = new HealthReporter(() => ready, quiet, ['provider.Service'], 60_000);
     const s = await serve(reporter);
     server = s.server;
     reporter.start();
@@ -57,7 +57,7 @@ describe('HealthReporter', () => {
 
   it('reports "leader" SERVING only while this replica is active, whatever readiness says', async () => {
     let leading = false;
-    const reporter = new HealthReporter(() => true, quiet, 60_000, () => leading);
+    const reporter = new HealthReporter(() => true, quiet, ['provider.Service'], 60_000, () => leading);
     const s = await serve(reporter);
     server = s.server;
     reporter.start();
@@ -72,7 +72,7 @@ describe('HealthReporter', () => {
   });
 
   it('answers NOT_FOUND for a service it does not know', async () => {
-    const reporter = new HealthReporter(() => true, quiet);
+    const reporter = new HealthReporter(() => true, quiet, ['provider.Service']);
     const s = await serve(reporter);
     server = s.server;
     await expect(s.check('no.Such')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
@@ -80,7 +80,7 @@ describe('HealthReporter', () => {
 
   it('polls readiness on its own', async () => {
     let ready = false;
-    const reporter = new HealthReporter(() => ready, quiet, 20);
+    const reporter = new HealthReporter(() => ready, quiet, ['provider.Service'], 20);
     const s = await serve(reporter);
     server = s.server;
     reporter.start();

@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../core/ports.js';
 
 /** '' is the whole server (what a probe without a service name asks about). */
-export const HEALTH_SERVICES = ['', 'provider.Service'] as const;
+export const OVERALL_HEALTH = '';
 
 /**
  * SERVING whenever the process answers at all. A liveness probe must not
@@ -26,11 +26,9 @@ export const LIVENESS_SERVICE = 'liveness';
 export const LEADER_SERVICE = 'leader';
 
 export class HealthReporter {
-  private readonly impl = new HealthImplementation({
-    ...Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING'])),
-    [LIVENESS_SERVICE]: 'SERVING',
-    [LEADER_SERVICE]: 'NOT_SERVING',
-  });
+  /** The overall entry plus one per registered service; all follow readiness together. */
+  private readonly services: readonly string[];
+  private readonly impl: HealthImplementation;
   private current: ServingStatus = 'NOT_SERVING';
   private leader: ServingStatus = 'NOT_SERVING';
   private timer: NodeJS.Timeout | undefined;
@@ -39,9 +37,17 @@ export class HealthReporter {
   constructor(
     private readonly ready: () => boolean,
     private readonly log: Logger,
+    serviceNames: readonly string[],
     private readonly intervalMs = 1000,
     private readonly leading: () => boolean = () => false,
-  ) {}
+  ) {
+    this.services = [OVERALL_HEALTH, ...serviceNames];
+    this.impl = new HealthImplementation({
+      ...Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING'])),
+      [LIVENESS_SERVICE]: 'SERVING',
+      [LEADER_SERVICE]: 'NOT_SERVING',
+    });
+  }
 
   addToServer(server: grpc.Server): void {
     this.impl.addToServer(server);
@@ -86,6 +92,6 @@ export class HealthReporter {
     if (next === this.current) return;
     this.log.info({ from: this.current, to: next }, 'health status changed');
     this.current = next;
-    for (const service of HEALTH_SERVICES) this.impl.setStatus(service, next);
+    for (const service of this.services) this.impl.setStatus(service, next);
   }
 }

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/provider.js';
 
-/** Must match the flags of `npm run gen`, or the generated types would lie. */
+/** Must match the flags in scripts/gen-proto.mjs, or the generated types would lie. */
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: String,
@@ -15,14 +15,16 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
+/** The file that describes provider.Service, relative to proto/. */
+export const PROVIDER_PROTO = 'provider/provider.proto';
+
 /** proto/ sits at the package root, whether we run from src/ (tests) or dist/src/ (production). */
 export function protoDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, 'proto');
-    if (existsSync(join(candidate, 'provider', 'provider.proto'))) return candidate;
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'proto'))) return join(dir, 'proto');
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('proto/provider/provider.proto not found above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error('proto/ not found next to a package.json above ' + fileURLToPath(import.meta.url));
     dir = parent;
   }
 }
@@ -32,7 +34,20 @@ export interface LoadedProto {
   readonly grpcObject: ProtoGrpcType;
 }
 
+/** provider.Service's package, typed: what clients (the CLI, tests) are constructed from. */
 export function loadProto(): LoadedProto {
-  const packageDefinition = protoLoader.loadSync('provider/provider.proto', { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
+  const packageDefinition = protoLoader.loadSync(PROVIDER_PROTO, { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
   return { packageDefinition, grpcObject: grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType };
+}
+
+/** The definition of one service ("pkg.v1.Name") from the proto file (relative to proto/) that declares it. */
+export function serviceDefinition(protoFile: string, serviceName: string): grpc.ServiceDefinition {
+  const packageDefinition = protoLoader.loadSync(protoFile, { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
+  const found = packageDefinition[serviceName];
+  if (!found || !isService(found)) throw new Error(`${protoFile} declares no service ${serviceName}`);
+  return found;
+}
+
+function isService(d: protoLoader.AnyDefinition): d is protoLoader.ServiceDefinition {
+  return !('format' in d);
 }

@@ -17,18 +17,26 @@ async function serverWith(getCapacity: grpc.handleUnaryCall<unknown, unknown>): 
 
 describe('shutdown', () => {
   it('lets an in-flight call finish, then stops gracefully', async () => {
-    const { server, client } = await serverWith((_call, cb) => void setTimeout(() => cb(null, {}), 100));
+    // Shut down only once the call has reached the handler: a fixed sleep races the connection on a busy machine.
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((r) => (arrived = r));
+    const { server, client } = await serverWith((_call, cb) => {
+      arrived();
+      setTimeout(() => cb(null, {}), 100);
+    });
     const answer = new Promise((resolve) => client.GetCapacity!({}, (err: unknown) => resolve(err ?? 'ok')));
-    await new Promise((r) => setTimeout(r, 30));
+    await inFlight;
     expect(await shutdown(server, 2000, silent)).toBe('graceful');
     expect(await answer).toBe('ok');
     client.close();
   });
 
   it('forces the shutdown when a call never ends within the grace period', async () => {
-    const { server, client } = await serverWith(() => {}); // never answers
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((r) => (arrived = r));
+    const { server, client } = await serverWith(() => arrived()); // never answers
     const answer = new Promise<grpc.ServiceError>((resolve) => client.GetCapacity!({}, (err: grpc.ServiceError) => resolve(err)));
-    await new Promise((r) => setTimeout(r, 30));
+    await inFlight;
     expect(await shutdown(server, 200, silent)).toBe('forced');
     expect((await answer).code).toBe(grpc.status.CANCELLED);
     client.close();

@@ -8,7 +8,7 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { CapacitySource } from '../../core/ports.js';
 import { ZERO, add, min, subtractFloor, type Resources } from '../../core/resources.js';
 import { allocatable, isSchedulable, podRequests } from './observe.js';
-import type { WatchedCollection } from './watched.js';
+import type { Informer } from './informer.js';
 
 export interface AutoCapacityOptions {
   /** Decides whether a pod is one of ours (its requests are "used", not subtracted from total). */
@@ -38,8 +38,8 @@ export class AutoCapacity implements CapacitySource {
   private memo: { nodes: number; pods: number; total: Resources } | undefined;
 
   constructor(
-    private readonly nodes: WatchedCollection<V1Node>,
-    private readonly pods: WatchedCollection<V1Pod>,
+    private readonly nodes: Informer<V1Node>,
+    private readonly pods: Informer<V1Pod>,
     private readonly options: AutoCapacityOptions,
   ) {}
 

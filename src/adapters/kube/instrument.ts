@@ -6,13 +6,11 @@
  * The long-lived watch streams are not API calls in this sense: their health
  * shows in the informer restart and last-event metrics instead.
  */
-import { httpStatusOf } from './errors.js';
+import { httpStatusOf } from '../../shared/kube-api-errors.js';
+import type { KubeApiObserver } from '../../shared/observability.js';
 import type { KubeClients } from './client.js';
 
-export interface KubeApiObserver {
-  /** `code` is the HTTP status of a failure, or "network" when no answer came; undefined on success. */
-  apiCallFinished(operation: string, seconds: number, errorCode: string | undefined): void;
-}
+export type { KubeApiObserver };
 
 export function errorCodeOf(err: unknown): string {
   const code = httpStatusOf(err);

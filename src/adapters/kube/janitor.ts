@@ -6,10 +6,10 @@
 import type { BatchV1Api, V1Job } from '@kubernetes/client-node';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
-import { withRetry } from './errors.js';
-import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID } from './labels.js';
+import { withRetry } from './retry.js';
+import { ANNOTATION_CLEANUP_POLICY, ANNOTATION_INSTANCE_ID } from '../../shared/labels.js';
 import { jobOutcome } from './observe.js';
-import type { WatchedCollection } from './watched.js';
+import type { Informer } from './informer.js';
 
 /** Pure: should this finished Job go now? */
 export function shouldCleanUp(job: V1Job): boolean {
@@ -24,7 +24,7 @@ export class JobJanitor {
   private unsubscribe: (() => void) | undefined;
 
   constructor(
-    private readonly jobs: WatchedCollection<V1Job>,
+    private readonly jobs: Informer<V1Job>,
     private readonly batch: BatchV1Api,
     private readonly namespace: string,
     private readonly log: Logger,

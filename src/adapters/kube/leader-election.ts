@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Leadership, Logger } from '../../core/ports.js';
 import { ANNOTATION_ADDRESS, isConflict, microTime, newer, type LeaseClient } from './leases.js';
-import type { WatchedCollection } from './watched.js';
+import type { Informer } from './informer.js';
 
 export interface ElectionTiming {
   readonly leaseDurationMs: number;
@@ -27,7 +27,7 @@ export interface ElectionTiming {
 
 export interface LeaderElectorOptions {
   readonly client: LeaseClient;
-  readonly leases: WatchedCollection<V1Lease>;
+  readonly leases: Informer<V1Lease>;
   readonly name: string;
   readonly identity: string;
   /** host:port where the other replica reaches this one (known once the server listens). */

@@ -4,12 +4,13 @@
  * carries the resourceVersion it was computed from, so a concurrent writer
  * makes it fail with 409 instead of being overwritten.
  */
-import { V1MicroTime, type CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
 import { abortWith } from './abort.js';
-import { withRetry, type RetryPolicy, sleep } from './errors.js';
-import { WatchedCollection } from './watched.js';
+import type { KubeClients } from './client.js';
+import { Informer } from './informer.js';
+import { withRetry, type RetryPolicy, sleep } from './retry.js';
 
 /** On every Lease the daemon creates, so one label-selected watch sees them all. */
 export const LEASE_LABEL = 'app.kubernetes.io/managed-by';
@@ -20,13 +21,14 @@ export const ANNOTATION_ADDRESS = 'k8s-provider.iarnet/address';
 /** One try per call: the callers have their own loops and deadlines. */
 const ONCE: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, sleep };
 
-export function leaseWatch(kubeConfig: KubeConfig, api: CoordinationV1Api, namespace: string, resyncMs: number, log: Logger): WatchedCollection<V1Lease> {
+/** The daemon's Leases in `namespace`, watched: both replicas see a Connect or a hand-over within milliseconds. */
+export function leaseInformer(kube: KubeClients, namespace: string, resyncMs: number, log: Logger): Informer<V1Lease> {
   const labelSelector = `${LEASE_LABEL}=${LEASE_LABEL_VALUE}`;
-  return new WatchedCollection<V1Lease>({
+  return new Informer<V1Lease>({
     name: 'leases',
-    kubeConfig,
+    kubeConfig: kube.kubeConfig,
     path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-    list: () => api.listNamespacedLease({ namespace, labelSelector }),
+    list: () => kube.coordination.listNamespacedLease({ namespace, labelSelector }),
     labelSelector,
     resyncMs,
     // Lease changes drive fail-over: come back fast after a dropped watch.

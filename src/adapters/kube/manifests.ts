@@ -10,7 +10,7 @@ import {
   LABEL_INSTANCE_ID,
   LABEL_MANAGED,
   LABEL_PROVIDER_ID,
-} from './labels.js';
+} from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
 
 export interface ManifestContext {

@@ -3,7 +3,7 @@ import type { V1Job, V1Node, V1Pod, V1ResourceRequirements } from '@kubernetes/c
 import type { ObservedJob, ObservedPod, PodPhase } from '../../core/instances.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
-import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH, GPU_RESOURCE, LABEL_INSTANCE_ID } from './labels.js';
+import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH, GPU_RESOURCE, LABEL_INSTANCE_ID } from '../../shared/labels.js';
 
 function quantities(list: Record<string, string> | undefined): Resources {
   if (!list) return ZERO;

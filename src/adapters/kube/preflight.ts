@@ -5,7 +5,7 @@
  */
 import type { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { failedPrecondition, permissionDenied, DomainError, ErrorKind } from '../../core/errors.js';
-import { withRetry } from './errors.js';
+import { withRetry } from './retry.js';
 
 export interface Permission {
   readonly verb: string;

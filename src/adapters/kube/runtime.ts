@@ -4,8 +4,8 @@ import type { DeploySpec } from '../../core/deploy-spec.js';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { WorkloadRuntime } from '../../core/ports.js';
 import { abortWith } from './abort.js';
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './errors.js';
-import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from './labels.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
+import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
 

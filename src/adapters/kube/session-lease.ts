@@ -16,11 +16,11 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Logger, SessionRecord, SessionStore } from '../../core/ports.js';
 import { isConflict, isNotFound, microTime, newer, timeOf, type LeaseClient } from './leases.js';
-import type { WatchedCollection } from './watched.js';
+import type { Informer } from './informer.js';
 
 export interface SessionLeaseOptions {
   readonly client: LeaseClient;
-  readonly leases: WatchedCollection<V1Lease>;
+  readonly leases: Informer<V1Lease>;
   readonly name: string;
   readonly healthTimeoutSeconds: number;
   readonly persistIntervalMs: number;

@@ -3,14 +3,14 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { ObservedWorkloads } from '../../core/instances.js';
 import type { WorkloadView } from '../../core/ports.js';
 import { observeJob, observePod } from './observe.js';
-import type { WatchedCollection } from './watched.js';
+import type { Informer } from './informer.js';
 
 export class WorkloadCache implements WorkloadView {
   private memo: { podsVersion: number; jobsVersion: number; snapshot: ObservedWorkloads } | undefined;
 
   constructor(
-    readonly pods: WatchedCollection<V1Pod>,
-    readonly jobs: WatchedCollection<V1Job>,
+    readonly pods: Informer<V1Pod>,
+    readonly jobs: Informer<V1Job>,
   ) {}
 
   snapshot(): ObservedWorkloads {

@@ -1,9 +1,9 @@
 /**
- * The one place where Kubernetes API failures become domain errors, and the
- * bounded retry for the failures that are worth retrying.
+ * The one place where Kubernetes API failures become domain errors, and which
+ * failures are worth retrying (retry.ts does the retrying).
  */
 import { ApiException } from '@kubernetes/client-node';
-import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../../core/errors.js';
+import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../core/errors.js';
 
 export interface ApiCall {
   readonly verb: string; // create, get, list, delete, ...
@@ -88,34 +88,5 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     default:
       if (code >= 500) return unavailable(`the API server failed to ${call.verb} ${call.resource} (HTTP ${code}): ${message}`, err);
       return new DomainError(ErrorKind.Internal, `${call.verb} ${call.resource}: HTTP ${code}: ${message}`, { cause: err });
-  }
-}
-
-export interface RetryPolicy {
-  readonly attempts: number;
-  readonly baseDelayMs: number;
-  readonly maxDelayMs: number;
-  /** Injectable so tests need no real timers. */
-  readonly sleep: (ms: number) => Promise<void>;
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000, sleep };
-
-/**
- * Runs an API call, retrying 429/5xx/transport failures with capped
- * exponential backoff, then maps the error. Once `signal` aborts there is no
- * further try.
- */
-export async function withRetry<T>(call: ApiCall, fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, signal?: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= policy.attempts || !isRetryable(err) || signal?.aborted) throw mapApiError(err, call);
-      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-      await policy.sleep(backoff / 2 + Math.random() * (backoff / 2));
-    }
   }
 }

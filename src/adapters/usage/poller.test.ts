@@ -2,7 +2,7 @@ import { ApiException } from '@kubernetes/client-node';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ObservedPod, ObservedWorkloads } from '../../core/instances.js';
 import type { Clock, Logger, WorkloadView } from '../../core/ports.js';
-import { MetricsPoller, describeFailure, metricsApiMissing, type Scheduler } from './poller.js';
+import { UsagePoller, describeFailure, metricsApiMissing, type Scheduler } from './poller.js';
 import type { PodMetricsList } from './pod-metrics.js';
 
 const MI = 2 ** 20;
@@ -138,7 +138,7 @@ let scheduler: ManualScheduler;
 let cache: Cache;
 let log: Recorder;
 let api: MetricsApi;
-let poller: MetricsPoller;
+let poller: UsagePoller;
 
 beforeEach(() => {
   clock = new ManualClock();
@@ -146,7 +146,7 @@ beforeEach(() => {
   cache = new Cache();
   log = new Recorder();
   api = new MetricsApi();
-  poller = new MetricsPoller({ list: api.list, view: cache, intervalMs: INTERVAL, clock, log, scheduler });
+  poller = new UsagePoller({ list: api.list, view: cache, intervalMs: INTERVAL, clock, log, scheduler });
 });
 
 /** Runs one poll to completion with the given answer. */
@@ -157,7 +157,7 @@ async function pollWith(answer: PodMetricsList | Error): Promise<string> {
   return outcome;
 }
 
-describe('MetricsPoller on the metrics path', () => {
+describe('UsagePoller on the metrics path', () => {
   it('answers from the last sample: exact figures per instance, sampledAt of the list, source metrics', async () => {
     cache.setPods([running('iarnet-a', 'tenant/a'), running('iarnet-b', 'b')]);
     clock.advance(1000);

@@ -5,7 +5,7 @@
  * counted as they happen.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PREFIX } from './metrics.js';
+import { PREFIX } from './exporter.js';
 
 export interface ContinuitySources {
   /** This replica is the active one. */

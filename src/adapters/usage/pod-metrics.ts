@@ -13,7 +13,7 @@
 import type { ObservedPod } from '../../core/instances.js';
 import { addRational, parseQuantity, toMilliNearest, toSafeNumber, toUnits, type Rational } from '../../core/quantity.js';
 import { invalidArgument } from '../../core/errors.js';
-import { LABEL_INSTANCE_ID } from '../kube/labels.js';
+import { LABEL_INSTANCE_ID } from '../../shared/labels.js';
 
 /** The fields of PodMetrics we read, and the two that say when and over what window it was measured. */
 export interface PodMetrics {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderMetrics, deployOutcomeOf, type MetricSources } from './metrics.js';
+import { PrometheusExporter, deployOutcomeOf, type ExporterSources } from './exporter.js';
 
-function sources(over: Partial<MetricSources> = {}): MetricSources {
+function sources(over: Partial<ExporterSources> = {}): ExporterSources {
   return {
     capacity: () => ({
       total: { cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
@@ -9,7 +9,7 @@ function sources(over: Partial<MetricSources> = {}): MetricSources {
       available: { cpu: 7500, memory: 7 * 2 ** 30, gpu: 3 },
       overcommitted: [],
     }),
-    watchStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
+    informerStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
     ready: () => true,
     usage: () => ({ source: 'metrics', stale: false, lastSuccessAt: 70_000, pollsTotal: 9, pollsFailed: 2, pollsSkipped: 1 }),
     now: () => 100_000,
@@ -18,17 +18,17 @@ function sources(over: Partial<MetricSources> = {}): MetricSources {
 }
 
 /** The sample lines of one metric family, without HELP/TYPE. */
-async function samples(m: ProviderMetrics, name: string): Promise<string[]> {
+async function samples(m: PrometheusExporter, name: string): Promise<string[]> {
   const { body } = await m.exposition();
   return body.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
 }
 
-describe('ProviderMetrics', () => {
+describe('PrometheusExporter', () => {
   it('counts RPCs by method and code and times them', async () => {
-    const m = new ProviderMetrics();
-    m.rpcFinished('HealthCheck', 'OK', 0.002);
-    m.rpcFinished('HealthCheck', 'OK', 0.003);
-    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.01);
+    const m = new PrometheusExporter();
+    m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.002);
+    m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.003);
+    m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.01);
     expect(await samples(m, 'grpc_server_handled_total')).toEqual([
       'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="HealthCheck",grpc_code="OK"} 2',
       'grpc_server_handled_total{grpc_service="provider.Service",grpc_method="Deploy",grpc_code="RESOURCE_EXHAUSTED"} 1',
@@ -39,14 +39,16 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts deploys by outcome', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     m.deployAccepted(true);
     m.deployAccepted(true);
     m.deployAccepted(false);
-    m.rpcFinished('Deploy', 'OK', 0.1);
-    m.rpcFinished('Deploy', 'RESOURCE_EXHAUSTED', 0.1);
-    m.rpcFinished('Deploy', 'INVALID_ARGUMENT', 0.1);
-    m.rpcFinished('Connect', 'INVALID_ARGUMENT', 0.1);
+    m.rpcFinished('provider.Service', 'Deploy', 'OK', 0.1);
+    m.deployRejected('RESOURCE_EXHAUSTED');
+    m.rpcFinished('provider.Service', 'Deploy', 'RESOURCE_EXHAUSTED', 0.1);
+    m.deployRejected('INVALID_ARGUMENT');
+    m.rpcFinished('provider.Service', 'Deploy', 'INVALID_ARGUMENT', 0.1);
+    m.rpcFinished('provider.Service', 'Connect', 'INVALID_ARGUMENT', 0.1);
     expect((await samples(m, 'k8s_provider_deploys_total')).sort()).toEqual([
       'k8s_provider_deploys_total{outcome="created"} 2',
       'k8s_provider_deploys_total{outcome="existing"} 1',
@@ -56,7 +58,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('names every in-band Deploy failure', () => {
-    expect(['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'].map(deployOutcomeOf)).toEqual([
+    expect((['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'] as const).map((k) => deployOutcomeOf(k))).toEqual([
       'rejected',
       'invalid',
       'conflict',
@@ -68,7 +70,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts Kubernetes API requests and errors per operation', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     m.apiCallFinished('createNamespacedPod', 0.02, undefined);
     m.apiCallFinished('createNamespacedPod', 0.02, '409');
     m.apiCallFinished('listNamespacedPod', 1.5, 'network');
@@ -83,7 +85,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('reads the ledger, informers and usage age at scrape time', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     // Before the daemon hands its state over, state gauges stay empty.
     expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([]);
     m.collectFrom(sources());
@@ -110,7 +112,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('counts the poll age from the start until a poll has succeeded', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     let now = 100_000;
     m.collectFrom(sources({ now: () => now, usage: () => ({ source: 'requests', stale: true, lastSuccessAt: undefined, pollsTotal: 1, pollsFailed: 1, pollsSkipped: 0 }) }));
     now = 145_000;
@@ -121,9 +123,9 @@ describe('ProviderMetrics', () => {
   });
 
   it('keeps informer counters monotonic across scrapes', async () => {
-    const m = new ProviderMetrics();
+    const m = new PrometheusExporter();
     let restarts = 1;
-    m.collectFrom(sources({ watchStats: () => ({ pods: { restarts, resyncs: 0, lastEventAt: undefined } }) }));
+    m.collectFrom(sources({ informerStats: () => ({ pods: { restarts, resyncs: 0, lastEventAt: undefined } }) }));
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 1']);
     restarts = 4;
@@ -131,7 +133,7 @@ describe('ProviderMetrics', () => {
   });
 
   it('includes the Node process metrics', async () => {
-    const { body } = await new ProviderMetrics().exposition();
+    const { body } = await new PrometheusExporter().exposition();
     expect(body).toMatch(/^process_cpu_seconds_total /m);
     expect(body).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });

@@ -20,7 +20,7 @@ import type { ObservedWorkloads } from '../../core/instances.js';
 import type { Clock, Logger, UsageSnapshot, UsageSource, UsageSourceKind, WorkloadView } from '../../core/ports.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
 import { runningRequests } from '../../core/usage.js';
-import { httpStatusOf, mapApiError } from '../kube/errors.js';
+import { httpStatusOf, mapApiError } from '../../shared/kube-api-errors.js';
 import { instanceResolver, usageByInstance, type MeteredUsage, type PodMetricsList } from './pod-metrics.js';
 
 /** Timers, injectable so the poller can be driven step by step. */
@@ -42,7 +42,7 @@ export const realScheduler: Scheduler = {
   },
 };
 
-export interface MetricsPollerOptions {
+export interface UsagePollerOptions {
   /** Lists PodMetrics of our namespace with the managed selector; must honour the signal. */
   readonly list: (signal: AbortSignal) => Promise<unknown>;
   readonly view: WorkloadView;
@@ -53,7 +53,7 @@ export interface MetricsPollerOptions {
 }
 
 /** For operators (Prometheus, health): what the poller is doing and how it has fared. */
-export interface MetricsPollerStats {
+export interface UsagePollerStats {
   /** Where GetRealTimeUsage's figures come from right now. */
   readonly source: UsageSourceKind;
   /** What GetRealTimeUsage reports as `stale` right now. */
@@ -109,7 +109,7 @@ interface Sample {
 
 const STALE_AFTER_INTERVALS = 3;
 
-export class MetricsPoller implements UsageSource {
+export class UsagePoller implements UsageSource {
   private readonly scheduler: Scheduler;
   private readonly staleAfterMs: number;
   private sample: Sample | undefined;
@@ -125,7 +125,7 @@ export class MetricsPoller implements UsageSource {
   /** current() is called at RPC rate: the composed figures are rebuilt only when an input changed. */
   private memo: { sample: Sample | undefined; observed: ObservedWorkloads; figures: Figures } | undefined;
 
-  constructor(private readonly options: MetricsPollerOptions) {
+  constructor(private readonly options: UsagePollerOptions) {
     this.scheduler = options.scheduler ?? realScheduler;
     this.staleAfterMs = STALE_AFTER_INTERVALS * options.intervalMs;
   }
@@ -157,7 +157,7 @@ export class MetricsPoller implements UsageSource {
     return { ...figures, source: 'metrics', sampledAt: at, stale: now - at > this.staleAfterMs };
   }
 
-  stats(): MetricsPollerStats {
+  stats(): UsagePollerStats {
     const source = this.serving();
     const now = this.options.clock.now();
     return {

@@ -5,13 +5,14 @@
  * with a freshly listed one every resync period. Readers always see a
  * complete cache: a replacement is swapped in only once its list succeeded.
  */
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { makeInformer, type Informer as ClientInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
-import { sleep as realSleep } from './errors.js';
+import type { InformerStats } from '../../shared/observability.js';
+import { sleep as realSleep } from './retry.js';
 
-type ListWatch<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+type ListWatch<T extends KubernetesObject> = ClientInformer<T> & ObjectCache<T>;
 
-export interface WatchedOptions<T extends KubernetesObject> {
+export interface InformerOptions<T extends KubernetesObject> {
   readonly name: string;
   readonly kubeConfig: KubeConfig;
   /** The watch path, e.g. /api/v1/namespaces/default/pods */
@@ -24,13 +25,9 @@ export interface WatchedOptions<T extends KubernetesObject> {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-export interface WatchStats {
-  readonly restarts: number;
-  readonly resyncs: number;
-  readonly lastEventAt: number | undefined;
-}
+export type { InformerStats };
 
-export class WatchedCollection<T extends KubernetesObject> {
+export class Informer<T extends KubernetesObject> {
   private current: ListWatch<T> | undefined;
   private isSynced = false;
   private stopped = true;
@@ -42,7 +39,7 @@ export class WatchedCollection<T extends KubernetesObject> {
   /** Bumped on every change, so readers can memoise derived views. */
   version = 0;
 
-  constructor(private readonly options: WatchedOptions<T>) {}
+  constructor(private readonly options: InformerOptions<T>) {}
 
   get name(): string {
     return this.options.name;
@@ -75,7 +72,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     return this.isSynced;
   }
 
-  watchStats(): WatchStats {
+  informerStats(): InformerStats {
     return { ...this.stats };
   }
 
@@ -123,7 +120,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     informer.on('error', (err: unknown) => {
       if (this.current !== informer || this.stopped) return;
       this.isSynced = false;
-      this.options.log.warn({ watch: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
+      this.options.log.warn({ informer: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
       this.scheduleRestart(informer);
     });
   }
@@ -138,7 +135,7 @@ export class WatchedCollection<T extends KubernetesObject> {
     await informer.start();
     informer.off('error', onError);
     if (!failed && this.current === informer && !this.stopped) {
-      if (!this.isSynced && before > 0) this.options.log.info({ watch: this.options.name }, 'watch restored');
+      if (!this.isSynced && before > 0) this.options.log.info({ informer: this.options.name }, 'watch restored');
       this.isSynced = true;
       this.failures = 0;
       this.changed();

@@ -2,14 +2,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../core/ports.js';
-import type { ProviderMetrics } from './metrics.js';
+import type { PrometheusExporter } from './exporter.js';
 
-export interface MetricsEndpoint {
+export interface PrometheusEndpoint {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export async function serveMetrics(metrics: ProviderMetrics, host: string, port: number, log: Logger): Promise<MetricsEndpoint> {
+export async function servePrometheus(metrics: PrometheusExporter, host: string, port: number, log: Logger): Promise<PrometheusEndpoint> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

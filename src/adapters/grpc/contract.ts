@@ -1,0 +1,19 @@
+/**
+ * provider.Service as its callers see it: the client constructor and the wire
+ * types. Programs that call the daemon (the CLI) import this module, not the
+ * generated files, so the generated layout can change behind it.
+ */
+export { loadProto } from './proto.js';
+export type { ServiceClient } from './generated/provider/Service.js';
+export type { ConnectResponse__Output } from './generated/provider/ConnectResponse.js';
+export type { ContainerPort } from './generated/provider/ContainerPort.js';
+export type { DeployRequest } from './generated/provider/DeployRequest.js';
+export type { DeployResponse__Output } from './generated/provider/DeployResponse.js';
+export type { GetAvailableResponse__Output } from './generated/provider/GetAvailableResponse.js';
+export type { GetCapacityResponse__Output } from './generated/provider/GetCapacityResponse.js';
+export type { GetRealTimeUsageResponse__Output } from './generated/provider/GetRealTimeUsageResponse.js';
+export type { HealthCheckResponse__Output } from './generated/provider/HealthCheckResponse.js';
+export type { Toleration } from './generated/provider/Toleration.js';
+export type { Workload } from './generated/provider/Workload.js';
+export type { Capacity__Output } from './generated/resource/Capacity.js';
+export type { Info__Output } from './generated/resource/Info.js';

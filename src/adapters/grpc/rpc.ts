@@ -1,0 +1,155 @@
+/**
+ * The handler wrappers every service uses: each call is logged once and
+ * reported to the observer with its service name, anything thrown becomes a
+ * status through status.ts only, and a handler answers exactly once.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '../../core/ports.js';
+import { toDomainError, type DomainError } from '../../core/errors.js';
+import type { RpcObserver } from '../../shared/observability.js';
+import { codeOf, inBandError, toServiceError } from './status.js';
+
+export type { RpcObserver };
+
+/** What a service's handlers share: where calls are logged and reported. */
+export interface RpcContext {
+  readonly log: Logger;
+  readonly observer?: RpcObserver | undefined;
+  /** Response headers for every unary answer (which replica answered, which one is active). */
+  readonly responseHeaders?: (() => grpc.Metadata) | undefined;
+}
+
+/** What a server-streaming handler gets besides the request. */
+export interface StreamControl<Res> {
+  /** Sends one message; resolves once the transport takes more (back-pressure), or at once if the call is cancelled. */
+  send(message: Res): Promise<void>;
+  /** Aborted when the client cancels, its deadline passes or the server shuts down. */
+  readonly signal: AbortSignal;
+}
+
+interface Finished {
+  readonly code: status;
+  readonly error?: string | undefined;
+  /** Extra log fields (e.g. the number of messages a stream sent). */
+  readonly fields?: Record<string, unknown>;
+}
+
+/** The wrappers for one service, bound to its fully-qualified name. */
+export class RpcKit {
+  constructor(
+    readonly service: string,
+    private readonly ctx: RpcContext,
+  ) {}
+
+  /**
+   * Wraps a unary call. `inBand` turns a failure into a successful response
+   * that carries the error (Connect and Deploy, as the existing client
+   * expects); without it the failure is a gRPC status.
+   */
+  unary<Req, Res>(
+    method: string,
+    run: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+    inBand?: (message: string, error: DomainError) => Res,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const started = process.hrtime.bigint();
+      const req = call.request;
+      void settle(() => run(req, call)).then((result) => {
+        if (this.ctx.responseHeaders) call.sendMetadata(this.ctx.responseHeaders());
+        if (result.ok) {
+          this.finished(method, req, started, { code: status.OK });
+          callback(null, result.value);
+          return;
+        }
+        const domain = toDomainError(result.error);
+        if (inBand) {
+          this.finished(method, req, started, { code: codeOf(domain), error: domain.message });
+          callback(null, inBand(inBandError(domain), domain));
+          return;
+        }
+        const failure = toServiceError(domain);
+        this.finished(method, req, started, { code: failure.code, error: failure.details });
+        callback(failure);
+        return;
+      });
+    };
+  }
+
+  /**
+   * Wraps a server-streaming call: `run` sends messages until it returns
+   * (status OK) or throws (the mapped status). A client that cancels (or
+   * whose deadline passes) ends the call as CANCELLED: `signal` aborts so
+   * `run` can stop its work, and nothing more is written.
+   */
+  serverStream<Req, Res>(method: string, run: (req: Req, stream: StreamControl<Res>) => Promise<void> | void): grpc.handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      const started = process.hrtime.bigint();
+      const req = call.request;
+      const abort = new AbortController();
+      const onCancel = (): void => abort.abort();
+      call.once('cancelled', onCancel);
+      let sent = 0;
+      const send = async (message: Res): Promise<void> => {
+        if (abort.signal.aborted) return;
+        sent++;
+        if (call.write(message)) return;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            call.off('drain', done);
+            abort.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          call.once('drain', done);
+          abort.signal.addEventListener('abort', done, { once: true });
+        });
+      };
+      void settle(() => run(req, { send, signal: abort.signal })).then((result) => {
+        call.off('cancelled', onCancel);
+        if (abort.signal.aborted) {
+          // The client is gone: there is nobody to answer, only a call to count.
+          this.finished(method, req, started, { code: status.CANCELLED, fields: { messages: sent } });
+          return;
+        }
+        if (!result.ok) {
+          const failure = toServiceError(result.error);
+          this.finished(method, req, started, { code: failure.code, error: failure.details, fields: { messages: sent } });
+          call.emit('error', failure);
+          return;
+        }
+        this.finished(method, req, started, { code: status.OK, fields: { messages: sent } });
+        call.end();
+        return;
+      });
+    };
+  }
+
+  private finished(method: string, req: unknown, started: bigint, outcome: Finished): void {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const providerId = (req as { providerId?: unknown } | undefined)?.providerId;
+    const fields = {
+      service: this.service,
+      method,
+      ...(typeof providerId === 'string' ? { providerId } : {}),
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      code: status[outcome.code],
+      ...outcome.fields,
+      ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+    };
+    if (outcome.code === status.OK) this.ctx.log.info(fields, 'rpc');
+    else if (outcome.code === status.INTERNAL) this.ctx.log.error(fields, 'rpc');
+    else this.ctx.log.warn(fields, 'rpc');
+    this.ctx.observer?.rpcFinished(this.service, method, status[outcome.code], seconds);
+  }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Runs `fn` and never rejects: a synchronous throw counts as a failure like a rejection. */
+async function settle<T>(fn: () => Promise<T> | T): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}

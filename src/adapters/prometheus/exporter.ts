@@ -1,0 +1,304 @@
+/**
+ * The daemon's Prometheus metrics. Each daemon has its own registry rather
+ * than prom-client's global one, so two daemons in one process never share
+ * or double-register series.
+ *
+ * Counters and histograms are fed by the gRPC handlers (RpcObserver) and the
+ * instrumented Kubernetes clients (KubeApiObserver). Everything that is a
+ * state rather than an event (ledger, informers, usage age) is read at
+ * scrape time through collect callbacks, so it can never drift from the
+ * daemon's own books.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CapacityReport } from '../../core/capacity.js';
+import { ErrorKind } from '../../core/errors.js';
+import { RESOURCE_KEYS } from '../../core/resources.js';
+import type { InformerStats, KubeApiObserver, RpcObserver } from '../../shared/observability.js';
+
+export const PREFIX = 'k8s_provider_';
+
+/** What the gauges read at scrape time. */
+export interface ExporterSources {
+  capacity(): CapacityReport;
+  informerStats(): Record<string, InformerStats>;
+  ready(): boolean;
+  usage(): UsagePollStats;
+  now(): number;
+}
+
+/** What the metrics poller reports about itself (a structural subset of UsagePollerStats). */
+export interface UsagePollStats {
+  /** Where GetRealTimeUsage's figures come from right now: metrics or requests. */
+  readonly source: string;
+  readonly stale: boolean;
+  /** ms since epoch of the last successful poll, if any. */
+  readonly lastSuccessAt: number | undefined;
+  readonly pollsTotal: number;
+  readonly pollsFailed: number;
+  readonly pollsSkipped: number;
+}
+
+/** What a finished Deploy amounts to, as an operator would count it. */
+export type DeployOutcome = 'created' | 'existing' | 'rejected' | 'invalid' | 'conflict' | 'unavailable' | 'denied' | 'error';
+
+/** What each kind of in-band Deploy failure counts as; exhaustive, so a new kind cannot go uncounted. */
+const DEPLOY_OUTCOMES: Readonly<Record<ErrorKind, DeployOutcome>> = {
+  [ErrorKind.ResourceExhausted]: 'rejected',
+  [ErrorKind.InvalidArgument]: 'invalid',
+  [ErrorKind.AlreadyExists]: 'conflict',
+  [ErrorKind.Unavailable]: 'unavailable',
+  [ErrorKind.PermissionDenied]: 'denied',
+  [ErrorKind.FailedPrecondition]: 'denied',
+  [ErrorKind.NotFound]: 'error',
+  [ErrorKind.Internal]: 'error',
+};
+
+export function deployOutcomeOf(kind: ErrorKind): DeployOutcome {
+  return DEPLOY_OUTCOMES[kind] ?? 'error';
+}
+
+// Sub-millisecond answers from the books up to Deploys that wait on a slow API server.
+const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const API_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class PrometheusExporter implements RpcObserver, KubeApiObserver {
+  readonly registry = new Registry();
+  private readonly rpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  private readonly rpcSeconds: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+  private readonly deploys: Counter<'outcome'>;
+  private readonly apiRequests: Counter<'operation'>;
+  private readonly apiErrors: Counter<'operation' | 'code'>;
+  private readonly apiSeconds: Histogram<'operation'>;
+  private sources: ExporterSources | undefined;
+  private sourcesSince = 0;
+
+  constructor() {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    // The names of go-grpc-prometheus and its ports, so existing gRPC dashboards work unchanged.
+    this.rpcHandled = new Counter({
+      name: 'grpc_server_handled_total',
+      help: 'RPCs completed on the server, by method and status code (in-band Connect/Deploy errors count with their code).',
+      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+      registers,
+    });
+    this.rpcSeconds = new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'Time from receiving an RPC to answering it, by method and status code.',
+      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+      buckets: RPC_BUCKETS,
+      registers,
+    });
+    this.deploys = new Counter({
+      name: `${PREFIX}deploys_total`,
+      help: 'Deploy calls by outcome: created, existing (idempotent retry), rejected (no room), invalid, conflict, unavailable, denied, error.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: `${PREFIX}kube_api_requests_total`,
+      help: 'Kubernetes API requests by client operation (each retry counts); watch streams are not included.',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.apiErrors = new Counter({
+      name: `${PREFIX}kube_api_errors_total`,
+      help: 'Failed Kubernetes API requests by operation and HTTP status ("network" when no answer came).',
+      labelNames: ['operation', 'code'],
+      registers,
+    });
+    this.apiSeconds = new Histogram({
+      name: `${PREFIX}kube_api_request_duration_seconds`,
+      help: 'Kubernetes API request latency by operation.',
+      labelNames: ['operation'],
+      buckets: API_BUCKETS,
+      registers,
+    });
+    this.stateGauges(registers);
+  }
+
+  /** Hands over the daemon's state once it exists; until then the state gauges report nothing. */
+  collectFrom(sources: ExporterSources): void {
+    this.sources = sources;
+    this.sourcesSince = sources.now();
+  }
+
+  rpcFinished(service: string, method: string, code: string, seconds: number): void {
+    const labels = { grpc_service: service, grpc_method: method, grpc_code: code };
+    this.rpcHandled.inc(labels);
+    this.rpcSeconds.observe(labels, seconds);
+  }
+
+  deployRejected(kind: ErrorKind): void {
+    this.deploys.inc({ outcome: deployOutcomeOf(kind) });
+  }
+
+  deployAccepted(created: boolean): void {
+    this.deploys.inc({ outcome: created ? 'created' : 'existing' });
+  }
+
+  apiCallFinished(operation: string, seconds: number, errorCode: string | undefined): void {
+    this.apiRequests.inc({ operation });
+    this.apiSeconds.observe({ operation }, seconds);
+    if (errorCode !== undefined) this.apiErrors.inc({ operation, code: errorCode });
+  }
+
+  /** The text exposition format, as served on /metrics. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /**
+   * Everything that is a state, read at scrape time: the ledger, readiness,
+   * the informers and the usage poller. Each group is a list of definitions
+   * over the same few shapes rather than a block per series.
+   */
+  private stateGauges(registers: Registry[]): void {
+    // Arrow functions: prom-client calls collect with the gauge as `this`.
+    const read = (): ExporterSources | undefined => this.sources;
+    const since = (): number => this.sourcesSince;
+    ledgerGauges(registers, read);
+    new Gauge({
+      name: `${PREFIX}ready`,
+      help: '1 when every informer is synced with the API server (the gRPC health status is SERVING), else 0.',
+      registers,
+      collect() {
+        const s = read();
+        this.set(s?.ready() ? 1 : 0);
+      },
+    });
+    informerSeries(registers, read);
+    usageSeries(registers, read, since);
+  }
+}
+
+type Read = () => ExporterSources | undefined;
+
+/** A counter that follows a total someone else keeps, catching up to it at each scrape (never going back). */
+function catchUpCounter<L extends string>(
+  registers: Registry[],
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  totals: () => ReadonlyArray<readonly [Partial<Record<L, string>>, number]> | undefined,
+): void {
+  const seen = new Map<string, number>();
+  new Counter({
+    name: `${PREFIX}${name}`,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      for (const [labels, now] of totals() ?? []) {
+        const key = JSON.stringify(labels);
+        this.inc(labels, Math.max(0, now - (seen.get(key) ?? 0)));
+        seen.set(key, Math.max(now, seen.get(key) ?? 0));
+      }
+    },
+  });
+}
+
+const UNITS = 'cpu in millicores, memory in bytes, gpu in devices';
+const LEDGER_GAUGES: ReadonlyArray<readonly [string, string, (c: CapacityReport) => CapacityReport['total']]> = [
+  ['capacity_total', `Capacity lent to the control plane (${UNITS}).`, (c) => c.total],
+  ['capacity_used', `Capacity held by live instances, as reported to the control plane (${UNITS}).`, (c) => c.used],
+  ['capacity_available', `Capacity left for new deploys (${UNITS}).`, (c) => c.available],
+];
+
+function ledgerGauges(registers: Registry[], read: Read): void {
+  for (const [name, help, pick] of LEDGER_GAUGES) {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      labelNames: ['resource'],
+      registers,
+      collect() {
+        const s = read();
+        if (!s) return;
+        const values = pick(s.capacity());
+        for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
+      },
+    });
+  }
+}
+
+const INFORMER_TOTALS: ReadonlyArray<readonly [string, string, (w: InformerStats) => number]> = [
+  ['informer_restarts_total', 'Watch restarts after errors, per informer.', (w) => w.restarts],
+  ['informer_resyncs_total', 'Periodic full relists, per informer.', (w) => w.resyncs],
+];
+
+function informerSeries(registers: Registry[], read: Read): void {
+  // The informers own these totals; the counters catch up to them at each scrape.
+  for (const [name, help, value] of INFORMER_TOTALS) {
+    catchUpCounter(registers, name, help, ['informer'], () => {
+      const s = read();
+      return s && Object.entries(s.informerStats()).map(([informer, stats]) => [{ informer }, value(stats)] as const);
+    });
+  }
+  new Gauge({
+    name: `${PREFIX}informer_last_event_age_seconds`,
+    help: 'Seconds since the informer last saw an add, update or delete (absent before the first).',
+    labelNames: ['informer'],
+    registers,
+    collect() {
+      const s = read();
+      if (!s) return;
+      const now = s.now();
+      for (const [informer, stats] of Object.entries(s.informerStats())) {
+        if (stats.lastEventAt !== undefined) this.set({ informer }, Math.max(0, (now - stats.lastEventAt) / 1000));
+      }
+    },
+  });
+}
+
+const USAGE_GAUGES: ReadonlyArray<readonly [string, string, (s: ExporterSources, since: number) => number]> = [
+  [
+    'usage_last_poll_age_seconds',
+    'Seconds since the last successful metrics.k8s.io poll; before the first one, since the daemon started (so one alert covers both).',
+    (s, since) => Math.max(0, (s.now() - (s.usage().lastSuccessAt ?? since)) / 1000),
+  ],
+  ['usage_last_poll_success_timestamp_seconds', 'Unix time of the last successful metrics.k8s.io poll; 0 before the first.', (s) => (s.usage().lastSuccessAt ?? 0) / 1000],
+  [
+    'usage_stale',
+    '1 when GetRealTimeUsage reports stale=true (the last successful poll is older than three intervals), else 0.',
+    (s) => (s.usage().stale ? 1 : 0),
+  ],
+];
+
+const USAGE_TOTALS: ReadonlyArray<readonly [string, string, (u: UsagePollStats) => number]> = [
+  ['usage_polls_total', 'metrics.k8s.io polls started (each one API request).', (u) => u.pollsTotal],
+  ['usage_poll_failures_total', 'metrics.k8s.io polls that failed.', (u) => u.pollsFailed],
+  ['usage_polls_skipped_total', 'Poll ticks skipped because the previous poll was still running.', (u) => u.pollsSkipped],
+];
+
+function usageSeries(registers: Registry[], read: Read, since: () => number): void {
+  for (const [name, help, value] of USAGE_GAUGES) {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers,
+      collect() {
+        const s = read();
+        if (s) this.set(value(s, since()));
+      },
+    });
+  }
+  new Gauge({
+    name: `${PREFIX}usage_source`,
+    help: '1 for the source GetRealTimeUsage answers from: metrics (metrics.k8s.io) or requests (the fallback).',
+    labelNames: ['source'],
+    registers,
+    collect() {
+      const s = read();
+      if (!s) return;
+      const current = s.usage().source;
+      for (const source of new Set(['metrics', 'requests', current])) this.set({ source }, source === current ? 1 : 0);
+    },
+  });
+  for (const [name, help, value] of USAGE_TOTALS) {
+    catchUpCounter(registers, name, help, [], () => {
+      const s = read();
+      return s && [[{}, value(s.usage())] as const];
+    });
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * What the adapters report about themselves, and what the Prometheus
+ * exporter reads. Declared here, apart from both sides, so the exporter
+ * depends on these shapes and not on the gRPC or Kubernetes adapters.
+ */
+import type { ErrorKind } from '../core/errors.js';
+
+/** Receives one report per finished RPC. */
+export interface RpcObserver {
+  rpcFinished(service: string, method: string, code: string, seconds: number): void;
+  /** A Deploy that succeeded: whether it created a workload or found an identical one (an idempotent retry). */
+  deployAccepted?(created: boolean): void;
+  /** A Deploy answered with an in-band error, by the kind of that error. */
+  deployRejected?(kind: ErrorKind): void;
+}
+
+/** Receives one report per Kubernetes API request. */
+export interface KubeApiObserver {
+  /** `code` is the HTTP status of a failure, or "network" when no answer came; undefined on success. */
+  apiCallFinished(operation: string, seconds: number, errorCode: string | undefined): void;
+}
+
+/** An informer's own counters. */
+export interface InformerStats {
+  readonly restarts: number;
+  readonly resyncs: number;
+  readonly lastEventAt: number | undefined;
+}
