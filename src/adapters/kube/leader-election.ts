@@ -313,9 +313,13 @@ export class LeaderElector implements Leadership {
       this.observed = { ...this.observed, lease: latest };
       return;
     }
+    const before = this.observed?.lease.spec?.holderIdentity;
     this.observed = { lease: latest, key, at: this.monotonic() };
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     const holder = s?.holderIdentity;
+    if (before !== undefined && holder !== before) {
+      this.options.log.info({ lease: this.options.name, from: before || null, to: holder || null, leaseTransitions: s?.leaseTransitions ?? 0 }, 'leader lease changed hands');
+    }
     if (holder && holder !== this.identity && !this.stopped) {
       const seconds = s?.leaseDurationSeconds ?? Math.ceil(this.options.timing.leaseDurationMs / 1000);
       this.expiryTimer = setTimeout(() => {
