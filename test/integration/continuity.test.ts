@@ -243,6 +243,40 @@ describe('two replicas behind a front', () => {
   });
 });
 
+describe('the session shared by two replicas', () => {
+  let ns: TestNamespace;
+  let replicas: ReplicaProcess[];
+  beforeAll(async () => {
+    ns = await createTestNamespace('cont-shared');
+    replicas = [await ReplicaProcess.create('shared-a', replicaConfig(ns.name)), await ReplicaProcess.create('shared-b', replicaConfig(ns.name))];
+    await replicas[0]!.start();
+    await waitFor('shared-a to lead', () => replicas[0]!.leading());
+    await replicas[1]!.start();
+  });
+  afterAll(async () => {
+    for (const r of replicas ?? []) if (r.running()) await r.kill('SIGKILL');
+    await ns?.cleanup();
+  });
+
+  it('a Connect on the standby holds on the active replica at once, and a Disconnect ends it on both', async () => {
+    const [active, standby] = replicas.map((r) => makeClient(r.port)) as [ReturnType<typeof makeClient>, ReturnType<typeof makeClient>];
+    for (let round = 0; round < 5; round++) {
+      const id = `cp-${round}`;
+      expect(await call(standby, 'Connect', { providerId: id })).toMatchObject({ success: true });
+      // Forwarded to the active replica right behind the Connect, which reached it only through the Lease watch.
+      const deployed = await call<{ error: string }>(standby, 'Deploy', { providerId: id, instanceId: `shared-${round}`, image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } });
+      expect(deployed.error).toBe('');
+      expect(await statusOf(call(active, 'HealthCheck', { providerId: id }))).toBe('OK');
+      expect(await call(active, 'Connect', { providerId: 'someone-else' })).toMatchObject({ success: false, error: `FAILED_PRECONDITION: provider is already connected to "${id}"` });
+      await call(active, 'Disconnect', { providerId: id });
+      await waitFor('the standby to see the Disconnect', async () => (await statusOf(call(standby, 'HealthCheck', { providerId: id }))).startsWith('FAILED_PRECONDITION'), { timeoutMs: 5000, intervalMs: 20 });
+    }
+    active.close();
+    standby.close();
+    expect(replicas[0]!.logs.filter((l) => l.msg === 'instance created')).toHaveLength(5);
+  });
+});
+
 describe('a partitioned leader', () => {
   let ns: TestNamespace;
   let proxy: TcpProxy;
