@@ -14,6 +14,10 @@ import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type Test
 import { call, makeClient, statusOf } from '../helpers/daemon.js';
 import { apiServerAddress, IarnetClient, kubeconfigVia, MAIN, ReplicaProcess, TcpFront, TcpProxy, healthOf, type LogLine } from '../helpers/replicas.js';
 import { buildCli, runCli } from '../helpers/cli.js';
+import { makePki, type TestPki } from '../helpers/certs.js';
+import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const LEASE = { lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5 };
@@ -274,6 +278,52 @@ describe('the session shared by two replicas', () => {
     active.close();
     standby.close();
     expect(replicas[0]!.logs.filter((l) => l.msg === 'instance created')).toHaveLength(5);
+  });
+});
+
+describe('forwarding under mutual TLS', () => {
+  let ns: TestNamespace;
+  let pki: TestPki;
+  const daemons: TestDaemon[] = [];
+  beforeAll(async () => {
+    ns = await createTestNamespace('cont-tls');
+    pki = makePki();
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.stop().catch(() => undefined);
+    pki?.cleanup();
+    await ns?.cleanup();
+  });
+
+  const start = async (identity: string, cert: string, key: string): Promise<TestDaemon> => {
+    const d = await startTestDaemon(ns.name, {
+      server: { tls: { cert_file: cert, key_file: key, client_ca_file: pki.caCert } },
+      leader_election: { ...LEASE, identity },
+    });
+    daemons.push(d);
+    return d;
+  };
+  const client = (port: number): ReturnType<typeof makeClient> =>
+    makeClient(port, grpc.credentials.createSsl(readFileSync(pki.caCert), readFileSync(pki.clientKey), readFileSync(pki.clientCert)));
+
+  it('the standby presents its server certificate to the active replica, which checks it against client_ca_file', async () => {
+    const a = await start('tls-a', pki.replicaCert, pki.replicaKey);
+    await waitFor('tls-a to lead', () => a.daemon.leader().leading);
+    const b = await start('tls-b', pki.replicaCert, pki.replicaKey);
+    const viaStandby = client(b.daemon.port);
+    expect(await call(viaStandby, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });
+    expect(await call(viaStandby, 'Deploy', { providerId: 'cp', instanceId: 'over-tls', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } })).toMatchObject({ error: '', created: true });
+    expect(a.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'over-tls')).toBeDefined();
+    viaStandby.close();
+  });
+
+  it('a server certificate not allowed for client authentication cannot forward, and the Deploy says why', async () => {
+    // tls-a is still active; a standby whose certificate is serverAuth only.
+    const c = await start('tls-c', pki.serverCert, pki.serverKey);
+    const viaStandby = client(c.daemon.port);
+    const res = await call<{ error: string }>(viaStandby, 'Deploy', { providerId: 'cp', instanceId: 'refused-tls', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } });
+    expect(res.error).toMatch(/^UNAVAILABLE: the active replica tls-a \(127\.0\.0\.1:\d+\) failed: /);
+    viaStandby.close();
   });
 });
 
