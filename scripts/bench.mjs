@@ -30,11 +30,13 @@ import { runningRequests } from '../dist/src/core/usage.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** @param {number} i @returns {import('@kubernetes/client-node').V1Pod} */
 function v1pod(i) {
   return {
     apiVersion: 'v1',
@@ -44,8 +46,8 @@ function v1pod(i) {
       namespace: 'bench',
       uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
       resourceVersion: String(1000 + i),
-      labels: { 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': `comp-${i}` },
-      annotations: { 'iarnet.instance_id': `comp-${i}`, 'iarnet.provider_id': 'cp', 'iarnet.spec_hash': 'ab12cd34ef56ab78' },
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_PROVIDER_ID]: 'cp', [LABEL_INSTANCE_ID]: `comp-${i}` },
+      annotations: { [ANNOTATION_INSTANCE_ID]: `comp-${i}`, [ANNOTATION_PROVIDER_ID]: 'cp', [ANNOTATION_SPEC_HASH]: 'ab12cd34ef56ab78' },
     },
     spec: {
       restartPolicy: 'Never',
@@ -63,10 +65,15 @@ function v1pod(i) {
   };
 }
 
+/** An in-memory WorkloadView holding the given pods. */
 class View {
+  /** @param {import('@kubernetes/client-node').V1Pod[]} pods */
   constructor(pods) {
+    /** @type {import('../dist/src/core/instances.js').ObservedWorkloads} */
+    this.current = { pods: [], jobs: [] };
     this.set(pods);
   }
+  /** @param {import('@kubernetes/client-node').V1Pod[]} pods */
   set(pods) {
     this.current = { pods: pods.map(observePod), jobs: [] };
   }
@@ -81,10 +88,12 @@ class View {
   }
 }
 
+/** @param {View} view */
 function makeProvider(view) {
   const clock = { now: () => Date.now() };
   const session = new Session(new MemorySessionStore(), clock, 90_000, silent);
   const ledger = new Ledger(view, clock, { unseenTtlMs: 60_000 });
+  /** @type {import('../dist/src/core/ports.js').UsageSource} */
   const usage = {
     current: () => {
       const { total, perInstance } = runningRequests(view.snapshot());
@@ -95,21 +104,33 @@ function makeProvider(view) {
     { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
-  provider.connect('cp');
+  // The in-memory store settles at once; nothing to wait for.
+  void provider.connect('cp');
   return provider;
 }
 
+/** @param {grpc.UntypedServiceImplementation} handlers */
 async function serve(handlers) {
   const { grpcObject } = loadProto();
   const server = new grpc.Server();
   server.addService(grpcObject.provider.Service.service, handlers);
+  /** @type {number} */
   const port = await new Promise((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const client = new grpcObject.provider.Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  // Called by method name below, so typed as the generic client.
+  const client = /** @type {AnyClient} */ (/** @type {unknown} */ (new grpcObject.provider.Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure())));
   return { server, client };
 }
 
-const unary = (client, method, req) => new Promise((res, rej) => client[method](req, (e, r) => (e ? rej(e) : res(r))));
+/** @typedef {import('@grpc/grpc-js/build/src/make-client.js').ServiceClient} AnyClient */
 
+/** @param {AnyClient} client @param {string} method @param {object} req @returns {Promise<unknown>} */
+function unary(client, method, req) {
+  const call = client[method];
+  if (!call) throw new Error(`no method ${method}`);
+  return new Promise((res, rej) => call.call(client, req, (/** @type {Error | null} */ e, /** @type {unknown} */ r) => (e ? rej(e) : res(r))));
+}
+
+/** @param {AnyClient} client @param {string} method */
 async function timeCalls(client, method) {
   for (let i = 0; i < 200; i++) await unary(client, method, { providerId: 'cp' });
   const t0 = performance.now();
@@ -117,6 +138,10 @@ async function timeCalls(client, method) {
   return (performance.now() - t0) / CALLS;
 }
 
+/**
+ * @template T
+ * @param {() => T} make
+ */
 function heapOf(make) {
   global.gc?.();
   const before = process.memoryUsage().heapUsed;
@@ -126,6 +151,7 @@ function heapOf(make) {
   return { bytes: after - before, held };
 }
 
+/** @type {{ bench: string, measured: string, baseline: string, ratio: number }[]} */
 const rows = [];
 const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
 
@@ -135,6 +161,7 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   const provider = makeProvider(view);
   const real = await serve(providerHandlers({ provider, log: silent }));
   const capacity = { total: { cpu: '1', memory: '1', gpu: '0' }, used: { cpu: '0', memory: '0', gpu: '0' }, available: { cpu: '1', memory: '1', gpu: '0' } };
+  /** @type {(res: object) => grpc.handleUnaryCall<unknown, object>} */
   const noop = (res) => (_call, cb) => cb(null, res);
   const base = await serve({
     Connect: noop({}), Disconnect: noop({}), GetAvailable: noop({}), Deploy: noop({}),
@@ -206,7 +233,7 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
         kubeconfig,
         podCounts: (process.env.BENCH_CONTINUITY_PODS ?? '0,1000').split(',').map(Number),
         trials: Number(process.env.BENCH_FAILOVER_TRIALS ?? 10),
-        log: (m) => console.log(`[continuity] ${m}`),
+        log: (/** @type {string} */ m) => console.log(`[continuity] ${m}`),
       })),
     );
   }
@@ -214,6 +241,6 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
 
 if (!global.gc) console.log('(run with node --expose-gc for steadier memory figures: npm run bench does)');
 console.log('\nk8s-provider bench (lower ratio is better; ratios compare with a baseline measured in this run)\n');
-const w = [38, 24, 34];
+const w = /** @type {const} */ ([38, 24, 34]);
 console.log(['bench'.padEnd(w[0]), 'measured'.padEnd(w[1]), 'baseline'.padEnd(w[2]), 'ratio'].join(' '));
 for (const r of rows) console.log([r.bench.padEnd(w[0]), r.measured.padEnd(w[1]), r.baseline.padEnd(w[2]), `${r.ratio.toFixed(2)}×`].join(' '));

@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { LABEL_MANAGED, managedSelector } from '../dist/src/shared/labels.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = join(root, '.cluster');
@@ -19,8 +20,13 @@ const metricsPort = Number(process.env.DEMO_METRICS_PORT ?? 19090);
 const addr = `127.0.0.1:${port}`;
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 
+/** @param {string} text */
 const say = (text) => process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m\n`);
 
+/**
+ * @param {string[]} args
+ * @param {{ show?: boolean, allowFail?: boolean }} [options]
+ */
 function run(args, { show = true, allowFail = false } = {}) {
   if (show) process.stdout.write(`\x1b[2m$ k8s-provider-cli ${args.join(' ')}\x1b[0m\n`);
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -40,10 +46,10 @@ const batch = kc.makeApiClient(BatchV1Api);
 try {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
 } catch (err) {
-  if (err.code !== 409) throw err;
+  if (!(err instanceof ApiException && err.code === 409)) throw err;
 }
 // A fresh start: instances left by an earlier demo would hold capacity.
-const selector = { namespace, labelSelector: 'iarnet.managed=true' };
+const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
 
@@ -63,13 +69,13 @@ writeFileSync(
 
 say(`the daemon (logs in .cluster/demo-daemon.log)`);
 const log = createWriteStream(join(state, 'demo-daemon.log'));
-let daemon;
-let exited;
+/** Starts the daemon and waits until it is SERVING. */
 async function startDaemon() {
-  daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stdout.pipe(log, { end: false });
   daemon.stderr.pipe(log, { end: false });
-  exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
+  /** @type {Promise<number | null>} */
+  const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
     if (daemon.exitCode !== null || Date.now() > deadline) {
@@ -79,8 +85,9 @@ async function startDaemon() {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  return { daemon, exited };
 }
-await startDaemon();
+let running = await startDaemon();
 run(['probe', '--addr', addr]);
 
 try {
@@ -104,21 +111,21 @@ try {
   run(['available', '--addr', addr, '-p', 'demo-cp', '--json']);
 
   say('a restart keeps the session: it lives in the Lease k8s-provider-session, so no new Connect is needed');
-  daemon.kill('SIGTERM');
-  await exited;
-  await startDaemon();
+  running.daemon.kill('SIGTERM');
+  await running.exited;
+  running = await startDaemon();
   run(['health', '--addr', addr, '-p', 'demo-cp']);
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_connected)|grpc_server_handled_total)/.test(l)).join('\n') + '\n');
+  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_connected)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);
 } finally {
   say('SIGTERM: the daemon drains and exits');
-  daemon.kill('SIGTERM');
-  const code = await exited;
+  running.daemon.kill('SIGTERM');
+  const code = await running.exited;
   console.log(`daemon exited with ${code}`);
-  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l iarnet.managed=true`);
+  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l ${LABEL_MANAGED}=true`);
 }

@@ -47,7 +47,7 @@ const under = (path: string, dir: string): boolean => path.startsWith(`${dir}/`)
  * uses (the gRPC contract, the kubeconfig loader, the pure observation of
  * pods and jobs), never their internals.
  */
-export function allowed(from: string, to: string): boolean {
+function allowed(from: string, to: string): boolean {
   if (from === 'main.ts' || from === 'daemon.ts') return true;
   const common = under(to, 'core') || under(to, 'shared');
   if (under(from, 'core')) return under(to, 'core');

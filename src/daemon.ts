@@ -61,9 +61,15 @@ export interface DaemonOptions {
 function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver {
   const all = observers.filter((o): o is RpcObserver => o !== undefined);
   return {
-    rpcFinished: (service, method, code, seconds) => all.forEach((o) => o.rpcFinished(service, method, code, seconds)),
-    deployAccepted: (created) => all.forEach((o) => o.deployAccepted?.(created)),
-    deployRejected: (kind) => all.forEach((o) => o.deployRejected?.(kind)),
+    rpcFinished: (service, method, code, seconds) => {
+      for (const o of all) o.rpcFinished(service, method, code, seconds);
+    },
+    deployAccepted: (created) => {
+      for (const o of all) o.deployAccepted?.(created);
+    },
+    deployRejected: (kind) => {
+      for (const o of all) o.deployRejected?.(kind);
+    },
   };
 }
 

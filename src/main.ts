@@ -7,7 +7,7 @@ import { startDaemon } from './daemon.js';
 import { DomainError } from './core/errors.js';
 
 async function main(): Promise<number> {
-  let loaded;
+  let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig({ argv: process.argv.slice(2), cwd: process.cwd(), readFile: (p) => readFileSync(p, 'utf8') });
   } catch (err) {
@@ -18,7 +18,7 @@ async function main(): Promise<number> {
   log.info({ config: loaded.path }, 'starting');
   for (const warning of loaded.warnings) log.warn({ config: loaded.path }, warning);
 
-  let daemon;
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(loaded.config, log);
   } catch (err) {

@@ -98,7 +98,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const dashes = argv.indexOf('--');
   const head = dashes >= 0 ? argv.slice(0, dashes) : argv;
   const tail = dashes >= 0 ? argv.slice(dashes + 1) : [];
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...head], options: ALL, allowPositionals: true, strict: true });
   } catch (err) {
@@ -107,15 +107,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const { values, positionals } = parsed;
   const [name, ...rest] = positionals;
   if (values.help || name === undefined || name === 'help') return { name: 'help', topic: name === 'help' ? rest[0] : name };
-  if (!COMMANDS.includes(name)) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.join(', ')})`);
-  if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
-  if (tail.length > 0 && name !== 'deploy') throw new UsageError(`${name}: takes nothing after "--"`);
-
-  for (const [cmd, flags] of Object.entries(OWN)) {
-    if (cmd === name) continue;
-    const stray = flags.find((f) => (values as Record<string, unknown>)[f] !== undefined && !(OWN[name] ?? []).includes(f));
-    if (stray) throw new UsageError(`--${stray} is not an option of ${name} (it belongs to ${cmd})`);
-  }
+  checkShape(name, rest, tail);
+  checkOwnFlags(name, values);
 
   if (name === 'pods') {
     return { name, json: values.json ?? false, kubeconfig: values.kubeconfig, namespace: values.namespace, allNamespaces: values['all-namespaces'] ?? false };
@@ -129,6 +122,22 @@ export function parseCommandLine(argv: readonly string[]): Command {
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>['values'];
+
+/** A known command, no stray positionals, and nothing after "--" except for deploy. */
+function checkShape(name: string, rest: readonly string[], tail: readonly string[]): void {
+  if (!COMMANDS.includes(name)) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.join(', ')})`);
+  if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
+  if (tail.length > 0 && name !== 'deploy') throw new UsageError(`${name}: takes nothing after "--"`);
+}
+
+/** A flag that belongs to another command is named with its owner. */
+function checkOwnFlags(name: string, values: Values): void {
+  for (const [cmd, flags] of Object.entries(OWN)) {
+    if (cmd === name) continue;
+    const stray = flags.find((f) => (values as Record<string, unknown>)[f] !== undefined && !(OWN[name] ?? []).includes(f));
+    if (stray) throw new UsageError(`--${stray} is not an option of ${name} (it belongs to ${cmd})`);
+  }
+}
 
 function commonFlags(values: Values): CommonFlags {
   const tlsGiven = [values['tls-ca'], values['tls-cert'], values['tls-key'], values['tls-server-name']].some((v) => v !== undefined);

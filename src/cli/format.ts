@@ -26,7 +26,7 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
 export const cell = {
@@ -38,7 +38,7 @@ export const cell = {
 /** One row per resource, one column per figure: the shape of kubectl describe node's "Allocated resources". */
 export function resourceTable(columns: Readonly<Record<string, Amounts>>): string {
   const names = Object.keys(columns);
-  const rows = (['cpu', 'memory', 'gpu'] as const).map((r) => [r, ...names.map((n) => cell[r](columns[n]![r]))]);
+  const rows = (['cpu', 'memory', 'gpu'] as const).map((r) => [r, ...Object.values(columns).map((amounts) => cell[r](amounts[r]))]);
   return table(['RESOURCE', ...names.map((n) => n.toUpperCase())], rows);
 }
 

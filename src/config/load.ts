@@ -135,7 +135,7 @@ export function moveRenamedKeys(raw: Record<string, unknown>): {
     moved.push([from, to]);
   }
   for (const [from] of RENAMED_KEYS) {
-    const section = from.split('.')[0]!;
+    const [section = ''] = from.split('.');
     if (isMapping(out[section]) && Object.keys(out[section]).length === 0) delete out[section];
   }
   return { raw: out, moved, problems };

@@ -9,7 +9,7 @@ import { DomainError } from '../core/errors.js';
 import { RESOURCE_TAGS } from '../core/provider.js';
 
 /** Runs a core parser inside zod so its message lands on the right path. */
-function quantity(parse: (raw: string | number) => bigint, what: string) {
+function quantity(parse: (raw: string | number) => bigint, what: string): z.ZodPipe<z.ZodUnion<readonly [z.ZodNumber, z.ZodString]>, z.ZodTransform<number, string | number>> {
   return z.union([z.number(), z.string()]).transform((raw, ctx) => {
     try {
       const value = toSafeNumber(parse(raw), what);

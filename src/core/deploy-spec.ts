@@ -149,11 +149,19 @@ export function specHashOf(normalised: object): string {
 /** Each check appends what is wrong to `problems`, so one answer lists every problem at once. */
 type Problems = string[];
 
+/** C0 controls and DEL: they make ids unreadable in logs and kubectl output. */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 function checkInstanceId(instanceId: string, problems: Problems): void {
   if (!instanceId) problems.push('instance_id is required');
   else if (instanceId.length > MAX_INSTANCE_ID_LENGTH) problems.push(`instance_id is longer than ${MAX_INSTANCE_ID_LENGTH} characters`);
-  // eslint-disable-next-line no-control-regex
-  else if (/[\u0000-\u001f\u007f]/.test(instanceId)) problems.push('instance_id contains control characters');
+  else if (hasControlCharacter(instanceId)) problems.push('instance_id contains control characters');
 }
 
 function checkImage(image: string, problems: Problems): void {
@@ -208,27 +216,29 @@ function checkAnnotations(annotations: Readonly<Record<string, string>>, problem
 
 /** Tolerations with the operator defaulted to Equal. */
 function normaliseTolerations(input: NonNullable<WorkloadInput['tolerations']>, problems: Problems): Toleration[] {
-  const tolerations: Toleration[] = [];
-  for (const t of input) {
+  return input.map((t) => {
     const operator = t.operator || 'Equal';
-    if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
-    if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
-    if (!t.key && operator !== 'Exists') problems.push('workload.tolerations: an empty key needs operator Exists');
-    if (t.key && labelKeyProblem(t.key)) problems.push(`workload.tolerations key ${labelKeyProblem(t.key)}`);
-    const effect = t.effect;
-    if (!['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(effect)) {
-      problems.push(`workload.tolerations: effect "${effect}" is not NoSchedule, PreferNoSchedule or NoExecute`);
-    }
-    if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
-    tolerations.push({
+    checkToleration(t, operator, problems);
+    return {
       key: t.key,
       operator: operator as Toleration['operator'],
       value: t.value,
-      effect: effect as Toleration['effect'],
+      effect: t.effect as Toleration['effect'],
       ...(t.tolerationSeconds !== undefined ? { tolerationSeconds: t.tolerationSeconds } : {}),
-    });
+    };
+  });
+}
+
+function checkToleration(t: NonNullable<WorkloadInput['tolerations']>[number], operator: string, problems: Problems): void {
+  if (operator !== 'Equal' && operator !== 'Exists') problems.push(`workload.tolerations: operator "${t.operator}" is not Exists or Equal`);
+  if (operator === 'Exists' && t.value) problems.push('workload.tolerations: value must be empty when operator is Exists');
+  if (!t.key && operator !== 'Exists') problems.push('workload.tolerations: an empty key needs operator Exists');
+  if (t.key && labelKeyProblem(t.key)) problems.push(`workload.tolerations key ${labelKeyProblem(t.key)}`);
+  const effect = t.effect;
+  if (!['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(effect)) {
+    problems.push(`workload.tolerations: effect "${effect}" is not NoSchedule, PreferNoSchedule or NoExecute`);
   }
-  return tolerations;
+  if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
 }
 
 /** The timeout applies to both kinds; cleanup policy and backoff limit to Jobs only. */

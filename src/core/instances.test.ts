@@ -70,7 +70,7 @@ describe('Ledger', () => {
     /** Like a watch: every change is announced. */
     set current(v: ObservedWorkloads) {
       this.value = v;
-      this.listeners.forEach((l) => l());
+      for (const l of this.listeners) l();
     }
     snapshot = (): ObservedWorkloads => this.value;
     synced = (): boolean => true;

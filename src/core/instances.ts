@@ -68,51 +68,65 @@ export function isLive(instance: Instance): boolean {
  * (re)create one and admission must not hand that room to someone else.
  */
 export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
-  const podsByInstance = new Map<string, ObservedPod[]>();
-  for (const pod of observed.pods) {
-    const list = podsByInstance.get(pod.instanceId);
-    if (list) list.push(pod);
-    else podsByInstance.set(pod.instanceId, [pod]);
-  }
+  const podsByInstance = groupByInstance(observed.pods);
   const out = new Map<string, Instance>();
-
   for (const job of observed.jobs) {
     const pods = podsByInstance.get(job.instanceId)?.filter((p) => p.jobName === job.name) ?? [];
-    const live = pods.filter((p) => !FINISHED.has(p.phase));
-    const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
-    let phase: InstancePhase;
-    let holds: Resources;
-    if (job.finished) {
-      phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
-      holds = liveHolds; // a pod still shutting down after the deadline keeps its room until gone
-    } else {
-      phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
-      holds = live.length > 0 ? liveHolds : job.podRequests;
-    }
-    out.set(job.instanceId, { id: job.instanceId, kind: 'Job', name: job.name, phase, holds, specHash: job.specHash });
+    out.set(job.instanceId, jobInstance(job, pods));
   }
-
   for (const [instanceId, pods] of podsByInstance) {
-    if (out.has(instanceId)) continue;
-    const standalone = pods.filter((p) => p.jobName === undefined);
-    // Pods of a Job we do not (yet) see: count them, they hold room on nodes.
-    const all = standalone.length > 0 ? standalone : pods;
-    const first = all[0]!;
-    const live = all.filter((p) => !FINISHED.has(p.phase));
-    const holds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
-    let phase: InstancePhase;
-    if (live.some((p) => p.terminating)) phase = 'Terminating';
-    else if (live.some((p) => p.phase === 'Running')) phase = 'Running';
-    else if (live.length > 0) phase = 'Pending';
-    else phase = all.some((p) => p.phase === 'Failed') ? 'Failed' : 'Succeeded';
-    out.set(instanceId, {
-      id: instanceId,
-      kind: first.jobName === undefined ? 'Pod' : 'Job',
-      name: first.jobName ?? first.name,
-      phase,
-      holds,
-      specHash: first.specHash,
-    });
+    if (!out.has(instanceId)) out.set(instanceId, podInstance(instanceId, pods));
   }
   return out;
+}
+
+type NonEmpty<T> = [T, ...T[]];
+
+function groupByInstance(pods: readonly ObservedPod[]): Map<string, NonEmpty<ObservedPod>> {
+  const byInstance = new Map<string, NonEmpty<ObservedPod>>();
+  for (const pod of pods) {
+    const list = byInstance.get(pod.instanceId);
+    if (list) list.push(pod);
+    else byInstance.set(pod.instanceId, [pod]);
+  }
+  return byInstance;
+}
+
+/** A Job and the pods it owns. */
+function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
+  const live = pods.filter((p) => !FINISHED.has(p.phase));
+  const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+  let phase: InstancePhase;
+  let holds: Resources;
+  if (job.finished) {
+    phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
+    holds = liveHolds; // a pod still shutting down after the deadline keeps its room until gone
+  } else {
+    phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
+    holds = live.length > 0 ? liveHolds : job.podRequests;
+  }
+  return { id: job.instanceId, kind: 'Job', name: job.name, phase, holds, specHash: job.specHash };
+}
+
+/** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
+function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
+  const standalone = pods.filter((p) => p.jobName === undefined);
+  const all = standalone.length > 0 ? standalone : pods;
+  const first = standalone[0] ?? pods[0];
+  const live = all.filter((p) => !FINISHED.has(p.phase));
+  return {
+    id: instanceId,
+    kind: first.jobName === undefined ? 'Pod' : 'Job',
+    name: first.jobName ?? first.name,
+    phase: podsPhase(all, live),
+    holds: live.reduce((acc, p) => add(acc, p.requests), ZERO),
+    specHash: first.specHash,
+  };
+}
+
+function podsPhase(all: readonly ObservedPod[], live: readonly ObservedPod[]): InstancePhase {
+  if (live.some((p) => p.terminating)) return 'Terminating';
+  if (live.some((p) => p.phase === 'Running')) return 'Running';
+  if (live.length > 0) return 'Pending';
+  return all.some((p) => p.phase === 'Failed') ? 'Failed' : 'Succeeded';
 }

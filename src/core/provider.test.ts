@@ -59,7 +59,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
 
   add(p: ObservedPod): void {
     this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
-    this.listeners.forEach((l) => l());
+    for (const l of this.listeners) l();
   }
 }
 

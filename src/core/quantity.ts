@@ -37,11 +37,12 @@ export function parseQuantity(input: string): Rational {
   }
   let num = BigInt((whole || '0') + frac);
   let den = 10n ** BigInt(frac.length);
-  if (suffix in BINARY) {
-    num *= BINARY[suffix]!;
+  const binary = BINARY[suffix];
+  if (binary !== undefined) {
+    num *= binary;
   } else {
     // "E" alone is exa; only "E" followed by digits is an exponent.
-    const exp = suffix in DECIMAL_EXP ? DECIMAL_EXP[suffix]! : Number(suffix.slice(1));
+    const exp = DECIMAL_EXP[suffix] ?? Number(suffix.slice(1));
     if (Math.abs(exp) > MAX_EXPONENT) throw invalidArgument(`"${input}": exponent out of range`);
     if (exp >= 0) num *= 10n ** BigInt(exp);
     else den *= 10n ** BigInt(-exp);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiException } from '@kubernetes/client-node';
-import { DomainError } from '../core/errors.js';
-import { isRetryable, mapApiError } from './kube-api-errors.js';
+import { apiStatusOf, httpStatusOf, isRetryable, mapApiError } from './kube-api-errors.js';
 
 const call = { verb: 'create', resource: 'pods', namespace: 'work' };
 const api = (code: number, body: unknown) => new ApiException(code, 'x', body, {});
@@ -41,5 +40,23 @@ describe('mapApiError', () => {
     const abort = new DOMException('The operation was aborted', 'AbortError');
     expect(isRetryable(abort)).toBe(true);
     expect(mapped(abort)).toBe('UNAVAILABLE: cannot reach the Kubernetes API server to create pods: The operation was aborted');
+  });
+});
+
+describe('httpStatusOf and apiStatusOf', () => {
+  it('read the HTTP status and the Status object of an API answer, parsed from text or as sent', () => {
+    const err = api(422, status(422, 'Pod "A" is invalid'));
+    expect(httpStatusOf(err)).toBe(422);
+    expect(apiStatusOf(err)).toMatchObject({ kind: 'Status', code: 422, message: 'Pod "A" is invalid' });
+    expect(apiStatusOf(api(409, { reason: 'AlreadyExists' }))?.reason).toBe('AlreadyExists');
+    expect(apiStatusOf(api(503, 'service unavailable'))).toEqual({ message: 'service unavailable' });
+    expect(apiStatusOf(api(500, undefined))).toEqual({});
+  });
+
+  it('give nothing for failures that are not API answers', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    expect(httpStatusOf(refused)).toBeUndefined();
+    expect(apiStatusOf(refused)).toBeUndefined();
+    expect(httpStatusOf(new DOMException('aborted', 'AbortError'))).toBeUndefined();
   });
 });

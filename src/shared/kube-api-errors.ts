@@ -11,21 +11,29 @@ export interface ApiCall {
   readonly namespace?: string | undefined;
 }
 
-interface StatusBody {
+/** The Status object the API server answers a failed call with (the fields we read). */
+export interface ApiStatus {
+  kind?: string;
+  code?: number;
   message?: string;
   reason?: string;
   details?: { kind?: string; name?: string };
 }
 
-function statusBody(body: unknown): StatusBody {
+/** The Status the API server sent with an ApiException (parsed if it came as text); undefined for other errors. */
+export function apiStatusOf(err: unknown): ApiStatus | undefined {
+  return err instanceof ApiException ? statusBody(err.body) : undefined;
+}
+
+function statusBody(body: unknown): ApiStatus {
   if (typeof body === 'string') {
     try {
-      return JSON.parse(body) as StatusBody;
+      return JSON.parse(body) as ApiStatus;
     } catch {
       return { message: body };
     }
   }
-  return (body ?? {}) as StatusBody;
+  return (body ?? {}) as ApiStatus;
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
@@ -65,7 +73,7 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     const detail = err instanceof Error ? err.message : String(err);
     return unavailable(`cannot reach the Kubernetes API server to ${call.verb} ${call.resource}: ${detail}`, err);
   }
-  const body = statusBody(err instanceof ApiException ? err.body : undefined);
+  const body = apiStatusOf(err) ?? {};
   const message = body.message ?? `HTTP ${code}`;
   switch (code) {
     case 401:

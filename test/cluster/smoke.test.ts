@@ -18,11 +18,10 @@ import {
   createTestNamespace,
   isLocalCluster,
   makeKubeConfig,
-  statusBody,
-  statusCode,
   waitFor,
   type TestNamespace,
 } from '../helpers/cluster.js';
+import { apiStatusOf, httpStatusOf } from '../../src/shared/kube-api-errors.js';
 
 const kc = makeKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -108,8 +107,8 @@ describe('API server', () => {
     } catch (err) {
       caught = err;
     }
-    expect(statusCode(caught)).toBe(422);
-    const status = statusBody(caught);
+    expect(httpStatusOf(caught)).toBe(422);
+    const status = apiStatusOf(caught);
     expect(status?.kind).toBe('Status');
     expect(status?.reason).toBe('Invalid');
     expect(status?.message).toContain('metadata.name: Invalid value: "Invalid_Name"');
@@ -125,8 +124,8 @@ describe('API server', () => {
     } catch (err) {
       caught = err;
     }
-    expect(statusCode(caught)).toBe(409);
-    expect(statusBody(caught)?.reason).toBe('AlreadyExists');
+    expect(httpStatusOf(caught)).toBe(409);
+    expect(apiStatusOf(caught)?.reason).toBe('AlreadyExists');
   });
 });
 
@@ -194,7 +193,7 @@ describe('controllers', () => {
           await batch.readNamespacedJob({ name: 'ttl', namespace: ns.name });
           return false;
         } catch (err) {
-          if (statusCode(err) === 404) return true;
+          if (httpStatusOf(err) === 404) return true;
           throw err;
         }
       },

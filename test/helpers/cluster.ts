@@ -12,8 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject, type ProvidedContext } from 'vitest';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -84,25 +85,6 @@ export async function waitFor<T>(
   }
 }
 
-/** HTTP status of an error thrown by @kubernetes/client-node, if any. */
-export function statusCode(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
-/** The Status object the API server sent with an ApiException (parsed if it came as a string). */
-export function statusBody(err: unknown): { kind?: string; reason?: string; message?: string; code?: number; details?: unknown } | undefined {
-  if (!(err instanceof ApiException)) return undefined;
-  const body: unknown = err.body;
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as ReturnType<typeof statusBody>;
-    } catch {
-      return { message: body };
-    }
-  }
-  return body as ReturnType<typeof statusBody>;
-}
-
 export interface TestNamespace {
   name: string;
   /** Deletes the namespace (does not wait for it to be gone). Safe to call twice. */
@@ -127,7 +109,7 @@ export async function createTestNamespace(prefix: string): Promise<TestNamespace
         await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
         return true;
       } catch (err) {
-        if (statusCode(err) === 404) return false;
+        if (httpStatusOf(err) === 404) return false;
         throw err;
       }
     },
@@ -142,7 +124,7 @@ export async function createTestNamespace(prefix: string): Promise<TestNamespace
       try {
         await core.deleteNamespace({ name, propagationPolicy: 'Background' });
       } catch (err) {
-        if (statusCode(err) !== 404) throw err;
+        if (httpStatusOf(err) !== 404) throw err;
       }
     },
   };

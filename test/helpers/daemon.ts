@@ -63,7 +63,7 @@ export async function startTestDaemon(namespace: string, overrides: ConfigInput 
     client,
     logs,
     config,
-    async stop() {
+    async stop(): Promise<void> {
       client.close();
       await daemon.stop();
     },

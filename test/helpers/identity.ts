@@ -13,7 +13,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, FlowcontrolApiserverV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { makeKubeConfig, statusCode } from './cluster.js';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { makeKubeConfig } from './cluster.js';
 
 export interface TestIdentity {
   readonly kubeconfigPath: string;
@@ -64,7 +65,7 @@ export async function createTestIdentity(namespace: string, options: { flowSchem
         body: { metadata: { name: METRICS }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: METRICS }, subjects },
       });
     } catch (err) {
-      if (statusCode(err) !== 409) throw err;
+      if (httpStatusOf(err) !== 409) throw err;
     }
   };
   await grantMetrics();
@@ -117,7 +118,7 @@ export async function createTestIdentity(namespace: string, options: { flowSchem
       try {
         await rbac.deleteNamespacedRoleBinding({ name: METRICS, namespace });
       } catch (err) {
-        if (statusCode(err) !== 404) throw err;
+        if (httpStatusOf(err) !== 404) throw err;
       }
     },
     grantMetrics,
@@ -127,7 +128,7 @@ export async function createTestIdentity(namespace: string, options: { flowSchem
       try {
         await flow.deleteFlowSchema({ name: flowSchema });
       } catch (err) {
-        if (statusCode(err) !== 404) throw err;
+        if (httpStatusOf(err) !== 404) throw err;
       }
     },
   };

@@ -123,7 +123,9 @@ export class ReplicaProcess {
   }
 
   leading(): boolean {
-    const last = this.logs.filter((l) => l.msg === 'became the active replica (leader lease acquired)' || l.msg === 'stopped being the active replica' || l.msg === 'starting').at(-1);
+    const last = this.logs
+      .filter((l) => l.msg === 'became the active replica (leader lease acquired)' || l.msg === 'stopped being the active replica' || l.msg === 'starting')
+      .at(-1);
     return this.running() && last?.msg === 'became the active replica (leader lease acquired)';
   }
 }
@@ -175,7 +177,9 @@ export class TcpFront {
     };
     poll();
     this.timer = setInterval(poll, 100);
-    this.stopClients = () => clients.forEach((c) => c.close());
+    this.stopClients = () => {
+      for (const c of clients.values()) c.close();
+    };
   }
 
   private stopClients: () => void = () => {};

@@ -10,6 +10,7 @@ import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import type { GetCapacityResponse__Output } from '../../src/adapters/grpc/generated/provider/GetCapacityResponse.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
+import { LABEL_INSTANCE_ID, LABEL_MANAGED, managedSelector } from '../../src/shared/labels.js';
 
 const MI = 2 ** 20;
 const kc = makeKubeConfig();
@@ -34,15 +35,15 @@ function deploy(client: ServiceClient, instanceId: string, cpu: number, extra: o
 
 async function managed(namespace: string): Promise<{ pods: string[]; jobs: string[] }> {
   const [pods, jobs] = await Promise.all([
-    core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' }),
-    batch.listNamespacedJob({ namespace, labelSelector: 'iarnet.managed=true' }),
+    core.listNamespacedPod({ namespace, labelSelector: managedSelector({}) }),
+    batch.listNamespacedJob({ namespace, labelSelector: managedSelector({}) }),
   ]);
   return { pods: pods.items.map((p) => p.metadata!.name!).sort(), jobs: jobs.items.map((j) => j.metadata!.name!).sort() };
 }
 
 function externalPod(name: string, cpu: string): V1Pod {
   return {
-    metadata: { name, labels: { 'iarnet.managed': 'true', 'iarnet.instance_id': name } },
+    metadata: { name, labels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: name } },
     spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', resources: { requests: { cpu, memory: '10Mi' }, limits: { cpu, memory: '10Mi' } } }] },
   };
 }
@@ -83,7 +84,7 @@ describe('pods, ledger and admission', () => {
     await waitFor('the ledger to settle', async () => (await used(d.client)).cpu === 9900);
     expect(d.daemon.provider.currentCapacity().available.cpu).toBe(100);
     // Make room for the next tests.
-    await core.deleteCollectionNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.managed=true', gracePeriodSeconds: 0 });
+    await core.deleteCollectionNamespacedPod({ namespace: ns.name, labelSelector: managedSelector({}), gracePeriodSeconds: 0 });
     await waitFor('the burst pods to go', async () => (await used(d.client)).cpu === 0, { timeoutMs: 60_000 });
   });
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { buildCli, runCli, type CliResult } from '../helpers/cli.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { ANNOTATION_CLEANUP_POLICY, LABEL_MANAGED } from '../../src/shared/labels.js';
 
 const MI = 2 ** 20;
 
@@ -81,8 +82,8 @@ describe('k8s-provider-cli', () => {
     expect(c.ports).toEqual([expect.objectContaining({ name: 'metrics', containerPort: 9100, protocol: 'TCP' })]);
     expect(c.resources?.requests).toMatchObject({ cpu: '500m', memory: String(256 * MI), 'nvidia.com/gpu': '1' });
     expect(c.env).toEqual(expect.arrayContaining([{ name: 'COMPONENT_ID', value: 'batch-1' }, { name: 'ZMQ_ADDR', value: 'tcp://cp:5555' }]));
-    expect(job.metadata?.labels).toMatchObject({ team: 'ops', 'iarnet.managed': 'true' });
-    expect(job.metadata?.annotations).toMatchObject({ owner: 'cli-test', 'iarnet.cleanup_policy': 'OnFailure' });
+    expect(job.metadata?.labels).toMatchObject({ team: 'ops', [LABEL_MANAGED]: 'true' });
+    expect(job.metadata?.annotations).toMatchObject({ owner: 'cli-test', [ANNOTATION_CLEANUP_POLICY]: 'OnFailure' });
     expect(spec.template.spec!.nodeSelector).toEqual({ type: 'kwok' });
     expect(spec.template.spec!.tolerations).toEqual([
       { key: 'kwok.x-k8s.io/node', operator: 'Equal', value: 'fake', effect: 'NoSchedule' },

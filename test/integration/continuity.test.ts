@@ -80,7 +80,9 @@ describe('one replica restarted (SIGTERM, then SIGKILL)', () => {
     let client = makeClient(solo.port);
     expect(await call(client, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });
     expect(await statusOf(call(client, 'HealthCheck', { providerId: 'cp' }))).toBe('OK');
-    expect(await call(client, 'Deploy', { providerId: 'cp', instanceId: 'before', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } })).toMatchObject({ error: '' });
+    expect(await call(client, 'Deploy', { providerId: 'cp', instanceId: 'before', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } })).toMatchObject({
+      error: '',
+    });
     client.close();
 
     const lease = await makeKubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'k8s-provider-session', namespace: ns.name });
@@ -93,9 +95,19 @@ describe('one replica restarted (SIGTERM, then SIGKILL)', () => {
       await solo.start();
       client = makeClient(solo.port);
       expect(await statusOf(call(client, 'HealthCheck', { providerId: 'cp' })), signal).toBe('OK');
-      expect(await statusOf(call(client, 'HealthCheck', { providerId: 'other' })), signal).toBe('PERMISSION_DENIED: provider_id "other" is not the connected provider');
-      expect(await call(client, 'Connect', { providerId: 'other' }), signal).toMatchObject({ success: false, error: 'FAILED_PRECONDITION: provider is already connected to "cp"' });
-      const deployed = await call<{ error: string }>(client, 'Deploy', { providerId: 'cp', instanceId: `after-${signal.toLowerCase()}`, image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } });
+      expect(await statusOf(call(client, 'HealthCheck', { providerId: 'other' })), signal).toBe(
+        'PERMISSION_DENIED: provider_id "other" is not the connected provider',
+      );
+      expect(await call(client, 'Connect', { providerId: 'other' }), signal).toMatchObject({
+        success: false,
+        error: 'FAILED_PRECONDITION: provider is already connected to "cp"',
+      });
+      const deployed = await call<{ error: string }>(client, 'Deploy', {
+        providerId: 'cp',
+        instanceId: `after-${signal.toLowerCase()}`,
+        image: 'x',
+        resourceRequest: { cpu: 10, memory: 1 << 20 },
+      });
       expect(deployed.error, signal).toBe('');
       // The same pod name (identity) takes its own lease back at once, also after SIGKILL.
       expect(solo.lines(BECAME, restarted)).toHaveLength(1);
@@ -192,7 +204,9 @@ describe('two replicas behind a front', () => {
     expect(JSON.parse(viaActive.stdout)).toMatchObject({ replica: 'pair-a', activeReplica: 'pair-a' });
     // A Deploy sent to the standby is forwarded to the active replica.
     const standby = makeClient(replicas[1]!.port);
-    expect(await call(standby, 'Deploy', { providerId: 'iarnet', instanceId: 'via-standby', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } })).toMatchObject({ error: '', created: true });
+    expect(
+      await call(standby, 'Deploy', { providerId: 'iarnet', instanceId: 'via-standby', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } }),
+    ).toMatchObject({ error: '', created: true });
     standby.close();
     expect(replicas[0]!.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'via-standby')).toBeDefined();
   });
@@ -213,7 +227,9 @@ describe('two replicas behind a front', () => {
       await new Promise((r) => setTimeout(r, 2000));
     }
     await iarnet.stop();
-    console.log(`rolling restart: hand-over after release ${handovers.join(' ms, ')} ms; ${iarnet.count('HealthCheck')} HealthChecks, ${iarnet.count('Deploy')} deploys`);
+    console.log(
+      `rolling restart: hand-over after release ${handovers.join(' ms, ')} ms; ${iarnet.count('HealthCheck')} HealthChecks, ${iarnet.count('Deploy')} deploys`,
+    );
     expect(iarnet.failures()).toEqual([]);
     expect(iarnet.count('HealthCheck')).toBeGreaterThan(8);
     expect(iarnet.count('Deploy')).toBeGreaterThan(10);
@@ -268,12 +284,24 @@ describe('the session shared by two replicas', () => {
       const id = `cp-${round}`;
       expect(await call(standby, 'Connect', { providerId: id })).toMatchObject({ success: true });
       // Forwarded to the active replica right behind the Connect, which reached it only through the Lease watch.
-      const deployed = await call<{ error: string }>(standby, 'Deploy', { providerId: id, instanceId: `shared-${round}`, image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } });
+      const deployed = await call<{ error: string }>(standby, 'Deploy', {
+        providerId: id,
+        instanceId: `shared-${round}`,
+        image: 'x',
+        resourceRequest: { cpu: 10, memory: 1 << 20 },
+      });
       expect(deployed.error).toBe('');
       expect(await statusOf(call(active, 'HealthCheck', { providerId: id }))).toBe('OK');
-      expect(await call(active, 'Connect', { providerId: 'someone-else' })).toMatchObject({ success: false, error: `FAILED_PRECONDITION: provider is already connected to "${id}"` });
+      expect(await call(active, 'Connect', { providerId: 'someone-else' })).toMatchObject({
+        success: false,
+        error: `FAILED_PRECONDITION: provider is already connected to "${id}"`,
+      });
       await call(active, 'Disconnect', { providerId: id });
-      await waitFor('the standby to see the Disconnect', async () => (await statusOf(call(standby, 'HealthCheck', { providerId: id }))).startsWith('FAILED_PRECONDITION'), { timeoutMs: 5000, intervalMs: 20 });
+      await waitFor(
+        'the standby to see the Disconnect',
+        async () => (await statusOf(call(standby, 'HealthCheck', { providerId: id }))).startsWith('FAILED_PRECONDITION'),
+        { timeoutMs: 5000, intervalMs: 20 },
+      );
     }
     active.close();
     standby.close();
@@ -312,7 +340,9 @@ describe('forwarding under mutual TLS', () => {
     const b = await start('tls-b', pki.replicaCert, pki.replicaKey);
     const viaStandby = client(b.daemon.port);
     expect(await call(viaStandby, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });
-    expect(await call(viaStandby, 'Deploy', { providerId: 'cp', instanceId: 'over-tls', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } })).toMatchObject({ error: '', created: true });
+    expect(
+      await call(viaStandby, 'Deploy', { providerId: 'cp', instanceId: 'over-tls', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } }),
+    ).toMatchObject({ error: '', created: true });
     expect(a.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'over-tls')).toBeDefined();
     viaStandby.close();
   });
@@ -321,7 +351,12 @@ describe('forwarding under mutual TLS', () => {
     // tls-a is still active; a standby whose certificate is serverAuth only.
     const c = await start('tls-c', pki.serverCert, pki.serverKey);
     const viaStandby = client(c.daemon.port);
-    const res = await call<{ error: string }>(viaStandby, 'Deploy', { providerId: 'cp', instanceId: 'refused-tls', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } });
+    const res = await call<{ error: string }>(viaStandby, 'Deploy', {
+      providerId: 'cp',
+      instanceId: 'refused-tls',
+      image: 'x',
+      resourceRequest: { cpu: 10, memory: 1 << 20 },
+    });
     expect(res.error).toMatch(/^UNAVAILABLE: the active replica tls-a \(127\.0\.0\.1:\d+\) failed: /);
     viaStandby.close();
   });
@@ -338,7 +373,11 @@ describe('a partitioned leader', () => {
     proxy = new TcpProxy({ host, port });
     await proxy.start();
     // Room for exactly 10 instances of 100m.
-    const config = (kubeconfig: string): Record<string, unknown> => ({ ...replicaConfig(ns.name), resource: { cpu: 1000, memory: '4Gi', gpu: 0 }, kubernetes: { kubeconfig, namespace: ns.name } });
+    const config = (kubeconfig: string): Record<string, unknown> => ({
+      ...replicaConfig(ns.name),
+      resource: { cpu: 1000, memory: '4Gi', gpu: 0 },
+      kubernetes: { kubeconfig, namespace: ns.name },
+    });
     a = await ReplicaProcess.create('split-a', config(kubeconfigVia(`https://127.0.0.1:${proxy.port}`)));
     b = await ReplicaProcess.create('split-b', config(kubeconfigPath()));
   });

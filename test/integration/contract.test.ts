@@ -12,6 +12,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { startTestDaemon, statusOf as code, type TestDaemon } from '../helpers/daemon.js';
+import { LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../../src/shared/labels.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'contract');
 
@@ -110,7 +111,7 @@ describe('the provider contract, as the existing control plane uses it', () => {
     expect(capacity.available).toMatchObject({ cpu: '2500', memory: String(3 * GI), gpu: '1' });
 
     const core = makeKubeConfig().makeApiClient(CoreV1Api);
-    const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.managed=true,iarnet.provider_id=cp-1,iarnet.instance_id=comp-1' });
+    const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_MANAGED}=true,${LABEL_PROVIDER_ID}=cp-1,${LABEL_INSTANCE_ID}=comp-1` });
     expect(pods.items).toHaveLength(1);
     const c = pods.items[0]!.spec!.containers[0]!;
     expect(c.env?.map((e) => e.name).sort()).toEqual(Object.keys(env).sort());
@@ -125,7 +126,7 @@ describe('the provider contract, as the existing control plane uses it', () => {
     const res = await rpc(client, 'Deploy', { instance_id: 'too-big', image: 'img', resource_request: { cpu: 3000, memory: GI, gpu: 0 }, provider_id: 'cp-1' });
     expect(res.error).toBe('RESOURCE_EXHAUSTED: needs 3 cpu, 2500m cpu available');
     const core = makeKubeConfig().makeApiClient(CoreV1Api);
-    expect((await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=too-big' })).items).toEqual([]);
+    expect((await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID}=too-big` })).items).toEqual([]);
   });
 
   it('refuses hostile int64 values instead of wrapping them', async () => {

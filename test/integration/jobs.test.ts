@@ -5,9 +5,11 @@
  */
 import { BatchV1Api, CoreV1Api, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, statusCode, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
+import { LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../../src/shared/labels.js';
 
 const kc = makeKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -18,7 +20,7 @@ async function job(namespace: string, name: string): Promise<V1Job | undefined> 
   try {
     return await batch.readNamespacedJob({ name, namespace });
   } catch (err) {
-    if (statusCode(err) === 404) return undefined;
+    if (httpStatusOf(err) === 404) return undefined;
     throw err;
   }
 }
@@ -52,12 +54,12 @@ describe('JOB workloads', () => {
     const res = await deployJob('keep', { cleanupPolicy: 'ON_FAILURE', command: ['sh', '-c'], args: ['echo hi'], backoffLimit: 1 });
     expect(res).toMatchObject({ error: '', workloadKind: 'JOB', workloadName: 'keep', created: true });
     const j = (await job(ns.name, 'keep'))!;
-    expect(j.metadata?.labels).toMatchObject({ 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': 'keep' });
+    expect(j.metadata?.labels).toMatchObject({ [LABEL_MANAGED]: 'true', [LABEL_PROVIDER_ID]: 'cp', [LABEL_INSTANCE_ID]: 'keep' });
     expect(j.spec).toMatchObject({ activeDeadlineSeconds: 3600, backoffLimit: 1 });
     expect(j.spec?.template.spec?.containers[0]).toMatchObject({ command: ['sh', '-c'], args: ['echo hi'] });
     // ON_FAILURE keeps a Job that succeeded.
     await waitFor('the job to complete', async () => condition(await job(ns.name, 'keep')) === 'Complete');
-    const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=keep' });
+    const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID}=keep` });
     expect(pods.items.length).toBeGreaterThan(0);
     expect(pods.items.every((p) => p.status?.phase === 'Succeeded')).toBe(true);
     await new Promise((r) => setTimeout(r, 1500));
@@ -69,7 +71,7 @@ describe('JOB workloads', () => {
     expect((await deployJob('ok-default', {})).error).toBe('');
     expect((await deployJob('ok-always', { cleanupPolicy: 'ALWAYS' })).error).toBe('');
     await waitFor('both jobs and their pods to be removed', async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id in (ok-default,ok-always)' });
+      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID} in (ok-default,ok-always)` });
       return (await job(ns.name, 'ok-default')) === undefined && (await job(ns.name, 'ok-always')) === undefined && pods.items.length === 0;
     });
     expect(d.logs.some((l) => l.msg === 'finished job cleaned up' && l.job === 'ok-default')).toBe(true);
@@ -78,7 +80,7 @@ describe('JOB workloads', () => {
   it('fails a Job past its deadline, releases its room, and removes it under OnFailure', async () => {
     expect((await deployJob('late', { timeoutSeconds: 2, cleanupPolicy: 'ON_FAILURE', annotations: LONG_RUNNING })).error).toBe('');
     await waitFor('the job pod to run', async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=late' });
+      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID}=late` });
       return pods.items.some((p) => p.status?.phase === 'Running');
     });
     expect(usedCpu()).toBe(500);

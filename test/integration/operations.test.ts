@@ -19,6 +19,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net.js';
 
 type Check = (req: { service: string }, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void) => void;
 
@@ -67,14 +68,6 @@ class CuttableProxy {
     for (const s of this.sockets) s.resetAndDestroy();
     if (server) await new Promise((r) => server.close(r));
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const GI = 2 ** 30;

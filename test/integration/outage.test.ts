@@ -4,25 +4,15 @@
  * resume and the books are what the cluster says.
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
+import { LABEL_INSTANCE_ID } from '../../src/shared/labels.js';
 
 const cluster = (cmd: string): void => void execFileSync('bash', ['test/cluster/cluster.sh', cmd], { stdio: 'inherit' });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 describe.runIf(isLocalCluster())('API server outage', () => {
   let ns: TestNamespace;
@@ -72,7 +62,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     // resumed watch gets 410 Gone and the informer rebuilds its cache by listing.
     expect(await podLists()).toBeGreaterThan(listsBefore);
     const core = makeKubeConfig().makeApiClient(CoreV1Api);
-    expect((await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=during' })).items).toEqual([]);
+    expect((await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_INSTANCE_ID}=during` })).items).toEqual([]);
 
     // Changes after the outage flow in again.
     expect((await deploy('after')).error).toBe('');

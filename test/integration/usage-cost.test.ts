@@ -19,6 +19,7 @@ import { createTestIdentity, type TestIdentity } from '../helpers/identity.js';
 import { scrapeApiserver, total, type Sample } from '../helpers/apiserver-metrics.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import type { GetRealTimeUsageResponse__Output } from '../../src/adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
+import { ANNOTATION_INSTANCE_ID, LABEL_INSTANCE_ID, LABEL_MANAGED, managedSelector } from '../../src/shared/labels.js';
 
 const admin = makeKubeConfig();
 const core = admin.makeApiClient(CoreV1Api);
@@ -29,8 +30,8 @@ function emulated(name: string, cpu: string, memory: string): V1Pod {
   return {
     metadata: {
       name,
-      labels: { 'iarnet.managed': 'true', 'iarnet.instance_id': name },
-      annotations: { 'iarnet.instance_id': name, 'kwok.x-k8s.io/usage-cpu': cpu, 'kwok.x-k8s.io/usage-memory': memory },
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: name },
+      annotations: { [ANNOTATION_INSTANCE_ID]: name, 'kwok.x-k8s.io/usage-cpu': cpu, 'kwok.x-k8s.io/usage-memory': memory },
     },
     spec: { containers: [{ name: 'c', image: 'iarnet/component', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] },
   };
@@ -107,7 +108,7 @@ describe('steady-state API cost of usage, health and capacity', () => {
   it('sees per-call API requests when there are some (the counters work)', async () => {
     const sa = makeKubeConfigFrom(id.kubeconfigPath).makeApiClient(CoreV1Api);
     const before = await scrapeApiserver(admin);
-    for (let i = 0; i < 40; i++) await sa.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.managed=true' });
+    for (let i = 0; i < 40; i++) await sa.listNamespacedPod({ namespace: ns.name, labelSelector: managedSelector({}) });
     const after = await scrapeApiserver(admin);
     expect(flowRequests(after, flowSchema) - flowRequests(before, flowSchema)).toBeGreaterThanOrEqual(40);
     expect(podAndJobRequests(after) - podAndJobRequests(before)).toBeGreaterThanOrEqual(40);

@@ -11,11 +11,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ApiregistrationV1Api, CoreV1Api, CustomObjectsApi, type V1APIService, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, statusCode, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { httpStatusOf } from '../../src/shared/kube-api-errors.js';
+import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { createTestIdentity, type TestIdentity } from '../helpers/identity.js';
 import { call, startTestDaemon, type LogLine, type TestDaemon } from '../helpers/daemon.js';
 import { podMetricsLister } from '../../src/adapters/usage/lister.js';
 import type { GetRealTimeUsageResponse__Output } from '../../src/adapters/grpc/generated/provider/GetRealTimeUsageResponse.js';
+import { ANNOTATION_INSTANCE_ID, LABEL_INSTANCE_ID, LABEL_MANAGED, managedSelector } from '../../src/shared/labels.js';
 
 const MI = 2 ** 20;
 const PROVIDER = 'usage-cp';
@@ -54,8 +56,8 @@ function emulatedPod(p: PodSpec): V1Pod {
   return {
     metadata: {
       name: p.name,
-      labels: { 'iarnet.managed': 'true', 'iarnet.instance_id': p.instanceId.replace(/[^A-Za-z0-9._-]/g, '-') },
-      annotations: { 'iarnet.instance_id': p.instanceId, 'kwok.x-k8s.io/usage-cpu': p.usage.cpu, 'kwok.x-k8s.io/usage-memory': p.usage.memory },
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: p.instanceId.replace(/[^A-Za-z0-9._-]/g, '-') },
+      annotations: { [ANNOTATION_INSTANCE_ID]: p.instanceId, 'kwok.x-k8s.io/usage-cpu': p.usage.cpu, 'kwok.x-k8s.io/usage-memory': p.usage.memory },
     },
     spec: {
       containers: Array.from({ length: p.containers }, (_, i) => ({
@@ -138,7 +140,7 @@ async function restoreApiService(saved: V1APIService | undefined): Promise<void>
   try {
     await apiregistration.readAPIService({ name: METRICS_APISERVICE });
   } catch (err) {
-    if (statusCode(err) !== 404) throw err;
+    if (httpStatusOf(err) !== 404) throw err;
     await apiregistration.createAPIService({
       body: { apiVersion: saved.apiVersion, kind: saved.kind, metadata: { name: saved.metadata!.name, labels: saved.metadata!.labels }, spec: saved.spec },
     });
@@ -181,7 +183,7 @@ describe('real-time usage from metrics.k8s.io', () => {
   });
 
   it('lists PodMetrics with the managed selector, and the request honours its abort signal', async () => {
-    const list = podMetricsLister(admin.makeApiClient(CustomObjectsApi), ns.name, 'iarnet.managed=true');
+    const list = podMetricsLister(admin.makeApiClient(CustomObjectsApi), ns.name, managedSelector({}));
     expect(await list(new AbortController().signal)).toMatchObject({ kind: 'PodMetricsList', apiVersion: 'metrics.k8s.io/v1beta1', items: [] });
     await expect(list(AbortSignal.abort())).rejects.toThrow(/abort/i);
   });
@@ -189,7 +191,7 @@ describe('real-time usage from metrics.k8s.io', () => {
   it('converges to exactly the emulated usage within a few metrics-server resolutions, and follows changes', async () => {
     await Promise.all(PODS.map((p) => core.createNamespacedPod({ namespace: ns.name, body: emulatedPod(p) })));
     await waitFor('the pods to run', async () => {
-      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.managed=true' });
+      const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: managedSelector({}) });
       return pods.items.length === PODS.length && pods.items.every((p) => p.status?.phase === 'Running');
     });
 

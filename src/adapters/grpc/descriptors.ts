@@ -50,6 +50,12 @@ export function mapEntryName(field: string): string {
 /** ".pkg.Msg" as protoc writes type references (protobufjs fullName already has the dot). */
 const ref = (t: protobuf.ReflectionObject): string => t.fullName;
 
+/** A method's message type, which protobufjs fills in when the root is resolved. */
+function resolved(m: protobuf.Method, type: protobuf.Type | null, name: string): protobuf.Type {
+  if (!type) throw new Error(`${m.fullName}: message type ${name} is not resolved (resolveAll the root first)`);
+  return type;
+}
+
 interface FileParts {
   readonly name: string;
   readonly pkg: string;
@@ -79,7 +85,7 @@ function enumDescriptor(e: protobuf.Enum): Json {
 function messageDescriptor(t: protobuf.Type, file: FileParts, fileOf: (o: protobuf.ReflectionObject) => string): Json {
   const nestedType: Json[] = [];
   // protoc puts the synthetic oneofs of proto3 `optional` fields after every real oneof.
-  const isSynthetic = (o: protobuf.OneOf): boolean => o.fieldsArray.length === 1 && o.fieldsArray[0]!.options?.proto3_optional === true;
+  const isSynthetic = (o: protobuf.OneOf): boolean => o.fieldsArray.length === 1 && o.fieldsArray[0]?.options?.proto3_optional === true;
   const oneofs = [...t.oneofsArray.filter((o) => !isSynthetic(o)), ...t.oneofsArray.filter(isSynthetic)];
   const field = t.fieldsArray.map((f): Json => {
     const base: Json = { name: f.name, number: f.id, jsonName: jsonName(f.name) };
@@ -117,8 +123,8 @@ function serviceDescriptor(s: protobuf.Service): Json {
     name: s.name,
     method: s.methodsArray.map((m) => ({
       name: m.name,
-      inputType: ref(m.resolvedRequestType!),
-      outputType: ref(m.resolvedResponseType!),
+      inputType: ref(resolved(m, m.resolvedRequestType, m.requestType)),
+      outputType: ref(resolved(m, m.resolvedResponseType, m.responseType)),
       // protoc leaves unary flags unset rather than false.
       ...(m.requestStream ? { clientStreaming: true } : {}),
       ...(m.responseStream ? { serverStreaming: true } : {}),
@@ -159,17 +165,9 @@ export function fileDescriptorProtos(includeDir: string, entry: string | readonl
   };
   walk(root);
 
-  // Dependencies before the files that import them, as in protoc's FileDescriptorSet.
-  const ordered: FileParts[] = [];
-  const visit = (parts: FileParts, path: readonly string[]): void => {
-    if (ordered.includes(parts)) return;
-    if (path.includes(parts.name)) throw new Error(`import cycle: ${[...path, parts.name].join(' -> ')}`);
-    for (const dep of parts.deps) visit(files.get(dep)!, [...path, parts.name]);
-    ordered.push(parts);
-  };
   // Built first: building is what finds each file's dependencies.
-  const built = new Map(
-    [...files.values()].map((parts) => {
+  const built = new Map<string, { parts: FileParts; json: Json }>(
+    [...files].map(([name, parts]) => {
       const json: Json = {
         name: parts.name,
         package: parts.pkg,
@@ -178,9 +176,23 @@ export function fileDescriptorProtos(includeDir: string, entry: string | readonl
         service: parts.services.map(serviceDescriptor),
         syntax: 'proto3',
       };
-      return [parts, { ...json, dependency: [...parts.deps].sort() }] as const;
+      return [name, { parts, json: { ...json, dependency: [...parts.deps].sort() } }];
     }),
   );
-  for (const parts of files.values()) visit(parts, []);
-  return ordered.map((parts) => descriptor.FileDescriptorProto.encode(descriptor.FileDescriptorProto.fromObject(built.get(parts)!)).finish());
+
+  // Dependencies before the files that import them, as in protoc's FileDescriptorSet.
+  const ordered: { parts: FileParts; json: Json }[] = [];
+  const visit = (file: { parts: FileParts; json: Json }, path: readonly string[]): void => {
+    if (ordered.includes(file)) return;
+    const name = file.parts.name;
+    if (path.includes(name)) throw new Error(`import cycle: ${[...path, name].join(' -> ')}`);
+    for (const dep of file.parts.deps) {
+      const imported = built.get(dep);
+      if (!imported) throw new Error(`${name} imports ${dep}, which is not among the loaded files`);
+      visit(imported, [...path, name]);
+    }
+    ordered.push(file);
+  };
+  for (const file of built.values()) visit(file, []);
+  return ordered.map((file) => descriptor.FileDescriptorProto.encode(descriptor.FileDescriptorProto.fromObject(file.json)).finish());
 }

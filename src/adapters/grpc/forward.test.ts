@@ -20,7 +20,9 @@ async function replica(answer: () => DeployResponse__Output): Promise<{ address:
       cb(null, answer());
     },
   });
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   return { address: `127.0.0.1:${port}`, seen, server };
 }
 
@@ -51,8 +53,8 @@ describe('LeaderRouter', () => {
     return r;
   };
   afterEach(() => {
-    routers.splice(0).forEach((r) => r.close());
-    servers.splice(0).forEach((s) => s.forceShutdown());
+    for (const r of routers.splice(0)) r.close();
+    for (const s of servers.splice(0)) s.forceShutdown();
   });
 
   it('runs the call here while this replica is active', async () => {
@@ -99,7 +101,9 @@ describe('LeaderRouter', () => {
 
   it('tries again when the replica reached answers that it no longer admits', async () => {
     let answers = 0;
-    const leader = await replica(() => (answers++ === 0 ? { error: 'UNAVAILABLE: this replica is the standby', workloadName: '', workloadKind: 'POD', created: false } : ok('remote')));
+    const leader = await replica(() =>
+      answers++ === 0 ? { error: 'UNAVAILABLE: this replica is the standby', workloadName: '', workloadKind: 'POD', created: false } : ok('remote'),
+    );
     servers.push(leader.server);
     const role = new Role();
     role.leader = { identity: 'other', address: leader.address };

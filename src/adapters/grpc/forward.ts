@@ -62,36 +62,81 @@ export class LeaderRouter {
    * caller's deadline. `retryable` says which in-band answers mean "that
    * replica is no longer active": they are tried again like an unreachable one.
    */
-  async route<Req, Res>(method: grpc.MethodDefinition<Req, Res>, call: IncomingCall, request: Req, local: () => Promise<Res>, retryable: (res: Res) => boolean = () => false): Promise<Res> {
-    const { role, log } = this.options;
-    const forwarded = call.metadata.get(FORWARDED_BY).length > 0;
+  async route<Req, Res>(
+    method: grpc.MethodDefinition<Req, Res>,
+    call: IncomingCall,
+    request: Req,
+    local: () => Promise<Res>,
+    retryable: (res: Res) => boolean = () => false,
+  ): Promise<Res> {
+    const { role } = this.options;
+    // A forwarded call is answered here, never forwarded twice; the core refuses it if this replica does not admit.
+    if (call.metadata.get(FORWARDED_BY).length > 0) return local();
     const deadline = call.getDeadline();
     const callDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
     const giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
-    const instanceId = (request as { instanceId?: unknown }).instanceId;
-    const what = { method: method.path, ...(typeof instanceId === 'string' ? { instanceId } : {}) };
-    let tries = 0;
-    for (;;) {
+    for (let tries = 1; ; ) {
       // The core checks again at admission: leadership may lapse in between.
-      if (role.isLeading() || forwarded) return local();
-      const leader = role.info().leader;
-      if (leader?.address && leader.identity !== role.identity) {
-        tries++;
-        try {
-          const res = await this.forward(leader.address, method, request, callDeadline);
-          if (!retryable(res) || Date.now() >= giveUpAt) {
-            this.options.observer?.forwarded(method.path, tries > 1 ? 'retried' : 'ok');
-            return res;
-          }
-          log.info({ ...what, to: leader.identity }, 'the replica forwarded to is no longer active; waiting');
-        } catch (err) {
-          const e = err as grpc.ServiceError;
-          if (e.code !== grpc.status.UNAVAILABLE || Date.now() >= giveUpAt) throw this.refuse(method, `the active replica ${leader.identity} (${leader.address}) failed: ${e.details}`);
-          log.info({ ...what, to: leader.identity, err: e.details }, 'active replica unreachable; waiting for the lease');
-        }
+      if (role.isLeading()) return local();
+      const leader = this.activeElsewhere();
+      if (leader) {
+        const outcome = await this.attempt(leader, method, request, callDeadline, retryable);
+        const done = this.conclude(method, request, leader, outcome, tries++, Date.now() >= giveUpAt);
+        if (done) return done.answer;
       }
       if (Date.now() >= giveUpAt) throw this.refuse(method, 'no replica is active (leader election in progress); retry shortly');
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 50));
+    }
+  }
+
+  /** The active replica when it is another one with a known address. */
+  private activeElsewhere(): { identity: string; address: string } | undefined {
+    const leader = this.options.role.info().leader;
+    if (!leader?.address || leader.identity === this.options.role.identity) return undefined;
+    return { identity: leader.identity, address: leader.address };
+  }
+
+  /** The answer to return, undefined to wait and try again, or a refusal thrown. */
+  private conclude<Res>(
+    method: { readonly path: string },
+    request: unknown,
+    leader: { identity: string },
+    outcome: { answer?: Res; failure?: string; retry: boolean; why?: string },
+    tries: number,
+    lastChance: boolean,
+  ): { answer: Res } | undefined {
+    if (outcome.retry && !lastChance) {
+      this.options.log.info(
+        { method: method.path, ...instanceOf(request), to: leader.identity, why: outcome.why },
+        'no answer from an active replica yet; waiting',
+      );
+      return undefined;
+    }
+    if (outcome.answer !== undefined) {
+      this.options.observer?.forwarded(method.path, tries > 1 ? 'retried' : 'ok');
+      return { answer: outcome.answer };
+    }
+    throw this.refuse(method, outcome.failure ?? 'the active replica failed');
+  }
+
+  /** One forward: an answer (maybe one that says to try again), or a failure (maybe worth another try). */
+  private async attempt<Req, Res>(
+    leader: { identity: string; address: string },
+    method: grpc.MethodDefinition<Req, Res>,
+    request: Req,
+    deadline: number,
+    retryable: (res: Res) => boolean,
+  ): Promise<{ answer?: Res; failure?: string; retry: boolean; why?: string }> {
+    try {
+      const answer = await this.forward(leader.address, method, request, deadline);
+      return { answer, retry: retryable(answer), why: 'the replica forwarded to is no longer active' };
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      return {
+        failure: `the active replica ${leader.identity} (${leader.address}) failed: ${e.details}`,
+        retry: e.code === grpc.status.UNAVAILABLE,
+        why: e.details,
+      };
     }
   }
 
@@ -115,7 +160,7 @@ export class LeaderRouter {
     const client = this.client.client;
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline }, (err, res) =>
-        err ? reject(err) : resolve(res!),
+        err ? reject(err) : resolve(res as Res),
       );
     });
   }
@@ -126,6 +171,11 @@ export function peerCredentials(tls: { cert: Buffer; key: Buffer; clientCa?: Buf
   if (!tls) return grpc.credentials.createInsecure();
   // Replicas are addressed by pod IP, which certificates rarely name: trust the CA, not the name.
   return grpc.credentials.createSsl(tls.clientCa ?? null, tls.key, tls.cert, { checkServerIdentity: () => undefined });
+}
+
+function instanceOf(request: unknown): { instanceId?: string } {
+  const instanceId = (request as { instanceId?: unknown }).instanceId;
+  return typeof instanceId === 'string' ? { instanceId } : {};
 }
 
 /** Which replica answered, and which one is active: sent with every answer, for the CLI and for operators. */

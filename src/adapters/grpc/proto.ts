@@ -24,7 +24,7 @@ export function protoDir(): string {
   for (;;) {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'proto'))) return join(dir, 'proto');
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('proto/ not found next to a package.json above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error(`proto/ not found next to a package.json above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
 }

@@ -26,6 +26,11 @@ const definition: grpc.ServiceDefinition = {
   Once: { path: '/test.v1.Clock/Once', requestStream: false, responseStream: false, ...json },
 };
 const Client = grpc.makeGenericClientConstructor(definition, 'Clock');
+/** The two methods of the test service, as the generic client exposes them. */
+type ClockClient = {
+  Ticks(request: object): grpc.ClientReadableStream<Tick>;
+  Once(request: object, callback: (err: grpc.ServiceError | null, res: unknown) => void): grpc.ClientUnaryCall;
+};
 
 interface Recorded {
   readonly reports: Array<[string, string, string]>;
@@ -51,12 +56,12 @@ afterEach(() => {
   server?.forceShutdown();
 });
 
-async function serve(handlers: grpc.UntypedServiceImplementation): Promise<grpc.Client & Record<string, Function>> {
+async function serve(handlers: grpc.UntypedServiceImplementation): Promise<grpc.Client & ClockClient> {
   server = createServer({ maxReceiveMessageBytes: 1024 * 1024 });
   server.addService(definition, handlers);
   const port = await bind(server, '127.0.0.1:0', grpc.ServerCredentials.createInsecure());
   client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  return client as grpc.Client & Record<string, Function>;
+  return client as grpc.Client & ClockClient;
 }
 
 function collect(call: grpc.ClientReadableStream<Tick>): Promise<{ ticks: number[]; status: grpc.StatusObject }> {

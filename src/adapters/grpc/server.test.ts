@@ -6,12 +6,15 @@ import { bind, createServer, shutdown } from './server.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
-async function serverWith(getCapacity: grpc.handleUnaryCall<unknown, unknown>): Promise<{ server: grpc.Server; client: grpc.Client & Record<string, Function> }> {
+/** The one method these tests call, as the generic client exposes it. */
+type CapacityClient = { GetCapacity(request: object, callback: (err: grpc.ServiceError) => void): grpc.ClientUnaryCall };
+
+async function serverWith(getCapacity: grpc.handleUnaryCall<unknown, unknown>): Promise<{ server: grpc.Server; client: grpc.Client & CapacityClient }> {
   const { grpcObject } = loadProto();
   const server = createServer({ maxReceiveMessageBytes: 1024 * 1024 });
   server.addService(grpcObject.provider.Service.service, { GetCapacity: getCapacity } as grpc.UntypedServiceImplementation);
   const port = await bind(server, '127.0.0.1:0', grpc.ServerCredentials.createInsecure());
-  const client = new grpcObject.provider.Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Function>;
+  const client = new grpcObject.provider.Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & CapacityClient;
   return { server, client };
 }
 

@@ -25,7 +25,7 @@ export interface KubeClients {
  * in_cluster is true; else client-node's default (KUBECONFIG, ~/.kube/config,
  * in-cluster, localhost).
  */
-export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string } {
+export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string; server: string } {
   const kc = new KubeConfig();
   let source: string;
   if (settings.kubeconfig) {
@@ -49,11 +49,11 @@ export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw failedPrecondition(`no current cluster in the Kubernetes configuration (${source}): check current-context`);
   if (!cluster.server) throw failedPrecondition(`clusters[${cluster.name}].cluster.server is missing (${source})`);
-  return { kubeConfig: kc, source };
+  return { kubeConfig: kc, source, server: cluster.server };
 }
 
 export function makeClients(settings: KubeSettings): KubeClients {
-  const { kubeConfig, source } = loadKubeConfig(settings);
+  const { kubeConfig, source, server } = loadKubeConfig(settings);
   return {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
@@ -62,6 +62,6 @@ export function makeClients(settings: KubeSettings): KubeClients {
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
     source,
-    server: kubeConfig.getCurrentCluster()!.server,
+    server,
   };
 }

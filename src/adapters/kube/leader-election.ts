@@ -172,7 +172,7 @@ export class LeaderElector implements Leadership {
   }
 
   private async tryAcquireOrRenew(): Promise<void> {
-    const { client, name, timing, log } = this.options;
+    const { client, timing } = this.options;
     const started = this.monotonic();
     const leading = this.leading;
     // A renewal may take what is left of the renew deadline; a campaign one renew deadline.
@@ -181,14 +181,27 @@ export class LeaderElector implements Leadership {
       this.stepDown('renew deadline passed');
       return;
     }
-    const signal = timeout(budget);
     const base = this.observed?.lease;
     const holder = base?.spec?.holderIdentity;
     if (base && holder && holder !== this.identity && !this.expired()) return; // someone else holds a valid lease
+    try {
+      const written = await client.write(this.claim(base), timeout(budget));
+      this.observe(written);
+      if (this.stopped && !this.leading) return;
+      if (this.leading) this.renewed(started);
+      else this.becomeLeader(started, written);
+    } catch (err) {
+      await this.failed(err);
+    }
+  }
 
+  /** The Lease as this replica would hold it: renewed, or taken over (a new acquire time, one more transition). */
+  private claim(base: V1Lease | undefined): V1Lease {
+    const { client, name, timing } = this.options;
     const now = Date.now();
+    const holder = base?.spec?.holderIdentity;
     const taking = holder !== this.identity;
-    const body: V1Lease = {
+    return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {
@@ -201,28 +214,27 @@ export class LeaderElector implements Leadership {
         leaseDurationSeconds: Math.ceil(timing.leaseDurationMs / 1000),
         acquireTime: taking ? microTime(now) : (base?.spec?.acquireTime ?? microTime(now)),
         renewTime: microTime(now),
-        leaseTransitions: (base?.spec?.leaseTransitions ?? 0) + (taking && base && holder ? 1 : 0),
+        leaseTransitions: (base?.spec?.leaseTransitions ?? 0) + (taking && holder ? 1 : 0),
       },
     };
-    try {
-      const written = await client.write(body, signal);
-      this.observe(written);
-      if (this.stopped && !this.leading) return;
-      if (this.leading) this.renewed(started);
-      else this.becomeLeader(started, written);
-    } catch (err) {
-      if (isConflict(err)) {
-        // Another candidate (or our own stale copy) lost the race: read afresh for the next try.
-        try {
-          this.observe(await client.get(name, timeout(timing.retryPeriodMs)));
-        } catch {
-          /* the next try reads again */
-        }
-      } else {
-        log.warn({ lease: name, leading: Boolean(this.leading), err: (err as Error).message }, this.leading ? 'could not renew the leader lease' : 'could not acquire the leader lease');
+  }
+
+  private async failed(err: unknown): Promise<void> {
+    const { client, name, timing, log } = this.options;
+    if (isConflict(err)) {
+      // Another candidate (or our own stale copy) got in first: read afresh for the next try.
+      try {
+        this.observe(await client.get(name, timeout(timing.retryPeriodMs)));
+      } catch {
+        /* the next try reads again */
       }
-      if (this.leading && this.monotonic() - this.leading.renewedAt >= timing.renewDeadlineMs) this.stepDown('renew deadline passed');
+    } else {
+      log.warn(
+        { lease: name, leading: Boolean(this.leading), err: (err as Error).message },
+        this.leading ? 'could not renew the leader lease' : 'could not acquire the leader lease',
+      );
     }
+    if (this.leading && this.monotonic() - this.leading.renewedAt >= timing.renewDeadlineMs) this.stepDown('renew deadline passed');
   }
 
   private becomeLeader(renewedAt: number, lease: V1Lease): void {
@@ -277,7 +289,10 @@ export class LeaderElector implements Leadership {
       this.observe(released);
       log.info({ identity: this.identity, lease: name }, 'leader lease released');
     } catch (err) {
-      log.warn({ identity: this.identity, lease: name, err: (err as Error).message }, 'could not release the leader lease; the standby takes over when it expires');
+      log.warn(
+        { identity: this.identity, lease: name, err: (err as Error).message },
+        'could not release the leader lease; the standby takes over when it expires',
+      );
     }
   }
 
@@ -306,7 +321,7 @@ export class LeaderElector implements Leadership {
   /** Records a copy of the Lease; the expiry clock restarts only when the record itself changed. */
   private observe(lease: V1Lease | undefined): void {
     if (!lease) return;
-    const latest = newer(this.observed?.lease, lease)!;
+    const latest = newer(this.observed?.lease, lease) ?? lease;
     const s = latest.spec;
     const key = `${s?.holderIdentity ?? ''}|${String(s?.renewTime ?? '')}|${String(s?.acquireTime ?? '')}|${s?.leaseTransitions ?? 0}`;
     if (this.observed?.key === key) {
@@ -318,13 +333,19 @@ export class LeaderElector implements Leadership {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     const holder = s?.holderIdentity;
     if (before !== undefined && holder !== before) {
-      this.options.log.info({ lease: this.options.name, from: before || null, to: holder || null, leaseTransitions: s?.leaseTransitions ?? 0 }, 'leader lease changed hands');
+      this.options.log.info(
+        { lease: this.options.name, from: before || null, to: holder || null, leaseTransitions: s?.leaseTransitions ?? 0 },
+        'leader lease changed hands',
+      );
     }
     if (holder && holder !== this.identity && !this.stopped) {
       const seconds = s?.leaseDurationSeconds ?? Math.ceil(this.options.timing.leaseDurationMs / 1000);
-      this.expiryTimer = setTimeout(() => {
-        if (!this.leading && !this.attempt && this.expired()) this.schedule(0);
-      }, seconds * 1000 + 10);
+      this.expiryTimer = setTimeout(
+        () => {
+          if (!this.leading && !this.attempt && this.expired()) this.schedule(0);
+        },
+        seconds * 1000 + 10,
+      );
       this.expiryTimer.unref();
     }
   }

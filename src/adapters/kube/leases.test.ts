@@ -27,7 +27,11 @@ describe('Lease fields', () => {
   it('maps the session Lease: holder = provider id, acquire = connected-at, renew = last-seen; no holder = nobody', () => {
     const connectedAt = Date.UTC(2026, 0, 1, 0, 0, 0);
     const lastSeen = connectedAt + 30_000;
-    expect(sessionOf(lease('1', { holderIdentity: 'cp', acquireTime: microTime(connectedAt), renewTime: microTime(lastSeen) }))).toEqual({ providerId: 'cp', connectedAt, lastSeen });
+    expect(sessionOf(lease('1', { holderIdentity: 'cp', acquireTime: microTime(connectedAt), renewTime: microTime(lastSeen) }))).toEqual({
+      providerId: 'cp',
+      connectedAt,
+      lastSeen,
+    });
     expect(sessionOf(lease('1', { leaseDurationSeconds: 90 }))).toBeUndefined();
     expect(sessionOf(undefined)).toBeUndefined();
     // A holder without times was not written by us: long expired rather than forever alive.

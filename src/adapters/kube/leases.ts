@@ -71,7 +71,11 @@ export class LeaseClient {
   async get(name: string, signal?: AbortSignal): Promise<V1Lease | undefined> {
     const namespace = this.namespace;
     try {
-      return await withRetry({ verb: 'get', resource: 'leases', namespace }, () => this.api.readNamespacedLease({ name, namespace }, signal && abortWith(signal)), ONCE);
+      return await withRetry(
+        { verb: 'get', resource: 'leases', namespace },
+        () => this.api.readNamespacedLease({ name, namespace }, signal && abortWith(signal)),
+        ONCE,
+      );
     } catch (err) {
       if (err instanceof DomainError && err.kind === ErrorKind.NotFound) return undefined;
       throw err;
@@ -81,13 +85,18 @@ export class LeaseClient {
   /** Creates the Lease, or replaces it when `body` carries the resourceVersion it was read at. A conflict is AlreadyExists. */
   async write(body: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     const namespace = this.namespace;
-    const name = body.metadata!.name!;
+    const name = body.metadata?.name;
+    if (!name) throw new Error('a Lease to write needs metadata.name');
     const options = signal && abortWith(signal);
     const labelled: V1Lease = { ...body, metadata: { ...body.metadata, labels: { ...body.metadata?.labels, [LEASE_LABEL]: LEASE_LABEL_VALUE } } };
     if (!body.metadata?.resourceVersion) {
       return withRetry({ verb: 'create', resource: 'leases', namespace }, () => this.api.createNamespacedLease({ namespace, body: labelled }, options), ONCE);
     }
-    return withRetry({ verb: 'update', resource: 'leases', namespace }, () => this.api.replaceNamespacedLease({ name, namespace, body: labelled }, options), ONCE);
+    return withRetry(
+      { verb: 'update', resource: 'leases', namespace },
+      () => this.api.replaceNamespacedLease({ name, namespace, body: labelled }, options),
+      ONCE,
+    );
   }
 }
 

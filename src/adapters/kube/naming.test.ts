@@ -16,8 +16,8 @@ describe('workloadName', () => {
   });
 
   it('stays within 63 characters and distinct for long ids sharing a prefix', () => {
-    const a = workloadName('x'.repeat(100) + 'a');
-    const b = workloadName('x'.repeat(100) + 'b');
+    const a = workloadName(`${'x'.repeat(100)}a`);
+    const b = workloadName(`${'x'.repeat(100)}b`);
     expect(a).toHaveLength(63);
     expect(a).not.toBe(b);
   });

@@ -19,15 +19,16 @@ export class KubeRuntime implements WorkloadRuntime {
 
   async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
     const namespace = this.ctx.namespace;
+    const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
       await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
-      return { name: body.metadata!.name! };
+      return { name };
     }
     const body = podManifest(spec, this.ctx);
     await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
-    return { name: body.metadata!.name! };
+    return { name };
   }
 
   async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {

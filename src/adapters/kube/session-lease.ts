@@ -108,11 +108,13 @@ export class LeaseSessionStore implements SessionStore {
   }
 
   private persistSeen(): void {
-    if (this.persisting) return;
+    if (this.persisting !== undefined) return;
     const seen = this.seen;
     if (!seen) return;
     this.persisting = this.write((current) =>
-      current && current.providerId === seen.providerId && current.connectedAt === seen.connectedAt && seen.at > current.lastSeen ? { ...current, lastSeen: seen.at } : current,
+      current && current.providerId === seen.providerId && current.connectedAt === seen.connectedAt && seen.at > current.lastSeen
+        ? { ...current, lastSeen: seen.at }
+        : current,
     ).then(
       () => {
         this.stats.lastSeen++;

@@ -32,12 +32,12 @@ export interface Scheduler {
 }
 
 export const realScheduler: Scheduler = {
-  every(ms, fn) {
+  every(ms, fn): () => void {
     const handle = setInterval(fn, ms);
     handle.unref();
     return () => clearInterval(handle);
   },
-  after(ms) {
+  after(ms): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms).unref());
   },
 };
@@ -150,19 +150,20 @@ export class UsagePoller implements UsageSource {
     const now = this.options.clock.now();
     const observed = this.options.view.snapshot();
     const figures = this.figures(observed);
-    if (this.serving() === 'requests') {
+    const sample = this.servedSample();
+    if (!sample) {
       return { ...figures, source: 'requests', sampledAt: now, stale: !this.options.view.synced() };
     }
-    const at = this.sample!.at;
+    const at = sample.at;
     return { ...figures, source: 'metrics', sampledAt: at, stale: now - at > this.staleAfterMs };
   }
 
   stats(): UsagePollerStats {
-    const source = this.serving();
+    const sample = this.servedSample();
     const now = this.options.clock.now();
     return {
-      source,
-      stale: source === 'requests' ? !this.options.view.synced() : now - this.sample!.at > this.staleAfterMs,
+      source: sample ? 'metrics' : 'requests',
+      stale: sample ? now - sample.at > this.staleAfterMs : !this.options.view.synced(),
       intervalMs: this.options.intervalMs,
       staleAfterMs: this.staleAfterMs,
       lastSuccessAt: this.last.successAt,
@@ -216,7 +217,12 @@ export class UsagePoller implements UsageSource {
   }
 
   private serving(): UsageSourceKind {
-    return this.fallback || !this.sample ? 'requests' : 'metrics';
+    return this.servedSample() ? 'metrics' : 'requests';
+  }
+
+  /** The metrics sample the figures come from, or undefined while they come from requests. */
+  private servedSample(): Sample | undefined {
+    return this.fallback ? undefined : this.sample;
   }
 
   private succeeded(perInstance: ReadonlyMap<string, MeteredUsage>, answer: unknown): void {
@@ -268,15 +274,16 @@ export class UsagePoller implements UsageSource {
   }
 
   private noteStaleness(): void {
-    if (this.staleLogged || this.serving() !== 'metrics') return;
-    const age = this.options.clock.now() - this.sample!.at;
+    const sample = this.servedSample();
+    if (this.staleLogged || !sample) return;
+    const age = this.options.clock.now() - sample.at;
     if (age <= this.staleAfterMs) return;
     this.staleLogged = true;
     this.options.log.warn({ source: 'metrics', ageMs: age, lastError: this.last.error }, 'usage sample is stale: no successful metrics poll for three intervals');
   }
 
   private figures(observed: ObservedWorkloads): Figures {
-    const sample = this.serving() === 'metrics' ? this.sample : undefined;
+    const sample = this.servedSample();
     const memo = this.memo;
     if (memo && memo.sample === sample && memo.observed === observed) return memo.figures;
     const figures = sample ? withGpus(sample.perInstance, observed) : runningRequests(observed);
