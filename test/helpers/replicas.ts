@@ -21,6 +21,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { stringify } from 'yaml';
 import { makeClient } from './daemon.js';
 import { makeKubeConfig, waitFor } from './cluster.js';
+import { freePort } from './net.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -29,17 +30,6 @@ const dir = mkdtempSync(join(tmpdir(), 'k8s-provider-replicas-'));
 
 /** A JSON log line; `at` is its time in ms since epoch (the daemon logs ISO times). */
 export type LogLine = Record<string, unknown> & { msg?: string; at: number };
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-    srv.on('error', rej);
-  });
-}
 
 /** A kubeconfig for the test cluster whose server is `server` (e.g. a TcpProxy in front of it). */
 export function kubeconfigVia(server: string): string {

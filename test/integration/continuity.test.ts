@@ -14,6 +14,7 @@ import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type Test
 import { call, makeClient, statusOf } from '../helpers/daemon.js';
 import { apiServerAddress, IarnetClient, kubeconfigVia, MAIN, ReplicaProcess, TcpFront, TcpProxy, healthOf, type LogLine } from '../helpers/replicas.js';
 import { buildCli, runCli } from '../helpers/cli.js';
+import { ANNOTATION_INSTANCE_ID, LABEL_MANAGED } from '../../src/shared/labels.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import * as grpc from '@grpc/grpc-js';
@@ -56,10 +57,10 @@ const timeOf = (l: LogLine | undefined): number => {
 /** Managed pods by instance id, with their cpu requests in millicores. */
 async function managedPods(namespace: string): Promise<Array<{ instanceId: string; cpuMilli: number }>> {
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
-  const list = await core.listNamespacedPod({ namespace, labelSelector: 'iarnet.managed=true' });
+  const list = await core.listNamespacedPod({ namespace, labelSelector: `${LABEL_MANAGED}=true` });
   return list.items.map((p) => {
     const cpu = String(p.spec?.containers[0]?.resources?.requests?.cpu ?? '0');
-    return { instanceId: p.metadata?.annotations?.['iarnet.instance_id'] ?? '', cpuMilli: cpu.endsWith('m') ? Number(cpu.slice(0, -1)) : Number(cpu) * 1000 };
+    return { instanceId: p.metadata?.annotations?.[ANNOTATION_INSTANCE_ID] ?? '', cpuMilli: cpu.endsWith('m') ? Number(cpu.slice(0, -1)) : Number(cpu) * 1000 };
   });
 }
 
