@@ -18,9 +18,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto/ proto/
-COPY scripts/gen-proto.mjs scripts/
+COPY scripts/gen-proto.mjs scripts/build-info.mjs scripts/
 COPY src/ src/
-RUN npm run build
+# No .git in the build context: the commit comes in as a build argument
+# (docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) .), else "unknown".
+ARG GIT_COMMIT=""
+RUN GIT_COMMIT="${GIT_COMMIT}" npm run build
 
 # ---- production dependencies only, without the dev toolchain ----
 FROM ${NODE_IMAGE} AS prod-deps
@@ -36,6 +39,7 @@ ENV NODE_ENV=production
 # walks up from dist/src/adapters/grpc to find it).
 COPY --from=prod-deps /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/build-info.json ./dist/build-info.json
 COPY package.json ./
 COPY proto/ ./proto/
 # Numeric, so a pod's runAsNonRoot can verify it (a user name cannot be checked).

@@ -67,6 +67,8 @@ version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' package.json | head -n 1)"
 [[ -n $version ]] && labels+=(--label "org.opencontainers.image.version=$version")
 if revision="$(git rev-parse HEAD 2>/dev/null)"; then
   labels+=(--label "org.opencontainers.image.revision=$revision")
+  # --version of the image names the commit (the build context has no .git).
+  labels+=(--build-arg "GIT_COMMIT=$revision")
 fi
 
 printf 'build.sh: building %s\n' "$tag" >&2

@@ -55,17 +55,23 @@ await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 })
 
 mkdirSync(state, { recursive: true });
 const config = join(state, 'demo-config.yaml');
-writeFileSync(
-  config,
-  [
-    `server: { host: 127.0.0.1, port: ${port} }`,
-    `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
-    'resource: { cpu: 4000, memory: 8Gi, gpu: 1 }',
-    `usage: { interval_seconds: 5 }`,
-    `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
-    '',
-  ].join('\n'),
-);
+/** @param {number} cpu millicores */
+const writeConfig = (cpu) =>
+  writeFileSync(
+    config,
+    [
+      `server: { host: 127.0.0.1, port: ${port} }`,
+      `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
+      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1 }`,
+      `usage: { interval_seconds: 5 }`,
+      `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
+      '',
+    ].join('\n'),
+  );
+writeConfig(4000);
+say('the build, and a check of the config (k8s-provider --version, --check-config)');
+spawnSync(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--version'], { stdio: 'inherit' });
+spawnSync(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--check-config', config], { stdio: 'inherit' });
 
 say(`the daemon (logs in .cluster/demo-daemon.log)`);
 const log = createWriteStream(join(state, 'demo-daemon.log'));
@@ -103,6 +109,13 @@ try {
     '--kind', 'job', '--timeout', '300', '--cleanup', 'on-failure', '-l', 'demo=true', '--', 'sh', '-c', 'echo done']);
   run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'too-big', '--image', 'busybox', '--cpu', '16', '--memory', '1Gi'], { allowFail: true });
 
+  say('more capacity without a restart: edit resource.cpu, then SIGHUP');
+  writeConfig(6000);
+  running.daemon.kill('SIGHUP');
+  const total = () => JSON.parse(run(['capacity', '--addr', addr, '-p', 'demo-cp', '--json'], { show: false }).stdout).total.cpu;
+  for (const until = Date.now() + 10_000; Number(total()) !== 6000 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+  run(['capacity', '--addr', addr, '-p', 'demo-cp']);
+
   await new Promise((r) => setTimeout(r, 2000));
   say('the periodic HealthCheck, live usage, and the workloads in the cluster');
   run(['health', '--addr', addr, '-p', 'demo-cp']);
@@ -118,7 +131,7 @@ try {
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_connected)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
+  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);

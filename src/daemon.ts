@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
+import type { Resources } from './core/resources.js';
 import { Ledger } from './core/ledger.js';
 import { Provider } from './core/provider.js';
 import { Session } from './core/session.js';
@@ -49,6 +50,12 @@ export interface Daemon {
   informerStats(): Record<string, InformerStats>;
   /** The usage poller: source, last success, failures, polls and skipped polls. */
   usageStats(): UsagePollerStats;
+  /**
+   * Applies a reloaded resource.cpu/memory/gpu at once: the capacity lent in
+   * static mode, the cap in auto mode. Admission and the books follow on the
+   * next call. (resource.mode itself needs a restart.)
+   */
+  setQuota(resource: Config['resource']): void;
   stop(): Promise<void>;
 }
 
@@ -96,11 +103,19 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
 }
 
 /** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
-function capacitySource(config: Config, access: KubeAccess, build: Informers): { capacity: CapacitySource; informerList: AnyInformer[] } {
+function capacitySource(
+  config: Config,
+  access: KubeAccess,
+  build: Informers,
+): { capacity: CapacitySource; informerList: AnyInformer[]; setQuota: (resource: Config['resource']) => void } {
   const { namespace } = config.kubernetes;
   if (config.resource.mode !== 'auto') {
-    const total = { cpu: config.resource.cpu ?? 0, memory: config.resource.memory ?? 0, gpu: config.resource.gpu ?? 0 };
-    return { capacity: { total: () => total }, informerList: [] };
+    const totalOf = (r: Config['resource']): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0 });
+    let total = totalOf(config.resource);
+    const setQuota = (r: Config['resource']): void => {
+      total = totalOf(r);
+    };
+    return { capacity: { total: () => total }, informerList: [], setQuota };
   }
   const nodes = build.nodes();
   const allPods = build.allPods();
@@ -108,8 +123,9 @@ function capacitySource(config: Config, access: KubeAccess, build: Informers): {
     pod.metadata?.namespace === namespace &&
     pod.metadata.labels?.[LABEL_MANAGED] === 'true' &&
     Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
-  const cap = { cpu: config.resource.cpu, memory: config.resource.memory, gpu: config.resource.gpu };
-  return { capacity: new AutoCapacity(nodes, allPods, { isManaged, cap }), informerList: [nodes, allPods] };
+  const capOf = (r: Config['resource']): Partial<Resources> => ({ cpu: r.cpu, memory: r.memory, gpu: r.gpu });
+  const auto = new AutoCapacity(nodes, allPods, { isManaged, cap: capOf(config.resource) });
+  return { capacity: auto, informerList: [nodes, allPods], setQuota: (r) => auto.setCap(capOf(r)) };
 }
 
 interface Core {
@@ -251,7 +267,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const pods = build.managedPods();
   const jobs = build.managedJobs();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
-  const { capacity, informerList: capacityWatches } = capacitySource(config, access, build);
+  const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
   const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
@@ -264,7 +280,6 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const continuity = new ContinuityMetrics(prometheus.registry, {
     leading: () => elector.isLeading(),
     leaseTransitions: () => elector.info().leaseTransitions,
-    sessionConnected: () => session.current() !== undefined,
     sessionWrites: () => sessionStore.writeStats(),
   });
   // Deploys reaching the standby run on the active replica (the routing design in the README).
@@ -297,6 +312,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
+    session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastSeen, ...session.ends() }),
     informerStats,
     ready,
     usage: () => usage.stats(),
@@ -324,6 +340,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     informerStats,
     usageStats: () => usage.stats(),
     leader: () => elector.info(),
+    setQuota,
     async stop(): Promise<void> {
       // Hand over first: new connections go to the other replica, the standby
       // takes the Lease within a moment, and calls still arriving here are

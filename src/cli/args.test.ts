@@ -103,6 +103,11 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['deploy', '--help'])).toEqual({ name: 'help', topic: 'deploy' });
     expect(parseCommandLine(['probe', '--service', 'provider.Service'])).toMatchObject({ name: 'probe', service: 'provider.Service' });
   });
+
+  it('parses version in its three spellings, and nothing else with it', () => {
+    for (const argv of [['--version'], ['-V'], ['version']]) expect(parseCommandLine(argv), argv.join(' ')).toEqual({ name: 'version' });
+    expect(() => parseCommandLine(['version', 'extra'])).toThrow('version: unexpected argument "extra"');
+  });
 });
 
 describe('flag values', () => {

@@ -35,6 +35,7 @@ export type RpcCommandName = 'connect' | 'disconnect' | 'capacity' | 'available'
 
 export type Command =
   | { readonly name: 'help'; readonly topic: string | undefined }
+  | { readonly name: 'version' }
   | { readonly name: RpcCommandName; readonly common: CommonFlags }
   | { readonly name: 'deploy'; readonly common: CommonFlags; readonly request: DeployRequest }
   | { readonly name: 'probe'; readonly common: CommonFlags; readonly service: string }
@@ -80,7 +81,7 @@ const PODS = {
 
 const PROBE = { service: { type: 'string' } } as const;
 
-const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE } as const;
+const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, version: { type: 'boolean', short: 'V' } } as const;
 
 const OWN: Record<string, readonly string[]> = {
   deploy: Object.keys(DEPLOY),
@@ -89,7 +90,7 @@ const OWN: Record<string, readonly string[]> = {
 };
 
 const RPC_COMMANDS: readonly RpcCommandName[] = ['connect', 'disconnect', 'capacity', 'available', 'usage', 'health'];
-const COMMANDS = [...RPC_COMMANDS, 'deploy', 'probe', 'pods', 'help'];
+const COMMANDS = [...RPC_COMMANDS, 'deploy', 'probe', 'pods', 'help', 'version'];
 /** Commands whose RPC needs a session, so an empty provider id can only fail. */
 const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy']);
 
@@ -106,6 +107,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
   const { values, positionals } = parsed;
   const [name, ...rest] = positionals;
+  if ((values.version && name === undefined) || (name === 'version' && rest.length === 0)) return { name: 'version' };
   if (values.help || name === undefined || name === 'help') return { name: 'help', topic: name === 'help' ? rest[0] : name };
   checkShape(name, rest, tail);
   checkOwnFlags(name, values);
@@ -305,6 +307,7 @@ Commands (one per RPC):
 Operator commands:
   probe        grpc.health.v1 status of the daemon (--service NAME, default the whole server)
   pods         managed workloads straight from the cluster (kubeconfig, not the daemon)
+  version      this CLI's version and the git commit of its build (also --version, -V)
 
 Common flags:
   --addr HOST:PORT        daemon address (default ${DEFAULT_ADDR})

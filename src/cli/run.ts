@@ -12,6 +12,7 @@ import type { GetCapacityResponse__Output } from '../adapters/grpc/contract.js';
 import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/contract.js';
 import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
+import { buildInfo, versionLine } from '../shared/version.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
 
 // gRPC and the Kubernetes client are loaded only by the commands that use
@@ -40,6 +41,10 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   if (command.name === 'help') {
     io.out(USAGE);
+    return EXIT_OK;
+  }
+  if (command.name === 'version') {
+    io.out(`${versionLine('k8s-provider-cli', buildInfo())}\n`);
     return EXIT_OK;
   }
   const json = command.name === 'pods' ? command.json : command.common.json;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configPathFrom, loadConfig, parseConfig } from './load.js';
+import { ConfigError, configPathFrom, formatIssue, loadConfig, parseConfig, unknownEnv } from './load.js';
 
 const SEED_004 = `
 server:
@@ -170,6 +170,51 @@ resource_tags: [cpu, disk]
 
   it('reports YAML syntax errors', () => {
     expect(problems('server: [port: 1')[0]).toMatch(/^YAML: /);
+  });
+});
+
+describe('where problems are', () => {
+  const issues = (text: string, env: Record<string, string> = {}): readonly string[] => {
+    try {
+      parseConfig(text, '/c/config.yaml', undefined, env);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues.map((i) => formatIssue(err.file, i));
+      throw err;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('names the line of every problem, the key line for unknown keys, the mapping for missing ones', () => {
+    expect(issues('# comment\nserver:\n  port: 70000\nresource:\n  gpu: 1\n  gpus: 2\nresource_tags: [cpu,\n  disk]\n')).toEqual([
+      '/c/config.yaml:3: server.port: Too big: expected number to be <=65535',
+      '/c/config.yaml:6: resource.gpus: unknown key (check the spelling)',
+      '/c/config.yaml:4: resource.cpu: required when resource.mode is static',
+      '/c/config.yaml:4: resource.memory: required when resource.mode is static',
+      '/c/config.yaml:8: resource_tags.1: Invalid option: expected one of "cpu"|"memory"|"gpu"|"camera"',
+    ]);
+    expect(issues('server: [port: 1')[0]).toMatch(/^\/c\/config.yaml:1: YAML: /);
+  });
+
+  it('takes every setting from K8S_PROVIDER_* variables over the file, and names the variable of a bad value', () => {
+    const env = { K8S_PROVIDER_RESOURCE_CPU: '500m', K8S_PROVIDER_RESOURCE_MEMORY: '2Gi', K8S_PROVIDER_SERVER_PORT: '7000', K8S_PROVIDER_LOG_LEVEL: 'debug', K8S_PROVIDER_RESOURCE_TAGS: 'cpu,gpu', K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true' };
+    const config = parseConfig('resource: {cpu: 8000, memory: 1Gi}\nserver: {port: 1}', '/c/config.yaml', undefined, env);
+    expect(config.resource).toMatchObject({ cpu: 500, memory: 2 * 2 ** 30 });
+    expect(config.server.port).toBe(7000);
+    expect(config.log.level).toBe('debug');
+    expect(config.resource_tags).toEqual(['cpu', 'gpu']);
+    expect(config.kubernetes.in_cluster).toBe(true);
+    expect(issues('resource: {cpu: 1, memory: 1}', { K8S_PROVIDER_SERVER_PORT: 'http', K8S_PROVIDER_RESOURCE_TAGS: 'cpu,disk' })).toEqual([
+      'K8S_PROVIDER_SERVER_PORT: server.port: Invalid input: expected number, received string',
+      'K8S_PROVIDER_RESOURCE_TAGS: resource_tags.1: Invalid option: expected one of "cpu"|"memory"|"gpu"|"camera"',
+    ]);
+  });
+
+  it('reports unknown K8S_PROVIDER_* variables, but not the service links Kubernetes adds', () => {
+    expect(unknownEnv({ K8S_PROVIDER_SERVR_PORT: '1', K8S_PROVIDER_SERVICE_HOST: '10.0.0.1', K8S_PROVIDER_PORT: 'tcp://10.0.0.1:50052', K8S_PROVIDER_PORT_50052_TCP_ADDR: '10.0.0.1', K8S_PROVIDER_LOG_LEVEL: 'info' })).toEqual(['K8S_PROVIDER_SERVR_PORT']);
+  });
+
+  it('reports a bad value under a deprecated key on the line of the old key', () => {
+    expect(issues('resource: {cpu: 1, memory: 1}\nmetrics:\n  port: 99999\n')).toEqual(['/c/config.yaml:3: prometheus.port: Too big: expected number to be <=65535']);
   });
 });
 

@@ -1,20 +1,63 @@
 /**
- * Reads the config file named by --config (default ./config.yaml). Pure
- * apart from the injected file reader, so every error path is unit-tested.
+ * Reads the config file named by --config (default ./config.yaml), with the
+ * K8S_PROVIDER_* environment variables over it. Pure apart from the injected
+ * file reader and environment, so every error path is unit-tested.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { configSchema, type Config } from './schema.js';
+import { applyEnv, settingsOf, type Setting } from './env.js';
+import { configJsonSchema } from './json-schema.js';
+import { lineOf } from './locate.js';
+
+/** One problem of a config: the key, where it was set (file line or variable), and what is wrong. */
+export interface ConfigIssue {
+  /** Dotted key path; '' for a problem of the whole file (YAML syntax, unreadable). */
+  readonly key: string;
+  readonly message: string;
+  readonly line?: number;
+  /** The environment variable that set the key, when one did. */
+  readonly env?: string;
+}
+
+const describeIssue = (i: ConfigIssue): string => (i.key ? `${i.key}: ${i.message}` : i.message);
+
+/** "FILE:LINE: key: message", or "VARIABLE: key: message" for a value from the environment. */
+export function formatIssue(file: string, i: ConfigIssue): string {
+  const where = i.env ? `${i.env}: ` : i.line !== undefined ? `${file}:${i.line}: ` : `${file}: `;
+  return where + describeIssue(i);
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super(`invalid config ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  readonly file: string;
+  readonly issues: readonly ConfigIssue[];
+  /** "key: message" per problem. */
+  readonly problems: readonly string[];
+  constructor(file: string, problems: readonly (string | ConfigIssue)[]) {
+    const issues = problems.map((p) => (typeof p === 'string' ? { key: '', message: p } : p));
+    super(`invalid config ${file}:\n${issues.map((i) => `  - ${formatIssue(file, i)}`).join('\n')}`);
+    this.file = file;
+    this.issues = issues;
+    this.problems = issues.map(describeIssue);
   }
+}
+
+/** The settings that variables may set, from the schema (computed once). */
+let settingsCache: Setting[] | undefined;
+export function envSettings(): readonly Setting[] {
+  if (!settingsCache) settingsCache = settingsOf(configJsonSchema() as Parameters<typeof settingsOf>[0]);
+  return settingsCache;
+}
+
+/**
+ * K8S_PROVIDER_* variables that name no setting. Kubernetes' service links for
+ * a Service named k8s-provider (K8S_PROVIDER_SERVICE_HOST, K8S_PROVIDER_PORT_...)
+ * share the prefix and are not ours to report.
+ */
+export function unknownEnv(env: Readonly<Record<string, string | undefined>>): string[] {
+  return applyEnv({}, env, envSettings()).unknown.filter((n) => !/^K8S_PROVIDER_(SERVICE_|PORT($|_))/.test(n));
 }
 
 export interface LoadedConfig {
@@ -35,6 +78,8 @@ export interface LoadContext {
   readonly argv: readonly string[];
   readonly cwd: string;
   readonly readFile: (path: string) => string;
+  /** The environment; K8S_PROVIDER_* variables win over the file. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export function configPathFrom(argv: readonly string[], cwd: string): string {
@@ -58,18 +103,29 @@ export function loadConfig(ctx: LoadContext): LoadedConfig {
     throw new ConfigError(path, [`cannot read ${path}: ${why}`]);
   }
   const warnings: string[] = [];
-  return { path, config: parseConfig(text, path, (w) => warnings.push(w)), warnings };
+  return { path, config: parseConfig(text, path, (w) => warnings.push(w), ctx.env), warnings };
 }
 
 /**
- * Parses YAML text; relative file paths in it are taken relative to the
- * file's directory. Deprecated keys are moved to their new place and
- * reported through `warn`, once for the whole file.
+ * Parses YAML text, with the K8S_PROVIDER_* variables of `env` over it;
+ * relative file paths are taken relative to the file's directory. Every
+ * problem is reported at once, with its line (or variable). Deprecated keys
+ * are moved to their new place and reported through `warn`, once for the
+ * whole file.
  */
-export function parseConfig(text: string, path: string, warn: (message: string) => void = () => {}): Config {
-  const doc = parseDocument(text, { prettyErrors: true });
+export function parseConfig(
+  text: string,
+  path: string,
+  warn: (message: string) => void = () => {},
+  env: Readonly<Record<string, string | undefined>> = {},
+): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length > 0) {
-    throw new ConfigError(path, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      path,
+      doc.errors.map((e) => ({ key: '', message: `YAML: ${e.message.split('\n')[0]}`, ...(e.linePos ? { line: e.linePos[0].line } : {}) })),
+    );
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(path, ['the top level must be a mapping']);
@@ -79,15 +135,25 @@ export function parseConfig(text: string, path: string, warn: (message: string) 
   if (renamed.moved.length > 0) {
     warn(`deprecated config keys in ${path}: ${renamed.moved.map(([from, to]) => `${from} is now ${to}`).join(', ')}`);
   }
+  const { raw: merged, fromEnv } = applyEnv(renamed.raw, env, envSettings());
 
-  const result = configSchema.safeParse(renamed.raw);
+  const result = configSchema.safeParse(merged);
   if (!result.success) {
+    const issue = (keyPath: readonly PropertyKey[], message: string): ConfigIssue => {
+      const key = keyPath.map(String).join('.');
+      // A list element's problem belongs to the variable that set the list.
+      const variable = [...fromEnv].find(([k]) => key === k || key.startsWith(`${k}.`))?.[1];
+      if (variable) return { key, message, env: variable };
+      // A key moved from its deprecated name is on the line of the old name.
+      const movedFrom = renamed.moved.find(([, to]) => key === to || key.startsWith(`${to}.`));
+      const written = movedFrom ? [...movedFrom[0].split('.'), ...keyPath.slice(movedFrom[1].split('.').length)] : keyPath;
+      const line = lineOf(doc, lines, written.map((k) => (typeof k === 'number' ? k : String(k))));
+      return { key: key || '(top level)', message, ...(line !== undefined ? { line } : {}) };
+    };
     throw new ConfigError(
       path,
-      result.error.issues.flatMap((issue) =>
-        issue.code === 'unrecognized_keys'
-          ? issue.keys.map((k) => `${[...issue.path, k].join('.')}: unknown key (check the spelling)`)
-          : [`${issue.path.join('.') || '(top level)'}: ${issue.message}`],
+      result.error.issues.flatMap((i) =>
+        i.code === 'unrecognized_keys' ? i.keys.map((k) => issue([...i.path, k], 'unknown key (check the spelling)')) : [issue(i.path, i.message)],
       ),
     );
   }

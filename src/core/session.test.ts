@@ -139,6 +139,19 @@ describe('Session', () => {
     expect(await kindOf(() => session.connect('cp-1'))).toBe('Error: API down');
     expect(session.current()).toBeUndefined();
   });
+
+  it('counts how sessions ended: by Disconnect or by timeout, once each', async () => {
+    const { session, clock } = setup();
+    expect(session.ends()).toEqual({ disconnects: 0, expirations: 0 });
+    await session.connect('cp-1');
+    await session.disconnect('cp-1');
+    await session.connect('cp-1');
+    clock.t += 90_001;
+    session.expireIfIdle();
+    session.expireIfIdle();
+    expect(session.current()).toBeUndefined();
+    expect(session.ends()).toEqual({ disconnects: 1, expirations: 1 });
+  });
 });
 
 describe('Session.verifyFresh', () => {

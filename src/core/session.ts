@@ -10,9 +10,16 @@ import type { Clock, Logger, SessionRecord, SessionStore } from './ports.js';
 
 export type SessionState = SessionRecord;
 
+/** Sessions ended since start, for the metrics. */
+export interface SessionEnds {
+  readonly disconnects: number;
+  readonly expirations: number;
+}
+
 export class Session {
   /** The session (id and connect time) whose expiry was last logged, so the warning appears once. */
   private expiredLogged = '';
+  private readonly counts = { disconnects: 0, expirations: 0 };
 
   constructor(
     private readonly store: SessionStore,
@@ -52,6 +59,12 @@ export class Session {
       return undefined;
     });
     this.log.info({ providerId }, 'session disconnected');
+    this.counts.disconnects++;
+  }
+
+  /** Sessions ended by this replica since it started (Disconnect here, or a timeout it noticed), for the metrics. */
+  ends(): SessionEnds {
+    return { ...this.counts };
   }
 
   /** For RPCs that need a session: the caller must be the connected provider. */
@@ -110,6 +123,7 @@ export class Session {
     const key = `${record.providerId}@${record.connectedAt}`;
     if (this.expiredLogged !== key) {
       this.expiredLogged = key;
+      this.counts.expirations++;
       this.log.warn(
         { providerId: record.providerId, idleSeconds: Math.round(idle / 1000), timeoutSeconds: this.healthTimeoutMs / 1000 },
         'session expired: no HealthCheck within the timeout',

@@ -218,10 +218,11 @@ describe('health, reflection and metrics', () => {
       expect(value('k8s_provider_deploys_total{outcome="created"}')).toBe(1);
       expect(value('k8s_provider_deploys_total{outcome="existing"}')).toBe(1);
       expect(value('k8s_provider_deploys_total{outcome="rejected"}')).toBe(1);
-      expect(value('k8s_provider_capacity_total{resource="cpu"}')).toBe(1000);
-      expect(value('k8s_provider_capacity_used{resource="cpu"}')).toBe(250);
-      expect(value('k8s_provider_capacity_available{resource="cpu"}')).toBe(750);
-      expect(value('k8s_provider_capacity_available{resource="memory"}')).toBe(GI - 64 * 2 ** 20);
+      expect(value('k8s_provider_capacity{resource="cpu",unit="core"}')).toBe(1);
+      expect(value('k8s_provider_capacity_used{resource="cpu",unit="core"}')).toBe(0.25);
+      expect(value('k8s_provider_capacity_available{resource="cpu",unit="core"}')).toBe(0.75);
+      expect(value('k8s_provider_capacity_available{resource="memory",unit="byte"}')).toBe(GI - 64 * 2 ** 20);
+      expect(value('k8s_provider_session_health_check_age_seconds{provider_id="ops"}')).toBeLessThan(60);
       expect(value('k8s_provider_ready')).toBe(1);
       expect(value('k8s_provider_kube_api_requests_total{operation="createNamespacedPod"}')).toBe(1);
       expect(value('k8s_provider_kube_api_requests_total{operation="listNamespacedPod"}')).toBeGreaterThanOrEqual(1);

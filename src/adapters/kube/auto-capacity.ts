@@ -40,8 +40,14 @@ export class AutoCapacity implements CapacitySource {
   constructor(
     private readonly nodes: Informer<V1Node>,
     private readonly pods: Informer<V1Pod>,
-    private readonly options: AutoCapacityOptions,
+    private options: AutoCapacityOptions,
   ) {}
+
+  /** A new cap (the config's resource.* reloaded) applies to the next read. */
+  setCap(cap: Partial<Resources>): void {
+    this.options = { ...this.options, cap };
+    this.memo = undefined;
+  }
 
   total(): Resources {
     if (this.memo?.nodes !== this.nodes.version || this.memo.pods !== this.pods.version) {

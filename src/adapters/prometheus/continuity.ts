@@ -12,8 +12,6 @@ export interface ContinuitySources {
   leading(): boolean;
   /** spec.leaseTransitions of the leader Lease as last observed. */
   leaseTransitions(): number | undefined;
-  /** A control plane is connected (the session has not timed out). */
-  sessionConnected(): boolean;
   sessionWrites(): { readonly writeThrough: number; readonly lastSeen: number; readonly failed: number };
 }
 
@@ -45,14 +43,6 @@ export class ContinuityMetrics {
       help: 'Times this replica became active (to="leader") or stopped being active (to="standby").',
       labelNames: ['to'],
       registers,
-    });
-    new Gauge({
-      name: `${PREFIX}session_connected`,
-      help: '1 while a control plane is connected and its session has not timed out.',
-      registers,
-      collect() {
-        this.set(sources.sessionConnected() ? 1 : 0);
-      },
     });
     new Counter({
       name: `${PREFIX}session_writes_total`,

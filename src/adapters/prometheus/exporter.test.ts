@@ -11,6 +11,7 @@ function sources(over: Partial<ExporterSources> = {}): ExporterSources {
     }),
     informerStats: () => ({ pods: { restarts: 2, resyncs: 1, lastEventAt: 95_000 }, jobs: { restarts: 0, resyncs: 1, lastEventAt: undefined } }),
     ready: () => true,
+    session: () => ({ providerId: 'cp-1', lastHealthCheckAt: 88_000, disconnects: 1, expirations: 2 }),
     usage: () => ({ source: 'metrics', stale: false, lastSuccessAt: 70_000, pollsTotal: 9, pollsFailed: 2, pollsSkipped: 1 }),
     now: () => 100_000,
     ...over,
@@ -87,15 +88,18 @@ describe('PrometheusExporter', () => {
   it('reads the ledger, informers and usage age at scrape time', async () => {
     const m = new PrometheusExporter();
     // Before the daemon hands its state over, state gauges stay empty.
-    expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([]);
+    expect(await samples(m, 'k8s_provider_capacity')).toEqual([]);
     m.collectFrom(sources());
-    expect(await samples(m, 'k8s_provider_capacity_total')).toEqual([
-      'k8s_provider_capacity_total{resource="cpu"} 8000',
-      'k8s_provider_capacity_total{resource="memory"} 8589934592',
-      'k8s_provider_capacity_total{resource="gpu"} 4',
+    // Base units: cpu in cores.
+    expect(await samples(m, 'k8s_provider_capacity')).toEqual([
+      'k8s_provider_capacity{resource="cpu",unit="core"} 8',
+      'k8s_provider_capacity{resource="memory",unit="byte"} 8589934592',
+      'k8s_provider_capacity{resource="gpu",unit="device"} 4',
     ]);
-    expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="cpu"} 500');
-    expect(await samples(m, 'k8s_provider_capacity_available')).toContain('k8s_provider_capacity_available{resource="gpu"} 3');
+    expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="cpu",unit="core"} 0.5');
+    expect(await samples(m, 'k8s_provider_capacity_available')).toContain('k8s_provider_capacity_available{resource="gpu",unit="device"} 3');
+    expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual(['k8s_provider_session_health_check_age_seconds{provider_id="cp-1"} 12']);
+    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual(['k8s_provider_session_ends_total{reason="disconnected"} 1', 'k8s_provider_session_ends_total{reason="expired"} 2']);
     expect(await samples(m, 'k8s_provider_ready')).toEqual(['k8s_provider_ready 1']);
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual([
       'k8s_provider_informer_restarts_total{informer="pods"} 2',
@@ -132,9 +136,21 @@ describe('PrometheusExporter', () => {
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual(['k8s_provider_informer_restarts_total{informer="pods"} 4']);
   });
 
-  it('includes the Node process metrics', async () => {
+  it('includes the Node process metrics, without the gauges named like counters', async () => {
     const { body } = await new PrometheusExporter().exposition();
     expect(body).toMatch(/^process_cpu_seconds_total /m);
     expect(body).toMatch(/^nodejs_eventloop_lag_seconds /m);
+    expect(body).toMatch(/^# TYPE nodejs_active_handles gauge$/m);
+    expect(body).not.toMatch(/^nodejs_active_(handles|requests|resources)_total/m);
+  });
+
+  it('shows the session while one is connected, and counts how sessions end', async () => {
+    const m = new PrometheusExporter();
+    let state: { providerId: string | undefined; lastHealthCheckAt: number | undefined; disconnects: number; expirations: number } = { providerId: 'cp-1', lastHealthCheckAt: 95_000, disconnects: 0, expirations: 0 };
+    m.collectFrom(sources({ session: () => state }));
+    expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual(['k8s_provider_session_health_check_age_seconds{provider_id="cp-1"} 5']);
+    state = { providerId: undefined, lastHealthCheckAt: undefined, disconnects: 0, expirations: 1 };
+    expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual([]);
+    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual(['k8s_provider_session_ends_total{reason="disconnected"} 0', 'k8s_provider_session_ends_total{reason="expired"} 1']);
   });
 });

@@ -20,10 +20,22 @@ export const PREFIX = 'k8s_provider_';
 /** What the gauges read at scrape time. */
 export interface ExporterSources {
   capacity(): CapacityReport;
+  session(): SessionStats;
   informerStats(): Record<string, InformerStats>;
   ready(): boolean;
   usage(): UsagePollStats;
   now(): number;
+}
+
+/** The control-plane session as the metrics see it. */
+export interface SessionStats {
+  /** The connected control plane; undefined while none is connected. */
+  readonly providerId: string | undefined;
+  /** ms since epoch of the connected control plane's last HealthCheck; undefined while none is connected. */
+  readonly lastHealthCheckAt: number | undefined;
+  /** Sessions ended by Disconnect, and by timeout, since start. */
+  readonly disconnects: number;
+  readonly expirations: number;
 }
 
 /** What the metrics poller reports about itself (a structural subset of UsagePollerStats). */
@@ -75,6 +87,9 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client's gauges named *_total break the convention that only counters end in _total
+    // (promtool check metrics flags them); nodejs_active_{handles,requests,resources} by type remain.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     // The names of go-grpc-prometheus and its ports, so existing gRPC dashboards work unchanged.
     this.rpcHandled = new Counter({
       name: 'grpc_server_handled_total',
@@ -167,6 +182,7 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver {
         this.set(s?.ready() ? 1 : 0);
       },
     });
+    sessionSeries(registers, read);
     informerSeries(registers, read);
     usageSeries(registers, read, since);
   }
@@ -198,9 +214,15 @@ function catchUpCounter<L extends string>(
   });
 }
 
-const UNITS = 'cpu in millicores, memory in bytes, gpu in devices';
+// Base units, named in a unit label as kube-state-metrics does: cpu in cores (the books keep millicores).
+const UNITS = 'cpu in cores, memory in bytes, gpu in devices';
+const RESOURCE_UNITS: Readonly<Record<(typeof RESOURCE_KEYS)[number], { unit: string; per: number }>> = {
+  cpu: { unit: 'core', per: 1000 },
+  memory: { unit: 'byte', per: 1 },
+  gpu: { unit: 'device', per: 1 },
+};
 const LEDGER_GAUGES: ReadonlyArray<readonly [string, string, (c: CapacityReport) => CapacityReport['total']]> = [
-  ['capacity_total', `Capacity lent to the control plane (${UNITS}).`, (c) => c.total],
+  ['capacity', `Capacity lent to the control plane (${UNITS}).`, (c) => c.total],
   ['capacity_used', `Capacity held by live instances, as reported to the control plane (${UNITS}).`, (c) => c.used],
   ['capacity_available', `Capacity left for new deploys (${UNITS}).`, (c) => c.available],
 ];
@@ -210,16 +232,44 @@ function ledgerGauges(registers: Registry[], read: Read): void {
     new Gauge({
       name: `${PREFIX}${name}`,
       help,
-      labelNames: ['resource'],
+      labelNames: ['resource', 'unit'],
       registers,
       collect() {
         const s = read();
         if (!s) return;
         const values = pick(s.capacity());
-        for (const resource of RESOURCE_KEYS) this.set({ resource }, values[resource]);
+        for (const resource of RESOURCE_KEYS) this.set({ resource, unit: RESOURCE_UNITS[resource].unit }, values[resource] / RESOURCE_UNITS[resource].per);
       },
     });
   }
+}
+
+function sessionSeries(registers: Registry[], read: Read): void {
+  new Gauge({
+    name: `${PREFIX}session_health_check_age_seconds`,
+    help: "Seconds since the connected control plane's last HealthCheck (or its Connect), by its provider_id; absent while none is connected.",
+    // Labelled, so that no session means no series (an unlabelled gauge always shows a value).
+    labelNames: ['provider_id'],
+    registers,
+    collect() {
+      const s = read();
+      if (!s) return;
+      const { providerId, lastHealthCheckAt } = s.session();
+      // A gauge keeps its series until reset: it must vanish with the session.
+      this.reset();
+      if (providerId !== undefined && lastHealthCheckAt !== undefined) this.set({ provider_id: providerId }, Math.max(0, (s.now() - lastHealthCheckAt) / 1000));
+    },
+  });
+  catchUpCounter(
+    registers,
+    'session_ends_total',
+    'Sessions ended, by reason: disconnected (Disconnect) or expired (no HealthCheck within session.health_timeout_seconds).',
+    ['reason'],
+    () => {
+      const s = read()?.session();
+      return s && [[{ reason: 'disconnected' }, s.disconnects] as const, [{ reason: 'expired' }, s.expirations] as const];
+    },
+  );
 }
 
 const INFORMER_TOTALS: ReadonlyArray<readonly [string, string, (w: InformerStats) => number]> = [
