@@ -34,7 +34,7 @@ import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/
 import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
 import { podMetricsLister } from './adapters/usage/lister.js';
 import { LeaderRouter, peerCredentials, replicaHeaders } from './adapters/grpc/forward.js';
-import { LeaseClient, leaseInformer } from './adapters/kube/leases.js';
+import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js';
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
@@ -159,7 +159,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const sessionStore = new LeaseSessionStore({
     client: leaseClient,
     leases,
-    name: config.session.lease_name,
+    name: leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels),
     healthTimeoutSeconds: config.session.health_timeout_seconds,
     persistIntervalMs: config.session.persist_interval_seconds * 1000,
     log,
@@ -169,7 +169,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const elector = new LeaderElector({
     client: leaseClient,
     leases,
-    name: election.lease_name,
+    name: leaseName(election.lease_name, 'k8s-provider-leader', extraLabels),
     identity: replicaIdentity(election.identity, process.env),
     address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort()),
     timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },

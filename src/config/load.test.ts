@@ -39,9 +39,9 @@ describe('parseConfig', () => {
       kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
       resource_tags: ['cpu', 'memory', 'gpu'],
-      session: { health_timeout_seconds: 90, lease_name: 'k8s-provider-session', persist_interval_seconds: 10 },
+      session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },
       leader_election: {
-        lease_name: 'k8s-provider-leader',
+        lease_name: '',
         lease_duration_seconds: 15,
         renew_deadline_seconds: 10,
         retry_period_seconds: 2,

@@ -94,15 +94,16 @@ export const configSchema = z.strictObject({
   session: z
     .strictObject({
       health_timeout_seconds: seconds.default(90),
-      /** The Lease in kubernetes.namespace that holds the session, so it outlives the process. */
-      lease_name: objectName.default('k8s-provider-session'),
+      /** The Lease in kubernetes.namespace that holds the session, so it outlives the process; '' = derived (see leaseName). */
+      lease_name: objectName.or(z.literal('')).default(''),
       /** Last-seen is written at most this often (write-behind); Connect and Disconnect are written at once. */
       persist_interval_seconds: seconds.default(10),
     })
     .prefault({}),
   leader_election: z
     .strictObject({
-      lease_name: objectName.default('k8s-provider-leader'),
+      /** '' = derived: k8s-provider-leader, suffixed by the label selector's hash when one is set. */
+      lease_name: objectName.or(z.literal('')).default(''),
       lease_duration_seconds: interval.default(15),
       renew_deadline_seconds: interval.default(10),
       retry_period_seconds: interval.default(2),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Lease } from '@kubernetes/client-node';
-import { microTime, newer, timeOf } from './leases.js';
+import { leaseName, microTime, newer, timeOf } from './leases.js';
 import { sessionOf } from './session-lease.js';
 import { replicaAddress, replicaIdentity } from './leader-election.js';
 
@@ -36,6 +36,18 @@ describe('Lease fields', () => {
     expect(sessionOf(undefined)).toBeUndefined();
     // A holder without times was not written by us: long expired rather than forever alive.
     expect(sessionOf(lease('1', { holderIdentity: 'cp' }))).toEqual({ providerId: 'cp', connectedAt: 0, lastSeen: 0 });
+  });
+});
+
+describe('leaseName', () => {
+  it('is the configured name, else the base, else (with a label selector) the base with the selector hash', () => {
+    expect(leaseName('mine', 'k8s-provider-leader', { team: 'a' })).toBe('mine');
+    expect(leaseName('', 'k8s-provider-leader', {})).toBe('k8s-provider-leader');
+    const a = leaseName('', 'k8s-provider-leader', { team: 'a', env: 'dev' });
+    expect(a).toMatch(/^k8s-provider-leader-[0-9a-f]{8}$/);
+    // The same selector written in another order is the same daemon; another selector is another.
+    expect(leaseName('', 'k8s-provider-leader', { env: 'dev', team: 'a' })).toBe(a);
+    expect(leaseName('', 'k8s-provider-leader', { team: 'b', env: 'dev' })).not.toBe(a);
   });
 });
 

@@ -4,6 +4,7 @@
  * carries the resourceVersion it was computed from, so a concurrent writer
  * makes it fail with 409 instead of being overwritten.
  */
+import { createHash } from 'node:crypto';
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
@@ -35,6 +36,22 @@ export function leaseInformer(kube: KubeClients, namespace: string, resyncMs: nu
     backoff: { baseMs: 100, maxMs: 2000 },
     log,
   });
+}
+
+/**
+ * The name of one of the daemon's Leases: the configured one, else `base`.
+ * Daemons that share a namespace through kubernetes.label_selector guard
+ * different books, so each selector gets its own Leases (a short hash of the
+ * selector's terms, in any order), and they never lead or share a session
+ * with each other.
+ */
+export function leaseName(configured: string, base: string, selector: Readonly<Record<string, string>>): string {
+  if (configured) return configured;
+  const terms = Object.entries(selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  if (terms.length === 0) return base;
+  return `${base}-${createHash('sha256').update(terms.join(',')).digest('hex').slice(0, 8)}`;
 }
 
 /** MicroTime as the API server wants it (RFC 3339 with six fractional digits). */
