@@ -31,7 +31,11 @@ describe('versions.env', () => {
   it('matches the go.mod files that pin the modules', () => {
     const kube = read('test/cluster/go/kube/go.mod');
     const kwok = read('test/cluster/go/kwok/go.mod');
+    const node = read('test/cluster/go/node/go.mod');
     expect(kube).toContain(`k8s.io/kubernetes ${v.KUBE_VERSION}`);
+    // The real node's kubelet and kube-proxy are the control plane's release, staging modules included.
+    expect(node).toContain(`k8s.io/kubernetes ${v.KUBE_VERSION}`);
+    expect(node).toContain(`k8s.io/kubelet => k8s.io/kubelet ${v.KUBE_VERSION?.replace(/^v1\./, 'v0.')}`);
     expect(kube).toContain(`go.etcd.io/etcd/server/v3 ${v.ETCD_VERSION}`);
     expect(kwok).toContain(`sigs.k8s.io/kwok ${v.KWOK_VERSION}`);
     expect(kwok).toContain(`sigs.k8s.io/metrics-server ${v.METRICS_SERVER_VERSION}`);

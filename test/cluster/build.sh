@@ -79,3 +79,11 @@ build_module kwok "$HERE/go/kwok" "-s -w" \
   kwokctl=sigs.k8s.io/kwok/cmd/kwokctl
 build_module metrics-server "$HERE/go/kwok" "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
   metrics-server=sigs.k8s.io/metrics-server/cmd/metrics-server
+# The real node (CLUSTER_REAL_NODE=1, see node.sh): kubelet and kube-proxy
+# from their own wrapper module at the control plane's release, so the
+# control plane's go.sum and cached build stay as they are without it.
+if [[ ${CLUSTER_REAL_NODE:-0} == 1 ]]; then
+  build_module node "$HERE/go/node" "$kube_ldflags" \
+    kubelet=k8s.io/kubernetes/cmd/kubelet \
+    kube-proxy=k8s.io/kubernetes/cmd/kube-proxy
+fi

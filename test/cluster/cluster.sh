@@ -14,10 +14,15 @@
 # kwokctl and metrics-server from sigs.k8s.io modules (test/cluster/go/kwok).
 # kwokctl (binary runtime) generates the PKI and launches the processes on
 # 127.0.0.1; all of its state lives in .cluster/kwok (KWOK_WORKDIR).
+# The ports, APISERVER_CERT_SANS and the *_DATA values are read through
+# PORT_VARS and render() by name (${!name}), which shellcheck cannot follow.
+# shellcheck disable=SC2034
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+MANIFESTS="$HERE/manifests"
+# KUBE_VERSION, KUBE_MINOR, METRICS_SERVER_VERSION, GO_MIN_VERSION
 # shellcheck source=versions.env
 source "$HERE/versions.env"
 # CLUSTER_STATE_DIR / CLUSTER_PORT_OFFSET allow a second, independent cluster
@@ -44,8 +49,22 @@ KCM_PORT="${CLUSTER_KCM_PORT:-$((10357 + off))}"
 SCHEDULER_PORT="${CLUSTER_SCHEDULER_PORT:-$((10359 + off))}"
 KWOK_PORT="${CLUSTER_KWOK_PORT:-$((10347 + off))}"
 METRICS_PORT="${CLUSTER_METRICS_SERVER_PORT:-$((14443 + off))}"
+PORT_VARS=(APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT METRICS_PORT)
 # shellcheck disable=SC1090
 [[ -f $PORTS_FILE ]] && source "$PORTS_FILE"
+
+# The opt-in real node (node.sh): containerd, kubelet and kube-proxy next to
+# the fake nodes. It changes the API server's flags, so switching it on or
+# off recreates the cluster.
+REAL_NODE="${CLUSTER_REAL_NODE:-0}"
+SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-198.19.0.0/24}"
+APISERVER_CERT_SANS="[]"
+if [[ $REAL_NODE == 1 ]]; then
+  # The address pods reach the host at: the one of the default route's interface.
+  NODE_IP="${CLUSTER_NODE_IP:-$(ip -4 -o addr show dev "$(ip -4 route show default | awk '{ print $5; exit }')" 2>/dev/null | awk '{ sub(/\/.*/, "", $4); print $4; exit }')}"
+  [[ -n $NODE_IP ]] || { echo "[cluster] ERROR: no IPv4 default route to take the node's address from (set CLUSTER_NODE_IP)" >&2; exit 1; }
+  APISERVER_CERT_SANS="[${SERVICE_CIDR%.*}.1, $NODE_IP]"
+fi
 
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller metrics-server)
 
@@ -53,6 +72,9 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+
+# shellcheck source=test/cluster/lib.sh
+source "$HERE/lib.sh"
 # fd 9 holds the cluster.sh lock: the daemons kwokctl forks must not inherit it.
 kwokctl() { "$BIN/kwokctl" "$@" 9>&-; }
 
@@ -61,15 +83,6 @@ cluster_exists() { [[ -f $CDIR/kwok.yaml ]]; }
 pid_of() { # component -> pid (empty if none)
   local f="$CDIR/pids/$1.pid"
   if [[ -f $f ]]; then tr -dc '0-9' <"$f"; fi
-}
-
-# Alive and not a zombie (the forked daemons are reparented to pid 1, which may
-# reap them late; kill -0 alone would count a killed one as running).
-alive() {
-  local pid="${1:-}" st
-  [[ -n $pid && -r /proc/$pid/stat ]] || return 1
-  st="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null)" || return 1
-  [[ -n $st && $st != Z && $st != X ]]
 }
 
 # The pid in the component's pid file, if that process is alive and really is
@@ -94,26 +107,6 @@ clear_stale_pids() {
   done
 }
 
-apiserver_healthy() {
-  [[ -f $PKI/admin.crt ]] || return 1
-  local out
-  out="$(curl -sS --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null)" || return 1
-  [[ $out == ok ]]
-}
-
-wait_for() { # timeout-seconds description command...
-  local timeout="$1" what="$2"; shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@"; do
-    if ((SECONDS >= deadline)); then
-      log "timed out after ${timeout}s waiting for $what"
-      return 1
-    fi
-    sleep 0.5
-  done
-}
-
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 need_tools() {
@@ -134,133 +127,46 @@ with_lock() {
 
 # Everything that, when changed, requires a fresh cluster.
 cluster_stamp() {
-  { cat "$BIN"/.stamp-* 2>/dev/null; sed -n "/^write_stages()/,/^}/p;/^write_kwokctl_config()/,/^}/p" "$HERE/cluster.sh";
-    cat "$HERE/manifests/metrics-server/"*.yaml; } | sha256sum | cut -c1-16
+  { cat "$BIN"/.stamp-kube "$BIN"/.stamp-kwok "$BIN"/.stamp-metrics-server 2>/dev/null
+    cat "$MANIFESTS/kwokctl.yaml" "$MANIFESTS/stages/"*.yaml "$MANIFESTS/metrics-server/"*.yaml
+    [[ $REAL_NODE != 1 ]] || { echo "real node $SERVICE_CIDR"; cat "$MANIFESTS/real-node/kwokctl-patches.yaml"; }; } |
+    sha256sum | cut -c1-16
 }
 
-# kwokctl's default stages, taken from the kwok module itself, with one
-# change: a Job pod completes after the delay in its annotation
-# pod-complete.stage.kwok.x-k8s.io/delay (a Go duration, default 0), the
-# knob kwok's "general" stage set has. Tests use it to keep a Job running
-# past its deadline. Giving any Stage replaces all defaults, so the node
-# stages kwokctl would pick (with leases) are listed too.
+# The kwok Stages: kwokctl's defaults, taken from the kwok module itself,
+# except pod-complete, which is ours (manifests/stages/). Giving any Stage
+# replaces all defaults, so the node stages kwokctl would pick (with leases)
+# are listed too.
 write_stages() {
   local kwok_dir
   kwok_dir="$(cd "$HERE/go/kwok" && GOFLAGS=-mod=readonly GOSUMDB=off go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)" ||
     die "cannot locate the sigs.k8s.io/kwok module (run: bash test/cluster/cluster.sh build)"
   local st="$kwok_dir/kustomize/stage" f
-  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-           pod/fast/pod-ready.yaml pod/fast/pod-delete.yaml; do
+  for f in "$st/node/fast/node-initialize.yaml" "$st/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+           "$st/pod/fast/pod-ready.yaml" "$st/pod/fast/pod-delete.yaml" "$MANIFESTS/stages/"*.yaml; do
     printf -- '---\n'
-    cat "$st/$f"
+    cat "$f"
   done
-  printf -- '---\n'
-  awk '/^  next:/ && !done {
-         print "  delay:"
-         print "    durationMilliseconds: 0"
-         print "    durationFrom:"
-         print "      expressionFrom: '"'"'.metadata.annotations[\"pod-complete.stage.kwok.x-k8s.io/delay\"]'"'"'"
-         done = 1
-       }
-       { print }' "$st/pod/fast/pod-complete.yaml"
 }
 
 write_kwokctl_config() {
   mkdir -p "$KWOK_WORKDIR"
-  cat >"$PORTS_FILE" <<EOF
-APISERVER_PORT=$APISERVER_PORT
-ETCD_PORT=$ETCD_PORT
-ETCD_PEER_PORT=$ETCD_PEER_PORT
-KCM_PORT=$KCM_PORT
-SCHEDULER_PORT=$SCHEDULER_PORT
-KWOK_PORT=$KWOK_PORT
-METRICS_PORT=$METRICS_PORT
-EOF
-  # Read by every kwokctl call as its default config ($KWOK_WORKDIR/kwok.yaml).
-  cat >"$KWOK_WORKDIR/kwok.yaml" <<EOF
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokctlConfiguration
-options:
-  runtime: binary
-  bindAddress: 127.0.0.1
-  kubeApiserverPort: $APISERVER_PORT
-  etcdPort: $ETCD_PORT
-  etcdPeerPort: $ETCD_PEER_PORT
-  kubeControllerManagerPort: $KCM_PORT
-  kubeSchedulerPort: $SCHEDULER_PORT
-  kwokControllerPort: $KWOK_PORT
-  metricsServerPort: $METRICS_PORT
-  cacheDir: $KWOK_WORKDIR/cache
-  quietPull: true
-  kubeVersion: $KUBE_VERSION
-  etcdBinary: $BIN/etcd
-  kubeApiserverBinary: $BIN/kube-apiserver
-  kubeControllerManagerBinary: $BIN/kube-controller-manager
-  kubeSchedulerBinary: $BIN/kube-scheduler
-  kubectlBinary: $BIN/kubectl
-  kwokControllerBinary: $BIN/kwok
-  metricsServerBinary: $BIN/metrics-server
-  metricsServerManifests:
-  - $HERE/manifests/metrics-server
-  enable:
-  - metrics-server
-  # RBAC authorization and the default admission plugins (ResourceQuota,
-  # ServiceAccount, LimitRanger, ...) as in a real cluster.
-  kubeAuthorization: true
-  kubeAdmission: true
-componentsPatches:
-# Front-proxy (requestheader) trust, so aggregated API servers such as
-# metrics-server see the real user and authorize it with RBAC.
-- name: kube-apiserver
-  extraArgs:
-  - key: requestheader-client-ca-file
-    value: $PKI/ca.crt
-  - key: requestheader-allowed-names
-    value: kwok-admin
-  - key: requestheader-username-headers
-    value: X-Remote-User
-  - key: requestheader-group-headers
-    value: X-Remote-Group
-  - key: requestheader-extra-headers-prefix
-    value: X-Remote-Extra-
-# Single instances: without leader election they survive API server outages
-# (stop-apiserver) instead of exiting when the lease cannot be renewed.
-- name: kube-controller-manager
-  extraArgs:
-  - key: leader-elect
-    value: "false"
-- name: kube-scheduler
-  extraArgs:
-  - key: leader-elect
-    value: "false"
-EOF
-  write_stages >>"$KWOK_WORKDIR/kwok.yaml"
+  local v
+  for v in "${PORT_VARS[@]}"; do printf '%s=%s\n' "$v" "${!v}"; done >"$PORTS_FILE"
+  {
+    render "$MANIFESTS/kwokctl.yaml"
+    [[ $REAL_NODE != 1 ]] || render "$MANIFESTS/real-node/kwokctl-patches.yaml"
+    write_stages
+  } >"$KWOK_WORKDIR/kwok.yaml"
 }
 
 write_kubeconfig() {
-  local b64="base64 -w0"
   local tmp="$KUBECONFIG_OUT.tmp"
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: kwok-$NAME
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $($b64 <"$PKI/ca.crt")
-users:
-- name: kwok-$NAME-admin
-  user:
-    client-certificate-data: $($b64 <"$PKI/admin.crt")
-    client-key-data: $($b64 <"$PKI/admin.key")
-contexts:
-- name: kwok-$NAME
-  context:
-    cluster: kwok-$NAME
-    user: kwok-$NAME-admin
-current-context: kwok-$NAME
-EOF
-  chmod 600 "$tmp"
+  local CA_DATA ADMIN_CERT_DATA ADMIN_KEY_DATA
+  CA_DATA="$(base64 -w0 <"$PKI/ca.crt")"
+  ADMIN_CERT_DATA="$(base64 -w0 <"$PKI/admin.crt")"
+  ADMIN_KEY_DATA="$(base64 -w0 <"$PKI/admin.key")"
+  (umask 077 && render "$MANIFESTS/kubeconfig.yaml" >"$tmp")
   mv -f "$tmp" "$KUBECONFIG_OUT"
 }
 
@@ -290,22 +196,10 @@ post_start() { # full=1 after create/restart: wait for nodes, SA and metrics
   fi
 }
 
-stop_pid() { # name pid [grace-seconds]: SIGTERM, then SIGKILL after the grace period
-  local name="$1" pid="$2" grace="${3:-10}" i
-  alive "$pid" || return 0
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 5; i++)); do alive "$pid" || return 0; sleep 0.2; done
-  log "$name (pid $pid) still running after ${grace}s; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.2; done
-  log "WARNING: $name (pid $pid) is still alive"
-}
-
 create_cluster() {
-  local c
-  for c in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$METRICS_PORT"; do
-    port_in_use "$c" && die "port 127.0.0.1:$c is already in use (set CLUSTER_*_PORT to move the cluster, see test/cluster/cluster.sh)"
+  local v
+  for v in "${PORT_VARS[@]}"; do
+    port_in_use "${!v}" && die "port 127.0.0.1:${!v} is already in use (set CLUSTER_*_PORT to move the cluster, see test/cluster/cluster.sh)"
   done
   rm -rf "$KWOK_WORKDIR"
   write_kwokctl_config
@@ -326,11 +220,27 @@ start_stopped() {
 
 cmd_build() { bash "$HERE/build.sh"; }
 
+real_node() { # node.sh command...
+  STATE="$STATE" BIN="$BIN" PKI="$PKI" APISERVER_PORT="$APISERVER_PORT" KUBECONFIG_OUT="$KUBECONFIG_OUT" \
+    NODE_IP="${NODE_IP:-127.0.0.1}" SERVICE_CIDR="$SERVICE_CIDR" bash "$HERE/node.sh" "$@" 9>&-
+}
+real_node_exists() { [[ -d $STATE/node ]]; }
+
 cmd_up() {
   need_tools
   with_lock
   local t0=$SECONDS
   cmd_build
+  control_plane_up "$t0"
+  if [[ $REAL_NODE == 1 ]]; then
+    real_node up
+  elif real_node_exists; then
+    real_node down
+  fi
+}
+
+control_plane_up() {
+  local t0="$1"
   if cluster_exists && [[ "$(cat "$STAMP_FILE" 2>/dev/null)" != "$(cluster_stamp)" ]]; then
     log "binaries or cluster config changed since the cluster was created: recreating it"
     do_down
@@ -359,14 +269,14 @@ cmd_up() {
 }
 
 do_down() {
-  local c pids=()
+  local c p pids=()
+  # The node first, while the API server can still evict its pods.
+  if real_node_exists; then real_node down || log "WARNING: the real node did not restore the machine completely (see $STATE/node-restore.diff)"; fi
+  # The pids first: kwokctl removes the pid files even when a process survives.
+  for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
   if cluster_exists; then
-    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
     kwokctl delete cluster --name "$NAME" --kubeconfig "$STATE/kwokctl.kubeconfig" || log "kwokctl delete cluster failed; stopping by pid"
-  elif [[ -d $CDIR/pids ]]; then
-    for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
   fi
-  local p
   for p in "${pids[@]}"; do
     [[ -n ${p#*:} ]] && stop_pid "${p%%:*}" "${p#*:}"
   done
@@ -395,6 +305,7 @@ cmd_status() {
     echo "kube-apiserver: NOT healthy"
     rc=1
   fi
+  if [[ $REAL_NODE == 1 ]] || real_node_exists; then real_node status || rc=1; fi
   return $rc
 }
 

@@ -42,8 +42,13 @@ export function testConfig(namespace: string, overrides: ConfigInput = {}): Conf
 }
 
 export function makeClient(port: number, creds = grpc.credentials.createInsecure()): ServiceClient {
+  return makeClientAt(`127.0.0.1:${port}`, creds);
+}
+
+/** A client for a daemon at HOST:PORT (e.g. one running in the cluster, through its Service). */
+export function makeClientAt(address: string, creds = grpc.credentials.createInsecure()): ServiceClient {
   const { grpcObject } = loadProto();
-  return new grpcObject.provider.Service(`127.0.0.1:${port}`, creds);
+  return new grpcObject.provider.Service(address, creds);
 }
 
 export async function startTestDaemon(namespace: string, overrides: ConfigInput = {}): Promise<TestDaemon> {
