@@ -2,8 +2,8 @@
 /**
  * npm run bench: speed and memory of the daemon's hot paths, each reported as
  * a ratio against a baseline measured in the same run on the same machine,
- * so the figures compare across machines and CI runs. No cluster needed: the
- * core runs on an in-memory view holding realistic pods.
+ * so the figures compare across machines and CI runs. The first three need
+ * no cluster: the core runs on an in-memory view holding realistic pods.
  *
  *   rpc       GetCapacity / HealthCheck / GetRealTimeUsage through the real
  *             handlers vs a no-op handler on the same grpc-js server setup
@@ -11,6 +11,8 @@
  *             only sums the same N request objects
  *   memory    heap held per cached pod (observed form) vs the V1Pod objects
  *             the informer already holds
+ *   instances ListInstances, WatchInstances fan-out and Undeploy on the local
+ *             test cluster (scripts/bench-instances.mjs; skipped without it)
  *
  * With a cluster (the test cluster's kubeconfig, or BENCH_KUBECONFIG), also
  * restart-to-serving and fail-over of the daemon as processes: see
@@ -30,6 +32,7 @@ import { runningRequests } from '../dist/src/core/usage.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchInstances } from './bench-instances.mjs';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 1000);
@@ -101,7 +104,7 @@ function makeProvider(view) {
     },
   };
   const provider = new Provider(
-    { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
+    { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined, delete: async () => 'gone' }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
   // The in-memory store settles at once; nothing to wait for.
@@ -238,9 +241,11 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
     );
   }
 }
+// instances (needs the local test cluster; skipped with a reason without it)
+await benchInstances(new URL('..', import.meta.url).pathname, rows);
 
 if (!global.gc) console.log('(run with node --expose-gc for steadier memory figures: npm run bench does)');
 console.log('\nk8s-provider bench (lower ratio is better; ratios compare with a baseline measured in this run)\n');
-const w = /** @type {const} */ ([38, 24, 34]);
+const w = /** @type {const} */ ([40, 34, 36]);
 console.log(['bench'.padEnd(w[0]), 'measured'.padEnd(w[1]), 'baseline'.padEnd(w[2]), 'ratio'].join(' '));
-for (const r of rows) console.log([r.bench.padEnd(w[0]), r.measured.padEnd(w[1]), r.baseline.padEnd(w[2]), `${r.ratio.toFixed(2)}×`].join(' '));
+for (const r of rows) console.log([r.bench.padEnd(w[0]), r.measured.padEnd(w[1]), r.baseline.padEnd(w[2]), Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`].join(' '));

@@ -65,6 +65,7 @@ const writeConfig = (cpu) =>
       `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1 }`,
       `usage: { interval_seconds: 5 }`,
       `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
+      'instances: { stuck_after_seconds: 3 }',
       '',
     ].join('\n'),
   );
@@ -129,9 +130,28 @@ try {
   running = await startDaemon();
   run(['health', '--addr', addr, '-p', 'demo-cp']);
 
+  say('the instances as the daemon sees them (k8sprovider.v1.Instances): list, describe, a stuck one');
+  // A request no node can place: the scheduler says Unschedulable, and after instances.stuck_after_seconds
+  // (3 s here) the daemon reports it Failed, releases its room and deletes it.
+  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'nowhere', '--image', 'busybox', '--cpu', '100m', '--memory', '64Mi',
+    '--node-selector', 'example.com/pool=none']);
+  await new Promise((r) => setTimeout(r, 1000));
+  run(['instances', '--addr', addr, '-p', 'demo-cp']);
+  await new Promise((r) => setTimeout(r, 3500));
+  run(['describe', 'nowhere', '--addr', addr, '-p', 'demo-cp']);
+  run(['describe', 'component-1', '--addr', addr, '-p', 'demo-cp']);
+  run(['logs', 'component-1', '--addr', addr, '-p', 'demo-cp', '--tail', '20'], { allowFail: true }); // KWOK nodes have no kubelet: refused
+
+  say('undeploy: the pod goes, its room comes back; a second undeploy finds nothing');
+  run(['undeploy', 'component-1', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);
+  await new Promise((r) => setTimeout(r, 1500));
+  run(['undeploy', 'component-1', '--addr', addr, '-p', 'demo-cp']);
+  run(['instances', '--addr', addr, '-p', 'demo-cp']);
+  run(['available', '--addr', addr, '-p', 'demo-cp']);
+
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
+  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);

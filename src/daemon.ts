@@ -18,18 +18,24 @@ import { KubeRuntime } from './adapters/kube/runtime.js';
 import type { Informer, InformerStats } from './adapters/kube/informer.js';
 import { informers, type Informers } from './adapters/kube/informers.js';
 import { WorkloadCache } from './adapters/kube/workload-cache.js';
-import { JobJanitor } from './adapters/kube/janitor.js';
+import { KubeLogs } from './adapters/kube/logs.js';
+import { InstanceTracker } from './core/instance-tracker.js';
+import { InstanceWatchHub } from './core/instance-watch.js';
+import { InstanceService } from './core/instance-service.js';
+import { Reconciler, type ReconcilerObserver } from './core/reconciler.js';
 import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
 import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
 import type { RpcObserver } from './adapters/grpc/rpc.js';
 import { providerService } from './adapters/grpc/provider-service.js';
+import { instancesService } from './adapters/grpc/instances-service.js';
 import { registerServices, type GrpcService } from './adapters/grpc/services.js';
 import { bind, createServer, credentialsFor, shutdown, type ServerOptions } from './adapters/grpc/server.js';
 import { HealthReporter } from './adapters/grpc/health.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
+import { InstanceMetrics } from './adapters/prometheus/instances.js';
 import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
 import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
 import { podMetricsLister } from './adapters/usage/lister.js';
@@ -45,6 +51,8 @@ export interface Daemon {
   readonly cache: WorkloadCache;
   /** This replica's identity and who is active. */
   leader(): LeaderInfo;
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
   ready(): boolean;
   informerStats(): Record<string, InformerStats>;
@@ -134,7 +142,11 @@ interface Core {
   readonly elector: LeaderElector;
   readonly provider: Provider;
   readonly usage: UsagePoller;
-  /** Stops the core's background work (poller, janitor, session expiry). */
+  readonly instances: InstanceService;
+  readonly tracker: InstanceTracker;
+  /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
+  readonly reconciler: Reconciler;
+  /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
 
@@ -142,16 +154,16 @@ interface Core {
 interface CoreInputs {
   readonly access: KubeAccess;
   readonly cache: WorkloadCache;
-  readonly jobs: Informer<V1Job>;
   readonly capacity: CapacitySource;
   readonly leases: Informer<V1Lease>;
   /** The port the gRPC server listens on, once it does: part of the address the other replica dials. */
   readonly listeningPort: () => number;
   readonly clock: Clock;
+  readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
-  const { access, cache, jobs, capacity, leases, listeningPort, clock } = inputs;
+  const { access, cache, capacity, leases, listeningPort, clock } = inputs;
   const { kube, extraLabels, selector } = access;
   const { namespace } = config.kubernetes;
   // The session and the leader lock live in Leases beside the workloads (ADR 0003).
@@ -175,7 +187,15 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },
     log,
   });
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000 });
+  const tracker = new InstanceTracker(cache, clock, {
+    stuckAfterMs: config.instances.stuck_after_seconds * 1000,
+    keepRemovedMs: config.instances.keep_finished_seconds * 1000,
+    maxRemoved: config.instances.max_finished,
+  });
+  tracker.start();
+  const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
+  // A stuck instance holds nothing, whatever its pod still shows.
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
@@ -193,9 +213,28 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
     },
   );
-  // Only the active replica cleans up; the standby's informers stay synced to take over at once.
-  const janitor = new JobJanitor(jobs, kube.batch, namespace, log);
-  elector.onChange((leading) => (leading ? janitor.start() : janitor.stop()));
+  const instances = new InstanceService({
+    session,
+    tracker,
+    hub,
+    view: cache,
+    ledger,
+    runtime,
+    usage,
+    logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
+    settled: (id) => provider.settled(id),
+    log,
+  });
+  const reconciler = new Reconciler(
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
+    {
+      deleteStuck: config.instances.delete_stuck,
+      retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
+      retryMs: 5000,
+    },
+  );
+  // Background deletion (cleanup policy, retention, stuck workloads) runs only on the active replica.
+  elector.onChange((leading) => (leading ? reconciler.start() : reconciler.stop()));
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
   return {
@@ -204,10 +243,15 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     elector,
     provider,
     usage,
+    instances,
+    tracker,
+    reconciler,
     stop: () => {
       usage.stop();
       clearInterval(expiry);
-      janitor.stop();
+      reconciler.stop();
+      hub.close();
+      tracker.stop();
       sessionStore.stop();
     },
   };
@@ -274,15 +318,17 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
 
   // 4. core
+  const instanceMetrics = new InstanceMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, jobs, capacity, leases, listeningPort: () => listeningPort, clock }, log);
+  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
   const { provider, usage, elector, session, sessionStore } = core;
+  instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   const continuity = new ContinuityMetrics(prometheus.registry, {
     leading: () => elector.isLeading(),
     leaseTransitions: () => elector.info().leaseTransitions,
     sessionWrites: () => sessionStore.writeStats(),
   });
-  // Deploys reaching the standby run on the active replica (the routing design in the README).
+  // Mutations reaching the standby run on the active replica (the routing design in the README).
   const router = new LeaderRouter({
     role: elector,
     credentials: peerCredentials(serverOptionsOf(config).tls),
@@ -293,7 +339,11 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const services: GrpcService[] = [providerService({ provider, log, observer: fanOut([prometheus, options.observer]), router, responseHeaders })];
+  const observer = fanOut([prometheus, options.observer]);
+  const services: GrpcService[] = [
+    providerService({ provider, log, observer, router, responseHeaders }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+  ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log);
   listeningPort = port;
@@ -336,6 +386,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     port,
     provider,
     cache,
+    instances: core.instances,
+    tracker: core.tracker,
     ready,
     informerStats,
     usageStats: () => usage.stats(),

@@ -8,6 +8,7 @@ import type { DeployRequest } from '../adapters/grpc/contract.js';
 import type { Workload } from '../adapters/grpc/contract.js';
 import type { Toleration } from '../adapters/grpc/contract.js';
 import type { ContainerPort } from '../adapters/grpc/contract.js';
+import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -39,6 +40,11 @@ export type Command =
   | { readonly name: RpcCommandName; readonly common: CommonFlags }
   | { readonly name: 'deploy'; readonly common: CommonFlags; readonly request: DeployRequest }
   | { readonly name: 'probe'; readonly common: CommonFlags; readonly service: string }
+  | { readonly name: 'instances'; readonly common: CommonFlags; readonly phases: readonly string[]; readonly kind: string }
+  | { readonly name: 'describe'; readonly common: CommonFlags; readonly instanceId: string }
+  | { readonly name: 'watch'; readonly common: CommonFlags }
+  | { readonly name: 'logs'; readonly common: CommonFlags; readonly request: GetLogsRequest }
+  | { readonly name: 'undeploy'; readonly common: CommonFlags; readonly request: UndeployRequest }
   | { readonly name: 'pods'; readonly json: boolean; readonly kubeconfig: string | undefined; readonly namespace: string | undefined; readonly allNamespaces: boolean };
 
 const COMMON = {
@@ -81,18 +87,36 @@ const PODS = {
 
 const PROBE = { service: { type: 'string' } } as const;
 
-const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, version: { type: 'boolean', short: 'V' } } as const;
+const INSTANCES = { phase: { type: 'string', multiple: true } } as const;
+const LOGS = {
+  follow: { type: 'boolean', short: 'f' },
+  tail: { type: 'string' },
+  since: { type: 'string' },
+  container: { type: 'string', short: 'c' },
+  timestamps: { type: 'boolean' },
+} as const;
+const UNDEPLOY = { grace: { type: 'string' }, foreground: { type: 'boolean' } } as const;
+
+const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, ...INSTANCES, ...LOGS, ...UNDEPLOY, version: { type: 'boolean', short: 'V' } } as const;
 
 const OWN: Record<string, readonly string[]> = {
   deploy: Object.keys(DEPLOY),
   pods: Object.keys(PODS),
   probe: Object.keys(PROBE),
+  // --kind filters here as it chooses the workload in deploy.
+  instances: [...Object.keys(INSTANCES), 'kind'],
+  logs: Object.keys(LOGS),
+  undeploy: Object.keys(UNDEPLOY),
 };
 
 const RPC_COMMANDS: readonly RpcCommandName[] = ['connect', 'disconnect', 'capacity', 'available', 'usage', 'health'];
-const COMMANDS = [...RPC_COMMANDS, 'deploy', 'probe', 'pods', 'help', 'version'];
+const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy'];
+const COMMANDS = [...RPC_COMMANDS, 'deploy', ...INSTANCE_COMMANDS, 'probe', 'pods', 'help', 'version'];
 /** Commands whose RPC needs a session, so an empty provider id can only fail. */
-const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy']);
+const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy', ...INSTANCE_COMMANDS]);
+/** Commands that name one instance: `describe ID`. */
+const TAKES_ID = new Set(['describe', 'logs', 'undeploy']);
+const PHASES = ['pending', 'running', 'succeeded', 'failed', 'terminating', 'unknown'];
 
 export function parseCommandLine(argv: readonly string[]): Command {
   // After "--" come the container's args verbatim, dashes and all (parseArgs refuses "--arg -c").
@@ -109,9 +133,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const [name, ...rest] = positionals;
   if ((values.version && name === undefined) || (name === 'version' && rest.length === 0)) return { name: 'version' };
   if (values.help || name === undefined || name === 'help') return { name: 'help', topic: name === 'help' ? rest[0] : name };
-  checkShape(name, rest, tail);
+  const instanceId = checkShape(name, rest, tail);
   checkOwnFlags(name, values);
+  return commandFor(name, values, tail, instanceId);
+}
 
+/** The command once its name, positionals and flags have been checked. */
+function commandFor(name: string, values: Values, tail: readonly string[], instanceId: string): Command {
   if (name === 'pods') {
     return { name, json: values.json ?? false, kubeconfig: values.kubeconfig, namespace: values.namespace, allNamespaces: values['all-namespaces'] ?? false };
   }
@@ -120,16 +148,63 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (NEEDS_ID.has(name) && !common.providerId) throw new UsageError(`${name}: --provider-id is required`);
   if (name === 'deploy') return { name, common, request: deployRequest({ ...values, arg: [...(values.arg ?? []), ...tail] }, common.providerId) };
   if (name === 'probe') return { name, common, service: values.service ?? '' };
+  if (INSTANCE_COMMANDS.includes(name)) return instanceCommand(name, common, instanceId, values);
   return { name: name as RpcCommandName, common };
+}
+
+/** The instance commands: instances, describe, watch, logs, undeploy. */
+function instanceCommand(name: string, common: CommonFlags, instanceId: string, values: Values): Command {
+  switch (name) {
+    case 'instances':
+      return { name, common, phases: (values.phase ?? []).map(phaseFlag), kind: kindFilter(values.kind) };
+    case 'describe':
+      return { name, common, instanceId };
+    case 'logs': {
+      const request: GetLogsRequest = { providerId: common.providerId, instanceId, follow: values.follow ?? false, timestamps: values.timestamps ?? false };
+      if (values.container !== undefined) request.container = values.container;
+      if (values.tail !== undefined) request.tailLines = String(wholeNumber('--tail', values.tail));
+      if (values.since !== undefined) request.sinceSeconds = String(wholeNumber('--since', values.since, 1));
+      return { name, common, request };
+    }
+    case 'undeploy': {
+      const propagation = values.foreground ? 'PROPAGATION_FOREGROUND' : 'PROPAGATION_BACKGROUND';
+      const request: UndeployRequest = { providerId: common.providerId, instanceId, propagation };
+      if (values.grace !== undefined) request.graceSeconds = String(wholeNumber('--grace', values.grace));
+      return { name, common, request };
+    }
+    case 'watch':
+      return { name, common };
+    default:
+      throw new UsageError(`unknown instance command "${name}"`);
+  }
+}
+
+function phaseFlag(raw: string): string {
+  const phase = raw.toLowerCase();
+  if (!PHASES.includes(phase)) throw new UsageError(`--phase must be one of ${PHASES.join(', ')}, not "${raw}"`);
+  return `INSTANCE_PHASE_${phase.toUpperCase()}`;
+}
+
+function kindFilter(raw: string | undefined): string {
+  if (raw === undefined) return 'WORKLOAD_KIND_UNSPECIFIED';
+  const kind = raw.toLowerCase();
+  if (kind !== 'pod' && kind !== 'job') throw new UsageError(`--kind must be pod or job, not "${raw}"`);
+  return kind === 'job' ? 'WORKLOAD_KIND_JOB' : 'WORKLOAD_KIND_POD';
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>['values'];
 
 /** A known command, no stray positionals, and nothing after "--" except for deploy. */
-function checkShape(name: string, rest: readonly string[], tail: readonly string[]): void {
+/** Checks the command and its positional arguments; returns the instance id of the commands that take one ('' for the others). */
+function checkShape(name: string, rest: readonly string[], tail: readonly string[]): string {
   if (!COMMANDS.includes(name)) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.join(', ')})`);
-  if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
+  const [instanceId, ...extra] = rest;
+  if (TAKES_ID.has(name)) {
+    if (instanceId === undefined) throw new UsageError(`${name}: the instance id is required (${name} ID)`);
+    if (extra.length > 0) throw new UsageError(`${name}: unexpected argument "${extra[0]}" (one instance id only)`);
+  } else if (rest.length > 0) throw new UsageError(`${name}: unexpected argument "${rest[0]}" (values go after --flags)`);
   if (tail.length > 0 && name !== 'deploy') throw new UsageError(`${name}: takes nothing after "--"`);
+  return instanceId ?? '';
 }
 
 /** A flag that belongs to another command is named with its owner. */
@@ -302,6 +377,12 @@ Commands (one per RPC):
   capacity     total / used / available (no session needed before connect)
   available    what is left for new deploys
   deploy       start an instance (Pod or Job)
+Instances (k8sprovider.v1.Instances; all need --provider-id):
+  instances    list the instances: id, kind, phase, reason, node, age, cpu/memory (--phase P, --kind K)
+  describe ID  everything about one instance
+  watch        live changes, one line each, until interrupted
+  logs ID      the container's log (-f to follow, --tail N, --since SECONDS, -c CONTAINER, --timestamps)
+  undeploy ID  delete the instance's Pod, or its Job and pods (--grace SECONDS, --foreground)
   usage        live usage of the managed workloads (needs the session)
   health       the control plane's HealthCheck: capacity and tags; keeps the session alive
 Operator commands:
@@ -339,6 +420,21 @@ deploy flags:
   --annotation KEY=VALUE  repeatable
   --node-selector KEY=VALUE   repeatable
   --toleration KEY[=VALUE][:EFFECT[:SECONDS]]   repeatable; "*" tolerates everything
+
+instances flags:
+  --phase P               pending, running, succeeded, failed, terminating or unknown; repeatable
+  --kind pod|job
+
+logs flags:
+  -f, --follow            keep printing new lines until the container ends or Ctrl-C
+  --tail N                only the last N lines
+  --since SECONDS         only lines newer than this
+  -c, --container NAME    default "main"
+  --timestamps            prefix each line with its timestamp
+
+undeploy flags:
+  --grace SECONDS         pod termination grace period (default: the pod's own, 30 s)
+  --foreground            a Job stays until its pods are gone (default: background)
 
 pods flags:
   --kubeconfig FILE       default: $KUBECONFIG, then ~/.kube/config, then in-cluster

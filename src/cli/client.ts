@@ -1,11 +1,11 @@
-/** The CLI's gRPC side: one client for the provider service and one for grpc.health.v1. */
+/** The CLI's gRPC side: clients for the provider service, the instance service and grpc.health.v1. */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { loadProto } from '../adapters/grpc/contract.js';
-import type { ServiceClient } from '../adapters/grpc/contract.js';
+import { loadInstancesProto, loadProto } from '../adapters/grpc/contract.js';
+import type { InstancesClient, ServiceClient } from '../adapters/grpc/contract.js';
 import { UsageError, type CommonFlags, type TlsFlags } from './args.js';
 
 function readFlagFile(flag: string, path: string): Buffer {
@@ -57,3 +57,38 @@ export function isServiceError(err: unknown): err is grpc.ServiceError {
 }
 
 export const codeName = (code: number): string => grpc.status[code] ?? String(code);
+
+export function instancesClient(common: CommonFlags): InstancesClient {
+  const { grpcObject } = loadInstancesProto();
+  return new grpcObject.k8sprovider.v1.Instances(common.addr, channelCredentials(common.tls), channelOptions(common));
+}
+
+/**
+ * Reads a server stream to its end, handing each message to `onMessage`.
+ * Resolves when the server ends the stream or `signal` aborts (cancelling
+ * the call); rejects with the ServiceError otherwise.
+ */
+export function readStream<T>(
+  stream: grpc.ClientReadableStream<T>,
+  onMessage: (m: T) => void,
+  signal: AbortSignal | undefined,
+): Promise<'ended' | 'cancelled'> {
+  return new Promise((resolve, reject) => {
+    let cancelled = false;
+    const cancel = (): void => {
+      cancelled = true;
+      stream.cancel();
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    stream.on('data', onMessage);
+    stream.on('error', (err: grpc.ServiceError) => {
+      signal?.removeEventListener('abort', cancel);
+      if (cancelled && err.code === grpc.status.CANCELLED) resolve('cancelled');
+      else reject(err);
+    });
+    stream.on('end', () => {
+      signal?.removeEventListener('abort', cancel);
+      resolve(cancelled ? 'cancelled' : 'ended');
+    });
+  });
+}

@@ -14,6 +14,7 @@ import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { buildInfo, versionLine } from '../shared/version.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
+import type { InstanceCommand } from './instances.js';
 
 // gRPC and the Kubernetes client are loaded only by the commands that use
 // them: --help and usage errors answer at once, and `pods` needs no gRPC.
@@ -24,7 +25,12 @@ export interface Io {
   out(text: string): void;
   err(text: string): void;
   now(): number;
+  /** Aborted on Ctrl-C: ends `watch` and `logs -f` cleanly. */
+  readonly signal?: AbortSignal | undefined;
 }
+
+const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy']);
+const isInstanceCommand = (c: Command): c is InstanceCommand => INSTANCE_COMMANDS.has(c.name);
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -63,6 +69,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       case 'probe':
         return await probe(command.common, command.service, emit);
       default:
+        if (isInstanceCommand(command)) return await (await import('./instances.js')).runInstanceCommand(command, io);
         return await rpc(command, io, emit, refused);
     }
   } catch (err) {
@@ -97,7 +104,7 @@ function kubeMessage(body: unknown): string {
 
 type Emit = (human: string, data: unknown) => void;
 
-type RpcCommand = Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' }>;
+type RpcCommand = Exclude<Extract<Command, { common: CommonFlags }>, { name: 'probe' } | InstanceCommand>;
 
 /** What every RPC command needs: the call, who is calling, and how to answer. */
 interface RpcContext {

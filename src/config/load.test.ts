@@ -51,6 +51,7 @@ describe('parseConfig', () => {
       },
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
       limits: { max_instances: 100 },
+      instances: { stuck_after_seconds: 300, delete_stuck: true, keep_finished_seconds: 600, max_finished: 1000, watch_buffer: 1024, logs_connect_timeout_seconds: 10 },
       log: { level: 'info' },
       usage: { interval_seconds: 15 },
       prometheus: { host: '0.0.0.0', port: 9090 },

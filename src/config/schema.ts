@@ -131,6 +131,22 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
+  instances: z
+    .strictObject({
+      /** A pod Unschedulable or waiting on an image/config error this long is stuck (InvalidImageName at once). */
+      stuck_after_seconds: seconds.default(300),
+      /** Delete stuck instances (their room is released either way). */
+      delete_stuck: z.boolean().default(true),
+      /** Finished Pods, and Jobs their cleanup policy keeps, are removed this long after they finished. */
+      keep_finished_seconds: z.number().int().min(0).default(600),
+      /** At most this many finished workloads are kept; the oldest go first. */
+      max_finished: z.number().int().min(0).default(1000),
+      /** Changes a WatchInstances client may fall behind by before it gets a resync and a fresh snapshot. */
+      watch_buffer: z.number().int().min(16).max(1_000_000).default(1024),
+      /** How long GetLogs waits for the node to start answering. */
+      logs_connect_timeout_seconds: seconds.default(10),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
   /** The metrics.k8s.io poller behind GetRealTimeUsage. */
   usage: z.strictObject({ interval_seconds: seconds.default(15) }).prefault({}),

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { invalidArgument } from './errors.js';
 import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
+import type { CleanupPolicy } from './cleanup.js';
 
-export type CleanupPolicy = 'Always' | 'OnSuccess' | 'OnFailure';
-export const CLEANUP_POLICIES: readonly CleanupPolicy[] = ['Always', 'OnSuccess', 'OnFailure'];
+export { CLEANUP_POLICIES, type CleanupPolicy } from './cleanup.js';
 
 export interface PortInput {
   readonly name: string;

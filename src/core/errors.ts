@@ -26,6 +26,7 @@ export class DomainError extends Error {
 }
 
 export const invalidArgument = (msg: string): DomainError => new DomainError(ErrorKind.InvalidArgument, msg);
+export const notFound = (msg: string): DomainError => new DomainError(ErrorKind.NotFound, msg);
 export const alreadyExists = (msg: string): DomainError => new DomainError(ErrorKind.AlreadyExists, msg);
 export const resourceExhausted = (msg: string): DomainError => new DomainError(ErrorKind.ResourceExhausted, msg);
 export const permissionDenied = (msg: string): DomainError => new DomainError(ErrorKind.PermissionDenied, msg);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deriveInstances, type ObservedJob, type ObservedPod } from './instances.js';
 import { Ledger } from './ledger.js';
 import type { ObservedWorkloads } from './instances.js';
+import type { WorkloadChange } from './ports.js';
 
 const R = (cpu: number, memory = 0, gpu = 0) => ({ cpu, memory, gpu });
 const pod = (over: Partial<ObservedPod> & Pick<ObservedPod, 'name' | 'instanceId'>): ObservedPod => ({
@@ -62,7 +63,7 @@ describe('deriveInstances', () => {
 
 describe('Ledger', () => {
   class View {
-    private listeners: Array<() => void> = [];
+    private listeners: Array<(c: WorkloadChange) => void> = [];
     private value: ObservedWorkloads = { pods: [], jobs: [] };
     get current(): ObservedWorkloads {
       return this.value;
@@ -70,11 +71,11 @@ describe('Ledger', () => {
     /** Like a watch: every change is announced. */
     set current(v: ObservedWorkloads) {
       this.value = v;
-      for (const l of this.listeners) l();
+      for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
     }
     snapshot = (): ObservedWorkloads => this.value;
     synced = (): boolean => true;
-    onChange = (l: () => void): (() => void) => {
+    onChange = (l: (c: WorkloadChange) => void): (() => void) => {
       this.listeners.push(l);
       return () => {};
     };

@@ -3,12 +3,36 @@
  * is one DeployRequest's instance_id; it runs as one Pod or as one Job (whose
  * pods come and go as the Job controller retries).
  */
+import type { CleanupPolicy } from './cleanup.js';
 import { ZERO, add, type Resources } from './resources.js';
 
 export type WorkloadKind = 'Pod' | 'Job';
 
+/** The one container every instance's pod runs: its status and logs are the instance's. */
+export const MAIN_CONTAINER = 'main';
+
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
+/** The state of the instance's container ("main"), as the kubelet reports it. */
+export interface ObservedContainer {
+  readonly ready: boolean;
+  readonly restartCount: number;
+  readonly waiting?: { readonly reason: string; readonly message: string };
+  readonly running?: { readonly startedAt: number | undefined };
+  readonly terminated?: {
+    readonly exitCode: number;
+    readonly reason: string;
+    readonly message: string;
+    readonly startedAt: number | undefined;
+    readonly finishedAt: number | undefined;
+  };
+}
+
+/**
+ * A pod as the core sees it. The fields after `specHash` describe its status
+ * for the instance API; the books need only the first ones. Times are ms
+ * since the epoch.
+ */
 export interface ObservedPod {
   readonly name: string;
   readonly instanceId: string;
@@ -19,6 +43,23 @@ export interface ObservedPod {
   readonly jobName?: string;
   readonly terminating: boolean;
   readonly specHash?: string;
+  readonly uid?: string;
+  readonly providerId?: string;
+  readonly image?: string;
+  readonly node?: string;
+  readonly podIp?: string;
+  readonly createdAt?: number;
+  /** status.startTime: when the kubelet accepted the pod. */
+  readonly startedAt?: number;
+  /** Pod-level reason and message (Evicted, DeadlineExceeded, ...). */
+  readonly reason?: string;
+  readonly message?: string;
+  /** The PodScheduled condition when it is False with reason Unschedulable. */
+  readonly unschedulable?: { readonly since: number | undefined; readonly message: string };
+  /** When the Ready condition last turned False (the pod has not been ready since). */
+  readonly notReadySince?: number;
+  readonly ready?: boolean;
+  readonly container?: ObservedContainer;
 }
 
 export interface ObservedJob {
@@ -29,6 +70,20 @@ export interface ObservedJob {
   /** Requests of one pod of its template. */
   readonly podRequests: Resources;
   readonly specHash?: string;
+  readonly uid?: string;
+  readonly providerId?: string;
+  readonly image?: string;
+  readonly terminating?: boolean;
+  readonly cleanupPolicy?: CleanupPolicy | undefined;
+  readonly createdAt?: number;
+  readonly startedAt?: number;
+  /** completionTime, or when the Failed condition was set. */
+  readonly finishedAt?: number;
+  /** Reason and message of the Failed condition (BackoffLimitExceeded, DeadlineExceeded, ...). */
+  readonly reason?: string;
+  readonly message?: string;
+  /** Pods that failed so far (status.failed): the retries used. */
+  readonly failedPods?: number;
 }
 
 export interface ObservedWorkloads {
@@ -101,6 +156,10 @@ function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
   if (job.finished) {
     phase = job.finished === 'Complete' ? 'Succeeded' : 'Failed';
     holds = liveHolds; // a pod still shutting down after the deadline keeps its room until gone
+  } else if (job.terminating) {
+    // Being deleted (foreground): no new pod will come, the ones left hold their room until gone.
+    phase = 'Terminating';
+    holds = liveHolds;
   } else {
     phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
     holds = live.length > 0 ? liveHolds : job.podRequests;

@@ -5,7 +5,7 @@
  * two deploys can be admitted against the same room.
  */
 import { deriveInstances, isLive, type Instance, type ObservedWorkloads } from './instances.js';
-import { add, sum, type Resources } from './resources.js';
+import { ZERO, add, sum, type Resources } from './resources.js';
 import type { Clock, WorkloadView } from './ports.js';
 
 interface Reservation {
@@ -22,6 +22,11 @@ export interface LedgerOptions {
    * reservation lapses (it may have been deleted before we ever saw it).
    */
   readonly unseenTtlMs: number;
+  /**
+   * Instances whose pods still exist but hold nothing any more (stuck ones:
+   * the control plane was told they failed, and they are being removed).
+   */
+  readonly released?: (instanceId: string) => boolean;
 }
 
 export class Ledger {
@@ -58,8 +63,9 @@ export class Ledger {
   /** What managed workloads hold plus what admitted-but-unseen deploys will hold. */
   used(): Resources {
     this.prune();
+    const released = this.options.released ?? ((): boolean => false);
     return add(
-      sum([...this.instances().values()].map((i) => i.holds)),
+      sum([...this.instances().values()].map((i) => (released(i.id) ? ZERO : i.holds))),
       sum([...this.reservations.values()].map((r) => r.resources)),
     );
   }
@@ -68,7 +74,8 @@ export class Ledger {
   liveCount(): number {
     this.prune();
     let n = this.reservations.size;
-    for (const i of this.instances().values()) if (isLive(i)) n++;
+    const released = this.options.released ?? ((): boolean => false);
+    for (const i of this.instances().values()) if (isLive(i) && !released(i.id)) n++;
     return n;
   }
 

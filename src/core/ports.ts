@@ -4,7 +4,7 @@
  */
 import type { Resources } from './resources.js';
 import type { DeploySpec } from './deploy-spec.js';
-import type { ObservedWorkloads } from './instances.js';
+import type { ObservedJob, ObservedPod, ObservedWorkloads, WorkloadKind } from './instances.js';
 
 export interface Clock {
   now(): number; // ms since epoch
@@ -18,24 +18,81 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Creates workloads in the cluster. Implementations map API failures to DomainErrors. */
+/** The workload object an instance runs as; `uid` pins the exact object when known. */
+export interface WorkloadRef {
+  readonly kind: WorkloadKind;
+  readonly name: string;
+  readonly uid?: string | undefined;
+}
+
+export type Propagation = 'Background' | 'Foreground';
+
+export interface DeleteOptions {
+  /** Background: the Job goes at once and the garbage collector removes its pods; Foreground: the Job stays (Terminating) until its pods are gone. */
+  readonly propagation: Propagation;
+  /** Pod termination grace period; undefined keeps the pod's own (30 s by default). */
+  readonly graceSeconds?: number | undefined;
+}
+
+/** 'deleted': this call started the deletion (or found it already started); 'gone': nothing by that name (and uid) was left. */
+export type DeleteOutcome = 'deleted' | 'gone';
+
+/** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
    * Creates the Pod or Job for the spec; throws AlreadyExists when its name is
    * taken. When `signal` aborts, the call is cut and not retried.
    */
   create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }>;
-  /** Reads the workload of an instance straight from the cluster (bypassing any cache). */
-  lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined>;
+  /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
+  lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
+  /**
+   * Deletes a workload; a Job always with an explicit propagation policy, so
+   * its pods never outlive it (the API's default for Jobs orphans them).
+   * Contract: delete may be called more than once, concurrently too;
+   * deleting what is gone succeeds with 'gone'; with a uid, an object of the
+   * same name but another uid is left alone and counts as gone.
+   */
+  delete(ref: WorkloadRef, options: DeleteOptions): Promise<DeleteOutcome>;
 }
+
+/** One change the watches delivered, with the object as it is now (or was, for 'deleted'). */
+export type WorkloadChange =
+  | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Pod'; readonly object: ObservedPod }
+  | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Job'; readonly object: ObservedJob }
+  /** The whole collection was (re)listed: read snapshot() afresh. */
+  | { readonly type: 'reset'; readonly kind: WorkloadKind };
 
 /** The managed workloads as last observed in the cluster (an informer cache). */
 export interface WorkloadView {
   snapshot(): ObservedWorkloads;
   /** True once the initial list has completed and the watch is live. */
   synced(): boolean;
-  /** Calls the listener after every change the watches deliver; returns an unsubscribe function. */
-  onChange(listener: () => void): () => void;
+  /**
+   * Calls the listener after every change the watches deliver, with what
+   * changed; the change is already visible in snapshot(). Returns an
+   * unsubscribe function.
+   */
+  onChange(listener: (change: WorkloadChange) => void): () => void;
+}
+
+export interface LogOptions {
+  readonly container: string;
+  readonly tailLines?: number | undefined;
+  readonly sinceSeconds?: number | undefined;
+  readonly follow: boolean;
+  readonly timestamps: boolean;
+}
+
+/** Container logs (through the API server's pods/log). */
+export interface LogSource {
+  /**
+   * Yields batches of complete lines until the log ends (with follow: until
+   * the container ends) or `signal` aborts, which must also end the request
+   * underneath. Fails with FailedPrecondition or Unavailable when the node
+   * cannot serve logs.
+   */
+  stream(podName: string, options: LogOptions, signal: AbortSignal): AsyncIterable<readonly string[]>;
 }
 
 export interface CapacitySource {

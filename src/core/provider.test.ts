@@ -7,7 +7,7 @@ import { alreadyExists, unavailable, DomainError } from './errors.js';
 import type { ObservedPod, ObservedWorkloads } from './instances.js';
 import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
-import type { Logger, UsageSnapshot, WorkloadRuntime, WorkloadView } from './ports.js';
+import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
 import { Provider } from './provider.js';
 import { Session } from './session.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -22,10 +22,10 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   failNext: DomainError | undefined;
   isSynced = true;
   readonly stored = new Map<string, string>();
-  private listeners: Array<() => void> = [];
+  private listeners: Array<(c: WorkloadChange) => void> = [];
   snapshot = (): ObservedWorkloads => this.current;
   synced = (): boolean => this.isSynced;
-  onChange = (l: () => void): (() => void) => {
+  onChange = (l: (c: WorkloadChange) => void): (() => void) => {
     this.listeners.push(l);
     return () => {};
   };
@@ -52,14 +52,25 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     return { name: spec.instanceId };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
+  async lookup(instanceId: string): Promise<{ name: string; kind: 'Pod'; uid: undefined; specHash: string | undefined } | undefined> {
     const specHash = this.stored.get(instanceId);
-    return specHash === undefined ? undefined : { name: instanceId, specHash };
+    return specHash === undefined ? undefined : { name: instanceId, kind: 'Pod', uid: undefined, specHash };
+  }
+
+  async delete(ref: { name: string }): Promise<DeleteOutcome> {
+    await tick();
+    const had = this.stored.delete(ref.name);
+    const pod = this.current.pods.find((p) => p.name === ref.name);
+    if (pod) {
+      this.current = { pods: this.current.pods.filter((p) => p !== pod), jobs: this.current.jobs };
+      for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
+    }
+    return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
     this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
 
@@ -135,6 +146,31 @@ describe('Provider.deploy', () => {
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false });
     expect(await outcome(provider.deploy(req('a', 200)))).toBe('ALREADY_EXISTS');
     expect(cluster.creates).toBe(1);
+  });
+
+  it('refuses to deploy an instance that is still terminating, and creates it anew once it is gone', async () => {
+    const { provider, cluster } = await setup();
+    await provider.deploy(req('t'));
+    await tick(10);
+    const pod = cluster.current.pods.find((p) => p.instanceId === 't')!;
+    cluster.current = { pods: [{ ...pod, phase: 'Running', terminating: true }], jobs: [] };
+    cluster.stored.delete('t');
+    const refused = await provider.deploy(req('t')).catch((e: DomainError) => e);
+    expect(refused).toMatchObject({ kind: 'UNAVAILABLE', message: 'instance "t" is being undeployed; deploy it again once its pods are gone' });
+    cluster.current = { pods: [], jobs: [] };
+    await expect(provider.deploy(req('t'))).resolves.toMatchObject({ created: true });
+  });
+
+  it('waits for a deploy in flight before saying the instance has settled', async () => {
+    const { provider, cluster } = await setup();
+    const deploying = provider.deploy(req('s'));
+    let settled = false;
+    const waiting = provider.settled('s').then(() => (settled = true));
+    expect(settled).toBe(false);
+    await deploying;
+    await waiting;
+    expect(cluster.creates).toBe(1);
+    await expect(provider.settled('never-deployed')).resolves.toBeUndefined();
   });
 
   it('joins concurrent retries of one instance instead of racing them', async () => {

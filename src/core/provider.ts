@@ -93,6 +93,9 @@ export class Provider {
     }
 
     const existing = this.deps.ledger.instance(spec.instanceId);
+    if (existing?.phase === 'Terminating') {
+      throw unavailable(`instance "${spec.instanceId}" is being undeployed; deploy it again once its pods are gone`);
+    }
     if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind);
 
     const pending = this.inFlight.get(spec.instanceId);
@@ -112,11 +115,17 @@ export class Provider {
     }
   }
 
+  /** Resolves once a Deploy of this instance that is in flight has finished, whatever its outcome. */
+  async settled(instanceId: string): Promise<void> {
+    await this.inFlight.get(instanceId)?.done.catch(() => undefined);
+  }
+
   /**
    * Admission and reservation happen in one synchronous step: nothing can
    * slip in between. Returns the leadership term the create runs under.
    */
   private admit(spec: DeploySpec): AbortSignal {
+
     const { ledger } = this.deps;
     const term = this.deps.leadership.term();
     if (!term) throw unavailable('this replica is the standby: only the active replica admits deploys; retry shortly');

@@ -47,6 +47,7 @@ export async function createTestIdentity(namespace: string, options: { flowSchem
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
         { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+        { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       ],
     },
   });

@@ -66,7 +66,8 @@ function find<T extends KubernetesObject>(objects: KubernetesObject[], kind: str
   return o as T;
 }
 
-const key = (p: { verb: string; group: string; resource: string }): string => `${p.verb} ${p.resource}.${p.group || 'core'}`;
+const key = (p: { verb: string; group: string; resource: string; subresource?: string | undefined }): string =>
+  `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}.${p.group || 'core'}`;
 
 function grants(rules: V1Role['rules']): string[] {
   return (rules ?? []).flatMap((r) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => key({ verb, group, resource }))))).sort();

@@ -26,10 +26,10 @@ const dashboardFile = join(files, 'dashboard.json');
 
 /**
  * Metrics the alerts and the dashboard use that other work in flight adds to
- * the daemon (leader election; stuck-workload handling). They must exist
- * under exactly these names once that work lands.
+ * the daemon (leader election). They must exist under exactly these names
+ * once that work lands.
  */
-const PENDING = new Set(['k8s_provider_leader', 'k8s_provider_leader_transitions_total', 'k8s_provider_instances_stuck_total']);
+const PENDING = new Set(['k8s_provider_leader', 'k8s_provider_leader_transitions_total']);
 
 interface Panel {
   title?: string;

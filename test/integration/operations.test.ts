@@ -152,7 +152,14 @@ describe('health, reflection and metrics', () => {
       };
       try {
         const listed = await ask({ list_services: '*' });
-        expect(listed.list_services_response.service.map((s: { name: string }) => s.name).sort()).toEqual(['grpc.health.v1.Health', 'provider.Service']);
+        expect(listed.list_services_response.service.map((s: { name: string }) => s.name).sort()).toEqual(['grpc.health.v1.Health', 'k8sprovider.v1.Instances', 'provider.Service']);
+
+        // The instance service with its server streams, and the file it shares with provider.Service.
+        const inst = await ask({ file_containing_symbol: 'k8sprovider.v1.Instances' });
+        const instFiles: FileDescriptorProto[] = inst.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => fromBinary(FileDescriptorProtoSchema, b));
+        expect(instFiles.map((f) => f.name).sort()).toEqual(['k8sprovider/v1/instances.proto', 'resource/resource.proto']);
+        const methods = instFiles.find((f) => f.name === 'k8sprovider/v1/instances.proto')!.service[0]!.method;
+        expect(methods.map((m) => `${m.name}${m.serverStreaming ? ' (stream)' : ''}`)).toEqual(['GetInstance', 'ListInstances', 'WatchInstances (stream)', 'GetLogs (stream)', 'Undeploy']);
 
         // What grpcurl does: the file holding the symbol, plus every file it imports.
         const found = await ask({ file_containing_symbol: 'provider.Service' });

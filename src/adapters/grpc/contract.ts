@@ -1,9 +1,9 @@
 /**
- * provider.Service as its callers see it: the client constructor and the wire
+ * provider.Service and k8sprovider.v1.Instances as their callers see them: the client constructor and the wire
  * types. Programs that call the daemon (the CLI) import this module, not the
  * generated files, so the generated layout can change behind it.
  */
-export { loadProto } from './proto.js';
+export { loadProto, loadInstancesProto } from './proto.js';
 export type { ServiceClient } from './generated/provider/Service.js';
 export type { ConnectResponse__Output } from './generated/provider/ConnectResponse.js';
 export type { ContainerPort } from './generated/provider/ContainerPort.js';
@@ -17,3 +17,12 @@ export type { Toleration } from './generated/provider/Toleration.js';
 export type { Workload } from './generated/provider/Workload.js';
 export type { Capacity__Output } from './generated/resource/Capacity.js';
 export type { Info__Output } from './generated/resource/Info.js';
+export type { InstancesClient } from './generated/k8sprovider/v1/Instances.js';
+export type { Instance__Output } from './generated/k8sprovider/v1/Instance.js';
+export type { GetInstanceResponse__Output } from './generated/k8sprovider/v1/GetInstanceResponse.js';
+export type { ListInstancesResponse__Output } from './generated/k8sprovider/v1/ListInstancesResponse.js';
+export type { WatchInstancesResponse__Output } from './generated/k8sprovider/v1/WatchInstancesResponse.js';
+export type { GetLogsRequest } from './generated/k8sprovider/v1/GetLogsRequest.js';
+export type { GetLogsResponse__Output } from './generated/k8sprovider/v1/GetLogsResponse.js';
+export type { UndeployRequest } from './generated/k8sprovider/v1/UndeployRequest.js';
+export type { UndeployResponse__Output } from './generated/k8sprovider/v1/UndeployResponse.js';

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/provider.js';
+import type { ProtoGrpcType as InstancesProtoGrpcType } from './generated/instances.js';
 
 /** Must match the flags in scripts/gen-proto.mjs, or the generated types would lie. */
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -17,6 +18,8 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 /** The file that describes provider.Service, relative to proto/. */
 export const PROVIDER_PROTO = 'provider/provider.proto';
+/** The file that describes k8sprovider.v1.Instances. */
+export const INSTANCES_PROTO = 'k8sprovider/v1/instances.proto';
 
 /** proto/ sits at the package root, whether we run from src/ (tests) or dist/src/ (production). */
 export function protoDir(): string {
@@ -50,4 +53,10 @@ export function serviceDefinition(protoFile: string, serviceName: string): grpc.
 
 function isService(d: protoLoader.AnyDefinition): d is protoLoader.ServiceDefinition {
   return !('format' in d);
+}
+
+/** k8sprovider.v1.Instances' package, typed, for its clients. */
+export function loadInstancesProto(): { packageDefinition: protoLoader.PackageDefinition; grpcObject: InstancesProtoGrpcType } {
+  const packageDefinition = protoLoader.loadSync(INSTANCES_PROTO, { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
+  return { packageDefinition, grpcObject: grpc.loadPackageDefinition(packageDefinition) as unknown as InstancesProtoGrpcType };
 }

@@ -25,6 +25,9 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** What a listener hears: one object changed, or the whole collection was listed afresh. */
+export type CollectionChange<T> = { readonly type: 'added' | 'modified' | 'deleted'; readonly object: T } | { readonly type: 'reset' };
+
 export type { InformerStats };
 
 export class Informer<T extends KubernetesObject> {
@@ -34,7 +37,7 @@ export class Informer<T extends KubernetesObject> {
   private failures = 0;
   private restartScheduled = false;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(change: CollectionChange<T>) => void>();
   private stats = { restarts: 0, resyncs: 0, lastEventAt: undefined as number | undefined };
   /** Bumped on every change, so readers can memoise derived views. */
   version = 0;
@@ -76,7 +79,7 @@ export class Informer<T extends KubernetesObject> {
     return { ...this.stats };
   }
 
-  onChange(listener: () => void): () => void {
+  onChange(listener: (change: CollectionChange<T>) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -101,7 +104,7 @@ export class Informer<T extends KubernetesObject> {
     this.failures = 0;
     this.stats.resyncs++;
     await old?.stop();
-    this.changed();
+    this.changed({ type: 'reset' });
   }
 
   private makeInformer(): ListWatch<T> {
@@ -109,14 +112,15 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private wire(informer: ListWatch<T>): void {
-    const onEvent = (): void => {
+    const on = (type: 'added' | 'modified' | 'deleted') => (object: T): void => {
       if (this.current !== informer) return;
       this.stats.lastEventAt = Date.now();
-      this.changed();
+      // Events of the first list arrive before the collection is synced: the reset that follows covers them.
+      if (this.isSynced) this.changed({ type, object });
     };
-    informer.on('add', onEvent);
-    informer.on('update', onEvent);
-    informer.on('delete', onEvent);
+    informer.on('add', on('added'));
+    informer.on('update', on('modified'));
+    informer.on('delete', on('deleted'));
     informer.on('error', (err: unknown) => {
       if (this.current !== informer || this.stopped) return;
       this.isSynced = false;
@@ -138,7 +142,7 @@ export class Informer<T extends KubernetesObject> {
       if (!this.isSynced && before > 0) this.options.log.info({ informer: this.options.name }, 'watch restored');
       this.isSynced = true;
       this.failures = 0;
-      this.changed();
+      this.changed({ type: 'reset' });
     }
   }
 
@@ -164,8 +168,8 @@ export class Informer<T extends KubernetesObject> {
     return (this.options.sleep ?? realSleep)(ms);
   }
 
-  private changed(): void {
+  private changed(change: CollectionChange<T>): void {
     this.version++;
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) l(change);
   }
 }

@@ -1,5 +1,6 @@
 /** Pure builders for the objects the daemon creates. */
 import type { V1Container, V1Job, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import { MAIN_CONTAINER } from '../../core/instances.js';
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import {
   ANNOTATION_CLEANUP_POLICY,
@@ -52,7 +53,7 @@ function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Reco
 function container(spec: DeploySpec): V1Container {
   const resources = resourceList(spec);
   const c: V1Container = {
-    name: 'main',
+    name: MAIN_CONTAINER,
     image: spec.image,
     imagePullPolicy: 'IfNotPresent',
     // Requests = limits: the ledger counts requests, and a workload must not grow past what was admitted.
@@ -84,7 +85,7 @@ export function podManifest(spec: DeploySpec, ctx: ManifestContext): V1Pod {
 /**
  * A batch task. The deadline bounds the whole Job; cleanup "Always" uses the
  * TTL controller so it happens even while the daemon is down, the other
- * policies are enforced by the daemon's janitor, which knows the outcome.
+ * policies are enforced by the daemon's reconciler, which knows the outcome.
  */
 export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
   const policy = spec.cleanupPolicy ?? 'OnSuccess';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { observeJob, observePod, podRequests } from './observe.js';
-import { shouldCleanUp } from './janitor.js';
+import { removeOnFinish } from '../../core/cleanup.js';
 import { autoTotal } from './auto-capacity.js';
 
 const c = (requests?: Record<string, string>, limits?: Record<string, string>) => ({ name: 'c', resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } });
@@ -53,7 +53,9 @@ describe('observePod / observeJob', () => {
     expect(observeJob(job('Complete')).finished).toBe('Complete');
     expect(observeJob(job('Failed')).finished).toBe('Failed');
     expect(observeJob(job('Complete')).podRequests).toEqual({ cpu: 1000, memory: 1, gpu: 0 });
-    expect([shouldCleanUp(job()), shouldCleanUp(job('Complete')), shouldCleanUp(job('Failed'))]).toEqual([false, true, false]);
+    const policy = observeJob(job()).cleanupPolicy;
+    expect(policy).toBe('OnSuccess');
+    expect([removeOnFinish(policy, 'Succeeded'), removeOnFinish(policy, 'Failed')]).toEqual([true, false]);
   });
 });
 

@@ -1,9 +1,18 @@
 /** Pure conversion of Kubernetes objects into what the core observes. */
-import type { V1Job, V1Node, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
-import type { ObservedJob, ObservedPod, PodPhase } from '../../core/instances.js';
+import type { V1ContainerStatus, V1Job, V1Node, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
+import { cleanupPolicyOf } from '../../core/cleanup.js';
+import { MAIN_CONTAINER, type ObservedContainer, type ObservedJob, type ObservedPod, type PodPhase } from '../../core/instances.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
-import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH, GPU_RESOURCE, LABEL_INSTANCE_ID } from '../../shared/labels.js';
+import {
+  ANNOTATION_CLEANUP_POLICY,
+  ANNOTATION_INSTANCE_ID,
+  ANNOTATION_PROVIDER_ID,
+  ANNOTATION_SPEC_HASH,
+  GPU_RESOURCE,
+  LABEL_INSTANCE_ID,
+  LABEL_PROVIDER_ID,
+} from '../../shared/labels.js';
 
 function quantities(list: Record<string, string> | undefined): Resources {
   if (!list) return ZERO;
@@ -39,39 +48,119 @@ function instanceIdOf(meta: { annotations?: Record<string, string>; labels?: Rec
   return meta?.annotations?.[ANNOTATION_INSTANCE_ID] ?? meta?.labels?.[LABEL_INSTANCE_ID] ?? meta?.name ?? '';
 }
 
+/** ms since epoch of a Kubernetes timestamp (client-node gives Date objects; a raw object may carry strings). */
+function ms(t: Date | string | undefined | null): number | undefined {
+  if (t === undefined || t === null) return undefined;
+  const n = (t instanceof Date ? t : new Date(t)).getTime();
+  return Number.isNaN(n) ? undefined : n;
+}
+
+function observeContainer(c: V1ContainerStatus | undefined): ObservedContainer | undefined {
+  if (!c) return undefined;
+  const s = c.state;
+  return {
+    ready: c.ready,
+    restartCount: c.restartCount,
+    ...(s?.waiting ? { waiting: { reason: s.waiting.reason ?? '', message: s.waiting.message ?? '' } } : {}),
+    ...(s?.running ? { running: { startedAt: ms(s.running.startedAt) } } : {}),
+    ...(s?.terminated
+      ? {
+          terminated: {
+            exitCode: s.terminated.exitCode,
+            reason: s.terminated.reason ?? '',
+            message: s.terminated.message ?? '',
+            startedAt: ms(s.terminated.startedAt),
+            finishedAt: ms(s.terminated.finishedAt),
+          },
+        }
+      : {}),
+  };
+}
+
+/** Optional fields only when present, so observed objects stay small and comparable. */
+function defined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+function providerIdOf(meta: { annotations?: Record<string, string>; labels?: Record<string, string> } | undefined): string | undefined {
+  return meta?.annotations?.[ANNOTATION_PROVIDER_ID] ?? meta?.labels?.[LABEL_PROVIDER_ID];
+}
+
 export function observePod(pod: V1Pod): ObservedPod {
   const phase = pod.status?.phase;
   const jobName = pod.metadata?.ownerReferences?.find((o) => o.kind === 'Job' && o.apiVersion.startsWith('batch/'))?.name;
   const specHash = pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
-  return {
+  const conditions = pod.status?.conditions ?? [];
+  const scheduled = conditions.find((c) => c.type === 'PodScheduled');
+  const ready = conditions.find((c) => c.type === 'Ready');
+  const statuses = pod.status?.containerStatuses ?? [];
+  const main = statuses.find((c) => c.name === MAIN_CONTAINER) ?? statuses[0];
+  const image = pod.spec?.containers.find((c) => c.name === MAIN_CONTAINER)?.image ?? pod.spec?.containers[0]?.image;
+  return defined({
     name: pod.metadata?.name ?? '',
     instanceId: instanceIdOf(pod.metadata),
     phase: phase && PHASES.has(phase) ? (phase as PodPhase) : 'Unknown',
     requests: podRequests(pod),
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
-    ...(jobName !== undefined ? { jobName } : {}),
-    ...(specHash !== undefined ? { specHash } : {}),
-  };
+    jobName,
+    specHash,
+    uid: pod.metadata?.uid,
+    providerId: providerIdOf(pod.metadata),
+    image,
+    node: pod.spec?.nodeName,
+    podIp: pod.status?.podIP,
+    createdAt: ms(pod.metadata?.creationTimestamp),
+    startedAt: ms(pod.status?.startTime),
+    reason: pod.status?.reason,
+    message: pod.status?.message,
+    unschedulable:
+      scheduled?.status === 'False' && scheduled.reason === 'Unschedulable'
+        ? { since: ms(scheduled.lastTransitionTime), message: scheduled.message ?? '' }
+        : undefined,
+    notReadySince: ready?.status === 'False' ? ms(ready.lastTransitionTime) : undefined,
+    ready: ready ? ready.status === 'True' : undefined,
+    container: observeContainer(main),
+  });
 }
 
 export function jobOutcome(job: V1Job): 'Complete' | 'Failed' | undefined {
+  return jobFinish(job)?.outcome;
+}
+
+/** The condition that finished the Job, if any. */
+function jobFinish(job: V1Job): { outcome: 'Complete' | 'Failed'; reason?: string; message?: string; at?: number } | undefined {
   for (const c of job.status?.conditions ?? []) {
     if (c.status !== 'True') continue;
-    if (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') return 'Complete';
-    if (c.type === 'Failed' || c.type === 'FailureTarget') return 'Failed';
+    const at = ms(c.lastTransitionTime);
+    if (c.type === 'Complete' || c.type === 'SuccessCriteriaMet') return { outcome: 'Complete', ...defined({ at }) };
+    if (c.type === 'Failed' || c.type === 'FailureTarget') return { outcome: 'Failed', ...defined({ reason: c.reason, message: c.message, at }) };
   }
   return undefined;
 }
 
 export function observeJob(job: V1Job): ObservedJob {
   const specHash = job.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
-  return {
+  const finish = jobFinish(job);
+  const template = job.spec?.template.spec;
+  return defined({
     name: job.metadata?.name ?? '',
     instanceId: instanceIdOf(job.metadata),
-    finished: jobOutcome(job),
-    podRequests: podRequests({ spec: job.spec?.template.spec }),
-    ...(specHash !== undefined ? { specHash } : {}),
-  };
+    finished: finish?.outcome,
+    podRequests: podRequests({ spec: template }),
+    specHash,
+    uid: job.metadata?.uid,
+    providerId: providerIdOf(job.metadata),
+    image: template?.containers.find((c) => c.name === MAIN_CONTAINER)?.image ?? template?.containers[0]?.image,
+    terminating: job.metadata?.deletionTimestamp !== undefined && job.metadata?.deletionTimestamp !== null,
+    cleanupPolicy: cleanupPolicyOf(job.metadata?.annotations?.[ANNOTATION_CLEANUP_POLICY]),
+    createdAt: ms(job.metadata?.creationTimestamp),
+    startedAt: ms(job.status?.startTime),
+    finishedAt: finish ? (ms(job.status?.completionTime) ?? finish.at) : undefined,
+    reason: finish?.reason,
+    message: finish?.message,
+    failedPods: job.status?.failed,
+  });
 }
 
 /** A node that takes new pods: Ready and not cordoned. */

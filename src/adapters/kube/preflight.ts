@@ -11,6 +11,7 @@ export interface Permission {
   readonly verb: string;
   readonly resource: string;
   readonly group: string;
+  readonly subresource?: string | undefined;
   readonly namespace?: string | undefined; // undefined = cluster-wide
   /** Missing optional permissions are reported but do not stop the daemon. */
   readonly optional?: boolean;
@@ -25,6 +26,8 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
   // The session and the leader lock (no delete: a released Lease is kept, with no holder).
   for (const verb of ['get', 'list', 'watch', 'create', 'update']) perms.push({ verb, resource: 'leases', group: 'coordination.k8s.io', namespace });
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
+  // GetLogs only: without it that RPC answers PERMISSION_DENIED and everything else works.
+  perms.push({ verb: 'get', resource: 'pods', subresource: 'log', group: '', namespace, optional: true });
   if (autoCapacity) {
     for (const verb of ['list', 'watch']) {
       perms.push({ verb, resource: 'nodes', group: '' });
@@ -35,7 +38,7 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
 }
 
 export const describePermission = (p: Permission): string =>
-  `${p.verb} ${p.group ? `${p.resource}.${p.group}` : p.resource}${p.namespace ? ` in namespace "${p.namespace}"` : ' cluster-wide'}`;
+  `${p.verb} ${p.group ? `${p.resource}.${p.group}` : p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespace ? ` in namespace "${p.namespace}"` : ' cluster-wide'}`;
 
 export interface PreflightResult {
   readonly missingOptional: readonly string[];
@@ -50,7 +53,15 @@ export async function preflight(core: CoreV1Api, authz: AuthorizationV1Api, name
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { verb: p.verb, resource: p.resource, group: p.group, ...(p.namespace ? { namespace: p.namespace } : {}) } },
+            spec: {
+              resourceAttributes: {
+                verb: p.verb,
+                resource: p.resource,
+                group: p.group,
+                ...(p.subresource ? { subresource: p.subresource } : {}),
+                ...(p.namespace ? { namespace: p.namespace } : {}),
+              },
+            },
           },
         }),
       );

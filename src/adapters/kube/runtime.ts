@@ -1,8 +1,9 @@
-/** Creates workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
+/** Creates and deletes workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
 import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import { ErrorKind, DomainError } from '../../core/errors.js';
-import type { WorkloadRuntime } from '../../core/ports.js';
+import type { WorkloadKind } from '../../core/instances.js';
+import type { DeleteOptions, DeleteOutcome, WorkloadRef, WorkloadRuntime } from '../../core/ports.js';
 import { abortWith } from './abort.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
@@ -31,20 +32,50 @@ export class KubeRuntime implements WorkloadRuntime {
     return { name };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; specHash: string | undefined } | undefined> {
+  async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
     const pod = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry));
-    if (pod) return this.describe(name, instanceId, pod.metadata);
+    if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
     const job = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry));
-    if (job) return this.describe(name, instanceId, job.metadata);
+    if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     return undefined;
   }
 
+  async delete(ref: WorkloadRef, options: DeleteOptions): Promise<DeleteOutcome> {
+    const namespace = this.ctx.namespace;
+    // A uid precondition makes the API refuse (409) to delete a newer object that took the name meanwhile.
+    const body = {
+      ...(options.graceSeconds !== undefined ? { gracePeriodSeconds: options.graceSeconds } : {}),
+      ...(ref.uid ? { preconditions: { uid: ref.uid } } : {}),
+      propagationPolicy: options.propagation,
+    };
+    const params = {
+      name: ref.name,
+      namespace,
+      propagationPolicy: options.propagation,
+      ...(options.graceSeconds !== undefined ? { gracePeriodSeconds: options.graceSeconds } : {}),
+      body,
+    };
+    try {
+      if (ref.kind === 'Job') {
+        await withRetry({ verb: 'delete', resource: 'jobs', namespace }, () => this.batch.deleteNamespacedJob(params), this.retry);
+      } else {
+        await withRetry({ verb: 'delete', resource: 'pods', namespace }, () => this.core.deleteNamespacedPod(params), this.retry);
+      }
+      return 'deleted';
+    } catch (err) {
+      if (err instanceof DomainError && err.kind === ErrorKind.NotFound) return 'gone';
+      // The uid precondition failed: what has the name now is another object; ours is gone.
+      if (ref.uid && err instanceof DomainError && err.kind === ErrorKind.AlreadyExists && /precondition|uid/i.test(err.message)) return 'gone';
+      throw err;
+    }
+  }
+
   /** An object of that name that is not this instance's (hand-made, or another id) never matches any spec. */
-  private describe(name: string, instanceId: string, meta: V1ObjectMeta | undefined): { name: string; specHash: string | undefined } {
+  private describe(name: string, kind: WorkloadKind, instanceId: string, meta: V1ObjectMeta | undefined): { name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } {
     const ours = meta?.annotations?.[ANNOTATION_INSTANCE_ID] === instanceId;
-    return { name, specHash: ours ? meta?.annotations?.[ANNOTATION_SPEC_HASH] : undefined };
+    return { name, kind, uid: meta?.uid, specHash: ours ? meta?.annotations?.[ANNOTATION_SPEC_HASH] : undefined };
   }
 
   private async getOrUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {

@@ -1,11 +1,13 @@
 /** The managed Pods and Jobs of our namespace, as the core's WorkloadView. */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { ObservedWorkloads } from '../../core/instances.js';
-import type { WorkloadView } from '../../core/ports.js';
+import type { WorkloadChange, WorkloadView } from '../../core/ports.js';
 import { observeJob, observePod } from './observe.js';
 import type { Informer } from './informer.js';
 
 export class WorkloadCache implements WorkloadView {
+  private readonly listeners = new Set<(change: WorkloadChange) => void>();
+  private detach: (() => void) | undefined;
   private memo: { podsVersion: number; jobsVersion: number; snapshot: ObservedWorkloads } | undefined;
 
   constructor(
@@ -30,12 +32,30 @@ export class WorkloadCache implements WorkloadView {
     return this.pods.synced() && this.jobs.synced();
   }
 
-  onChange(listener: () => void): () => void {
-    const offPods = this.pods.onChange(listener);
-    const offJobs = this.jobs.onChange(listener);
+  onChange(listener: (change: WorkloadChange) => void): () => void {
+    if (this.listeners.size === 0) {
+      // One subscription per collection whatever the number of listeners: each object is converted once per change.
+      const emit = (change: WorkloadChange): void => {
+        for (const l of this.listeners) l(change);
+      };
+      const offPods = this.pods.onChange((c) =>
+        emit(c.type === 'reset' ? { type: 'reset', kind: 'Pod' } : { type: c.type, kind: 'Pod', object: observePod(c.object) }),
+      );
+      const offJobs = this.jobs.onChange((c) =>
+        emit(c.type === 'reset' ? { type: 'reset', kind: 'Job' } : { type: c.type, kind: 'Job', object: observeJob(c.object) }),
+      );
+      this.detach = () => {
+        offPods();
+        offJobs();
+      };
+    }
+    this.listeners.add(listener);
     return () => {
-      offPods();
-      offJobs();
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        this.detach?.();
+        this.detach = undefined;
+      }
     };
   }
 }
