@@ -13,6 +13,11 @@
  *             the informer already holds
  *   instances ListInstances, WatchInstances fan-out and Undeploy on the local
  *             test cluster (scripts/bench-instances.mjs; skipped without it)
+ *
+ * With a cluster (the test cluster's kubeconfig, or BENCH_KUBECONFIG), also
+ * restart-to-serving and fail-over of the daemon as processes: see
+ * bench-continuity.mjs. BENCH_CONTINUITY=0 skips them;
+ * BENCH_CONTINUITY_PODS (default 0,1000) and BENCH_FAILOVER_TRIALS (10) size them.
  */
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
@@ -21,8 +26,12 @@ import { providerHandlers } from '../dist/src/adapters/grpc/provider-service.js'
 import { Provider } from '../dist/src/core/provider.js';
 import { Ledger } from '../dist/src/core/ledger.js';
 import { Session } from '../dist/src/core/session.js';
+import { MemorySessionStore } from '../dist/src/core/memory-session-store.js';
 import { observePod } from '../dist/src/adapters/kube/observe.js';
 import { runningRequests } from '../dist/src/core/usage.js';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { benchInstances } from './bench-instances.mjs';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
 
@@ -94,7 +103,7 @@ class View {
 /** @param {View} view */
 function makeProvider(view) {
   const clock = { now: () => Date.now() };
-  const session = new Session(clock, 90_000, silent);
+  const session = new Session(new MemorySessionStore(), clock, 90_000, silent);
   const ledger = new Ledger(view, clock, { unseenTtlMs: 60_000 });
   /** @type {import('../dist/src/core/ports.js').UsageSource} */
   const usage = {
@@ -104,10 +113,11 @@ function makeProvider(view) {
     },
   };
   const provider = new Provider(
-    { session, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined, delete: async () => 'gone' }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
+    { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined, delete: async () => 'gone' }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
-  provider.connect('cp');
+  // The in-memory store settles at once; nothing to wait for.
+  void provider.connect('cp');
   return provider;
 }
 
@@ -240,6 +250,24 @@ const pods = Array.from({ length: PODS }, (_, i) => v1pod(i));
   });
 }
 
+// continuity: needs a cluster
+{
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const kubeconfig = process.env.BENCH_KUBECONFIG ?? join(resolve(root, process.env.CLUSTER_STATE_DIR ?? '.cluster'), 'kubeconfig');
+  if (process.env.BENCH_CONTINUITY === '0') console.log('continuity bench skipped (BENCH_CONTINUITY=0)');
+  else if (!existsSync(kubeconfig)) console.log(`continuity bench skipped: no cluster (${kubeconfig} missing; npm run cluster:up, or set BENCH_KUBECONFIG)`);
+  else {
+    const { continuityBench } = await import('./bench-continuity.mjs');
+    rows.push(
+      ...(await continuityBench({
+        kubeconfig,
+        podCounts: (process.env.BENCH_CONTINUITY_PODS ?? '0,1000').split(',').map(Number),
+        trials: Number(process.env.BENCH_FAILOVER_TRIALS ?? 10),
+        log: (/** @type {string} */ m) => console.log(`[continuity] ${m}`),
+      })),
+    );
+  }
+}
 // instances (needs the local test cluster; skipped with a reason without it)
 await benchInstances(new URL('..', import.meta.url).pathname, rows);
 

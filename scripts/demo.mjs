@@ -76,19 +76,25 @@ spawnSync(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--check-conf
 
 say(`the daemon (logs in .cluster/demo-daemon.log)`);
 const log = createWriteStream(join(state, 'demo-daemon.log'));
-const daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-daemon.stdout.pipe(log);
-daemon.stderr.pipe(log);
-const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
-const deadline = Date.now() + 60_000;
-while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
-  if (daemon.exitCode !== null || Date.now() > deadline) {
-    console.error('the daemon did not become SERVING; see .cluster/demo-daemon.log');
-    daemon.kill('SIGTERM');
-    process.exit(1);
+/** Starts the daemon and waits until it is SERVING. */
+async function startDaemon() {
+  const daemon = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js'), '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout.pipe(log, { end: false });
+  daemon.stderr.pipe(log, { end: false });
+  /** @type {Promise<number | null>} */
+  const exited = new Promise((resolve) => daemon.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (run(['probe', '--addr', addr, '--deadline', '1'], { show: false, allowFail: true }).status !== 0) {
+    if (daemon.exitCode !== null || Date.now() > deadline) {
+      console.error('the daemon did not become SERVING; see .cluster/demo-daemon.log');
+      daemon.kill('SIGTERM');
+      process.exit(1);
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
-  await new Promise((r) => setTimeout(r, 250));
+  return { daemon, exited };
 }
+let running = await startDaemon();
 run(['probe', '--addr', addr]);
 
 try {
@@ -106,7 +112,7 @@ try {
 
   say('more capacity without a restart: edit resource.cpu, then SIGHUP');
   writeConfig(6000);
-  daemon.kill('SIGHUP');
+  running.daemon.kill('SIGHUP');
   const total = () => JSON.parse(run(['capacity', '--addr', addr, '-p', 'demo-cp', '--json'], { show: false }).stdout).total.cpu;
   for (const until = Date.now() + 10_000; Number(total()) !== 6000 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
   run(['capacity', '--addr', addr, '-p', 'demo-cp']);
@@ -117,6 +123,12 @@ try {
   run(['usage', '--addr', addr, '-p', 'demo-cp']);
   run(['pods', '--kubeconfig', kubeconfig, '-n', namespace]);
   run(['available', '--addr', addr, '-p', 'demo-cp', '--json']);
+
+  say('a restart keeps the session: it lives in the Lease k8s-provider-session, so no new Connect is needed');
+  running.daemon.kill('SIGTERM');
+  await running.exited;
+  running = await startDaemon();
+  run(['health', '--addr', addr, '-p', 'demo-cp']);
 
   say('the instances as the daemon sees them (k8sprovider.v1.Instances): list, describe, a stuck one');
   // A request no node can place: the scheduler says Unschedulable, and after instances.stuck_after_seconds
@@ -139,14 +151,14 @@ try {
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
+  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);
 } finally {
   say('SIGTERM: the daemon drains and exits');
-  daemon.kill('SIGTERM');
-  const code = await exited;
+  running.daemon.kill('SIGTERM');
+  const code = await running.exited;
   console.log(`daemon exited with ${code}`);
   console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l ${LABEL_MANAGED}=true`);
 }

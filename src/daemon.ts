@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -42,11 +42,18 @@ import { InstanceMetrics } from './adapters/prometheus/instances.js';
 import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
 import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
 import { podMetricsLister } from './adapters/usage/lister.js';
+import { LeaderRouter, peerCredentials, replicaHeaders } from './adapters/grpc/forward.js';
+import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js';
+import { LeaseSessionStore } from './adapters/kube/session-lease.js';
+import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
+import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
 
 export interface Daemon {
   readonly port: number;
   readonly provider: Provider;
   readonly cache: WorkloadCache;
+  /** This replica's identity and who is active. */
+  leader(): LeaderInfo;
   readonly instances: InstanceService;
   readonly tracker: InstanceTracker;
   /** True while every watch is synced, i.e. the API server is reachable and the books are current. */
@@ -86,7 +93,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node>;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -134,6 +141,8 @@ function capacitySource(
 
 interface Core {
   readonly session: Session;
+  readonly sessionStore: LeaseSessionStore;
+  readonly elector: LeaderElector;
   readonly provider: Provider;
   readonly usage: UsagePoller;
   readonly instances: InstanceService;
@@ -149,14 +158,38 @@ interface CoreInputs {
   readonly access: KubeAccess;
   readonly cache: WorkloadCache;
   readonly capacity: CapacitySource;
+  readonly leases: Informer<V1Lease>;
+  /** The port the gRPC server listens on, once it does: part of the address the other replica dials. */
+  readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
-  const { access, cache, capacity, clock } = inputs;
+  const { access, cache, capacity, leases, listeningPort, clock } = inputs;
   const { kube, extraLabels, selector } = access;
   const { namespace } = config.kubernetes;
+  // The session and the leader lock live in Leases beside the workloads (ADR 0003).
+  const leaseClient = new LeaseClient(kube.coordination, namespace);
+  const sessionStore = new LeaseSessionStore({
+    client: leaseClient,
+    leases,
+    name: leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels),
+    healthTimeoutSeconds: config.session.health_timeout_seconds,
+    persistIntervalMs: config.session.persist_interval_seconds * 1000,
+    log,
+  });
+  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
+  const election = config.leader_election;
+  const elector = new LeaderElector({
+    client: leaseClient,
+    leases,
+    name: leaseName(election.lease_name, 'k8s-provider-leader', extraLabels),
+    identity: replicaIdentity(election.identity, process.env),
+    address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort()),
+    timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },
+    log,
+  });
   const tracker = new InstanceTracker(cache, clock, {
     stuckAfterMs: config.instances.stuck_after_seconds * 1000,
     keepRemovedMs: config.instances.keep_finished_seconds * 1000,
@@ -164,7 +197,6 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
-  const session = new Session(clock, config.session.health_timeout_seconds * 1000, log);
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
@@ -177,7 +209,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
@@ -205,10 +237,14 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       retryMs: 5000,
     },
   );
+  // Background deletion (cleanup policy, retention, stuck workloads) runs only on the active replica.
+  elector.onChange((leading) => (leading ? reconciler.start() : reconciler.stop()));
   const expiry = setInterval(() => session.expireIfIdle(), 1000);
   expiry.unref();
   return {
     session,
+    sessionStore,
+    elector,
     provider,
     usage,
     instances,
@@ -220,6 +256,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       reconciler.stop();
       hub.close();
       tracker.stop();
+      sessionStore.stop();
     },
   };
 }
@@ -251,7 +288,7 @@ function authentication(config: Config, log: Logger, observer: RpcObserver): Aut
 }
 
 /** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
-async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, log: Logger, auth: Authentication): Promise<GrpcServing> {
+async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, leading: () => boolean, log: Logger, auth: Authentication): Promise<GrpcServing> {
   const serverOptions = { ...serverOptionsOf(config), interceptors: auth.interceptors };
   const server = createServer(serverOptions);
   registerServices(server, services);
@@ -259,6 +296,8 @@ async function startGrpc(config: Config, services: readonly GrpcService[], ready
     ready,
     log,
     services.map((s) => s.name),
+    1000,
+    leading,
   );
   health.addToServer(server);
   addReflection(server, services);
@@ -299,35 +338,59 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const pods = build.managedPods();
   const jobs = build.managedJobs();
+  const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
-  const informerList: AnyInformer[] = [pods, jobs, ...capacityWatches];
+  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
-  const core = await startCore(config, { access, cache, capacity, clock, instanceMetrics }, log);
-  const { provider, usage, session } = core;
+  let listeningPort = config.server.port;
+  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
+  const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
-  // Background deletion decides like a mutation does: where Deploy is admitted.
-  core.reconciler.start();
+  const continuity = new ContinuityMetrics(prometheus.registry, {
+    leading: () => elector.isLeading(),
+    leaseTransitions: () => elector.info().leaseTransitions,
+    sessionWrites: () => sessionStore.writeStats(),
+  });
+  // Mutations reaching the standby run on the active replica (the routing design in the README).
+  const router = new LeaderRouter({
+    role: elector,
+    credentials: peerCredentials(serverOptionsOf(config).tls),
+    waitMs: config.leader_election.leader_wait_seconds * 1000,
+    log,
+    observer: continuity,
+  });
+  const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
-  const services: GrpcService[] = [providerService({ provider, log, observer }), instancesService({ instances: core.instances, usage, log, observer })];
+  const services: GrpcService[] = [
+    providerService({ provider, log, observer, router, responseHeaders }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+  ];
   const ready = (): boolean => informerList.every((w) => w.synced());
-  const { server, health, port } = await startGrpc(config, services, ready, log, auth);
+  const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
+  listeningPort = port;
+  elector.onChange((leading) => {
+    continuity.leaderChanged(leading);
+    health.refresh();
+  });
+  elector.start();
 
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
     auth.stop();
+    router.close();
     core.stop();
     await Promise.all(informerList.map((w) => w.stop()));
   };
   prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
-    session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastHealthCheck, ...session.ends() }),
+    session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastSeen, ...session.ends() }),
     informerStats,
     ready,
     usage: () => usage.stats(),
@@ -341,6 +404,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       // Half a daemon must not linger: release the gRPC port and the informerList before failing.
       health.drain();
       server.forceShutdown();
+      await elector.stop();
       await stopBackground();
       throw new Error(`prometheus endpoint ${config.prometheus.host}:${config.prometheus.port}: ${(err as Error).message}`);
     }
@@ -355,10 +419,16 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     ready,
     informerStats,
     usageStats: () => usage.stats(),
+    leader: () => elector.info(),
     setQuota,
     async stop(): Promise<void> {
+      // Hand over first: new connections go to the other replica, the standby
+      // takes the Lease within a moment, and calls still arriving here are
+      // forwarded to it while this one drains.
       health.drain();
+      await elector.stop(() => provider.settle());
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
+      await sessionStore.flush();
       await endpoint?.close();
       await stopBackground();
       log.info({ shutdown: how }, 'daemon stopped');

@@ -113,14 +113,22 @@ interface RpcContext {
   readonly io: Io;
   readonly emit: Emit;
   readonly refused: (message: string, data: unknown) => number;
+  /** Which replica answered the last call, and which one is active (the daemon says so in response headers). */
+  readonly replica: { answered: string; active: string };
 }
 
 async function rpc(command: RpcCommand, io: Io, emit: Emit, refused: (message: string, data: unknown) => number): Promise<number> {
   const { common } = command;
   const { providerClient, unary } = await grpcSide();
   const client = providerClient(common);
+  const replica = { answered: '', active: '' };
+  const headers = (md: { get(key: string): unknown[] }): void => {
+    replica.answered = String(md.get('k8s-provider-replica')[0] ?? '');
+    replica.active = String(md.get('k8s-provider-active')[0] ?? '');
+  };
   const ctx: RpcContext = {
-    call: <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds),
+    call: <Res>(method: string, request: object): Promise<Res> => unary<Res>(client, method, request, common.deadlineSeconds, headers),
+    replica,
     providerId: common.providerId,
     io,
     emit,
@@ -173,12 +181,22 @@ async function availableCommand({ call, providerId, emit }: RpcContext): Promise
   return EXIT_OK;
 }
 
-async function healthCommand({ call, providerId, emit }: RpcContext): Promise<number> {
+async function healthCommand({ call, providerId, emit, replica }: RpcContext): Promise<number> {
   const res = await call<HealthCheckResponse__Output>('HealthCheck', { providerId });
   const c = capacityAmounts(res.capacity);
   const t = res.resourceTags;
   const tags = RESOURCE_TAGS.filter((k) => t?.[k]);
-  emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n`, { capacity: c, resourceTags: tags });
+  const role = !replica.answered
+    ? ''
+    : replica.answered === replica.active
+      ? `replica: ${replica.answered} (active)\n`
+      : `replica: ${replica.answered} (standby; active: ${replica.active || 'none right now'})\n`;
+  emit(`${resourceTable(c)}\ntags: ${tags.join(', ') || '(none)'}\n${role}`, {
+    capacity: c,
+    resourceTags: tags,
+    replica: replica.answered || null,
+    activeReplica: replica.active || null,
+  });
   return EXIT_OK;
 }
 

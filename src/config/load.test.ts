@@ -39,7 +39,16 @@ describe('parseConfig', () => {
       kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
       resource_tags: ['cpu', 'memory', 'gpu'],
-      session: { health_timeout_seconds: 90 },
+      session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },
+      leader_election: {
+        lease_name: '',
+        lease_duration_seconds: 15,
+        renew_deadline_seconds: 10,
+        retry_period_seconds: 2,
+        identity: '',
+        advertise_address: '',
+        leader_wait_seconds: 5,
+      },
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
       limits: { max_instances: 100 },
       instances: { stuck_after_seconds: 300, delete_stuck: true, keep_finished_seconds: 600, max_finished: 1000, watch_buffer: 1024, logs_connect_timeout_seconds: 10 },
@@ -116,6 +125,18 @@ prometheus: {port: 0}
     expect(config.jobs).toEqual({ timeout_seconds: 60, cleanup_policy: 'Always' });
     expect(config.kubernetes.label_selector).toBe('team=a,env=dev');
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 0 });
+  });
+
+  it('takes fractional leader-election timing and refuses an order a holder could not keep', () => {
+    const config = parseConfig('resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5}', '/c.yaml');
+    expect(config.leader_election).toMatchObject({ lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5 });
+    expect(problems('resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 10, renew_deadline_seconds: 10, retry_period_seconds: 9}')).toEqual([
+      'leader_election.renew_deadline_seconds: must be less than lease_duration_seconds',
+      'leader_election.retry_period_seconds: times 1.2 (the jitter) must be less than renew_deadline_seconds',
+    ]);
+    expect(problems('resource: {cpu: 1000, memory: 1Gi}\nsession: {lease_name: Session_Lease}')).toEqual([
+      'session.lease_name: must be a DNS subdomain name (lowercase alphanumerics, "-" and ".")',
+    ]);
   });
 
   it('reports every invalid key with its path at once', () => {

@@ -34,6 +34,12 @@ function wholeMillicores(raw: number): bigint {
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().positive();
 const path = z.string().trim();
+/** Fractional seconds, for the timing of leader election. */
+const interval = z.number().positive();
+const objectName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain name (lowercase alphanumerics, "-" and ".")')
+  .max(253);
 
 const labelSelector = z
   .string()
@@ -135,7 +141,39 @@ export const configSchema = z.strictObject({
       if (r.memory === undefined) ctx.addIssue({ code: 'custom', path: ['memory'], message: 'required when resource.mode is static' });
     }),
   resource_tags: z.array(z.enum(RESOURCE_TAGS)).default(['cpu', 'memory', 'gpu']),
-  session: z.strictObject({ health_timeout_seconds: seconds.default(90) }).prefault({}),
+  session: z
+    .strictObject({
+      health_timeout_seconds: seconds.default(90),
+      /** The Lease in kubernetes.namespace that holds the session, so it outlives the process; '' = derived (see leaseName). */
+      lease_name: objectName.or(z.literal('')).default(''),
+      /** Last-seen is written at most this often (write-behind); Connect and Disconnect are written at once. */
+      persist_interval_seconds: seconds.default(10),
+    })
+    .prefault({}),
+  leader_election: z
+    .strictObject({
+      /** '' = derived: k8s-provider-leader, suffixed by the label selector's hash when one is set. */
+      lease_name: objectName.or(z.literal('')).default(''),
+      lease_duration_seconds: interval.default(15),
+      renew_deadline_seconds: interval.default(10),
+      retry_period_seconds: interval.default(2),
+      /** '' = the POD_NAME environment variable (downward API), else hostname_pid. */
+      identity: z.string().trim().max(128).default(''),
+      /** host:port where the other replica reaches this one; '' = POD_IP (downward API) or server.host, with server.port. */
+      advertise_address: z.string().trim().default(''),
+      /** How long a standby holds a Deploy while no replica is active before refusing it with UNAVAILABLE. */
+      leader_wait_seconds: interval.default(5),
+    })
+    .prefault({})
+    .superRefine((l, ctx) => {
+      // client-go's rules: the holder gives up (renew deadline) before anyone may take over (lease duration).
+      if (l.renew_deadline_seconds >= l.lease_duration_seconds) {
+        ctx.addIssue({ code: 'custom', path: ['renew_deadline_seconds'], message: 'must be less than lease_duration_seconds' });
+      }
+      if (l.retry_period_seconds * 1.2 >= l.renew_deadline_seconds) {
+        ctx.addIssue({ code: 'custom', path: ['retry_period_seconds'], message: 'times 1.2 (the jitter) must be less than renew_deadline_seconds' });
+      }
+    }),
   jobs: z
     .strictObject({
       timeout_seconds: seconds.default(3600),

@@ -9,6 +9,7 @@ import { InstanceService } from './instance-service.js';
 import { Reconciler } from './reconciler.js';
 import { Ledger } from './ledger.js';
 import { Session } from './session.js';
+import { MemorySessionStore } from './memory-session-store.js';
 import type { ObservedJob, ObservedPod, ObservedWorkloads } from './instances.js';
 import type { DeleteOptions, DeleteOutcome, Logger, WorkloadChange, WorkloadRef, WorkloadRuntime, WorkloadView } from './ports.js';
 
@@ -415,7 +416,7 @@ describe('InstanceService', () => {
   function service() {
     const s = setup();
     const log = recorder();
-    const session = new Session(s.clock, 90_000, log);
+    const session = new Session(new MemorySessionStore(), s.clock, 90_000, log);
     const ledger = new Ledger(s.cluster, s.clock, { unseenTtlMs: 60_000 });
     const usage = { current: () => ({ total: R(0), perInstance: new Map([['a', R(42, 7)]]), source: 'metrics' as const, sampledAt: 999, stale: false }) };
     const logs = {
@@ -441,7 +442,7 @@ describe('InstanceService', () => {
   it('needs the connected provider for every call', async () => {
     const { svc, session } = service();
     expect(() => svc.get('cp', 'a')).toThrow(/no control plane is connected/);
-    session.connect('cp');
+    await session.connect('cp');
     expect(() => svc.list({ providerId: 'other', phases: [], kind: undefined, pageSize: 0, pageToken: '' })).toThrow(/is not the connected provider/);
     await expect(svc.undeploy({ providerId: '', instanceId: 'a', graceSeconds: undefined, propagation: undefined })).rejects.toMatchObject({
       kind: 'PERMISSION_DENIED',
@@ -449,9 +450,9 @@ describe('InstanceService', () => {
     expect(() => svc.get('cp', 'nope')).toThrow(/instance "nope" does not exist/);
   });
 
-  it('lists by id in pages, filtered by phase and kind, with the usage sample', () => {
+  it('lists by id in pages, filtered by phase and kind, with the usage sample', async () => {
     const { svc, session, cluster } = service();
-    session.connect('cp');
+    await session.connect('cp');
     for (const id of ['e', 'a', 'd', 'c', 'b']) cluster.putPod(pod(id, { phase: id === 'c' ? 'Pending' : 'Running' }));
     cluster.putJob({ name: 'j', instanceId: 'j', finished: undefined, podRequests: R(1) });
     const page1 = svc.list({ providerId: 'cp', phases: ['Running'], kind: 'Pod', pageSize: 2, pageToken: '' });
@@ -470,7 +471,7 @@ describe('InstanceService', () => {
 
   it('undeploys once and then says it was already gone', async () => {
     const { svc, session, cluster } = service();
-    session.connect('cp');
+    await session.connect('cp');
     cluster.putPod(pod('a'));
     const first = await svc.undeploy({ providerId: 'cp', instanceId: 'a', graceSeconds: 0, propagation: 'Foreground' });
     expect(first).toMatchObject({ deleted: true, kind: 'Pod', workloadName: 'a' });
@@ -484,17 +485,17 @@ describe('InstanceService', () => {
 
   it('ends a watch at its next change once the session is gone', async () => {
     const { svc, session, cluster } = service();
-    session.connect('cp');
+    await session.connect('cp');
     const it = svc.watch('cp')[Symbol.asyncIterator]();
     expect((await it.next()).value).toEqual({ type: 'synced' });
-    session.disconnect('cp');
+    await session.disconnect('cp');
     cluster.putPod(pod('late'));
     await expect(it.next()).rejects.toMatchObject({ kind: 'FAILED_PRECONDITION' });
   });
 
   it('refuses logs of an instance that has not started, before any API call', async () => {
     const { svc, session, cluster } = service();
-    session.connect('cp');
+    await session.connect('cp');
     cluster.putPod(pod('p', { phase: 'Pending', unschedulable: { since: 1000, message: 'no node fits' } }));
     const read = async () => {
       for await (const _ of svc.logs({ providerId: 'cp', instanceId: 'p' }, new AbortController().signal)) void _;

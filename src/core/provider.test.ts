@@ -11,6 +11,7 @@ import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRunt
 import { ImagePolicy } from './images.js';
 import { Provider } from './provider.js';
 import { Session } from './session.js';
+import { MemorySessionStore } from './memory-session-store.js';
 import { ZERO, type Resources } from './resources.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -32,9 +33,15 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     return () => {};
   };
 
-  async create(spec: DeploySpec): Promise<{ name: string }> {
+  /** Set: creates wait until their signal aborts, as a call to an unreachable API server would. */
+  hang = false;
+
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
     this.createCalls++;
     await tick();
+    if (this.hang) {
+      await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(unavailable('aborted'))));
+    }
     if (this.failNext) {
       const err = this.failNext;
       this.failNext = undefined;
@@ -71,17 +78,28 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   }
 }
 
-function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000, imagePolicy?: ImagePolicy) {
+/** A lease this replica holds until `lose()`. */
+class Term {
+  private controller: AbortController | undefined = new AbortController();
+  term = (): AbortSignal | undefined => this.controller?.signal;
+  lose(): void {
+    this.controller?.abort();
+    this.controller = undefined;
+  }
+}
+
+async function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000, extra: { leadership?: Term; imagePolicy?: ImagePolicy } = {}) {
+  const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
   const clock = { now: () => Date.now() };
-  const session = new Session(clock, 90_000, silent);
+  const session = new Session(new MemorySessionStore(), clock, 90_000, silent);
   const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000 });
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
-    { session, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
-    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' }, imagePolicy },
+    { session, leadership, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
+    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' }, imagePolicy: extra.imagePolicy },
   );
-  provider.connect('cp');
+  await provider.connect('cp');
   return { cluster, ledger, provider };
 }
 
@@ -105,7 +123,7 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 
 describe('Provider.deploy', () => {
   it('refuses an image outside workloads.allowed_images with PERMISSION_DENIED, before reserving or creating anything', async () => {
-    const { provider, cluster, ledger } = setup(undefined, undefined, new ImagePolicy(['registry.example.com/iarnet/*', 'docker.io/library/busybox']));
+    const { provider, cluster, ledger } = await setup(undefined, undefined, { imagePolicy: new ImagePolicy(['registry.example.com/iarnet/*', 'docker.io/library/busybox']) });
     const refused = await provider.deploy(req('a', 100, { image: 'nginx' })).catch((e: unknown) => e as DomainError);
     expect(refused).toBeInstanceOf(DomainError);
     expect((refused as DomainError).kind).toBe('PERMISSION_DENIED');
@@ -121,7 +139,7 @@ describe('Provider.deploy', () => {
   });
 
   it('never over-commits under 200 concurrent deploys', async () => {
-    const { provider, cluster, ledger } = setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
+    const { provider, cluster, ledger } = await setup({ cpu: 10_000, memory: 10 * 2 ** 30, gpu: 0 });
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => outcome(provider.deploy(req(`i-${i}`, 150)))));
     const ok = results.filter((r) => r === 'ok').length;
     expect(ok).toBe(66); // floor(10000 / 150)
@@ -133,7 +151,7 @@ describe('Provider.deploy', () => {
   });
 
   it('releases the reservation of a failed create', async () => {
-    const { provider, cluster, ledger } = setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
+    const { provider, cluster, ledger } = await setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
     cluster.failNext = unavailable('api down');
     expect(await outcome(provider.deploy(req('a', 1000)))).toBe('UNAVAILABLE');
     expect(ledger.used()).toEqual(ZERO);
@@ -141,7 +159,7 @@ describe('Provider.deploy', () => {
   });
 
   it('is idempotent for the same spec and refuses a different spec under the same id', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: true, kind: 'Pod' });
     // Before the watch shows it: answered from the reservation, without a second create call.
     await expect(provider.deploy(req('a'))).resolves.toMatchObject({ created: false, workloadName: 'a', kind: 'Pod' });
@@ -154,7 +172,7 @@ describe('Provider.deploy', () => {
   });
 
   it('refuses to deploy an instance that is still terminating, and creates it anew once it is gone', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     await provider.deploy(req('t'));
     await tick(10);
     const pod = cluster.current.pods.find((p) => p.instanceId === 't')!;
@@ -167,7 +185,7 @@ describe('Provider.deploy', () => {
   });
 
   it('waits for a deploy in flight before saying the instance has settled', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     const deploying = provider.deploy(req('s'));
     let settled = false;
     const waiting = provider.settled('s').then(() => (settled = true));
@@ -179,7 +197,7 @@ describe('Provider.deploy', () => {
   });
 
   it('joins concurrent retries of one instance instead of racing them', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     const results = await Promise.all([provider.deploy(req('a')), provider.deploy(req('a')), provider.deploy(req('a'))]);
     expect(results.map((r) => r.created)).toEqual([true, false, false]);
     const first = provider.deploy(req('b'));
@@ -189,27 +207,48 @@ describe('Provider.deploy', () => {
   });
 
   it('caps live instances', async () => {
-    const { provider } = setup(undefined, 2);
+    const { provider } = await setup(undefined, 2);
     await provider.deploy(req('a'));
     await provider.deploy(req('b'));
     await expect(provider.deploy(req('c'))).rejects.toThrow('instance limit reached: 2 live instances (limits.max_instances)');
   });
 
   it('validates before anything else and creates nothing on bad input', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     expect(await outcome(provider.deploy(req('', 0)))).toBe('INVALID_ARGUMENT');
     expect(await outcome(provider.deploy(req('a', 100, { providerId: 'intruder' })))).toBe('PERMISSION_DENIED');
     expect(cluster.creates).toBe(0);
   });
 
   it('refuses to admit while the cache is not synced', async () => {
-    const { provider, cluster } = setup();
+    const { provider, cluster } = await setup();
     cluster.isSynced = false;
     expect(await outcome(provider.deploy(req('a')))).toBe('UNAVAILABLE');
   });
 
+  it('admits nothing on the standby', async () => {
+    const term = new Term();
+    term.lose();
+    const { provider, cluster, ledger } = await setup(undefined, undefined, { leadership: term });
+    await expect(provider.deploy(req('a'))).rejects.toThrow('this replica is the standby');
+    expect(cluster.creates).toBe(0);
+    expect(ledger.reservedCount()).toBe(0);
+  });
+
+  it('cuts a create in flight when the lease is lost, and frees its reservation', async () => {
+    const term = new Term();
+    const { provider, cluster, ledger } = await setup(undefined, undefined, { leadership: term });
+    cluster.hang = true;
+    const pending = outcome(provider.deploy(req('a')));
+    await tick(5);
+    expect(ledger.reservedCount()).toBe(1);
+    term.lose();
+    expect(await pending).toBe('UNAVAILABLE');
+    expect(ledger.reservedCount()).toBe(0);
+  });
+
   it('says what is short', async () => {
-    const { provider } = setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
+    const { provider } = await setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
     await expect(provider.deploy(req('a', 500))).rejects.toThrow('needs 500m cpu, 200m cpu available');
   });
 });

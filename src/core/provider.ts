@@ -7,7 +7,7 @@ import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec 
 import { DomainError, ErrorKind, alreadyExists, permissionDenied, resourceExhausted, unavailable } from './errors.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
-import type { CapacitySource, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
+import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
@@ -26,6 +26,8 @@ export interface ProviderOptions {
 
 export interface ProviderDeps {
   readonly session: Session;
+  /** Only the active replica admits; asked at every admission. */
+  readonly leadership: Leadership;
   readonly ledger: Ledger;
   readonly view: WorkloadView;
   readonly runtime: WorkloadRuntime;
@@ -65,13 +67,13 @@ export class Provider {
     private readonly options: ProviderOptions,
   ) {}
 
-  connect(providerId: string): { providerType: string } {
-    this.deps.session.connect(providerId);
+  async connect(providerId: string): Promise<{ providerType: string }> {
+    await this.deps.session.connect(providerId);
     return { providerType: PROVIDER_TYPE };
   }
 
-  disconnect(providerId: string): void {
-    this.deps.session.disconnect(providerId);
+  async disconnect(providerId: string): Promise<void> {
+    await this.deps.session.disconnect(providerId);
   }
 
   capacity(providerId: string): CapacityReport {
@@ -94,7 +96,7 @@ export class Provider {
   }
 
   async deploy(input: DeployInput): Promise<DeployResult> {
-    this.deps.session.verify(input.providerId);
+    await this.deps.session.verifyFresh(input.providerId);
     const spec = validateDeploy(input, this.options.deployDefaults);
     this.checkImageAllowed(spec.image);
     if (!this.deps.view.synced()) {
@@ -117,8 +119,8 @@ export class Provider {
     const unseen = this.createdButUnseen(spec.instanceId);
     if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind);
 
-    this.admit(spec);
-    const done = this.create(spec);
+    const term = this.admit(spec);
+    const done = this.create(spec, term);
     this.inFlight.set(spec.instanceId, { specHash: spec.specHash, done });
     try {
       const result = await done;
@@ -151,9 +153,14 @@ export class Provider {
     }
   }
 
-  /** Admission and reservation happen in one synchronous step: nothing can slip in between. */
-  private admit(spec: DeploySpec): void {
+  /**
+   * Admission and reservation happen in one synchronous step: nothing can
+   * slip in between. Returns the leadership term the create runs under.
+   */
+  private admit(spec: DeploySpec): AbortSignal {
     const { ledger } = this.deps;
+    const term = this.deps.leadership.term();
+    if (!term) throw unavailable('this replica is the standby: only the active replica admits deploys; retry shortly');
     if (ledger.liveCount() >= this.options.maxInstances) {
       throw resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`);
     }
@@ -162,12 +169,13 @@ export class Provider {
       throw resourceExhausted(describeShortfall(spec.resources, available));
     }
     ledger.reserve(spec.instanceId, spec.specHash, spec.resources);
+    return term;
   }
 
-  private async create(spec: DeploySpec): Promise<DeployResult> {
+  private async create(spec: DeploySpec, term: AbortSignal): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name } = await runtime.create(spec);
+      const { name } = await runtime.create(spec, term);
       ledger.markCreated(spec.instanceId);
       log.info(
         { instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) },
@@ -176,6 +184,10 @@ export class Provider {
       return { workloadName: name, kind: spec.kind, created: true };
     } catch (err) {
       ledger.release(spec.instanceId);
+      if (term.aborted) {
+        // The successor's books decide now; the instance id makes the retry idempotent.
+        throw unavailable(`this replica stopped being the active one while creating instance "${spec.instanceId}"; retry the Deploy`);
+      }
       if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
         // Not in our cache but in the cluster: a retry racing the watch, or a restart. Compare with what is there.
         const found = await runtime.lookup(spec.instanceId);
@@ -192,6 +204,11 @@ export class Provider {
 
   private conflict(instanceId: string): DomainError {
     return alreadyExists(`instance "${instanceId}" already exists with a different spec`);
+  }
+
+  /** Resolves once every create in flight has finished: a resigning leader lets them land before it hands over. */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
   }
 
   /** For operators (metrics, health): the books without a session check. */

@@ -1,16 +1,14 @@
 /**
  * The control-plane session: at most one provider_id is connected at a time,
  * and it lapses when HealthCheck stops arriving so another control plane can
- * take over.
+ * take over. The state lives in a SessionStore (the cluster, in production),
+ * so it outlives the process: Connect and Disconnect write through, checks
+ * read the store's local copy, and HealthCheck only touches it (write-behind).
  */
 import { failedPrecondition, invalidArgument, permissionDenied } from './errors.js';
-import type { Clock, Logger } from './ports.js';
+import type { Clock, Logger, SessionRecord, SessionStore } from './ports.js';
 
-export interface SessionState {
-  readonly providerId: string;
-  readonly connectedAt: number;
-  readonly lastHealthCheck: number;
-}
+export type SessionState = SessionRecord;
 
 /** Sessions ended since start, for the metrics. */
 export interface SessionEnds {
@@ -19,53 +17,83 @@ export interface SessionEnds {
 }
 
 export class Session {
-  private state: SessionState | undefined;
+  /** The session (id and connect time) whose expiry was last logged, so the warning appears once. */
+  private expiredLogged = '';
   private readonly counts = { disconnects: 0, expirations: 0 };
 
   constructor(
+    private readonly store: SessionStore,
     private readonly clock: Clock,
     private readonly healthTimeoutMs: number,
     private readonly log: Logger,
   ) {}
 
+  /** The live session, or undefined when nobody is connected or the last one timed out. */
   current(): SessionState | undefined {
-    this.expireIfIdle();
-    return this.state;
+    return this.live(this.store.current());
   }
 
   /** Reconnecting with the connected id succeeds; another id is refused while one is connected. */
-  connect(providerId: string): void {
+  async connect(providerId: string): Promise<void> {
     if (!providerId) throw invalidArgument('provider_id is required');
-    this.expireIfIdle();
-    if (this.state && this.state.providerId !== providerId) {
-      throw failedPrecondition(`provider is already connected to "${this.state.providerId}"`);
-    }
-    const now = this.clock.now();
-    const reconnect = this.state !== undefined;
-    this.state = { providerId, connectedAt: this.state?.connectedAt ?? now, lastHealthCheck: now };
+    let reconnect = false;
+    await this.store.update((stored) => {
+      const live = this.live(stored);
+      if (live && live.providerId !== providerId) {
+        throw failedPrecondition(`provider is already connected to "${live.providerId}"`);
+      }
+      reconnect = live !== undefined;
+      const now = this.clock.now();
+      return { providerId, connectedAt: live?.connectedAt ?? now, lastSeen: now };
+    });
     this.log.info({ providerId, reconnect }, 'session connected');
   }
 
-  disconnect(providerId: string): void {
+  async disconnect(providerId: string): Promise<void> {
     this.verify(providerId);
+    await this.store.update((stored) => {
+      const live = this.live(stored);
+      // Another replica may have seen a Disconnect (or a new Connect) first.
+      if (!live) return undefined;
+      if (live.providerId !== providerId) throw permissionDenied(`provider_id "${providerId}" is not the connected provider`);
+      return undefined;
+    });
     this.log.info({ providerId }, 'session disconnected');
-    this.state = undefined;
     this.counts.disconnects++;
   }
 
+  /** Sessions ended by this replica since it started (Disconnect here, or a timeout it noticed), for the metrics. */
   ends(): SessionEnds {
     return { ...this.counts };
   }
 
   /** For RPCs that need a session: the caller must be the connected provider. */
   verify(providerId: string): SessionState {
-    this.expireIfIdle();
-    if (!this.state) throw failedPrecondition('no control plane is connected: call Connect first');
+    const state = this.current();
+    if (!state) throw failedPrecondition('no control plane is connected: call Connect first');
     if (!providerId) throw permissionDenied('provider_id is required');
-    if (providerId !== this.state.providerId) {
+    if (providerId !== state.providerId) {
       throw permissionDenied(`provider_id "${providerId}" is not the connected provider`);
     }
-    return this.state;
+    return state;
+  }
+
+  /**
+   * verify for mutations: a Connect written by the other replica reaches this
+   * one through a watch, milliseconds later; before refusing, read the store
+   * afresh once. Costs a read only on the failure path.
+   */
+  async verifyFresh(providerId: string): Promise<SessionState> {
+    try {
+      return this.verify(providerId);
+    } catch (err) {
+      try {
+        await this.store.refresh();
+      } catch {
+        throw err; // the first answer stands when the store cannot be read
+      }
+      return this.verify(providerId);
+    }
   }
 
   /** For RPCs allowed before Connect: anyone may ask until a session exists, then only its owner. */
@@ -73,22 +101,34 @@ export class Session {
     if (this.current()) this.verify(providerId);
   }
 
-  /** HealthCheck keeps the session alive. */
+  /** HealthCheck keeps the session alive; the store persists it later, so this costs no I/O. */
   heartbeat(providerId: string): void {
-    const state = this.verify(providerId);
-    this.state = { ...state, lastHealthCheck: this.clock.now() };
+    this.verify(providerId);
+    this.store.touch(providerId, this.clock.now());
   }
 
-  /** Drops the session when no HealthCheck arrived in time; called on every use and by a timer. */
+  /** Logs a session that timed out; called by a timer, as expiry itself is computed on every read. */
   expireIfIdle(): void {
-    if (!this.state) return;
-    const idle = this.clock.now() - this.state.lastHealthCheck;
-    if (idle <= this.healthTimeoutMs) return;
-    this.log.warn(
-      { providerId: this.state.providerId, idleSeconds: Math.round(idle / 1000), timeoutSeconds: this.healthTimeoutMs / 1000 },
-      'session expired: no HealthCheck within the timeout',
-    );
-    this.state = undefined;
-    this.counts.expirations++;
+    this.current();
+  }
+
+  /**
+   * Expiry follows the stored last-seen, so it continues across restarts: a
+   * control plane that vanished while the daemon was down still times out.
+   */
+  private live(record: SessionRecord | undefined): SessionRecord | undefined {
+    if (!record) return undefined;
+    const idle = this.clock.now() - record.lastSeen;
+    if (idle <= this.healthTimeoutMs) return record;
+    const key = `${record.providerId}@${record.connectedAt}`;
+    if (this.expiredLogged !== key) {
+      this.expiredLogged = key;
+      this.counts.expirations++;
+      this.log.warn(
+        { providerId: record.providerId, idleSeconds: Math.round(idle / 1000), timeoutSeconds: this.healthTimeoutMs / 1000 },
+        'session expired: no HealthCheck within the timeout',
+      );
+    }
+    return undefined;
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Throw-away PKI for TLS tests, made with the openssl CLI: a CA, a server
- * certificate for 127.0.0.1/localhost, a client certificate, and a second,
- * unrelated CA with its own client certificate.
+ * certificate for 127.0.0.1/localhost, a client certificate, a replica
+ * certificate good for both (what a replica presents when it forwards a call
+ * to the other under mutual TLS), and a second, unrelated CA with its own
+ * client certificate.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,9 @@ export interface TestPki {
   readonly serverKey: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  /** serverAuth and clientAuth, for 127.0.0.1/localhost. */
+  readonly replicaCert: string;
+  readonly replicaKey: string;
   readonly otherCaCert: string;
   readonly otherClientCert: string;
   readonly otherClientKey: string;
@@ -39,6 +44,7 @@ export function makePki(): TestPki {
   ca('other-ca');
   leaf('server', 'test-ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   leaf('control-plane', 'test-ca', 'extendedKeyUsage=clientAuth\n');
+  leaf('replica', 'test-ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   leaf('intruder', 'other-ca', 'extendedKeyUsage=clientAuth\n');
   return {
     dir,
@@ -47,6 +53,8 @@ export function makePki(): TestPki {
     serverKey: p('server.key'),
     clientCert: p('control-plane.crt'),
     clientKey: p('control-plane.key'),
+    replicaCert: p('replica.crt'),
+    replicaKey: p('replica.key'),
     otherCaCert: p('other-ca.crt'),
     otherClientCert: p('intruder.crt'),
     otherClientKey: p('intruder.key'),

@@ -150,11 +150,13 @@ describe('a running daemon', () => {
   });
 
   it('an edit of the file is picked up by itself; a broken edit changes nothing; other keys wait for a restart', async () => {
-    // A second daemon without the cpu variable, so the file decides.
+    // A second daemon without the cpu variable, so the file decides. Its own
+    // namespace: in the first one it would be the standby of the first daemon.
+    const ns2 = await createTestNamespace('config-reload-2');
     const port2 = await freePort();
     const file2 = join(dir, 'config2.yaml');
     const config2 = {
-      kubernetes: { kubeconfig: kubeconfigPath(), namespace: ns.name },
+      kubernetes: { kubeconfig: kubeconfigPath(), namespace: ns2.name },
       server: { host: '127.0.0.1', port: port2 },
       prometheus: { port: 0 },
       resource: { cpu: 1000, memory: '1Gi' },
@@ -208,6 +210,7 @@ describe('a running daemon', () => {
       client.close();
       d2.kill('SIGTERM');
       await new Promise((r) => d2.once('exit', r));
+      await ns2.cleanup();
     }
   });
 });

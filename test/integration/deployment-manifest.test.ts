@@ -19,6 +19,7 @@ import {
   type KubernetesObject,
   type V1ConfigMap,
   type V1Deployment,
+  type V1PodDisruptionBudget,
   type V1Role,
   type V1Service,
 } from '@kubernetes/client-node';
@@ -78,6 +79,7 @@ const PLURALS: Record<string, string> = {
   ConfigMap: 'configmaps',
   Service: 'services',
   Deployment: 'deployments',
+  PodDisruptionBudget: 'poddisruptionbudgets',
   Role: 'roles',
   RoleBinding: 'rolebindings',
   ClusterRole: 'clusterroles',
@@ -151,6 +153,7 @@ describe('k8s-deployment.yaml', () => {
       `RoleBinding/${WORKLOADS}/k8s-provider`,
       `ConfigMap/${SYSTEM}/k8s-provider-config`,
       `Deployment/${SYSTEM}/k8s-provider`,
+      `PodDisruptionBudget/${SYSTEM}/k8s-provider`,
       `Service/${SYSTEM}/k8s-provider`,
     ]);
   });
@@ -173,8 +176,24 @@ describe('k8s-deployment.yaml', () => {
     expect(container.volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/app/config.yaml', subPath: 'config.yaml', readOnly: true }));
   });
 
-  it('runs one replica at a time, locked down, with native gRPC probes', () => {
-    expect(deployment.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
+  it('runs two replicas, one active, that a rollout or a drain never takes both of', () => {
+    expect(deployment.spec).toMatchObject({ replicas: 2, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    const pdb = find<V1PodDisruptionBudget>(objects, 'PodDisruptionBudget');
+    expect(pdb.spec).toEqual({ minAvailable: 1, selector: deployment.spec?.selector });
+    expect(pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: deployment.spec?.selector } },
+    ]);
+    // The leader Lease names the pod, and the standby dials the leader's pod IP.
+    expect(container.env).toEqual([
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ]);
+    // The renew deadline ends before the lease can expire for the standby.
+    expect(config.leader_election.renew_deadline_seconds).toBeLessThan(config.leader_election.lease_duration_seconds);
+  });
+
+  it('runs locked down, with native gRPC probes', () => {
     expect(pod.serviceAccountName).toBe('k8s-provider');
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(container.securityContext).toEqual({

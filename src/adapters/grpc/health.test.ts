@@ -55,6 +55,22 @@ describe('HealthReporter', () => {
     expect(await s.check('liveness')).toBe('SERVING');
   });
 
+  it('reports "leader" SERVING only while this replica is active, whatever readiness says', async () => {
+    let leading = false;
+    const reporter = new HealthReporter(() => true, quiet, ['provider.Service'], 60_000, () => leading);
+    const s = await serve(reporter);
+    server = s.server;
+    reporter.start();
+    expect(await s.check('')).toBe('SERVING');
+    expect(await s.check('leader')).toBe('NOT_SERVING');
+    leading = true;
+    reporter.refresh();
+    expect(await s.check('leader')).toBe('SERVING');
+    expect(await s.check('provider.Service')).toBe('SERVING');
+    reporter.drain();
+    expect(await s.check('leader')).toBe('NOT_SERVING');
+  });
+
   it('answers NOT_FOUND for a service it does not know', async () => {
     const reporter = new HealthReporter(() => true, quiet, ['provider.Service']);
     const s = await serve(reporter);

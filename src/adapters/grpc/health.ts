@@ -17,11 +17,20 @@ export const OVERALL_HEALTH = '';
  */
 export const LIVENESS_SERVICE = 'liveness';
 
+/**
+ * SERVING only on the active replica (the one that admits deploys). Both
+ * replicas are SERVING for '' and provider.Service, because both answer
+ * every RPC (the standby forwards deploys): routing needs no readiness flip
+ * during a hand-over. This one tells operators and tools which is active.
+ */
+export const LEADER_SERVICE = 'leader';
+
 export class HealthReporter {
   /** The overall entry plus one per registered service; all follow readiness together. */
   private readonly services: readonly string[];
   private readonly impl: HealthImplementation;
   private current: ServingStatus = 'NOT_SERVING';
+  private leader: ServingStatus = 'NOT_SERVING';
   private timer: NodeJS.Timeout | undefined;
   private draining = false;
 
@@ -30,11 +39,13 @@ export class HealthReporter {
     private readonly log: Logger,
     serviceNames: readonly string[],
     private readonly intervalMs = 1000,
+    private readonly leading: () => boolean = () => false,
   ) {
     this.services = [OVERALL_HEALTH, ...serviceNames];
     this.impl = new HealthImplementation({
       ...Object.fromEntries(this.services.map((s) => [s, 'NOT_SERVING'])),
       [LIVENESS_SERVICE]: 'SERVING',
+      [LEADER_SERVICE]: 'NOT_SERVING',
     });
   }
 
@@ -57,6 +68,7 @@ export class HealthReporter {
     this.draining = true;
     if (this.timer) clearInterval(this.timer);
     this.set('NOT_SERVING');
+    this.setLeader('NOT_SERVING');
   }
 
   status(): ServingStatus {
@@ -66,6 +78,13 @@ export class HealthReporter {
   refresh(): void {
     if (this.draining) return;
     this.set(this.ready() ? 'SERVING' : 'NOT_SERVING');
+    this.setLeader(this.leading() ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  private setLeader(next: ServingStatus): void {
+    if (next === this.leader) return;
+    this.leader = next;
+    this.impl.setStatus(LEADER_SERVICE, next);
   }
 
   private set(next: ServingStatus): void {

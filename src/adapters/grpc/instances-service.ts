@@ -4,21 +4,27 @@
  * cancelled call aborts what feeds it (the watch subscription, the log
  * request underneath).
  */
+import type * as grpc from '@grpc/grpc-js';
 import type { InstanceService } from '../../core/instance-service.js';
 import type { WatchItem } from '../../core/instance-watch.js';
 import type { UsageSource } from '../../core/ports.js';
 import { instanceToWire, listQueryFromWire, logsFromWire, undeployFromWire, watchItemToWire } from './instances-codec.js';
-import { INSTANCES_PROTO } from './proto.js';
+import { INSTANCES_PROTO, serviceDefinition } from './proto.js';
+import type { LeaderRouter } from './forward.js';
 import { RpcKit, type RpcContext } from './rpc.js';
 import type { GrpcService } from './services.js';
 import type { InstancesHandlers } from './generated/k8sprovider/v1/Instances.js';
 import type { WatchInstancesResponse } from './generated/k8sprovider/v1/WatchInstancesResponse.js';
+import type { UndeployRequest__Output } from './generated/k8sprovider/v1/UndeployRequest.js';
+import type { UndeployResponse__Output } from './generated/k8sprovider/v1/UndeployResponse.js';
 
 export const INSTANCES_SERVICE = 'k8sprovider.v1.Instances';
 
 export interface InstancesServiceContext extends RpcContext {
   readonly instances: InstanceService;
   readonly usage: UsageSource;
+  /** With two replicas: Undeploy runs on the active one, where Deploy is admitted (it waits for a Deploy of the same instance in flight there). */
+  readonly router?: LeaderRouter | undefined;
 }
 
 export function instancesService(ctx: InstancesServiceContext): GrpcService {
@@ -28,6 +34,7 @@ export function instancesService(ctx: InstancesServiceContext): GrpcService {
 export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandlers {
   const { instances, usage } = ctx;
   const rpc = new RpcKit(INSTANCES_SERVICE, ctx);
+  const undeployMethod = serviceDefinition(INSTANCES_PROTO, INSTANCES_SERVICE).Undeploy as grpc.MethodDefinition<UndeployRequest__Output, UndeployResponse__Output>;
   // A live change is one object shared by every watcher: it is converted once for all of them.
   const converted = new WeakMap<WatchItem, WatchInstancesResponse>();
   const toWire = (item: WatchItem): WatchInstancesResponse => {
@@ -44,14 +51,17 @@ export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandle
       const page = instances.list(listQueryFromWire(req));
       return { instances: page.instances.map(instanceToWire), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     }),
-    Undeploy: rpc.unary('Undeploy', async (req) => {
-      const result = await instances.undeploy(undeployFromWire(req));
-      return {
-        deleted: result.deleted,
-        kind: result.kind === 'Job' ? 'WORKLOAD_KIND_JOB' : result.kind === 'Pod' ? 'WORKLOAD_KIND_POD' : 'WORKLOAD_KIND_UNSPECIFIED',
-        workloadName: result.workloadName,
-        instance: result.instance ? instanceToWire(result.instance) : null,
+    Undeploy: rpc.unary('Undeploy', async (req, call) => {
+      const here = async (): Promise<UndeployResponse__Output> => {
+        const result = await instances.undeploy(undeployFromWire(req));
+        return {
+          deleted: result.deleted,
+          kind: result.kind === 'Job' ? 'WORKLOAD_KIND_JOB' : result.kind === 'Pod' ? 'WORKLOAD_KIND_POD' : 'WORKLOAD_KIND_UNSPECIFIED',
+          workloadName: result.workloadName,
+          instance: result.instance ? instanceToWire(result.instance) : null,
+        } as UndeployResponse__Output;
       };
+      return ctx.router ? ctx.router.route(undeployMethod, call, req, here) : here();
     }),
     WatchInstances: rpc.serverStream('WatchInstances', async (req, stream) => {
       const subscription = instances.watch(req.providerId);

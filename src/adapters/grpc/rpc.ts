@@ -31,6 +31,8 @@ const checked = <Req>(req: Req): Req => {
 export interface RpcContext {
   readonly log: Logger;
   readonly observer?: RpcObserver | undefined;
+  /** Response headers for every unary answer (which replica answered, which one is active). */
+  readonly responseHeaders?: (() => grpc.Metadata) | undefined;
 }
 
 /** What a server-streaming handler gets besides the request. */
@@ -60,14 +62,19 @@ export class RpcKit {
    * that carries the error (Connect and Deploy, as the existing client
    * expects); without it the failure is a gRPC status.
    */
-  unary<Req, Res>(method: string, run: (req: Req) => Promise<Res> | Res, inBand?: (message: string, error: DomainError) => Res): grpc.handleUnaryCall<Req, Res> {
+  unary<Req, Res>(
+    method: string,
+    run: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+    inBand?: (message: string, error: DomainError) => Res,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const started = process.hrtime.bigint();
       const req = call.request;
       // The answer goes out before the call is logged and counted: http2 flushes
       // the response in the next check phase, and the report runs right after
       // it, off the caller's latency (the logged duration still ends at the answer).
-      void settle(() => run(checked(req))).then((result) => {
+      void settle(() => run(checked(req), call)).then((result) => {
+        if (this.ctx.responseHeaders) call.sendMetadata(this.ctx.responseHeaders());
         if (result.ok) {
           const seconds = secondsSince(started);
           callback(null, result.value);

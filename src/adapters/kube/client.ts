@@ -1,5 +1,5 @@
 /** Builds the KubeConfig in the documented order and the typed API clients. */
-import { BatchV1Api, CoreV1Api, AuthorizationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, AuthorizationV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
 
 export interface KubeSettings {
@@ -13,6 +13,8 @@ export interface KubeClients {
   readonly batch: BatchV1Api;
   readonly authz: AuthorizationV1Api;
   readonly custom: CustomObjectsApi;
+  /** Leases: the session and the leader lock. */
+  readonly coordination: CoordinationV1Api;
   /** Where the configuration came from, for the start-up log. */
   readonly source: string;
   readonly server: string;
@@ -58,6 +60,7 @@ export function makeClients(settings: KubeSettings): KubeClients {
     batch: kubeConfig.makeApiClient(BatchV1Api),
     authz: kubeConfig.makeApiClient(AuthorizationV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
     source,
     server,
   };

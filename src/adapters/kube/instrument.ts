@@ -57,5 +57,6 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     batch: instrumentApi(clients.batch, observer),
     authz: instrumentApi(clients.authz, observer),
     custom: instrumentApi(clients.custom, observer),
+    coordination: instrumentApi(clients.coordination, observer),
   };
 }

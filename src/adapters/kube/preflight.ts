@@ -23,6 +23,8 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
     perms.push({ verb, resource: 'pods', group: '', namespace });
     perms.push({ verb, resource: 'jobs', group: 'batch', namespace });
   }
+  // The session and the leader lock (no delete: a released Lease is kept, with no holder).
+  for (const verb of ['get', 'list', 'watch', 'create', 'update']) perms.push({ verb, resource: 'leases', group: 'coordination.k8s.io', namespace });
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
   // GetLogs only: without it that RPC answers PERMISSION_DENIED and everything else works.
   perms.push({ verb: 'get', resource: 'pods', subresource: 'log', group: '', namespace, optional: true });

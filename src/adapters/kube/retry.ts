@@ -17,13 +17,17 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000, sleep };
 
-/** Runs an API call, retrying 429/5xx/transport failures with capped exponential backoff, then maps the error. */
-export async function withRetry<T>(call: ApiCall, fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+/**
+ * Runs an API call, retrying 429/5xx/transport failures with capped
+ * exponential backoff, then maps the error. Once `signal` aborts there is no
+ * further try.
+ */
+export async function withRetry<T>(call: ApiCall, fn: () => Promise<T>, policy: RetryPolicy = DEFAULT_RETRY, signal?: AbortSignal): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (attempt >= policy.attempts || !isRetryable(err)) throw mapApiError(err, call);
+      if (attempt >= policy.attempts || !isRetryable(err) || signal?.aborted) throw mapApiError(err, call);
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
       await policy.sleep(backoff / 2 + Math.random() * (backoff / 2));
     }

@@ -4,6 +4,7 @@ import type { DeploySpec } from '../../core/deploy-spec.js';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { WorkloadKind } from '../../core/instances.js';
 import type { DeleteOptions, DeleteOutcome, WorkloadRef, WorkloadRuntime } from '../../core/ports.js';
+import { abortWith } from './abort.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
@@ -17,16 +18,17 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
-  async create(spec: DeploySpec): Promise<{ name: string }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
+    const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
-      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }), this.retry);
+      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
       return { name };
     }
     const body = podManifest(spec, this.ctx);
-    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }), this.retry);
+    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
     return { name };
   }
 
