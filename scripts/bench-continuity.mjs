@@ -24,7 +24,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { loadProto } from '../dist/src/adapters/grpc/proto.js';
-import { podManifest } from '../dist/src/adapters/kube/manifests.js';
+import { podManifest, RESTRICTED } from '../dist/src/adapters/kube/manifests.js';
 import { validateDeploy } from '../dist/src/core/deploy-spec.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,7 +164,7 @@ async function ensurePods(core, namespace, from, n) {
         { instanceId: `bench-${i}`, providerId: 'bench', image: 'busybox', resources: { cpu: POD_CPU, memory: 1 << 20, gpu: 0 }, env: {} },
         defaults,
       );
-      await core.createNamespacedPod({ namespace, body: podManifest(spec, { namespace, selectorLabels: {} }) });
+      await core.createNamespacedPod({ namespace, body: podManifest(spec, { namespace, selectorLabels: {}, security: RESTRICTED }) });
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));

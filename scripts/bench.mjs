@@ -33,7 +33,14 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchInstances } from './bench-instances.mjs';
-import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, ANNOTATION_SPEC_HASH, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../dist/src/shared/labels.js';
+import {
+  ANNOTATION_INSTANCE_ID,
+  ANNOTATION_PROVIDER_ID,
+  ANNOTATION_SPEC_HASH,
+  LABEL_INSTANCE_ID,
+  LABEL_MANAGED,
+  LABEL_PROVIDER_ID,
+} from '../dist/src/shared/labels.js';
 
 // --smoke, --quick and --full run the load profile against the test cluster instead (scripts/bench/load.mjs).
 if (process.argv.slice(2).some((a) => ['--smoke', '--quick', '--full'].includes(a))) {
@@ -113,7 +120,16 @@ function makeProvider(view) {
     },
   };
   const provider = new Provider(
-    { session, leadership: { term: () => new AbortController().signal }, ledger, view, runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined, delete: async () => 'gone' }, capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) }, usage, log: silent },
+    {
+      session,
+      leadership: { term: () => new AbortController().signal },
+      ledger,
+      view,
+      runtime: { create: async () => ({ name: 'x' }), lookup: async () => undefined, delete: async () => 'gone' },
+      capacity: { total: () => ({ cpu: 1e6, memory: 2 ** 50, gpu: 8 }) },
+      usage,
+      log: silent,
+    },
     { resourceTags: ['cpu', 'memory', 'gpu'], maxInstances: 1e6, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' } },
   );
   // The in-memory store settles at once; nothing to wait for.
@@ -275,4 +291,5 @@ if (!global.gc) console.log('(run with node --expose-gc for steadier memory figu
 console.log('\nk8s-provider bench (lower ratio is better; ratios compare with a baseline measured in this run)\n');
 const w = /** @type {const} */ ([40, 34, 36]);
 console.log(['bench'.padEnd(w[0]), 'measured'.padEnd(w[1]), 'baseline'.padEnd(w[2]), 'ratio'].join(' '));
-for (const r of rows) console.log([r.bench.padEnd(w[0]), r.measured.padEnd(w[1]), r.baseline.padEnd(w[2]), Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`].join(' '));
+for (const r of rows)
+  console.log([r.bench.padEnd(w[0]), r.measured.padEnd(w[1]), r.baseline.padEnd(w[2]), Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`].join(' '));

@@ -104,10 +104,52 @@ try {
   say('a session: connect, deploy a component and a batch job');
   run(['connect', '--addr', addr, '-p', 'demo-cp']);
   run(['connect', '--addr', addr, '-p', 'another-cp'], { allowFail: true });
-  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'component-1', '--image', 'iarnet/component:python_3.11-latest',
-    '--cpu', '500m', '--memory', '512Mi', '-e', 'COMPONENT_ID=component-1', '-e', 'ZMQ_ADDR=tcp://control-plane:5555']);
-  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'batch-1', '--image', 'busybox:1.36', '--cpu', '250m', '--memory', '128Mi',
-    '--kind', 'job', '--timeout', '300', '--cleanup', 'on-failure', '-l', 'demo=true', '--', 'sh', '-c', 'echo done']);
+  run([
+    'deploy',
+    '--addr',
+    addr,
+    '-p',
+    'demo-cp',
+    '-i',
+    'component-1',
+    '--image',
+    'iarnet/component:python_3.11-latest',
+    '--cpu',
+    '500m',
+    '--memory',
+    '512Mi',
+    '-e',
+    'COMPONENT_ID=component-1',
+    '-e',
+    'ZMQ_ADDR=tcp://control-plane:5555',
+  ]);
+  run([
+    'deploy',
+    '--addr',
+    addr,
+    '-p',
+    'demo-cp',
+    '-i',
+    'batch-1',
+    '--image',
+    'busybox:1.36',
+    '--cpu',
+    '250m',
+    '--memory',
+    '128Mi',
+    '--kind',
+    'job',
+    '--timeout',
+    '300',
+    '--cleanup',
+    'on-failure',
+    '-l',
+    'demo=true',
+    '--',
+    'sh',
+    '-c',
+    'echo done',
+  ]);
   run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'too-big', '--image', 'busybox', '--cpu', '16', '--memory', '1Gi'], { allowFail: true });
 
   say('more capacity without a restart: edit resource.cpu, then SIGHUP');
@@ -133,8 +175,23 @@ try {
   say('the instances as the daemon sees them (k8sprovider.v1.Instances): list, describe, a stuck one');
   // A request no node can place: the scheduler says Unschedulable, and after instances.stuck_after_seconds
   // (3 s here) the daemon reports it Failed, releases its room and deletes it.
-  run(['deploy', '--addr', addr, '-p', 'demo-cp', '-i', 'nowhere', '--image', 'busybox', '--cpu', '100m', '--memory', '64Mi',
-    '--node-selector', 'example.com/pool=none']);
+  run([
+    'deploy',
+    '--addr',
+    addr,
+    '-p',
+    'demo-cp',
+    '-i',
+    'nowhere',
+    '--image',
+    'busybox',
+    '--cpu',
+    '100m',
+    '--memory',
+    '64Mi',
+    '--node-selector',
+    'example.com/pool=none',
+  ]);
   await new Promise((r) => setTimeout(r, 1000));
   run(['instances', '--addr', addr, '-p', 'demo-cp']);
   await new Promise((r) => setTimeout(r, 3500));
@@ -151,7 +208,14 @@ try {
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  process.stdout.write(`${text.split('\n').filter((l) => /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l)).join('\n')}\n`);
+  process.stdout.write(
+    `${text
+      .split('\n')
+      .filter((l) =>
+        /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l),
+      )
+      .join('\n')}\n`,
+  );
 
   say('the control plane lets the provider go');
   run(['disconnect', '--addr', addr, '-p', 'demo-cp']);

@@ -21,7 +21,19 @@ if (files.length === 0) throw new Error(`no .proto files under ${protoDir}`);
 
 rmSync(out, { recursive: true, force: true });
 // These flags must match LOADER_OPTIONS in src/adapters/grpc/proto.ts, or the generated types would lie.
-const args = ['--longs=String', '--enums=String', '--defaults', '--oneofs', '--grpcLib=@grpc/grpc-js', '--importFileExtension=.js', '-I', 'proto', '-O', out, ...files];
+const args = [
+  '--longs=String',
+  '--enums=String',
+  '--defaults',
+  '--oneofs',
+  '--grpcLib=@grpc/grpc-js',
+  '--importFileExtension=.js',
+  '-I',
+  'proto',
+  '-O',
+  out,
+  ...files,
+];
 const bin = join(root, 'node_modules/.bin/proto-loader-gen-types');
 const run = spawnSync(bin, args, { cwd: root, stdio: 'inherit' });
 if (run.status !== 0) process.exit(run.status ?? 1);

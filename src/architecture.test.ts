@@ -32,7 +32,9 @@ function imports(file: string): string[] {
 /** Every relative import, type-only ones included, resolved to a path relative to src/. */
 function dependencies(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/^\s*(?:import|export)\s+(?:type\s+)?[^'";]*?from\s+'([^']+)'/gm), ...text.matchAll(/^\s*import\s+'([^']+)'/gm)].map((m) => m[1]!);
+  const specs = [...text.matchAll(/^\s*(?:import|export)\s+(?:type\s+)?[^'";]*?from\s+'([^']+)'/gm), ...text.matchAll(/^\s*import\s+'([^']+)'/gm)].map(
+    (m) => m[1]!,
+  );
   return specs.filter((s) => s.startsWith('.')).map((s) => relative(src, resolve(dirname(file), s)).replace(/\.js$/, '.ts'));
 }
 

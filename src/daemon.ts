@@ -187,7 +187,11 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     name: leaseName(election.lease_name, 'k8s-provider-leader', extraLabels),
     identity: replicaIdentity(election.identity, process.env),
     address: () => replicaAddress(election.advertise_address, process.env, config.server.host, listeningPort()),
-    timing: { leaseDurationMs: election.lease_duration_seconds * 1000, renewDeadlineMs: election.renew_deadline_seconds * 1000, retryPeriodMs: election.retry_period_seconds * 1000 },
+    timing: {
+      leaseDurationMs: election.lease_duration_seconds * 1000,
+      renewDeadlineMs: election.renew_deadline_seconds * 1000,
+      retryPeriodMs: election.retry_period_seconds * 1000,
+    },
     log,
   });
   const tracker = new InstanceTracker(cache, clock, {
@@ -288,7 +292,14 @@ function authentication(config: Config, log: Logger, observer: RpcObserver): Aut
 }
 
 /** Step 5: the gRPC server with its services, and health and reflection derived from the same list. */
-async function startGrpc(config: Config, services: readonly GrpcService[], ready: () => boolean, leading: () => boolean, log: Logger, auth: Authentication): Promise<GrpcServing> {
+async function startGrpc(
+  config: Config,
+  services: readonly GrpcService[],
+  ready: () => boolean,
+  leading: () => boolean,
+  log: Logger,
+  auth: Authentication,
+): Promise<GrpcServing> {
   const serverOptions = { ...serverOptionsOf(config), interceptors: auth.interceptors };
   const server = createServer(serverOptions);
   registerServices(server, services);

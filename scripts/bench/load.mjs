@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { validateDeploy } from '../../dist/src/core/deploy-spec.js';
-import { podManifest } from '../../dist/src/adapters/kube/manifests.js';
+import { podManifest, RESTRICTED } from '../../dist/src/adapters/kube/manifests.js';
 import { ensureGhz, ghz } from './ghz.mjs';
 import { DAEMON_NODE_FLAGS, spawnDaemon, spawnMeasured } from './procs.mjs';
 import { HELD_CPU_MILLI, client, createHeldPods, createNamespace, deletePods, kube, kubeconfigPath, kwokNode, unary } from './cluster.mjs';
@@ -341,7 +341,7 @@ async function deploySection(port, core, namespace, p, log) {
       },
       defaults,
     );
-    const pod = podManifest(spec, { namespace, selectorLabels: {} });
+    const pod = podManifest(spec, { namespace, selectorLabels: {}, security: RESTRICTED });
     pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, 'bench/set': 'direct' } };
     return pod;
   };

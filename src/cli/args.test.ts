@@ -34,7 +34,9 @@ describe('parseCommandLine', () => {
   });
 
   it('builds a plain deploy exactly as the original contract (no workload field)', () => {
-    expect(parseCommandLine(['deploy', '-p', 'cp', '-i', 'c1', '--image', 'busybox', '--cpu', '500m', '--memory', '256Mi', '-e', 'A=1', '-e', 'URL=x=y'])).toEqual({
+    expect(
+      parseCommandLine(['deploy', '-p', 'cp', '-i', 'c1', '--image', 'busybox', '--cpu', '500m', '--memory', '256Mi', '-e', 'A=1', '-e', 'URL=x=y']),
+    ).toEqual({
       name: 'deploy',
       common: expect.anything(),
       request: {
@@ -49,11 +51,46 @@ describe('parseCommandLine', () => {
 
   it('maps every workload option', () => {
     const cmd = parseCommandLine([
-      'deploy', '-p', 'cp', '-i', 'j1', '--image', 'busybox', '--gpu', '1',
-      '--kind', 'job', '--command', 'sh', '--command=-c', '--arg', 'echo hi', '--port', 'http:8080', '--port', '53/udp',
-      '--timeout', '600', '--cleanup', 'on-failure', '--backoff-limit', '2', '-l', 'team=a', '--annotation', 'note=x',
-      '--node-selector', 'pool=gpu', '--toleration', 'dedicated=gpu:NoSchedule', '--toleration', 'node.kubernetes.io/unreachable:NoExecute:30',
-      '--', '-x', '--', 'y',
+      'deploy',
+      '-p',
+      'cp',
+      '-i',
+      'j1',
+      '--image',
+      'busybox',
+      '--gpu',
+      '1',
+      '--kind',
+      'job',
+      '--command',
+      'sh',
+      '--command=-c',
+      '--arg',
+      'echo hi',
+      '--port',
+      'http:8080',
+      '--port',
+      '53/udp',
+      '--timeout',
+      '600',
+      '--cleanup',
+      'on-failure',
+      '--backoff-limit',
+      '2',
+      '-l',
+      'team=a',
+      '--annotation',
+      'note=x',
+      '--node-selector',
+      'pool=gpu',
+      '--toleration',
+      'dedicated=gpu:NoSchedule',
+      '--toleration',
+      'node.kubernetes.io/unreachable:NoExecute:30',
+      '--',
+      '-x',
+      '--',
+      'y',
     ]);
     expect(cmd).toMatchObject({
       request: {
@@ -103,7 +140,13 @@ describe('parseCommandLine', () => {
   });
 
   it('parses pods and help', () => {
-    expect(parseCommandLine(['pods', '-n', 'iarnet', '--kubeconfig', '/k', '--json'])).toEqual({ name: 'pods', json: true, kubeconfig: '/k', namespace: 'iarnet', allNamespaces: false });
+    expect(parseCommandLine(['pods', '-n', 'iarnet', '--kubeconfig', '/k', '--json'])).toEqual({
+      name: 'pods',
+      json: true,
+      kubeconfig: '/k',
+      namespace: 'iarnet',
+      allNamespaces: false,
+    });
     expect(parseCommandLine(['pods', '-A'])).toMatchObject({ allNamespaces: true });
     expect(parseCommandLine([])).toEqual({ name: 'help', topic: undefined });
     expect(parseCommandLine(['deploy', '--help'])).toEqual({ name: 'help', topic: 'deploy' });

@@ -47,7 +47,13 @@ export type Command =
   | { readonly name: 'watch'; readonly common: CommonFlags }
   | { readonly name: 'logs'; readonly common: CommonFlags; readonly request: GetLogsRequest }
   | { readonly name: 'undeploy'; readonly common: CommonFlags; readonly request: UndeployRequest }
-  | { readonly name: 'pods'; readonly json: boolean; readonly kubeconfig: string | undefined; readonly namespace: string | undefined; readonly allNamespaces: boolean };
+  | {
+      readonly name: 'pods';
+      readonly json: boolean;
+      readonly kubeconfig: string | undefined;
+      readonly namespace: string | undefined;
+      readonly allNamespaces: boolean;
+    };
 
 const COMMON = {
   addr: { type: 'string' },
@@ -361,7 +367,8 @@ function pairs(flag: string, items: readonly string[] | undefined): Record<strin
 
 function wholeNumber(flag: string, raw: string, min = 0): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, not "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${flag} must be a whole number${min > 0 ? ` of at least ${min}` : ''}, not "${raw}"`);
   return n;
 }
 

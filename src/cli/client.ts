@@ -62,7 +62,13 @@ export function providerClient(common: CommonFlags): ServiceClient {
 type UnaryMethod = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall;
 
 /** Calls one unary method with the CLI's deadline; rejects with the grpc ServiceError. `onMetadata` sees the response headers. */
-export function unary<Res>(client: grpc.Client, method: string, request: object, deadlineSeconds: number, onMetadata?: (md: grpc.Metadata) => void): Promise<Res> {
+export function unary<Res>(
+  client: grpc.Client,
+  method: string,
+  request: object,
+  deadlineSeconds: number,
+  onMetadata?: (md: grpc.Metadata) => void,
+): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
   if (!fn) throw new Error(`the client has no method ${method}`);
   return new Promise((resolve, reject) => {

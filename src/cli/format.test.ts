@@ -3,13 +3,23 @@ import { age, amounts, resourceTable, table } from './format.js';
 
 describe('format', () => {
   it('aligns columns without trailing blanks', () => {
-    expect(table(['A', 'LONGER'], [['xyz', '1'], ['q', '']])).toBe('A    LONGER\nxyz  1\nq\n');
+    expect(
+      table(
+        ['A', 'LONGER'],
+        [
+          ['xyz', '1'],
+          ['q', ''],
+        ],
+      ),
+    ).toBe('A    LONGER\nxyz  1\nq\n');
   });
 
   it('shows resources the way kubectl does', () => {
     const total = { cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 };
     const used = { cpu: 500, memory: 256 * 2 ** 20, gpu: 0 };
-    expect(resourceTable({ total, used })).toBe(['RESOURCE  TOTAL  USED', 'cpu       8      500m', 'memory    8Gi    256Mi', 'gpu       4      0', ''].join('\n'));
+    expect(resourceTable({ total, used })).toBe(
+      ['RESOURCE  TOTAL  USED', 'cpu       8      500m', 'memory    8Gi    256Mi', 'gpu       4      0', ''].join('\n'),
+    );
   });
 
   it('turns wire int64 strings into numbers and fills absent messages with zero', () => {

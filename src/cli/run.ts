@@ -224,7 +224,13 @@ async function usageCommand({ call, providerId, io, emit }: RpcContext): Promise
 
 async function deployCommand({ call, emit, refused }: RpcContext, command: Extract<RpcCommand, { name: 'deploy' }>): Promise<number> {
   const res = await call<DeployResponse__Output>('Deploy', command.request);
-  const data = { instanceId: command.request.instanceId, error: res.error, workloadName: res.workloadName, workloadKind: res.workloadKind, created: res.created };
+  const data = {
+    instanceId: command.request.instanceId,
+    error: res.error,
+    workloadName: res.workloadName,
+    workloadKind: res.workloadKind,
+    created: res.created,
+  };
   if (res.error) return refused(res.error, data);
   const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
   emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n`, data);

@@ -51,7 +51,14 @@ describe('parseConfig', () => {
       },
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
       limits: { max_instances: 100 },
-      instances: { stuck_after_seconds: 300, delete_stuck: true, keep_finished_seconds: 600, max_finished: 1000, watch_buffer: 1024, logs_connect_timeout_seconds: 10 },
+      instances: {
+        stuck_after_seconds: 300,
+        delete_stuck: true,
+        keep_finished_seconds: 600,
+        max_finished: 1000,
+        watch_buffer: 1024,
+        logs_connect_timeout_seconds: 10,
+      },
       log: { level: 'info' },
       usage: { interval_seconds: 15 },
       prometheus: { host: '0.0.0.0', port: 9090 },
@@ -128,9 +135,14 @@ prometheus: {port: 0}
   });
 
   it('takes fractional leader-election timing and refuses an order a holder could not keep', () => {
-    const config = parseConfig('resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5}', '/c.yaml');
+    const config = parseConfig(
+      'resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5}',
+      '/c.yaml',
+    );
     expect(config.leader_election).toMatchObject({ lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5 });
-    expect(problems('resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 10, renew_deadline_seconds: 10, retry_period_seconds: 9}')).toEqual([
+    expect(
+      problems('resource: {cpu: 1000, memory: 1Gi}\nleader_election: {lease_duration_seconds: 10, renew_deadline_seconds: 10, retry_period_seconds: 9}'),
+    ).toEqual([
       'leader_election.renew_deadline_seconds: must be less than lease_duration_seconds',
       'leader_election.retry_period_seconds: times 1.2 (the jitter) must be less than renew_deadline_seconds',
     ]);
@@ -179,7 +191,9 @@ resource_tags: [cpu, disk]
   });
 
   it('rejects a label selector that is not equality terms', () => {
-    expect(problems('resource: {cpu: 1, memory: 1}\nkubernetes: {label_selector: "team in (a,b)"}')[0]).toMatch(/^kubernetes\.label_selector: must be equality terms/);
+    expect(problems('resource: {cpu: 1, memory: 1}\nkubernetes: {label_selector: "team in (a,b)"}')[0]).toMatch(
+      /^kubernetes\.label_selector: must be equality terms/,
+    );
   });
 
   it('reports YAML syntax errors', () => {
@@ -210,7 +224,14 @@ describe('where problems are', () => {
   });
 
   it('takes every setting from K8S_PROVIDER_* variables over the file, and names the variable of a bad value', () => {
-    const env = { K8S_PROVIDER_RESOURCE_CPU: '500m', K8S_PROVIDER_RESOURCE_MEMORY: '2Gi', K8S_PROVIDER_SERVER_PORT: '7000', K8S_PROVIDER_LOG_LEVEL: 'debug', K8S_PROVIDER_RESOURCE_TAGS: 'cpu,gpu', K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true' };
+    const env = {
+      K8S_PROVIDER_RESOURCE_CPU: '500m',
+      K8S_PROVIDER_RESOURCE_MEMORY: '2Gi',
+      K8S_PROVIDER_SERVER_PORT: '7000',
+      K8S_PROVIDER_LOG_LEVEL: 'debug',
+      K8S_PROVIDER_RESOURCE_TAGS: 'cpu,gpu',
+      K8S_PROVIDER_KUBERNETES_IN_CLUSTER: 'true',
+    };
     const config = parseConfig('resource: {cpu: 8000, memory: 1Gi}\nserver: {port: 1}', '/c/config.yaml', undefined, env);
     expect(config.resource).toMatchObject({ cpu: 500, memory: 2 * 2 ** 30 });
     expect(config.server.port).toBe(7000);
@@ -224,11 +245,21 @@ describe('where problems are', () => {
   });
 
   it('reports unknown K8S_PROVIDER_* variables, but not the service links Kubernetes adds', () => {
-    expect(unknownEnv({ K8S_PROVIDER_SERVR_PORT: '1', K8S_PROVIDER_SERVICE_HOST: '10.0.0.1', K8S_PROVIDER_PORT: 'tcp://10.0.0.1:50052', K8S_PROVIDER_PORT_50052_TCP_ADDR: '10.0.0.1', K8S_PROVIDER_LOG_LEVEL: 'info' })).toEqual(['K8S_PROVIDER_SERVR_PORT']);
+    expect(
+      unknownEnv({
+        K8S_PROVIDER_SERVR_PORT: '1',
+        K8S_PROVIDER_SERVICE_HOST: '10.0.0.1',
+        K8S_PROVIDER_PORT: 'tcp://10.0.0.1:50052',
+        K8S_PROVIDER_PORT_50052_TCP_ADDR: '10.0.0.1',
+        K8S_PROVIDER_LOG_LEVEL: 'info',
+      }),
+    ).toEqual(['K8S_PROVIDER_SERVR_PORT']);
   });
 
   it('reports a bad value under a deprecated key on the line of the old key', () => {
-    expect(issues('resource: {cpu: 1, memory: 1}\nmetrics:\n  port: 99999\n')).toEqual(['/c/config.yaml:3: prometheus.port: Too big: expected number to be <=65535']);
+    expect(issues('resource: {cpu: 1, memory: 1}\nmetrics:\n  port: 99999\n')).toEqual([
+      '/c/config.yaml:3: prometheus.port: Too big: expected number to be <=65535',
+    ]);
   });
 });
 
@@ -255,7 +286,9 @@ describe('deprecated keys', () => {
   });
 
   it('refuses an old key together with its new one, and an unknown key left in the old section', () => {
-    expect(problems(`${base}metrics: {port: 0}\nprometheus: {port: 9100}\n`)).toEqual(['metrics.port: deprecated and prometheus.port is also set; keep only prometheus.port']);
+    expect(problems(`${base}metrics: {port: 0}\nprometheus: {port: 9100}\n`)).toEqual([
+      'metrics.port: deprecated and prometheus.port is also set; keep only prometheus.port',
+    ]);
     expect(problems(`${base}metrics: {port: 0, bogus: 1}\n`)).toEqual(['metrics: unknown key (check the spelling)']);
   });
 

@@ -154,7 +154,11 @@ export function parseConfig(
       // A key moved from its deprecated name is on the line of the old name.
       const movedFrom = renamed.moved.find(([, to]) => key === to || key.startsWith(`${to}.`));
       const written = movedFrom ? [...movedFrom[0].split('.'), ...keyPath.slice(movedFrom[1].split('.').length)] : keyPath;
-      const line = lineOf(doc, lines, written.map((k) => (typeof k === 'number' ? k : String(k))));
+      const line = lineOf(
+        doc,
+        lines,
+        written.map((k) => (typeof k === 'number' ? k : String(k))),
+      );
       return { key: key || '(top level)', message, ...(line !== undefined ? { line } : {}) };
     };
     throw new ConfigError(
@@ -179,7 +183,9 @@ export function parseConfig(
 
 /** A key path as a user would type it; a key with spaces, quotes or control characters is shown JSON-quoted, so every problem stays one line. */
 export function displayKey(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((k) => (typeof k === 'number' || (typeof k === 'string' && /^[\x21-\x7e]+$/.test(k) && !k.includes('"')) ? String(k) : JSON.stringify(String(k)))).join('.');
+  return path
+    .map((k) => (typeof k === 'number' || (typeof k === 'string' && /^[\x21-\x7e]+$/.test(k) && !k.includes('"')) ? String(k) : JSON.stringify(String(k))))
+    .join('.');
 }
 
 const oneLine = (message: string): string => message.replace(/\s*[\r\n]+\s*/g, ' ');

@@ -9,7 +9,10 @@ import { DomainError } from '../core/errors.js';
 import { RESOURCE_TAGS } from '../core/provider.js';
 
 /** Runs a core parser inside zod so its message lands on the right path. */
-function quantity(parse: (raw: string | number) => bigint, what: string): z.ZodPipe<z.ZodUnion<readonly [z.ZodNumber, z.ZodString]>, z.ZodTransform<number, string | number>> {
+function quantity(
+  parse: (raw: string | number) => bigint,
+  what: string,
+): z.ZodPipe<z.ZodUnion<readonly [z.ZodNumber, z.ZodString]>, z.ZodTransform<number, string | number>> {
   return z.union([z.number(), z.string()]).transform((raw, ctx) => {
     try {
       const value = toSafeNumber(parse(raw), what);
@@ -52,10 +55,7 @@ const labelSelector = z
 export const DEFAULT_WORKLOAD_UID = 65532;
 
 /** An image pattern: no white space; `*` and `**` are the only wildcards (see core/images.ts). */
-const imagePattern = z
-  .string()
-  .min(1)
-  .regex(/^\S+$/, 'must not contain white space');
+const imagePattern = z.string().min(1).regex(/^\S+$/, 'must not contain white space');
 
 /**
  * How deployed pods are locked down. Each default is the safe choice (the
@@ -66,7 +66,13 @@ const workloadSecurity = z
   .strictObject({
     run_as_non_root: z.boolean().default(true),
     /** Unset: 65532 while run_as_non_root, else the image's own user. null: always the image's own user. */
-    run_as_user: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+    run_as_user: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .nullable()
+      .optional(),
     allow_privilege_escalation: z.boolean().default(false),
     privileged: z.boolean().default(false),
     drop_all_capabilities: z.boolean().default(true),
@@ -80,7 +86,11 @@ const workloadSecurity = z
       ctx.addIssue({ code: 'custom', path: ['run_as_user'], message: 'uid 0 is root; set run_as_non_root: false to run workloads as root' });
     }
     if (s.privileged && !s.allow_privilege_escalation) {
-      ctx.addIssue({ code: 'custom', path: ['privileged'], message: 'a privileged container can always escalate; set allow_privilege_escalation: true as well' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privileged'],
+        message: 'a privileged container can always escalate; set allow_privilege_escalation: true as well',
+      });
     }
   })
   .transform(({ run_as_user, ...rest }) => ({
@@ -93,7 +103,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       port: port.default(50052),
-      max_receive_message_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      max_receive_message_bytes: z
+        .number()
+        .int()
+        .positive()
+        .max(64 * 1024 * 1024)
+        .default(4 * 1024 * 1024),
       shutdown_grace_seconds: seconds.default(10),
       tls: z
         .strictObject({

@@ -69,15 +69,25 @@ describe('validateDeploy', () => {
     expect(problem({ ...base, workload: { kind: 'Pod', cleanupPolicy: 'Always', backoffLimit: 1 } })).toBe(
       'INVALID_ARGUMENT: workload.cleanup_policy applies to JOB workloads only; workload.backoff_limit applies to JOB workloads only',
     );
-    expect(problem({ ...base, workload: { labels: { 'iarnet.managed': 'false' } } })).toBe('INVALID_ARGUMENT: workload.labels key "iarnet.managed" is reserved for the provider');
-    expect(problem({ ...base, workload: { annotations: { 'iarnet.spec_hash': 'x' } } })).toBe('INVALID_ARGUMENT: workload.annotations key "iarnet.spec_hash" is reserved for the provider');
+    expect(problem({ ...base, workload: { labels: { 'iarnet.managed': 'false' } } })).toBe(
+      'INVALID_ARGUMENT: workload.labels key "iarnet.managed" is reserved for the provider',
+    );
+    expect(problem({ ...base, workload: { annotations: { 'iarnet.spec_hash': 'x' } } })).toBe(
+      'INVALID_ARGUMENT: workload.annotations key "iarnet.spec_hash" is reserved for the provider',
+    );
     expect(problem({ ...base, workload: { labels: { 'bad key!': 'v' } } })).toMatch(/workload\.labels key "bad key!": name must be/);
     expect(problem({ ...base, workload: { nodeSelector: { gpu: 'a b' } } })).toMatch(/workload\.node_selector\[gpu\] value "a b"/);
-    expect(problem({ ...base, workload: { ports: [{ name: '', containerPort: 70000, protocol: 'tcp' }] } })).toBe('INVALID_ARGUMENT: workload.ports: container_port 70000 is not in 1-65535');
+    expect(problem({ ...base, workload: { ports: [{ name: '', containerPort: 70000, protocol: 'tcp' }] } })).toBe(
+      'INVALID_ARGUMENT: workload.ports: container_port 70000 is not in 1-65535',
+    );
     expect(problem({ ...base, workload: { ports: [{ name: 'HTTP', containerPort: 80, protocol: 'ICMP' }] } })).toMatch(/protocol "ICMP"[\s\S]*name "HTTP"/);
-    expect(problem({ ...base, workload: { timeoutSeconds: 0 } })).toBe('INVALID_ARGUMENT: workload.timeout_seconds must be a positive number of seconds (got 0)');
+    expect(problem({ ...base, workload: { timeoutSeconds: 0 } })).toBe(
+      'INVALID_ARGUMENT: workload.timeout_seconds must be a positive number of seconds (got 0)',
+    );
     expect(problem({ ...base, workload: { kind: 'Job', backoffLimit: -1 } })).toBe('INVALID_ARGUMENT: workload.backoff_limit must be zero or more (got -1)');
-    expect(problem({ ...base, workload: { tolerations: [{ key: 'k', operator: 'Exists', value: 'v', effect: 'Sometimes', tolerationSeconds: 5 }] } }).split('; ')).toEqual([
+    expect(
+      problem({ ...base, workload: { tolerations: [{ key: 'k', operator: 'Exists', value: 'v', effect: 'Sometimes', tolerationSeconds: 5 }] } }).split('; '),
+    ).toEqual([
       'INVALID_ARGUMENT: workload.tolerations: value must be empty when operator is Exists',
       'workload.tolerations: effect "Sometimes" is not NoSchedule, PreferNoSchedule or NoExecute',
       'workload.tolerations: toleration_seconds needs effect NoExecute',
@@ -86,7 +96,13 @@ describe('validateDeploy', () => {
 
   it('normalises ports and tolerations', () => {
     const spec = validateDeploy(
-      { ...base, workload: { ports: [{ name: 'http', containerPort: 8080, protocol: '' }], tolerations: [{ key: 'gpu', operator: '', value: 'yes', effect: 'NoSchedule' }] } },
+      {
+        ...base,
+        workload: {
+          ports: [{ name: 'http', containerPort: 8080, protocol: '' }],
+          tolerations: [{ key: 'gpu', operator: '', value: 'yes', effect: 'NoSchedule' }],
+        },
+      },
       defaults,
     );
     expect(spec.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);

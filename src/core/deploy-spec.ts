@@ -208,7 +208,8 @@ function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Pr
     if (!(Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535)) {
       problems.push(`workload.ports: container_port ${p.containerPort} is not in 1-65535`);
     }
-    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') problems.push(`workload.ports: protocol ${quoted(p.protocol)} is not TCP, UDP or SCTP`);
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP')
+      problems.push(`workload.ports: protocol ${quoted(p.protocol)} is not TCP, UDP or SCTP`);
     if (p.name && (p.name.length > 15 || !PORT_NAME.test(p.name) || !/[a-z]/.test(p.name))) {
       problems.push(`workload.ports: name ${quoted(p.name)} must be at most 15 lowercase alphanumerics or '-', with a letter`);
     }
@@ -315,9 +316,22 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     // Hashed before the daemon's defaults are applied, so a retry after a
     // restart with changed defaults is still recognised as the same request.
     specHash: specHashOf({
-      instanceId, providerId: input.providerId, image, resources, env: input.env, kind,
-      command: w.command ?? [], args: w.args ?? [], ports, timeoutSeconds: w.timeoutSeconds,
-      cleanupPolicy: w.cleanupPolicy, backoffLimit: w.backoffLimit, labels, annotations, nodeSelector, tolerations,
+      instanceId,
+      providerId: input.providerId,
+      image,
+      resources,
+      env: input.env,
+      kind,
+      command: w.command ?? [],
+      args: w.args ?? [],
+      ports,
+      timeoutSeconds: w.timeoutSeconds,
+      cleanupPolicy: w.cleanupPolicy,
+      backoffLimit: w.backoffLimit,
+      labels,
+      annotations,
+      nodeSelector,
+      tolerations,
     }),
   };
 }

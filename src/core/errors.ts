@@ -31,8 +31,7 @@ export const alreadyExists = (msg: string): DomainError => new DomainError(Error
 export const resourceExhausted = (msg: string): DomainError => new DomainError(ErrorKind.ResourceExhausted, msg);
 export const permissionDenied = (msg: string): DomainError => new DomainError(ErrorKind.PermissionDenied, msg);
 export const failedPrecondition = (msg: string): DomainError => new DomainError(ErrorKind.FailedPrecondition, msg);
-export const unavailable = (msg: string, cause?: unknown): DomainError =>
-  new DomainError(ErrorKind.Unavailable, msg, { cause });
+export const unavailable = (msg: string, cause?: unknown): DomainError => new DomainError(ErrorKind.Unavailable, msg, { cause });
 
 /** Anything thrown, as a DomainError; unknown failures are Internal, never swallowed. */
 export function toDomainError(err: unknown): DomainError {

@@ -45,7 +45,12 @@ describe('deriveInstances', () => {
         pod({ name: 'j2-abc', instanceId: 'j2', jobName: 'j2', phase: 'Running', requests: R(200, 2000) }),
         pod({ name: 'j3-abc', instanceId: 'j3', jobName: 'j3', phase: 'Succeeded' }),
       ],
-      jobs: [job({ name: 'j1', instanceId: 'j1' }), job({ name: 'j2', instanceId: 'j2' }), job({ name: 'j3', instanceId: 'j3', finished: 'Complete' }), job({ name: 'j4', instanceId: 'j4', finished: 'Failed' })],
+      jobs: [
+        job({ name: 'j1', instanceId: 'j1' }),
+        job({ name: 'j2', instanceId: 'j2' }),
+        job({ name: 'j3', instanceId: 'j3', finished: 'Complete' }),
+        job({ name: 'j4', instanceId: 'j4', finished: 'Failed' }),
+      ],
     });
     expect(Object.fromEntries([...out.values()].map((i) => [i.id, [i.kind, i.phase, i.holds.cpu]]))).toEqual({
       j1: ['Job', 'Pending', 200], // retrying: the next pod will need the room
@@ -80,7 +85,12 @@ describe('Ledger', () => {
       return () => {};
     };
   }
-  const clock = { t: 0, now(): number { return this.t; } };
+  const clock = {
+    t: 0,
+    now(): number {
+      return this.t;
+    },
+  };
 
   it('adds reservations to what the cluster shows until the workload is seen', () => {
     const view = new View();

@@ -64,10 +64,7 @@ export class Ledger {
   used(): Resources {
     this.prune();
     const released = this.options.released ?? ((): boolean => false);
-    return add(
-      sum([...this.instances().values()].map((i) => (released(i.id) ? ZERO : i.holds))),
-      sum([...this.reservations.values()].map((r) => r.resources)),
-    );
+    return add(sum([...this.instances().values()].map((i) => (released(i.id) ? ZERO : i.holds))), sum([...this.reservations.values()].map((r) => r.resources)));
   }
 
   /** Instances that still run or wait to run, reservations included. */

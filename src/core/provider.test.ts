@@ -52,7 +52,18 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     this.stored.set(spec.instanceId, spec.specHash);
     this.creates++;
     // The watch shows the new pod a little later.
-    setTimeout(() => this.add({ name: spec.instanceId, instanceId: spec.instanceId, phase: 'Pending', requests: spec.resources, terminating: false, specHash: spec.specHash }), 5);
+    setTimeout(
+      () =>
+        this.add({
+          name: spec.instanceId,
+          instanceId: spec.instanceId,
+          phase: 'Pending',
+          requests: spec.resources,
+          terminating: false,
+          specHash: spec.specHash,
+        }),
+      5,
+    );
     return { name: spec.instanceId };
   }
 
@@ -88,7 +99,11 @@ class Term {
   }
 }
 
-async function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 }, maxInstances = 1000, extra: { leadership?: Term; imagePolicy?: ImagePolicy } = {}) {
+async function setup(
+  total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
+  maxInstances = 1000,
+  extra: { leadership?: Term; imagePolicy?: ImagePolicy } = {},
+) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
   const clock = { now: () => Date.now() };
@@ -97,7 +112,12 @@ async function setup(total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
     { session, leadership, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent },
-    { resourceTags: ['cpu', 'memory'], maxInstances, deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' }, imagePolicy: extra.imagePolicy },
+    {
+      resourceTags: ['cpu', 'memory'],
+      maxInstances,
+      deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' },
+      imagePolicy: extra.imagePolicy,
+    },
   );
   await provider.connect('cp');
   return { cluster, ledger, provider };
@@ -123,7 +143,9 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 
 describe('Provider.deploy', () => {
   it('refuses an image outside workloads.allowed_images with PERMISSION_DENIED, before reserving or creating anything', async () => {
-    const { provider, cluster, ledger } = await setup(undefined, undefined, { imagePolicy: new ImagePolicy(['registry.example.com/iarnet/*', 'docker.io/library/busybox']) });
+    const { provider, cluster, ledger } = await setup(undefined, undefined, {
+      imagePolicy: new ImagePolicy(['registry.example.com/iarnet/*', 'docker.io/library/busybox']),
+    });
     const refused = await provider.deploy(req('a', 100, { image: 'nginx' })).catch((e: unknown) => e as DomainError);
     expect(refused).toBeInstanceOf(DomainError);
     expect((refused as DomainError).kind).toBe('PERMISSION_DENIED');

@@ -177,10 +177,7 @@ export class Provider {
     try {
       const { name } = await runtime.create(spec, term);
       ledger.markCreated(spec.instanceId);
-      log.info(
-        { instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) },
-        'instance created',
-      );
+      log.info({ instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) }, 'instance created');
       return { workloadName: name, kind: spec.kind, created: true };
     } catch (err) {
       ledger.release(spec.instanceId);
@@ -217,7 +214,8 @@ export class Provider {
     const key = report.overcommitted.join(',');
     if (key !== this.overcommitLogged) {
       // Logged on change only: HealthCheck every 30 s must not repeat the same warning forever.
-      if (key) this.deps.log.warn({ overcommitted: report.overcommitted, total: report.total }, 'workloads hold more than the capacity; reporting available = 0');
+      if (key)
+        this.deps.log.warn({ overcommitted: report.overcommitted, total: report.total }, 'workloads hold more than the capacity; reporting available = 0');
       this.overcommitLogged = key;
     }
     return report;

@@ -16,7 +16,9 @@ describe('mapApiError', () => {
     expect(mapped(api(403, status(403, 'pods is forbidden: User "x" cannot create resource "pods"')))).toBe(
       'PERMISSION_DENIED: not allowed to create pods in namespace "work": pods is forbidden: User "x" cannot create resource "pods"',
     );
-    expect(mapped(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })))).toBe('FAILED_PRECONDITION: namespace "work" does not exist');
+    expect(mapped(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })))).toBe(
+      'FAILED_PRECONDITION: namespace "work" does not exist',
+    );
     expect(mapped(api(404, status(404, 'pods "a" not found', { name: 'a', kind: 'pods' })))).toBe('NOT_FOUND: pods "a" not found');
     // Reading the Namespace object itself (a cluster-scoped call) is an ordinary NotFound.
     const ns = mapApiError(api(404, status(404, 'namespaces "work" not found', { name: 'work', kind: 'namespaces' })), { verb: 'get', resource: 'namespaces' });

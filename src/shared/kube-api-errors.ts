@@ -82,7 +82,10 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
       return permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
     case 404:
       // Only a namespaced call whose namespace is missing; reading a Namespace object that is absent is a plain NotFound.
-      if (call.namespace && ((body.details?.kind === 'namespaces' && body.details.name === call.namespace) || message.includes(`namespaces "${call.namespace}" not found`))) {
+      if (
+        call.namespace &&
+        ((body.details?.kind === 'namespaces' && body.details.name === call.namespace) || message.includes(`namespaces "${call.namespace}" not found`))
+      ) {
         return failedPrecondition(`namespace "${call.namespace}" does not exist`);
       }
       return new DomainError(ErrorKind.NotFound, message, { cause: err });

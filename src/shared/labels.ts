@@ -18,7 +18,10 @@ export function managedSelector(extra: Readonly<Record<string, string>>): string
 /** Parses the config's label_selector ("a=b,c=d"); the schema has already checked its shape. */
 export function selectorLabels(selector: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const term of selector.split(',').map((t) => t.trim()).filter(Boolean)) {
+  for (const term of selector
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
     const eq = term.indexOf('=');
     out[term.slice(0, eq)] = term.slice(eq + 1);
   }

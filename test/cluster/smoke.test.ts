@@ -7,20 +7,8 @@
  * cluster's fake nodes are skipped elsewhere.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type V1Job,
-  type V1Pod,
-} from '@kubernetes/client-node';
-import {
-  createTestNamespace,
-  isLocalCluster,
-  makeKubeConfig,
-  waitFor,
-  type TestNamespace,
-} from '../helpers/cluster.js';
+import { BatchV1Api, CoreV1Api, CustomObjectsApi, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { apiStatusOf, httpStatusOf } from '../../src/shared/kube-api-errors.js';
 
 const kc = makeKubeConfig();

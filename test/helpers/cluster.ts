@@ -97,7 +97,12 @@ export interface TestNamespace {
  */
 export async function createTestNamespace(prefix: string): Promise<TestNamespace> {
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
-  const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'test';
+  const base =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'test';
   const name = `${base}-${randomBytes(4).toString('hex')}`;
   await core.createNamespace({
     body: { metadata: { name, labels: { [TEST_NAMESPACE_LABEL]: 'true' } } },

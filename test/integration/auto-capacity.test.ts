@@ -34,7 +34,10 @@ describe('resource.mode: auto', () => {
   it('offers allocatable minus what pods it does not manage request', async () => {
     const nodes = await core.listNode({});
     expect(nodes.items.length).toBeGreaterThanOrEqual(2);
-    await waitFor('the daemon to agree with a fresh list', async () => JSON.stringify(d.daemon.provider.currentCapacity().total) === JSON.stringify(await listedTotal()));
+    await waitFor(
+      'the daemon to agree with a fresh list',
+      async () => JSON.stringify(d.daemon.provider.currentCapacity().total) === JSON.stringify(await listedTotal()),
+    );
     expect(d.daemon.provider.currentCapacity().total.gpu).toBeGreaterThan(0);
   });
 

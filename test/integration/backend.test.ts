@@ -44,7 +44,10 @@ async function managed(namespace: string): Promise<{ pods: string[]; jobs: strin
 function externalPod(name: string, cpu: string): V1Pod {
   return {
     metadata: { name, labels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: name } },
-    spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', resources: { requests: { cpu, memory: '10Mi' }, limits: { cpu, memory: '10Mi' } } }] },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [{ name: 'c', image: 'x', resources: { requests: { cpu, memory: '10Mi' }, limits: { cpu, memory: '10Mi' } } }],
+    },
   };
 }
 
@@ -107,7 +110,12 @@ describe('pods, ledger and admission', () => {
       deploy(d.client, 'too-big', 50_000),
       // Passes our checks, refused by the API server itself (duplicate port names): its 422 message comes back.
       deploy(d.client, 'dup-ports', 100, {
-        workload: { ports: [{ name: 'http', containerPort: 80 }, { name: 'http', containerPort: 81 }] },
+        workload: {
+          ports: [
+            { name: 'http', containerPort: 80 },
+            { name: 'http', containerPort: 81 },
+          ],
+        },
       }),
     ]);
     expect(refusals.map((r) => r.error.split(':')[0])).toEqual([
@@ -177,8 +185,15 @@ describe('restart', () => {
   it('rebuilds identical books after a restart and stays idempotent across it', async () => {
     const first = await startTestDaemon(ns.name, { resource: { cpu: 4000, memory: '4Gi', gpu: 1 } });
     await call(first.client, 'Connect', { providerId: 'cp' });
-    for (const [id, cpu] of [['a', 100], ['b', 250], ['c', 400]] as const) expect((await deploy(first.client, id, cpu)).error).toBe('');
-    expect((await deploy(first.client, 'job-1', 300, { workload: { kind: 'JOB', annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' } } })).error).toBe('');
+    for (const [id, cpu] of [
+      ['a', 100],
+      ['b', 250],
+      ['c', 400],
+    ] as const)
+      expect((await deploy(first.client, id, cpu)).error).toBe('');
+    expect(
+      (await deploy(first.client, 'job-1', 300, { workload: { kind: 'JOB', annotations: { 'pod-complete.stage.kwok.x-k8s.io/delay': '1h' } } })).error,
+    ).toBe('');
     await waitFor('the job pod', async () => (await used(first.client)).cpu === 1050);
     const books = first.daemon.provider.currentCapacity();
     await first.stop();

@@ -44,7 +44,9 @@ describe('k8s-provider-cli', () => {
   it('shows capacity before any session, as a table and as JSON', async () => {
     const table = await cli('capacity');
     expect(table.code).toBe(0);
-    expect(table.stdout).toBe(['RESOURCE  TOTAL  USED  AVAILABLE', 'cpu       2      0     2', 'memory    2Gi    0     2Gi', 'gpu       1      0     1', ''].join('\n'));
+    expect(table.stdout).toBe(
+      ['RESOURCE  TOTAL  USED  AVAILABLE', 'cpu       2      0     2', 'memory    2Gi    0     2Gi', 'gpu       1      0     1', ''].join('\n'),
+    );
     const json = await cli('available', '--json');
     expect(JSON.parse(json.stdout)).toEqual({ cpu: 2000, memory: 2048 * MI, gpu: 1 });
   });
@@ -60,12 +62,49 @@ describe('k8s-provider-cli', () => {
 
   it('deploys with every workload option, and the Job in the cluster carries them', async () => {
     const res = await cli(
-      'deploy', '-p', 'cp-cli', '-i', 'batch-1', '--image', 'busybox:1.36', '--json',
-      '--cpu', '0.5', '--memory', '256Mi', '--gpu', '1', '-e', 'COMPONENT_ID=batch-1', '-e', 'ZMQ_ADDR=tcp://cp:5555',
-      '--kind', 'job', '--command', 'sh', '--command=-c', '--port', 'metrics:9100', '--timeout', '600', '--cleanup', 'on-failure',
-      '--backoff-limit', '2', '-l', 'team=ops', '--annotation', 'owner=cli-test', '--node-selector', 'type=kwok',
-      '--toleration', 'kwok.x-k8s.io/node=fake:NoSchedule', '--toleration', 'node.kubernetes.io/unreachable:NoExecute:30',
-      '--', 'echo hi; exit 0',
+      'deploy',
+      '-p',
+      'cp-cli',
+      '-i',
+      'batch-1',
+      '--image',
+      'busybox:1.36',
+      '--json',
+      '--cpu',
+      '0.5',
+      '--memory',
+      '256Mi',
+      '--gpu',
+      '1',
+      '-e',
+      'COMPONENT_ID=batch-1',
+      '-e',
+      'ZMQ_ADDR=tcp://cp:5555',
+      '--kind',
+      'job',
+      '--command',
+      'sh',
+      '--command=-c',
+      '--port',
+      'metrics:9100',
+      '--timeout',
+      '600',
+      '--cleanup',
+      'on-failure',
+      '--backoff-limit',
+      '2',
+      '-l',
+      'team=ops',
+      '--annotation',
+      'owner=cli-test',
+      '--node-selector',
+      'type=kwok',
+      '--toleration',
+      'kwok.x-k8s.io/node=fake:NoSchedule',
+      '--toleration',
+      'node.kubernetes.io/unreachable:NoExecute:30',
+      '--',
+      'echo hi; exit 0',
     );
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
@@ -81,7 +120,12 @@ describe('k8s-provider-cli', () => {
     expect(c.args).toEqual(['echo hi; exit 0']);
     expect(c.ports).toEqual([expect.objectContaining({ name: 'metrics', containerPort: 9100, protocol: 'TCP' })]);
     expect(c.resources?.requests).toMatchObject({ cpu: '500m', memory: String(256 * MI), 'nvidia.com/gpu': '1' });
-    expect(c.env).toEqual(expect.arrayContaining([{ name: 'COMPONENT_ID', value: 'batch-1' }, { name: 'ZMQ_ADDR', value: 'tcp://cp:5555' }]));
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'COMPONENT_ID', value: 'batch-1' },
+        { name: 'ZMQ_ADDR', value: 'tcp://cp:5555' },
+      ]),
+    );
     expect(job.metadata?.labels).toMatchObject({ team: 'ops', [LABEL_MANAGED]: 'true' });
     expect(job.metadata?.annotations).toMatchObject({ owner: 'cli-test', [ANNOTATION_CLEANUP_POLICY]: 'OnFailure' });
     expect(spec.template.spec!.nodeSelector).toEqual({ type: 'kwok' });
@@ -97,7 +141,7 @@ describe('k8s-provider-cli', () => {
     expect([retry.code, retry.stdout]).toEqual([0, 'already running (same spec): instance "plain" as Pod plain\n']);
   });
 
-  it('exits 1 with the daemon\'s reason when a deploy is refused', async () => {
+  it("exits 1 with the daemon's reason when a deploy is refused", async () => {
     const res = await cli('deploy', '-p', 'cp-cli', '-i', 'huge', '--image', 'busybox', '--cpu', '64', '--memory', '64Mi');
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
@@ -135,7 +179,11 @@ describe('k8s-provider-cli', () => {
 
     const viaEnv = await runCli(['pods', '-n', ns.name], { KUBECONFIG: kubeconfigPath() });
     // The same rows read through $KUBECONFIG (the AGE column may have ticked).
-    const withoutAge = (text: string): string[] => text.trimEnd().split('\n').map((l) => l.replace(/\s+\S+$/, ''));
+    const withoutAge = (text: string): string[] =>
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.replace(/\s+\S+$/, ''));
     expect(viaEnv.code).toBe(0);
     expect(withoutAge(viaEnv.stdout)).toEqual(withoutAge(pods.stdout));
 

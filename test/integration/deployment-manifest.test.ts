@@ -57,8 +57,7 @@ function optionalBlock(text: string, name: string): string {
     .join('\n');
 }
 
-const renamed = (text: string, system: string, workloads: string): string =>
-  text.replaceAll(SYSTEM, system).replaceAll(WORKLOADS, workloads);
+const renamed = (text: string, system: string, workloads: string): string => text.replaceAll(SYSTEM, system).replaceAll(WORKLOADS, workloads);
 
 function find<T extends KubernetesObject>(objects: KubernetesObject[], kind: string, name?: string): T {
   const o = objects.find((x) => x.kind === kind && (name === undefined || x.metadata?.name === name));
@@ -70,7 +69,9 @@ const key = (p: { verb: string; group: string; resource: string; subresource?: s
   `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ''}.${p.group || 'core'}`;
 
 function grants(rules: V1Role['rules']): string[] {
-  return (rules ?? []).flatMap((r) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => key({ verb, group, resource }))))).sort();
+  return (rules ?? [])
+    .flatMap((r) => (r.apiGroups ?? []).flatMap((group) => (r.resources ?? []).flatMap((resource) => r.verbs.map((verb) => key({ verb, group, resource })))))
+    .sort();
 }
 
 const PLURALS: Record<string, string> = {
@@ -118,7 +119,8 @@ async function serverSideApply(kc: KubeConfig, o: KubernetesObject, dryRun: bool
     req.on('error', reject);
     req.end(JSON.stringify(o));
   });
-  if (status < 200 || status > 299) throw new Error(`apply ${o.kind}/${o.metadata?.name}: HTTP ${status}: ${(JSON.parse(body) as { message?: string }).message ?? body}`);
+  if (status < 200 || status > 299)
+    throw new Error(`apply ${o.kind}/${o.metadata?.name}: HTTP ${status}: ${(JSON.parse(body) as { message?: string }).message ?? body}`);
   return JSON.parse(body) as KubernetesObject;
 }
 

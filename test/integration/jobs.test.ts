@@ -25,7 +25,8 @@ async function job(namespace: string, name: string): Promise<V1Job | undefined> 
   }
 }
 
-const condition = (j: V1Job | undefined): string | undefined => j?.status?.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type;
+const condition = (j: V1Job | undefined): string | undefined =>
+  j?.status?.conditions?.find((c) => c.status === 'True' && (c.type === 'Complete' || c.type === 'Failed'))?.type;
 
 describe('JOB workloads', () => {
   let ns: TestNamespace;
@@ -100,7 +101,12 @@ describe('JOB workloads', () => {
   it('holds a running Job against capacity', async () => {
     expect((await deployJob('hold', { annotations: LONG_RUNNING, cleanupPolicy: 'ALWAYS' })).error).toBe('');
     expect(usedCpu()).toBe(500); // reserved at once, before any pod exists
-    const res = await call<DeployResponse__Output>(d.client, 'Deploy', { providerId: 'cp', instanceId: 'too-much', image: 'x', resourceRequest: { cpu: 3600, memory: 1, gpu: 0 } });
+    const res = await call<DeployResponse__Output>(d.client, 'Deploy', {
+      providerId: 'cp',
+      instanceId: 'too-much',
+      image: 'x',
+      resourceRequest: { cpu: 3600, memory: 1, gpu: 0 },
+    });
     expect(res.error).toBe('RESOURCE_EXHAUSTED: needs 3600m cpu, 3500m cpu available');
   });
 });

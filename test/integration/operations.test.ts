@@ -28,9 +28,7 @@ function healthCheck(port: number): (service?: string) => Promise<string> {
   const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } }).grpc.health.v1.Health;
   const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { Check: Check };
   return (service = '') =>
-    new Promise((resolve, reject) =>
-      client.Check({ service }, { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res!.status))),
-    );
+    new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res!.status))));
 }
 
 /** A TCP proxy to the API server that can be cut (every connection reset, new ones refused) and restored on the same port. */
@@ -123,7 +121,11 @@ describe('health, reflection and metrics', () => {
     let stopped = false;
     beforeAll(async () => {
       metricsPort = await freePort();
-      d = await startTestDaemon(ns.name, { resource: { cpu: 1000, memory: '1Gi', gpu: 0 }, prometheus: { host: '127.0.0.1', port: metricsPort }, usage: { interval_seconds: 1 } });
+      d = await startTestDaemon(ns.name, {
+        resource: { cpu: 1000, memory: '1Gi', gpu: 0 },
+        prometheus: { host: '127.0.0.1', port: metricsPort },
+        usage: { interval_seconds: 1 },
+      });
     });
     afterAll(async () => {
       if (!stopped) await d?.stop();
@@ -138,7 +140,9 @@ describe('health, reflection and metrics', () => {
         defaults: true,
         oneofs: true,
       });
-      const pkg = grpc.loadPackageDefinition(reflectionProto) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
+      const pkg = grpc.loadPackageDefinition(reflectionProto) as unknown as {
+        grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
+      };
       const client = new pkg.grpc.reflection.v1.ServerReflection(`127.0.0.1:${d.daemon.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
         ServerReflectionInfo(): grpc.ClientDuplexStream<object, Record<string, any>>;
       };
@@ -152,14 +156,26 @@ describe('health, reflection and metrics', () => {
       };
       try {
         const listed = await ask({ list_services: '*' });
-        expect(listed.list_services_response.service.map((s: { name: string }) => s.name).sort()).toEqual(['grpc.health.v1.Health', 'k8sprovider.v1.Instances', 'provider.Service']);
+        expect(listed.list_services_response.service.map((s: { name: string }) => s.name).sort()).toEqual([
+          'grpc.health.v1.Health',
+          'k8sprovider.v1.Instances',
+          'provider.Service',
+        ]);
 
         // The instance service with its server streams, and the file it shares with provider.Service.
         const inst = await ask({ file_containing_symbol: 'k8sprovider.v1.Instances' });
-        const instFiles: FileDescriptorProto[] = inst.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => fromBinary(FileDescriptorProtoSchema, b));
+        const instFiles: FileDescriptorProto[] = inst.file_descriptor_response.file_descriptor_proto.map((b: Buffer) =>
+          fromBinary(FileDescriptorProtoSchema, b),
+        );
         expect(instFiles.map((f) => f.name).sort()).toEqual(['k8sprovider/v1/instances.proto', 'resource/resource.proto']);
         const methods = instFiles.find((f) => f.name === 'k8sprovider/v1/instances.proto')!.service[0]!.method;
-        expect(methods.map((m) => `${m.name}${m.serverStreaming ? ' (stream)' : ''}`)).toEqual(['GetInstance', 'ListInstances', 'WatchInstances (stream)', 'GetLogs (stream)', 'Undeploy']);
+        expect(methods.map((m) => `${m.name}${m.serverStreaming ? ' (stream)' : ''}`)).toEqual([
+          'GetInstance',
+          'ListInstances',
+          'WatchInstances (stream)',
+          'GetLogs (stream)',
+          'Undeploy',
+        ]);
 
         // What grpcurl does: the file holding the symbol, plus every file it imports.
         const found = await ask({ file_containing_symbol: 'provider.Service' });
@@ -216,7 +232,8 @@ describe('health, reflection and metrics', () => {
         const line = lines.find((l) => l.startsWith(`${series} `));
         return line === undefined ? undefined : Number(line.slice(series.length + 1));
       };
-      const rpc = (method: string, code: string): string => `grpc_server_handled_total{grpc_service="provider.Service",grpc_method="${method}",grpc_code="${code}"}`;
+      const rpc = (method: string, code: string): string =>
+        `grpc_server_handled_total{grpc_service="provider.Service",grpc_method="${method}",grpc_code="${code}"}`;
       expect(value(rpc('Connect', 'OK'))).toBe(1);
       expect(value(rpc('Deploy', 'OK'))).toBe(2);
       expect(value(rpc('Deploy', 'RESOURCE_EXHAUSTED'))).toBe(1);

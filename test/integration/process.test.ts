@@ -71,9 +71,14 @@ describe('start-up errors', () => {
   });
 
   it('refuses a namespace that does not exist', async () => {
-    const r = run(`kubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: no-such-ns-k8sp}\nresource: {cpu: 1000, memory: 1Gi}\nserver: {port: 0}\nprometheus: {port: 0}\n`);
+    const r = run(
+      `kubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: no-such-ns-k8sp}\nresource: {cpu: 1000, memory: 1Gi}\nserver: {port: 0}\nprometheus: {port: 0}\n`,
+    );
     expect(await r.exit).toBe(1);
-    expect(logs(r).find((l) => l.msg === 'start-up failed')).toMatchObject({ kind: 'FAILED_PRECONDITION', err: 'namespace "no-such-ns-k8sp" does not exist (kubernetes.namespace)' });
+    expect(logs(r).find((l) => l.msg === 'start-up failed')).toMatchObject({
+      kind: 'FAILED_PRECONDITION',
+      err: 'namespace "no-such-ns-k8sp" does not exist (kubernetes.namespace)',
+    });
   });
 });
 
@@ -87,7 +92,9 @@ describe('running daemon', () => {
   });
 
   it('serves, then drains on SIGTERM and exits 0', async () => {
-    const r = run(`server: {host: 127.0.0.1, port: 0}\nprometheus: {port: 0}\nkubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: ${ns.name}}\nresource: {cpu: 2000, memory: 2Gi}\n`);
+    const r = run(
+      `server: {host: 127.0.0.1, port: 0}\nprometheus: {port: 0}\nkubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: ${ns.name}}\nresource: {cpu: 2000, memory: 2Gi}\n`,
+    );
     const listening = await waitFor('the daemon to listen', () => logs(r).find((l) => l.msg === 'grpc server listening'), { timeoutMs: 60_000 });
     const client = makeClient(listening.port as number);
     expect(await call(client, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });

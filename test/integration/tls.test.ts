@@ -93,7 +93,19 @@ describe('TLS and mutual TLS', () => {
       expect(noCert.stderr).toMatch(/^k8s-provider-cli: capacity: UNAVAILABLE: /);
 
       // 127.0.0.1 is in the certificate too; a name it does not hold needs --tls-server-name.
-      const renamed = await runCli(['capacity', '--addr', `127.0.0.1:${d.daemon.port}`, '--tls-ca', pki.caCert, '--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-server-name', 'localhost']);
+      const renamed = await runCli([
+        'capacity',
+        '--addr',
+        `127.0.0.1:${d.daemon.port}`,
+        '--tls-ca',
+        pki.caCert,
+        '--tls-cert',
+        pki.clientCert,
+        '--tls-key',
+        pki.clientKey,
+        '--tls-server-name',
+        'localhost',
+      ]);
       expect(renamed.code).toBe(0);
     });
   });

@@ -77,7 +77,9 @@ describe('steady-state API cost of usage, health and capacity', () => {
     ns = await createTestNamespace('usage-cost');
     id = await createTestIdentity(ns.name, { flowSchema: true });
     flowSchema = id.flowSchema!;
-    await Promise.all([emulated('cost-a', '200m', '64Mi'), emulated('cost-b', '300m', '32Mi')].map((body) => core.createNamespacedPod({ namespace: ns.name, body })));
+    await Promise.all(
+      [emulated('cost-a', '200m', '64Mi'), emulated('cost-b', '300m', '32Mi')].map((body) => core.createNamespacedPod({ namespace: ns.name, body })),
+    );
 
     // The API server applies a new FlowSchema asynchronously: wait until it classifies our identity's requests.
     const sa = makeKubeConfigFrom(id.kubeconfigPath).makeApiClient(CoreV1Api);
@@ -122,10 +124,14 @@ describe('steady-state API cost of usage, health and capacity', () => {
     // Let the start-up lists and watches settle out of the window, and the namespaces of earlier test files finish
     // terminating (their pod deletions show in the cluster-wide counter); best effort: the exact count is per identity.
     await new Promise((r) => setTimeout(r, 2000));
-    await waitFor('earlier test namespaces to be gone', async () => {
-      const list = await core.listNamespace({ labelSelector: TEST_NAMESPACE_LABEL });
-      return list.items.every((n) => n.metadata?.name === ns.name || n.status?.phase !== 'Terminating');
-    }, { timeoutMs: 45_000, intervalMs: 1000 }).catch(() => undefined);
+    await waitFor(
+      'earlier test namespaces to be gone',
+      async () => {
+        const list = await core.listNamespace({ labelSelector: TEST_NAMESPACE_LABEL });
+        return list.items.every((n) => n.metadata?.name === ns.name || n.status?.phase !== 'Terminating');
+      },
+      { timeoutMs: 45_000, intervalMs: 1000 },
+    ).catch(() => undefined);
 
     const statsBefore = d.daemon.usageStats();
     const before = await scrapeApiserver(admin);

@@ -117,7 +117,12 @@ async function usage(d: TestDaemon): Promise<Usage> {
 }
 
 /** Polls GetRealTimeUsage until it shows exactly `instances` (and their sum) from `source`; returns it and how long that took. */
-async function converge(d: TestDaemon, source: 'METRICS' | 'REQUESTS', instances: Record<string, Figures>, timeoutMs: number): Promise<{ u: Usage; ms: number }> {
+async function converge(
+  d: TestDaemon,
+  source: 'METRICS' | 'REQUESTS',
+  instances: Record<string, Figures>,
+  timeoutMs: number,
+): Promise<{ u: Usage; ms: number }> {
   const started = Date.now();
   let last: Usage | undefined;
   const u = await waitFor(
@@ -147,7 +152,8 @@ async function restoreApiService(saved: V1APIService | undefined): Promise<void>
   }
   await waitFor(
     `APIService ${METRICS_APISERVICE} to be Available again`,
-    async () => (await apiregistration.readAPIService({ name: METRICS_APISERVICE })).status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True'),
+    async () =>
+      (await apiregistration.readAPIService({ name: METRICS_APISERVICE })).status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True'),
     { timeoutMs: 60_000, intervalMs: 500 },
   );
 }
@@ -254,7 +260,9 @@ describe('real-time usage from metrics.k8s.io', () => {
     ]);
     expect(lines[0]!.reason).toMatch(/^HTTP 403: not allowed to list pods\.metrics\.k8s\.io: .*forbidden/);
     expect(lines[1]!.fallbackReason).toBe(lines[0]!.reason);
-    console.info(`[usage] RBAC fallback: requests after ${Math.round(fallback.ms / 100) / 10} s, metrics again ${Math.round(back.ms / 100) / 10} s after the grant`);
+    console.info(
+      `[usage] RBAC fallback: requests after ${Math.round(fallback.ms / 100) / 10} s, metrics again ${Math.round(back.ms / 100) / 10} s after the grant`,
+    );
   });
 
   it('falls back to requests without the metrics APIService (404), and comes back once it is registered again', async () => {
@@ -276,6 +284,8 @@ describe('real-time usage from metrics.k8s.io', () => {
       [30, 'metrics', FALLBACK_ENDED],
     ]);
     expect(lines[0]!.reason).toMatch(/^HTTP 404: /);
-    console.info(`[usage] APIService fallback: requests after ${Math.round(fallback.ms / 100) / 10} s, metrics again ${Math.round(back.ms / 100) / 10} s after re-registration`);
+    console.info(
+      `[usage] APIService fallback: requests after ${Math.round(fallback.ms / 100) / 10} s, metrics again ${Math.round(back.ms / 100) / 10} s after re-registration`,
+    );
   });
 });

@@ -80,7 +80,9 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
       value: t.value,
       effect: t.effect,
       tolerationSeconds:
-        t.tolerationSeconds === undefined || t.tolerationSeconds === null ? undefined : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
+        t.tolerationSeconds === undefined || t.tolerationSeconds === null
+          ? undefined
+          : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
     })),
   };
 }

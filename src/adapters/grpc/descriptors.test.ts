@@ -5,10 +5,19 @@ import { protoDir } from './proto.js';
 
 type Field = { name: string; number: number; label: number; type: number; typeName?: string; jsonName: string; oneofIndex?: number; proto3Optional?: boolean };
 type Message = { name: string; field: Field[]; nestedType?: Message[]; oneofDecl?: Array<{ name: string }>; options?: { mapEntry?: boolean } };
-type File = { name: string; package: string; dependency?: string[]; messageType: Message[]; service?: Array<{ name: string; method: Array<{ name: string; inputType: string; outputType: string }> }>; syntax: string };
+type File = {
+  name: string;
+  package: string;
+  dependency?: string[];
+  messageType: Message[];
+  service?: Array<{ name: string; method: Array<{ name: string; inputType: string; outputType: string }> }>;
+  syntax: string;
+};
 
 const decoded = (): File[] =>
-  fileDescriptorProtos(protoDir(), 'provider/provider.proto').map((b) => descriptor.FileDescriptorProto.toObject(descriptor.FileDescriptorProto.decode(b), { defaults: false }) as File);
+  fileDescriptorProtos(protoDir(), 'provider/provider.proto').map(
+    (b) => descriptor.FileDescriptorProto.toObject(descriptor.FileDescriptorProto.decode(b), { defaults: false }) as File,
+  );
 
 const message = (f: File, name: string): Message => f.messageType.find((m) => m.name === name)!;
 
@@ -23,14 +32,27 @@ describe('fileDescriptorProtos, shaped as protoc writes them', () => {
 
   it('uses fully-qualified type names and the original field names', () => {
     const provider = decoded()[1]!;
-    expect(message(provider, 'GetCapacityResponse').field).toEqual([{ name: 'capacity', number: 1, label: 1, type: 11, typeName: '.resource.Capacity', jsonName: 'capacity' }]);
+    expect(message(provider, 'GetCapacityResponse').field).toEqual([
+      { name: 'capacity', number: 1, label: 1, type: 11, typeName: '.resource.Capacity', jsonName: 'capacity' },
+    ]);
     expect(message(provider, 'ConnectRequest').field).toEqual([{ name: 'provider_id', number: 1, label: 1, type: 9, jsonName: 'providerId' }]);
-    expect(provider.service![0]!.method.find((m) => m.name === 'Deploy')).toEqual({ name: 'Deploy', inputType: '.provider.DeployRequest', outputType: '.provider.DeployResponse' });
+    expect(provider.service![0]!.method.find((m) => m.name === 'Deploy')).toEqual({
+      name: 'Deploy',
+      inputType: '.provider.DeployRequest',
+      outputType: '.provider.DeployResponse',
+    });
   });
 
   it('writes maps as repeated <Field>Entry messages with the map_entry option', () => {
     const deploy = message(decoded()[1]!, 'DeployRequest');
-    expect(deploy.field.find((f) => f.name === 'env_vars')).toEqual({ name: 'env_vars', number: 4, label: 3, type: 11, typeName: '.provider.DeployRequest.EnvVarsEntry', jsonName: 'envVars' });
+    expect(deploy.field.find((f) => f.name === 'env_vars')).toEqual({
+      name: 'env_vars',
+      number: 4,
+      label: 3,
+      type: 11,
+      typeName: '.provider.DeployRequest.EnvVarsEntry',
+      jsonName: 'envVars',
+    });
     expect(deploy.nestedType).toEqual([
       {
         name: 'EnvVarsEntry',

@@ -57,7 +57,13 @@ describe('HealthReporter', () => {
 
   it('reports "leader" SERVING only while this replica is active, whatever readiness says', async () => {
     let leading = false;
-    const reporter = new HealthReporter(() => true, quiet, ['provider.Service'], 60_000, () => leading);
+    const reporter = new HealthReporter(
+      () => true,
+      quiet,
+      ['provider.Service'],
+      60_000,
+      () => leading,
+    );
     const s = await serve(reporter);
     server = s.server;
     reporter.start();

@@ -34,7 +34,10 @@ export function instancesService(ctx: InstancesServiceContext): GrpcService {
 export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandlers {
   const { instances, usage } = ctx;
   const rpc = new RpcKit(INSTANCES_SERVICE, ctx);
-  const undeployMethod = serviceDefinition(INSTANCES_PROTO, INSTANCES_SERVICE).Undeploy as grpc.MethodDefinition<UndeployRequest__Output, UndeployResponse__Output>;
+  const undeployMethod = serviceDefinition(INSTANCES_PROTO, INSTANCES_SERVICE).Undeploy as grpc.MethodDefinition<
+    UndeployRequest__Output,
+    UndeployResponse__Output
+  >;
   // A live change is one object shared by every watcher: it is converted once for all of them.
   const converted = new WeakMap<WatchItem, WatchInstancesResponse>();
   const toWire = (item: WatchItem): WatchInstancesResponse => {

@@ -5,7 +5,14 @@
  * with a freshly listed one every resync period. Readers always see a
  * complete cache: a replacement is swapped in only once its list succeeded.
  */
-import { makeInformer, type Informer as ClientInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import {
+  makeInformer,
+  type Informer as ClientInformer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
 import type { InformerStats } from '../../shared/observability.js';
 import { sleep as realSleep } from './retry.js';
@@ -112,12 +119,14 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private wire(informer: ListWatch<T>): void {
-    const on = (type: 'added' | 'modified' | 'deleted') => (object: T): void => {
-      if (this.current !== informer) return;
-      this.stats.lastEventAt = Date.now();
-      // Events of the first list arrive before the collection is synced: the reset that follows covers them.
-      if (this.isSynced) this.changed({ type, object });
-    };
+    const on =
+      (type: 'added' | 'modified' | 'deleted') =>
+      (object: T): void => {
+        if (this.current !== informer) return;
+        this.stats.lastEventAt = Date.now();
+        // Events of the first list arrive before the collection is synced: the reset that follows covers them.
+        if (this.isSynced) this.changed({ type, object });
+      };
     informer.on('add', on('added'));
     informer.on('update', on('modified'));
     informer.on('delete', on('deleted'));

@@ -47,7 +47,6 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         labelSelector: selector,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),
-    allPods: () =>
-      new Informer<V1Pod>({ ...common, name: 'all-pods', path: '/api/v1/pods', list: () => kube.core.listPodForAllNamespaces({}) }),
+    allPods: () => new Informer<V1Pod>({ ...common, name: 'all-pods', path: '/api/v1/pods', list: () => kube.core.listPodForAllNamespaces({}) }),
   };
 }

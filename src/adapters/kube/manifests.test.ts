@@ -79,7 +79,12 @@ describe('podManifest', () => {
     );
     const pod = podManifest(spec, { namespace: 'work', selectorLabels: {}, security: RESTRICTED });
     expect(pod.metadata?.name).toMatch(/^web-server-[0-9a-f]{8}$/);
-    expect(pod.metadata?.labels).toEqual({ app: 'web', 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': pod.metadata?.labels?.['iarnet.instance_id'] });
+    expect(pod.metadata?.labels).toEqual({
+      app: 'web',
+      'iarnet.managed': 'true',
+      'iarnet.provider_id': 'cp',
+      'iarnet.instance_id': pod.metadata?.labels?.['iarnet.instance_id'],
+    });
     expect(pod.metadata?.annotations).toEqual({
       'prometheus.io/scrape': 'true',
       'iarnet.instance_id': 'Web Server',
@@ -112,7 +117,14 @@ describe('jobManifest', () => {
   const job = (cleanupPolicy?: 'Always' | 'OnSuccess' | 'OnFailure') =>
     jobManifest(
       validateDeploy(
-        { instanceId: 'task-7', providerId: 'cp', image: 'busybox', resources: { cpu: 250, memory: 1048576, gpu: 0 }, env: {}, workload: { kind: 'Job', cleanupPolicy, backoffLimit: 2 } },
+        {
+          instanceId: 'task-7',
+          providerId: 'cp',
+          image: 'busybox',
+          resources: { cpu: 250, memory: 1048576, gpu: 0 },
+          env: {},
+          workload: { kind: 'Job', cleanupPolicy, backoffLimit: 2 },
+        },
         defaults,
       ),
       { namespace: 'work', selectorLabels: {}, security: RESTRICTED },
@@ -121,7 +133,12 @@ describe('jobManifest', () => {
   it('builds a Job with deadline, backoff, cleanup annotation and the same labels on its pods', () => {
     const j = job('OnFailure');
     const labels = { 'iarnet.managed': 'true', 'iarnet.provider_id': 'cp', 'iarnet.instance_id': 'task-7' };
-    const annotations = { 'iarnet.instance_id': 'task-7', 'iarnet.provider_id': 'cp', 'iarnet.spec_hash': j.metadata?.annotations?.['iarnet.spec_hash'], 'iarnet.cleanup_policy': 'OnFailure' };
+    const annotations = {
+      'iarnet.instance_id': 'task-7',
+      'iarnet.provider_id': 'cp',
+      'iarnet.spec_hash': j.metadata?.annotations?.['iarnet.spec_hash'],
+      'iarnet.cleanup_policy': 'OnFailure',
+    };
     expect(j).toEqual({
       apiVersion: 'batch/v1',
       kind: 'Job',

@@ -14,7 +14,10 @@ function shortHash(id: string): string {
 
 /** Replaces what `invalid` matches with '-' and trims the ends to alphanumerics. */
 function sanitise(id: string, invalid: RegExp): string {
-  return id.replace(invalid, '-').replace(/-{2,}/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return id
+    .replace(invalid, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
 }
 
 function withSuffix(id: string, clean: string): string {

@@ -4,7 +4,10 @@ import { observeJob, observePod, podRequests } from './observe.js';
 import { removeOnFinish } from '../../core/cleanup.js';
 import { autoTotal } from './auto-capacity.js';
 
-const c = (requests?: Record<string, string>, limits?: Record<string, string>) => ({ name: 'c', resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) } });
+const c = (requests?: Record<string, string>, limits?: Record<string, string>) => ({
+  name: 'c',
+  resources: { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) },
+});
 
 describe('podRequests', () => {
   it('sums app containers, takes the largest init container when bigger, and adds overhead', () => {
@@ -35,11 +38,23 @@ describe('observePod / observeJob', () => {
       spec: { containers: [c({ cpu: '100m', memory: '1Ki' })] },
       status: { phase: 'Running' },
     };
-    expect(observePod(pod)).toEqual({ name: 'task-abc12', instanceId: 'Task 7', phase: 'Running', requests: { cpu: 100, memory: 1024, gpu: 0 }, terminating: false, jobName: 'task-7', specHash: 'h' });
+    expect(observePod(pod)).toEqual({
+      name: 'task-abc12',
+      instanceId: 'Task 7',
+      phase: 'Running',
+      requests: { cpu: 100, memory: 1024, gpu: 0 },
+      terminating: false,
+      jobName: 'task-7',
+      specHash: 'h',
+    });
   });
 
   it('falls back to the label for pods labelled by hand, and reads deletion', () => {
-    const pod: V1Pod = { metadata: { name: 'x', labels: { 'iarnet.instance_id': 'ext' }, deletionTimestamp: new Date() }, spec: { containers: [] }, status: {} };
+    const pod: V1Pod = {
+      metadata: { name: 'x', labels: { 'iarnet.instance_id': 'ext' }, deletionTimestamp: new Date() },
+      spec: { containers: [] },
+      status: {},
+    };
     expect(observePod(pod)).toMatchObject({ instanceId: 'ext', phase: 'Unknown', terminating: true });
   });
 

@@ -12,10 +12,14 @@ describe('withRetry', () => {
   it('retries with capped backoff, then reports UNAVAILABLE', async () => {
     const delays: number[] = [];
     let calls = 0;
-    const err = await withRetry(call, async () => {
-      calls++;
-      throw api(503, 'down');
-    }, policy(delays)).catch((e: unknown) => e);
+    const err = await withRetry(
+      call,
+      async () => {
+        calls++;
+        throw api(503, 'down');
+      },
+      policy(delays),
+    ).catch((e: unknown) => e);
     expect(calls).toBe(4);
     expect(delays).toHaveLength(3);
     delays.forEach((d, i) => {
@@ -30,7 +34,16 @@ describe('withRetry', () => {
   it('answers at once on a final error and returns what a later try gives', async () => {
     const delays: number[] = [];
     let calls = 0;
-    await expect(withRetry(call, async () => { calls++; throw api(409, 'exists'); }, policy(delays))).rejects.toMatchObject({ kind: 'ALREADY_EXISTS' });
+    await expect(
+      withRetry(
+        call,
+        async () => {
+          calls++;
+          throw api(409, 'exists');
+        },
+        policy(delays),
+      ),
+    ).rejects.toMatchObject({ kind: 'ALREADY_EXISTS' });
     expect(calls).toBe(1);
     let n = 0;
     await expect(withRetry(call, async () => (++n < 3 ? Promise.reject(api(500, 'x')) : 'done'), policy(delays))).resolves.toBe('done');

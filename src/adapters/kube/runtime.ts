@@ -35,9 +35,13 @@ export class KubeRuntime implements WorkloadRuntime {
   async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
-    const pod = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry));
+    const pod = await this.getOrUndefined(() =>
+      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry),
+    );
     if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
-    const job = await this.getOrUndefined(() => withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry));
+    const job = await this.getOrUndefined(() =>
+      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
+    );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     return undefined;
   }
@@ -73,7 +77,12 @@ export class KubeRuntime implements WorkloadRuntime {
   }
 
   /** An object of that name that is not this instance's (hand-made, or another id) never matches any spec. */
-  private describe(name: string, kind: WorkloadKind, instanceId: string, meta: V1ObjectMeta | undefined): { name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } {
+  private describe(
+    name: string,
+    kind: WorkloadKind,
+    instanceId: string,
+    meta: V1ObjectMeta | undefined,
+  ): { name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } {
     const ours = meta?.annotations?.[ANNOTATION_INSTANCE_ID] === instanceId;
     return { name, kind, uid: meta?.uid, specHash: ours ? meta?.annotations?.[ANNOTATION_SPEC_HASH] : undefined };
   }

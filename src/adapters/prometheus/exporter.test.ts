@@ -59,15 +59,11 @@ describe('PrometheusExporter', () => {
   });
 
   it('names every in-band Deploy failure', () => {
-    expect((['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'] as const).map((k) => deployOutcomeOf(k))).toEqual([
-      'rejected',
-      'invalid',
-      'conflict',
-      'unavailable',
-      'denied',
-      'denied',
-      'error',
-    ]);
+    expect(
+      (['RESOURCE_EXHAUSTED', 'INVALID_ARGUMENT', 'ALREADY_EXISTS', 'UNAVAILABLE', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'INTERNAL'] as const).map((k) =>
+        deployOutcomeOf(k),
+      ),
+    ).toEqual(['rejected', 'invalid', 'conflict', 'unavailable', 'denied', 'denied', 'error']);
   });
 
   it('counts Kubernetes API requests and errors per operation', async () => {
@@ -99,7 +95,10 @@ describe('PrometheusExporter', () => {
     expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="cpu",unit="core"} 0.5');
     expect(await samples(m, 'k8s_provider_capacity_available')).toContain('k8s_provider_capacity_available{resource="gpu",unit="device"} 3');
     expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual(['k8s_provider_session_health_check_age_seconds{provider_id="cp-1"} 12']);
-    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual(['k8s_provider_session_ends_total{reason="disconnected"} 1', 'k8s_provider_session_ends_total{reason="expired"} 2']);
+    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual([
+      'k8s_provider_session_ends_total{reason="disconnected"} 1',
+      'k8s_provider_session_ends_total{reason="expired"} 2',
+    ]);
     expect(await samples(m, 'k8s_provider_ready')).toEqual(['k8s_provider_ready 1']);
     expect(await samples(m, 'k8s_provider_informer_restarts_total')).toEqual([
       'k8s_provider_informer_restarts_total{informer="pods"} 2',
@@ -109,7 +108,10 @@ describe('PrometheusExporter', () => {
     expect(await samples(m, 'k8s_provider_usage_last_poll_age_seconds')).toEqual(['k8s_provider_usage_last_poll_age_seconds 30']);
     expect(await samples(m, 'k8s_provider_usage_last_poll_success_timestamp_seconds')).toEqual(['k8s_provider_usage_last_poll_success_timestamp_seconds 70']);
     expect(await samples(m, 'k8s_provider_usage_stale')).toEqual(['k8s_provider_usage_stale 0']);
-    expect(await samples(m, 'k8s_provider_usage_source')).toEqual(['k8s_provider_usage_source{source="metrics"} 1', 'k8s_provider_usage_source{source="requests"} 0']);
+    expect(await samples(m, 'k8s_provider_usage_source')).toEqual([
+      'k8s_provider_usage_source{source="metrics"} 1',
+      'k8s_provider_usage_source{source="requests"} 0',
+    ]);
     expect(await samples(m, 'k8s_provider_usage_polls_total')).toEqual(['k8s_provider_usage_polls_total 9']);
     expect(await samples(m, 'k8s_provider_usage_poll_failures_total')).toEqual(['k8s_provider_usage_poll_failures_total 2']);
     expect(await samples(m, 'k8s_provider_usage_polls_skipped_total')).toEqual(['k8s_provider_usage_polls_skipped_total 1']);
@@ -118,7 +120,9 @@ describe('PrometheusExporter', () => {
   it('counts the poll age from the start until a poll has succeeded', async () => {
     const m = new PrometheusExporter();
     let now = 100_000;
-    m.collectFrom(sources({ now: () => now, usage: () => ({ source: 'requests', stale: true, lastSuccessAt: undefined, pollsTotal: 1, pollsFailed: 1, pollsSkipped: 0 }) }));
+    m.collectFrom(
+      sources({ now: () => now, usage: () => ({ source: 'requests', stale: true, lastSuccessAt: undefined, pollsTotal: 1, pollsFailed: 1, pollsSkipped: 0 }) }),
+    );
     now = 145_000;
     expect(await samples(m, 'k8s_provider_usage_last_poll_age_seconds')).toEqual(['k8s_provider_usage_last_poll_age_seconds 45']);
     expect(await samples(m, 'k8s_provider_usage_last_poll_success_timestamp_seconds')).toEqual(['k8s_provider_usage_last_poll_success_timestamp_seconds 0']);
@@ -146,11 +150,19 @@ describe('PrometheusExporter', () => {
 
   it('shows the session while one is connected, and counts how sessions end', async () => {
     const m = new PrometheusExporter();
-    let state: { providerId: string | undefined; lastHealthCheckAt: number | undefined; disconnects: number; expirations: number } = { providerId: 'cp-1', lastHealthCheckAt: 95_000, disconnects: 0, expirations: 0 };
+    let state: { providerId: string | undefined; lastHealthCheckAt: number | undefined; disconnects: number; expirations: number } = {
+      providerId: 'cp-1',
+      lastHealthCheckAt: 95_000,
+      disconnects: 0,
+      expirations: 0,
+    };
     m.collectFrom(sources({ session: () => state }));
     expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual(['k8s_provider_session_health_check_age_seconds{provider_id="cp-1"} 5']);
     state = { providerId: undefined, lastHealthCheckAt: undefined, disconnects: 0, expirations: 1 };
     expect(await samples(m, 'k8s_provider_session_health_check_age_seconds')).toEqual([]);
-    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual(['k8s_provider_session_ends_total{reason="disconnected"} 0', 'k8s_provider_session_ends_total{reason="expired"} 1']);
+    expect(await samples(m, 'k8s_provider_session_ends_total')).toEqual([
+      'k8s_provider_session_ends_total{reason="disconnected"} 0',
+      'k8s_provider_session_ends_total{reason="expired"} 1',
+    ]);
   });
 });

@@ -307,7 +307,11 @@ const USAGE_GAUGES: ReadonlyArray<readonly [string, string, (s: ExporterSources,
     'Seconds since the last successful metrics.k8s.io poll; before the first one, since the daemon started (so one alert covers both).',
     (s, since) => Math.max(0, (s.now() - (s.usage().lastSuccessAt ?? since)) / 1000),
   ],
-  ['usage_last_poll_success_timestamp_seconds', 'Unix time of the last successful metrics.k8s.io poll; 0 before the first.', (s) => (s.usage().lastSuccessAt ?? 0) / 1000],
+  [
+    'usage_last_poll_success_timestamp_seconds',
+    'Unix time of the last successful metrics.k8s.io poll; 0 before the first.',
+    (s) => (s.usage().lastSuccessAt ?? 0) / 1000,
+  ],
   [
     'usage_stale',
     '1 when GetRealTimeUsage reports stale=true (the last successful poll is older than three intervals), else 0.',

@@ -49,7 +49,9 @@ describe('usageByInstance', () => {
 
   it('rounds the exact sum once, to the nearest millicore', () => {
     const list = (cpu: string[]): PodMetricsList => ({
-      items: [{ metadata: { name: 'p', labels: { 'iarnet.instance_id': 'i' } }, containers: cpu.map((c, n) => ({ name: `c${n}`, usage: { cpu: c, memory: '1' } })) }],
+      items: [
+        { metadata: { name: 'p', labels: { 'iarnet.instance_id': 'i' } }, containers: cpu.map((c, n) => ({ name: `c${n}`, usage: { cpu: c, memory: '1' } })) },
+      ],
     });
     // three thirds of a millicore are one millicore, not zero (each rounded) nor three (each rounded up)
     expect(usageByInstance(list(['333333n', '333333n', '333334n']), instanceResolver([]))).toEqual(new Map([['i', { cpu: 1, memory: 3 }]]));

@@ -402,7 +402,9 @@ describe('metricsApiMissing', () => {
     expect(describeFailure(apiError(503, 'the server is currently unable to handle the request'))).toBe(
       'the API server failed to list pods.metrics.k8s.io (HTTP 503): the server is currently unable to handle the request',
     );
-    expect(describeFailure(apiError(404, 'the server could not find the requested resource'))).toBe('HTTP 404: the server could not find the requested resource');
+    expect(describeFailure(apiError(404, 'the server could not find the requested resource'))).toBe(
+      'HTTP 404: the server could not find the requested resource',
+    );
     expect(describeFailure(apiError(403, 'forbidden'))).toBe('HTTP 403: not allowed to list pods.metrics.k8s.io: forbidden');
     expect(describeFailure(new DOMException('no answer within 3000 ms', 'TimeoutError'))).toBe('list pods.metrics.k8s.io: no answer within 3000 ms');
   });

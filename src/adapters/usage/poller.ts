@@ -279,7 +279,10 @@ export class UsagePoller implements UsageSource {
     const age = this.options.clock.now() - sample.at;
     if (age <= this.staleAfterMs) return;
     this.staleLogged = true;
-    this.options.log.warn({ source: 'metrics', ageMs: age, lastError: this.last.error }, 'usage sample is stale: no successful metrics poll for three intervals');
+    this.options.log.warn(
+      { source: 'metrics', ageMs: age, lastError: this.last.error },
+      'usage sample is stale: no successful metrics poll for three intervals',
+    );
   }
 
   private figures(observed: ObservedWorkloads): Figures {
