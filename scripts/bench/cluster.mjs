@@ -47,8 +47,10 @@ export async function createNamespace(core) {
 /** @param {CoreV1Api} core @returns {Promise<string>} */
 export async function kwokNode(core) {
   const nodes = await core.listNode({});
-  const node = nodes.items.find((n) => !n.metadata?.name?.includes('gpu')) ?? nodes.items[0];
-  if (!node?.metadata?.name) throw new Error('the test cluster has no nodes');
+  // A KWOK node (never the opt-in real node, whose kubelet would refuse 10k pods) without GPUs.
+  const fake = nodes.items.filter((n) => n.metadata?.annotations?.['kwok.x-k8s.io/node'] === 'fake');
+  const node = fake.find((n) => !n.metadata?.name?.includes('gpu')) ?? fake[0];
+  if (!node?.metadata?.name) throw new Error('the test cluster has no KWOK nodes');
   return node.metadata.name;
 }
 

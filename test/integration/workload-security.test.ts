@@ -139,6 +139,8 @@ describe('the daemon under its own namespaced Role, in a restricted namespace', 
         rules: [
           { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
           { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          // The session and the leader lock live in Leases (as in k8s-deployment.yaml's Role).
+          { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
         ],
       },
     });
