@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
-import { abortWith } from './abort.js';
+import { abortWith } from '../../shared/kube-abort.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
 import { withRetry, type RetryPolicy, sleep } from './retry.js';

@@ -1,4 +1,4 @@
-/** Ties one generated-client call to an AbortSignal: the generated clients take none otherwise. */
+/** Ties one generated-client call to an AbortSignal: the generated clients take none otherwise. Shared by the kube and usage adapters. */
 import { Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
 
 export function abortWith(signal: AbortSignal): ConfigurationOptions {
