@@ -6,7 +6,6 @@
  * whole daemon, run with that token.
  */
 import { randomBytes } from 'node:crypto';
-import { request, type RequestOptions } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,6 +30,7 @@ import { preflight, requiredPermissions, type Permission } from '../../src/adapt
 import { LIVENESS_SERVICE } from '../../src/adapters/grpc/health.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon } from '../helpers/daemon.js';
+import { serverSideApply as applyAsWritten } from '../helpers/apply.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const manifestText = readFileSync(join(root, 'k8s-deployment.yaml'), 'utf8');
@@ -74,55 +74,9 @@ function grants(rules: V1Role['rules']): string[] {
     .sort();
 }
 
-const PLURALS: Record<string, string> = {
-  Namespace: 'namespaces',
-  ServiceAccount: 'serviceaccounts',
-  ConfigMap: 'configmaps',
-  Service: 'services',
-  Deployment: 'deployments',
-  PodDisruptionBudget: 'poddisruptionbudgets',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-  ClusterRole: 'clusterroles',
-  ClusterRoleBinding: 'clusterrolebindings',
-};
-
-/**
- * Server-side apply of the object exactly as written, as `kubectl apply
- * --server-side` sends it: the raw body with fieldValidation=Strict, so a
- * misspelt field is an error. (KubernetesObjectApi serialises through the
- * typed models first, which silently drops unknown fields.)
- */
-async function serverSideApply(kc: KubeConfig, o: KubernetesObject, dryRun: boolean): Promise<KubernetesObject> {
-  const [group, version] = o.apiVersion!.includes('/') ? o.apiVersion!.split('/') : ['', o.apiVersion!];
-  const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-  const plural = PLURALS[o.kind!];
-  if (!plural) throw new Error(`no plural known for ${o.kind}`);
-  const ns = o.metadata?.namespace ? `/namespaces/${o.metadata.namespace}` : '';
-  const query = new URLSearchParams({ fieldManager: FIELD_MANAGER, force: 'true', fieldValidation: 'Strict', ...(dryRun ? { dryRun: 'All' } : {}) });
-  const server = new URL(kc.getCurrentCluster()!.server);
-  const options: RequestOptions = {
-    method: 'PATCH',
-    hostname: server.hostname,
-    port: server.port,
-    path: `${base}${ns}/${plural}/${o.metadata!.name}?${query}`,
-    headers: { 'content-type': 'application/apply-patch+yaml', accept: 'application/json' },
-  };
-  await kc.applyToHTTPSOptions(options);
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(options, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(o));
-  });
-  if (status < 200 || status > 299)
-    throw new Error(`apply ${o.kind}/${o.metadata?.name}: HTTP ${status}: ${(JSON.parse(body) as { message?: string }).message ?? body}`);
-  return JSON.parse(body) as KubernetesObject;
-}
+/** The manifest's objects applied as written (test/helpers/apply.ts), under this test's field manager. */
+const serverSideApply = (kc: KubeConfig, o: KubernetesObject, dryRun: boolean): Promise<KubernetesObject> =>
+  applyAsWritten(kc, o, { dryRun, fieldManager: FIELD_MANAGER });
 
 /** A KubeConfig for the same API server that authenticates with a bearer token only. */
 function tokenKubeConfig(admin: KubeConfig, token: string, user: string): KubeConfig {
