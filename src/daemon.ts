@@ -47,6 +47,10 @@ import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
+import { KubeEventWriter, daemonObject } from './adapters/kube/events.js';
+import { EventMetrics } from './adapters/prometheus/events.js';
+import { noEvents } from './core/events.js';
+import { hostname } from 'node:os';
 
 export interface Daemon {
   readonly port: number;
@@ -149,6 +153,8 @@ interface Core {
   readonly tracker: InstanceTracker;
   /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
   readonly reconciler: Reconciler;
+  /** The Kubernetes Events writer; undefined when events.enabled is false. */
+  readonly events: KubeEventWriter | undefined;
   /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
@@ -163,6 +169,41 @@ interface CoreInputs {
   readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
+  readonly eventMetrics: EventMetrics;
+}
+
+/** events.*: the writer of Kubernetes Events, on the workloads and on the daemon's own pod (in-cluster) or its session Lease. */
+function eventWriter(
+  config: Config,
+  kube: KubeClients,
+  session: { name: string; leases: Informer<V1Lease>; client: LeaseClient },
+  inputs: CoreInputs,
+  log: Logger,
+): KubeEventWriter | undefined {
+  const e = config.events;
+  if (!e.enabled) return undefined;
+  const { namespace } = config.kubernetes;
+  return new KubeEventWriter({
+    api: kube.events,
+    namespace,
+    daemonObject: daemonObject(process.env, {
+      name: session.name,
+      namespace,
+      find: () => session.leases.items().find((l) => l.metadata?.name === session.name),
+      get: () => session.client.get(session.name),
+    }),
+    reportingInstance: process.env.POD_NAME || hostname(),
+    timing: {
+      writeIntervalMs: e.series_interval_seconds * 1000,
+      finishAfterMs: e.series_finish_seconds * 1000,
+      maxEntries: e.queue_size,
+      maxAttempts: 5,
+      retryBaseMs: 1000,
+    },
+    rate: { burst: e.burst, perSecond: e.writes_per_second },
+    log,
+    observer: inputs.eventMetrics,
+  });
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
@@ -171,15 +212,18 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const { namespace } = config.kubernetes;
   // The session and the leader lock live in Leases beside the workloads (ADR 0003).
   const leaseClient = new LeaseClient(kube.coordination, namespace);
+  const sessionLease = leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels);
+  const events = eventWriter(config, kube, { name: sessionLease, leases, client: leaseClient }, inputs, log);
+  const recorder = events ?? noEvents;
   const sessionStore = new LeaseSessionStore({
     client: leaseClient,
     leases,
-    name: leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels),
+    name: sessionLease,
     healthTimeoutSeconds: config.session.health_timeout_seconds,
     persistIntervalMs: config.session.persist_interval_seconds * 1000,
     log,
   });
-  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
+  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log, recorder);
   const election = config.leader_election;
   const elector = new LeaderElector({
     client: leaseClient,
@@ -213,7 +257,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
@@ -232,9 +276,10 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
     log,
+    events: recorder,
   });
   const reconciler = new Reconciler(
-    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics, events: recorder },
     {
       deleteStuck: config.instances.delete_stuck,
       retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
@@ -254,6 +299,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     instances,
     tracker,
     reconciler,
+    events,
     stop: () => {
       usage.stop();
       clearInterval(expiry);
@@ -358,8 +404,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
+  const eventMetrics = new EventMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
+  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics }, log);
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   const continuity = new ContinuityMetrics(prometheus.registry, {
@@ -440,6 +487,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       await elector.stop(() => provider.settle());
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
       await sessionStore.flush();
+      // The last counts of event series (and the Disconnect of a drained call) are written before the clients go.
+      await core.events?.stop();
       await endpoint?.close();
       await stopBackground();
       log.info({ shutdown: how }, 'daemon stopped');

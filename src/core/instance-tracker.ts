@@ -245,6 +245,7 @@ const KEYS: ReadonlyArray<keyof InstanceStatus> = [
   'providerId',
   'image',
   'podName',
+  'podUid',
   'phase',
   'ready',
   'reason',
