@@ -111,7 +111,8 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
   const { namespace } = config.kubernetes;
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
+  const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
+  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined));
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
   return { kube, extraLabels, selector: managedSelector(extraLabels) };
