@@ -15,6 +15,8 @@ import { icall, instancesClient, podsGone } from '../helpers/instances.js';
 import { freePort } from '../helpers/net.js';
 import { parseExposition, scrapeApiserver, total } from '../helpers/apiserver-metrics.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
+import { createTestIdentity } from '../helpers/identity.js';
+import { CoreV1Api } from '@kubernetes/client-node';
 
 const run = promisify(execFile);
 const kc = makeKubeConfig();
@@ -246,6 +248,90 @@ describe('Kubernetes Events', () => {
         await off.stop();
       }
       expect(await events(ns.name)).toHaveLength(before);
+    });
+  });
+
+  describe('in a pod', () => {
+    let system: TestNamespace;
+    let workloads: TestNamespace;
+    const saved = { POD_NAME: process.env.POD_NAME, POD_NAMESPACE: process.env.POD_NAMESPACE, POD_UID: process.env.POD_UID };
+
+    beforeAll(async () => {
+      system = await createTestNamespace('ev-system');
+      workloads = await createTestNamespace('ev-pod');
+    });
+    afterAll(async () => {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await system?.cleanup();
+      await workloads?.cleanup();
+    });
+
+    it("puts the daemon's own events on its Pod (downward API), beside it, for kubectl describe", async () => {
+      // The pod this daemon would run in: its identity comes, as in k8s-deployment.yaml, from POD_NAME, POD_NAMESPACE and POD_UID.
+      const core = kc.makeApiClient(CoreV1Api);
+      const self = await core.createNamespacedPod({
+        namespace: system.name,
+        body: { metadata: { name: 'k8s-provider-0' }, spec: { containers: [{ name: 'k8s-provider', image: 'iarnet/k8s-provider' }] } },
+      });
+      Object.assign(process.env, { POD_NAME: 'k8s-provider-0', POD_NAMESPACE: system.name, POD_UID: self.metadata!.uid! });
+      const d = await startTestDaemon(workloads.name);
+      try {
+        await call(d.client, 'Connect', { providerId: 'cp' });
+        const connected = await eventFor(system.name, 'Connected', 'k8s-provider-0');
+        expect(connected).toMatchObject({
+          reportingInstance: 'k8s-provider-0',
+          regarding: { kind: 'Pod', apiVersion: 'v1', name: 'k8s-provider-0', namespace: system.name, uid: self.metadata!.uid },
+        });
+        expect(describedEvents(await kubectl('-n', system.name, 'describe', 'pod', 'k8s-provider-0'))).toMatch(
+          /Normal\s+Connected\s+.*iarnet\.io\/k8s-provider\s+provider "cp" connected/,
+        );
+        // Workload events stay with the workloads.
+        expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest('w', 100))).error).toBe('');
+        expect((await eventFor(workloads.name, 'Deployed', 'w')).reportingInstance).toBe('k8s-provider-0');
+      } finally {
+        await d.stop();
+      }
+    });
+  });
+
+  describe('when events cannot be written', () => {
+    let ns: TestNamespace;
+
+    beforeAll(async () => {
+      ns = await createTestNamespace('ev-norbac');
+    });
+    afterAll(async () => {
+      await ns?.cleanup();
+    });
+
+    it('every call still succeeds; the failure is logged once and the dropped events counted', async () => {
+      const id = await createTestIdentity(ns.name, { events: false });
+      const metricsPort = await freePort();
+      const d = await startTestDaemon(ns.name, { kubernetes: { kubeconfig: id.kubeconfigPath }, prometheus: { host: '127.0.0.1', port: metricsPort } });
+      try {
+        expect(d.logs.some((l) => l.msg === 'optional permission missing' && String(l.missing).startsWith('create events.events.k8s.io'))).toBe(true);
+        expect(await call(d.client, 'Connect', { providerId: 'cp' })).toMatchObject({ success: true });
+        for (let i = 0; i < 5; i++) {
+          expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest(`n-${i}`, 100))).error).toBe('');
+        }
+        await waitFor('the events to be given up', async () => {
+          const m = await scrapeDaemon(metricsPort);
+          return total(m, 'k8s_provider_events_dropped_total', (l) => l.cause === 'write_failed') >= 6;
+        });
+        const m = await scrapeDaemon(metricsPort);
+        expect(total(m, 'k8s_provider_event_writes_total', (l) => l.result === 'error')).toBeGreaterThanOrEqual(6);
+        expect(total(m, 'k8s_provider_event_writes_total', (l) => l.result === 'ok')).toBe(0);
+        const warnings = d.logs.filter((l) => l.msg?.startsWith('cannot write Kubernetes Events'));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatchObject({ code: 403 });
+        expect(await events(ns.name)).toEqual([]);
+      } finally {
+        await d.stop();
+        await id.cleanup();
+      }
     });
   });
 });
