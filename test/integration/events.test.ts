@@ -215,6 +215,59 @@ describe('Kubernetes Events', () => {
     });
   });
 
+  describe('stuck workloads deleted', () => {
+    let ns: TestNamespace;
+    let d: TestDaemon;
+
+    beforeAll(async () => {
+      ns = await createTestNamespace('ev-doomed');
+      d = await startTestDaemon(ns.name, { instances: { stuck_after_seconds: 1, delete_stuck: true } });
+      await call(d.client, 'Connect', { providerId: 'cp' });
+    });
+    afterAll(async () => {
+      await d?.stop();
+      await ns?.cleanup();
+    });
+
+    it('Stuck then DeletedStuck regarding the pod, which kubectl still lists once the pod is gone', async () => {
+      expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest('doomed', 100, { nodeSelector: { 'example.com/none': 'x' } }))).error).toBe('');
+      const deleted = await eventFor(ns.name, 'DeletedStuck', 'doomed');
+      expect(deleted).toMatchObject({ type: 'Warning', action: 'Delete', regarding: { kind: 'Pod', name: 'doomed', uid: expect.any(String) } });
+      expect(deleted.note).toMatch(
+        /^instance "doomed" deleted because it was stuck: Unschedulable: stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
+      );
+      const stuck = await eventFor(ns.name, 'Stuck', 'doomed');
+      expect(stuck.note).toContain('deleting it (instances.delete_stuck)');
+      expect(stuck.regarding?.uid).toBe(deleted.regarding?.uid);
+      await podsGone(ns.name, 'doomed');
+      const listed = await kubectl(
+        '-n',
+        ns.name,
+        'get',
+        'events',
+        '--field-selector',
+        'involvedObject.name=doomed',
+        '-o',
+        'custom-columns=REASON:.reason,FROM:.reportingComponent',
+      );
+      expect(listed).toMatch(/Stuck\s+iarnet\.io\/k8s-provider/);
+      expect(listed).toMatch(/DeletedStuck\s+iarnet\.io\/k8s-provider/);
+    });
+
+    it('a stuck pod of a Job: the events name the pod, with the Job as the related object', async () => {
+      expect(
+        (await call<{ error: string }>(d.client, 'Deploy', deployRequest('doomed-job', 100, { kind: 'JOB', nodeSelector: { 'example.com/none': 'x' } }))).error,
+      ).toBe('');
+      await waitFor('a Stuck event on the Job pod', async () =>
+        (await events(ns.name)).some((e) => e.reason === 'Stuck' && e.related?.name === 'doomed-job' && e.regarding?.kind === 'Pod'),
+      );
+      const event = (await events(ns.name)).find((e) => e.reason === 'Stuck' && e.related?.name === 'doomed-job')!;
+      expect(event.regarding).toMatchObject({ kind: 'Pod', name: expect.stringMatching(/^doomed-job-/), uid: expect.any(String) });
+      expect(event.related).toMatchObject({ kind: 'Job', apiVersion: 'batch/v1', name: 'doomed-job', uid: expect.any(String) });
+      await eventFor(ns.name, 'DeletedStuck', event.regarding!.name!);
+    });
+  });
+
   describe('session expiry, and events turned off', () => {
     let ns: TestNamespace;
 
