@@ -165,8 +165,9 @@ export class Reconciler {
       .delete({ kind: s.kind, name: s.workloadName, uid: s.workloadUid }, { propagation: 'Background' })
       .then((outcome) => {
         this.kept.delete(s.id);
+        // ttlSecondsAfterFinished: 0 (policy Always) lets the TTL controller win the race: the policy still removed it.
+        if (outcome === 'deleted' || cause === 'policy') this.event(s, removal(s, cause));
         if (outcome === 'gone') return;
-        this.event(s, removal(s, cause));
         if (cause === 'policy') {
           log.info(
             { job: s.workloadName, instanceId: s.id, outcome: s.phase === 'Succeeded' ? 'Complete' : 'Failed', policy: s.cleanupPolicy },
