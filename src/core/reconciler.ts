@@ -196,8 +196,9 @@ export class Reconciler {
   }
 }
 
+/** The status message already names the reason ("stuck: Unschedulable for more than 300s: 0/3 nodes ..."). */
 function describeCause(s: InstanceStatus): string {
-  return (s.reason || 'stuck') + (s.message ? `: ${s.message}` : '');
+  return s.message ? s.message.replace(/^stuck: /, '') : s.reason || 'stuck';
 }
 
 /** The event for a workload the reconciler deleted, by why it went. */

@@ -195,7 +195,7 @@ describe('Kubernetes Events', () => {
       });
       const described = describedEvents(await kubectl('-n', ns.name, 'describe', 'pod', 'nowhere'));
       expect(described).toMatch(
-        /Warning\s+Stuck\s+.*iarnet\.io\/k8s-provider\s+instance "nowhere" is stuck: Unschedulable: stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
+        /Warning\s+Stuck\s+.*iarnet\.io\/k8s-provider\s+instance "nowhere" is stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
       );
       expect(described).toContain('kept (instances.delete_stuck is false)');
       await icall(instances, 'Undeploy', { providerId: 'cp', instanceId: 'nowhere' });
@@ -234,7 +234,7 @@ describe('Kubernetes Events', () => {
       const deleted = await eventFor(ns.name, 'DeletedStuck', 'doomed');
       expect(deleted).toMatchObject({ type: 'Warning', action: 'Delete', regarding: { kind: 'Pod', name: 'doomed', uid: expect.any(String) } });
       expect(deleted.note).toMatch(
-        /^instance "doomed" deleted because it was stuck: Unschedulable: stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
+        /^instance "doomed" deleted because it was stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
       );
       const stuck = await eventFor(ns.name, 'Stuck', 'doomed');
       expect(stuck.note).toContain('deleting it (instances.delete_stuck)');
