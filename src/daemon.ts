@@ -442,6 +442,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    // The last counts of event series (and the events of drained calls) are written while the clients and watches still work.
+    await core.events?.stop();
     auth.stop();
     router.close();
     core.stop();
@@ -488,8 +490,6 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
       await elector.stop(() => provider.settle());
       const how = await shutdown(server, config.server.shutdown_grace_seconds * 1000, log);
       await sessionStore.flush();
-      // The last counts of event series (and the Disconnect of a drained call) are written before the clients go.
-      await core.events?.stop();
       await endpoint?.close();
       await stopBackground();
       log.info({ shutdown: how }, 'daemon stopped');
