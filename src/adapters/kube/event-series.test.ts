@@ -83,6 +83,14 @@ describe('EventSeriesBook', () => {
     expect(book.size()).toBe(0);
   });
 
+  it('writes a cancelled write again at once, without back-off', () => {
+    const book = new EventSeriesBook<string>(timing);
+    book.observe('k', 'x', 0);
+    book.next(0);
+    expect(book.finish('k', { outcome: 'cancelled' }, 0)).toBe(0);
+    expect(book.next(0, true)).toMatchObject({ op: 'create', count: 1 });
+  });
+
   it('drops at once what the API server refuses', () => {
     const book = new EventSeriesBook<string>(timing);
     book.observe('k', 'x', 0);

@@ -47,8 +47,12 @@ export type SeriesWrite<T> =
   | { readonly op: 'create'; readonly key: string; readonly first: T; readonly firstAt: number; readonly count: number; readonly lastAt: number }
   | { readonly op: 'patch'; readonly key: string; readonly name: string; readonly first: T; readonly count: number; readonly lastAt: number };
 
-/** How a write ended. 'gone': the Event to patch no longer exists (expired); 'retry' and 'fatal' are failures. */
-export type WriteResult = { readonly outcome: 'ok'; readonly name: string } | { readonly outcome: 'gone' | 'retry' | 'fatal' };
+/**
+ * How a write ended. 'gone': the Event to patch no longer exists (expired);
+ * 'retry' and 'fatal' are failures; 'cancelled': cut by the writer itself
+ * (shutdown), so due again at once, with no back-off.
+ */
+export type WriteResult = { readonly outcome: 'ok'; readonly name: string } | { readonly outcome: 'gone' | 'retry' | 'fatal' | 'cancelled' };
 
 export class EventSeriesBook<T> {
   private readonly entries = new Map<string, Entry<T>>();
@@ -154,6 +158,8 @@ export class EventSeriesBook<T> {
         return this.drop(e);
       case 'fatal':
         return this.drop(e);
+      case 'cancelled':
+        return 0;
     }
   }
 

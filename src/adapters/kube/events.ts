@@ -142,7 +142,7 @@ export class KubeEventWriter implements EventRecorder {
       const write = this.book.next(now);
       if (!write) return;
       this.bucket.take(now);
-      await this.perform(write, AbortSignal.any([this.stopping.signal, AbortSignal.timeout(WRITE_TIMEOUT_MS)]));
+      await this.perform(write, AbortSignal.any([this.stopping.signal, AbortSignal.timeout(WRITE_TIMEOUT_MS)]), true);
     }
   }
 
@@ -168,7 +168,8 @@ export class KubeEventWriter implements EventRecorder {
     this.timer.unref();
   }
 
-  private async perform(write: SeriesWrite<Pending>, signal: AbortSignal): Promise<void> {
+  /** `cutByStop`: a failure after stop() began is the cut, not the API server's answer: the final flush writes it again. */
+  private async perform(write: SeriesWrite<Pending>, signal: AbortSignal, cutByStop = false): Promise<void> {
     let result: WriteResult;
     try {
       const name = write.op === 'create' ? await this.create(write, signal) : await this.patch(write, signal);
@@ -179,10 +180,10 @@ export class KubeEventWriter implements EventRecorder {
         this.failing = 0;
       }
     } catch (err) {
-      this.options.observer?.eventWritten(write.op, false);
-      result = { outcome: classify(write.op, err) };
-      // A write cut by shutdown is retried by the final flush: not a failure to report.
-      if (result.outcome !== 'gone' && !this.stopping.signal.aborted) {
+      const cut = cutByStop && this.stopping.signal.aborted;
+      if (!cut) this.options.observer?.eventWritten(write.op, false);
+      result = { outcome: cut ? 'cancelled' : classify(write.op, err) };
+      if (result.outcome !== 'gone' && result.outcome !== 'cancelled') {
         if (this.failing === 0) {
           this.options.log.warn(
             { err: (err as Error).message, code: httpStatusOf(err), reason: write.first.input.reason, operation: write.op },
