@@ -1,7 +1,7 @@
 /**
- * Issue 14, item 2: a slow or throttling API server. The daemon reaches the
- * real kube-apiserver through a TLS-terminating proxy (helpers/api-proxy.ts)
- * named by its kubeconfig, which holds every answer for seconds, answers 429
+ * Issue 14, item 2: a slow or throttling API server. The daemon, as its own
+ * process, reaches the real kube-apiserver through a TLS-terminating proxy
+ * (helpers/api-proxy.ts) named by its kubeconfig, which holds every answer for seconds, answers 429
  * with Retry-After as API Priority and Fairness does, and drops watches.
  *
  * - Deploy answers within kubernetes.deploy_timeout_seconds with
@@ -21,7 +21,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiProxy } from '../helpers/api-proxy.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { makeClient } from '../helpers/daemon.js';
+import { freePort } from '../helpers/net.js';
+import { ensureBuilt, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
+import { healthOf } from '../helpers/replicas.js';
 import { LABEL_MANAGED } from '../../src/shared/labels.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 
@@ -56,7 +59,9 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   let ns: TestNamespace;
   let pki: TestPki;
   let proxy: ApiProxy;
-  let d: TestDaemon;
+  let d: DaemonProcess;
+  let client: ServiceClient;
+  let metricsPort = 0;
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
   /** Every control call made during the file: method, latency, outcome. */
   const control: Array<{ method: Control; ms: number; ok: boolean; error?: string }> = [];
@@ -65,7 +70,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
 
   const deploy = (instanceId: string, deadlineMs = 30_000) =>
     timed<{ error: string; created?: boolean }>(
-      d.client,
+      client,
       'Deploy',
       { providerId: PROVIDER, instanceId, image: 'registry.example/app:1', resourceRequest: { cpu: CPU, memory: 2 ** 24, gpu: 0 } },
       deadlineMs,
@@ -79,7 +84,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
       for (let i = 0; polling; i++) {
         const method = methods[i % methods.length]!;
         try {
-          const { ms } = await timed(d.client, method, { providerId: PROVIDER }, 5000);
+          const { ms } = await timed(client, method, { providerId: PROVIDER }, 5000);
           control.push({ method, ms, ok: true });
         } catch (err) {
           const e = err as grpc.ServiceError;
@@ -95,18 +100,34 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     const pods = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `${LABEL_MANAGED}=true` })).items;
     return pods.filter((p) => !p.metadata?.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).length * CPU;
   };
-  const booksCpu = (): number => d.daemon.provider.currentCapacity().used.cpu;
+  /** The books as the control plane reads them. */
+  const booksCpu = async (): Promise<number> =>
+    Number((await timed<{ capacity: { used: { cpu: string } } }>(client, 'GetCapacity', { providerId: PROVIDER }, 5000)).res.capacity.used.cpu);
+  /** gRPC health "": SERVING only while the API server is reachable and every watch is synced. */
+  const ready = async (): Promise<boolean> => (await healthOf(d.port, '')) === 'SERVING';
+  /** Watch restarts after errors, from the daemon's /metrics. */
+  const podWatchRestarts = async (): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('k8s_provider_informer_restarts_total{informer="pods"}'));
+    return Number(line?.split(' ').pop() ?? Number.NaN);
+  };
 
   beforeAll(async () => {
     ns = await createTestNamespace('slow-api');
     pki = makePki();
     proxy = new ApiProxy(makeKubeConfig(), pki);
     await proxy.start();
-    d = await startTestDaemon(ns.name, {
-      kubernetes: { kubeconfig: proxy.kubeconfig(), deploy_timeout_seconds: DEPLOY_TIMEOUT_S },
+    ensureBuilt();
+    metricsPort = await freePort();
+    d = await spawnDaemon({
+      server: { host: '127.0.0.1', port: 0, shutdown_grace_seconds: 2 },
+      kubernetes: { kubeconfig: proxy.kubeconfig(), namespace: ns.name, deploy_timeout_seconds: DEPLOY_TIMEOUT_S },
+      resource: { cpu: 8000, memory: '8Gi', gpu: 0 },
+      prometheus: { host: '127.0.0.1', port: metricsPort },
       log: { level: 'info' },
     });
-    await timed(d.client, 'Connect', { providerId: PROVIDER }, 10_000);
+    client = makeClient(d.port);
+    await timed(client, 'Connect', { providerId: PROVIDER }, 10_000);
     startControlCalls();
   });
 
@@ -118,6 +139,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
       `[slow-api] control calls: ${control.length}, failed ${control.length - ok.length}; latency ms p50 ${percentile(ok, 50).toFixed(2)} ` +
         `p99 ${percentile(ok, 99).toFixed(2)} max ${Math.max(...ok).toFixed(2)}\n`,
     );
+    client?.close();
     await d?.stop();
     await proxy?.stop();
     pki?.cleanup();
@@ -126,7 +148,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
 
   it('answers a Deploy within its timeout with UNAVAILABLE while every answer takes 6 s; the create that landed counts once', async () => {
     expect((await deploy('before')).res.error).toBe('');
-    await waitFor('the first pod in the books', () => booksCpu() === CPU);
+    await waitFor('the first pod in the books', async () => (await booksCpu()) === CPU);
 
     proxy.latencyMs = SLOW_MS;
     const slow = await deploy('while-slow');
@@ -143,11 +165,11 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     const duringSlow = control.length;
 
     proxy.latencyMs = 0;
-    await waitFor('the landed pod in the books (through the watch)', () => booksCpu() === 2 * CPU, { timeoutMs: 30_000 });
+    await waitFor('the landed pod in the books (through the watch)', async () => (await booksCpu()) === 2 * CPU, { timeoutMs: 30_000 });
     const retry = await deploy('while-slow');
     expect(retry.res).toMatchObject({ error: '', created: false });
     expect(proxy.requests.filter((r) => r.method === 'POST' && r.name === 'while-slow')).toHaveLength(1);
-    expect(booksCpu()).toBe(await clusterCpu());
+    expect(await booksCpu()).toBe(await clusterCpu());
     expect(duringSlow).toBeGreaterThan(0);
   });
 
@@ -165,7 +187,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     for (const g of gaps) expect(g).toBeGreaterThanOrEqual(1000 - 5); // timer granularity
     // Jitter: the five were turned away together but do not all come back together.
     expect(Math.max(...gaps) - Math.min(...gaps)).toBeGreaterThan(20);
-    await waitFor('the throttled deploys in the books', async () => booksCpu() === (await clusterCpu()) && booksCpu() === 7 * CPU, { timeoutMs: 30_000 });
+    await waitFor('the throttled deploys in the books', async () => (await booksCpu()) === 7 * CPU && (await clusterCpu()) === 7 * CPU, { timeoutMs: 30_000 });
   });
 
   it('answers at once, saying how long the server asked for, when Retry-After is past what the Deploy may wait', async () => {
@@ -179,24 +201,24 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
 
   it('recovers watches dropped while the API server is slow; the books then equal the cluster', async () => {
     proxy.latencyMs = SLOW_MS;
-    const restartsBefore = d.daemon.informerStats().pods!.restarts;
+    const restartsBefore = await podWatchRestarts();
     expect(proxy.dropWatches()).toBeGreaterThan(0);
     // Meanwhile the cluster changes behind the daemon's back.
     await core.deleteNamespacedPod({ name: 'before', namespace: ns.name, gracePeriodSeconds: 0 });
-    await waitFor('the watch failure to be noticed', () => !d.daemon.ready(), { timeoutMs: 30_000 });
+    await waitFor('the watch failure to be noticed', async () => !(await ready()), { timeoutMs: 30_000 });
     // Deploys are refused while the books are not current; control calls still answer.
     const refused = await deploy('not-synced');
     expect(refused.res.error).toMatch(/^UNAVAILABLE: /);
     await new Promise((r) => setTimeout(r, 2000));
 
     proxy.latencyMs = 0;
-    await waitFor('the watches to resume', () => d.daemon.ready(), { timeoutMs: 60_000 });
-    expect(d.daemon.informerStats().pods!.restarts).toBeGreaterThan(restartsBefore);
-    await waitFor('the books to equal the cluster', async () => booksCpu() === (await clusterCpu()), { timeoutMs: 30_000 });
-    expect(booksCpu()).toBe(6 * CPU);
+    await waitFor('the watches to resume', ready, { timeoutMs: 60_000 });
+    expect(await podWatchRestarts()).toBeGreaterThan(restartsBefore);
+    await waitFor('the books to equal the cluster', async () => (await booksCpu()) === (await clusterCpu()), { timeoutMs: 30_000 });
+    expect(await booksCpu()).toBe(6 * CPU);
     // And the daemon admits again.
     expect((await deploy('after')).res.error).toBe('');
-    await waitFor('the new pod in the books', async () => booksCpu() === 7 * CPU && (await clusterCpu()) === 7 * CPU);
+    await waitFor('the new pod in the books', async () => (await booksCpu()) === 7 * CPU && (await clusterCpu()) === 7 * CPU);
     expect(control.filter((c) => !c.ok)).toEqual([]);
   });
 });
