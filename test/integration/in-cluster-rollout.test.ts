@@ -11,7 +11,8 @@
  *
  * Skipped with a printed reason when the real node is off.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -48,7 +49,52 @@ const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const coordination = kc.makeApiClient(CoordinationV1Api);
 const kubectl = join(process.env.CLUSTER_BIN ?? join(root, '.cluster', 'bin'), 'kubectl');
-const kubectlRun = (...args: string[]): string => execFileSync(kubectl, ['--kubeconfig', kubeconfigPath(), ...args], { encoding: 'utf8' });
+/** Asynchronous: the client's timers must keep firing while kubectl waits for the rollout. */
+const kubectlRun = async (...args: string[]): Promise<string> =>
+  (await promisify(execFile)(kubectl, ['--kubeconfig', kubeconfigPath(), ...args], { encoding: 'utf8' })).stdout;
+
+/** The daemon pods' logs, read every second so a pod's last lines are kept after it is gone. */
+class PodLogs {
+  private readonly text = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  start(): void {
+    const poll = async (): Promise<void> => {
+      const pods = (await core.listNamespacedPod({ namespace: SYSTEM, labelSelector: APP })).items;
+      await Promise.all(
+        pods.map(async (p) => {
+          const name = p.metadata!.name!;
+          try {
+            this.text.set(name, await core.readNamespacedPodLog({ name, namespace: SYSTEM, container: 'k8s-provider' }));
+          } catch {
+            // not started yet, or gone
+          }
+        }),
+      );
+    };
+    this.timer = setInterval(() => void poll().catch(() => undefined), 1000);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+  /** The lines about leadership, forwarding, shutdown and refused calls, of every pod, in time order. */
+  telling(): string[] {
+    const lines: Array<{ time: string; line: string }> = [];
+    for (const [pod, text] of this.text) {
+      for (const l of text.split('\n')) {
+        if (!l.startsWith('{')) continue;
+        const o = JSON.parse(l) as Record<string, unknown>;
+        const msg = String(o.msg);
+        if (/lease|active replica|forward|stopping|stopped|drain|listening/.test(msg) || (msg === 'rpc' && o.code !== 'OK')) {
+          lines.push({
+            time: String(o.time),
+            line: `${String(o.time)} ${pod} ${msg} ${JSON.stringify({ ...o, time: undefined, msg: undefined, pid: undefined, hostname: undefined, level: undefined })}`,
+          });
+        }
+      }
+    }
+    return lines.sort((a, b) => a.time.localeCompare(b.time)).map((l) => l.line);
+  }
+}
 
 /** k8s-deployment.yaml as shipped (two replicas), in this file's namespaces, with the local image on the real node. */
 function manifests(image: string): KubernetesObject[] {
@@ -155,20 +201,24 @@ describe.skipIf(!node.available)('a rolling update of the two in-cluster replica
     const holderBefore = (await coordination.readNamespacedLease({ name: 'k8s-provider-leader', namespace: WORKLOADS })).spec?.holderIdentity;
     expect(before).toContain(holderBefore);
 
+    const podLogs = new PodLogs();
+    podLogs.start();
     iarnet = new IarnetClient(address, PROVIDER, { healthEveryMs: 1000, deployEveryMs: 2000, availableEveryMs: 1000, prefix: 'roll', cpu: 10 });
     iarnet.start();
     await new Promise((r) => setTimeout(r, 5000));
 
     const started = Date.now();
-    kubectlRun('--namespace', SYSTEM, 'rollout', 'restart', 'deployment/k8s-provider');
+    await kubectlRun('--namespace', SYSTEM, 'rollout', 'restart', 'deployment/k8s-provider');
     await waitFor('the generation to be observed', async () => !(await rolledOut()), { timeoutMs: 30_000, intervalMs: 200 }).catch(() => undefined);
-    kubectlRun('--namespace', SYSTEM, 'rollout', 'status', 'deployment/k8s-provider', '--timeout=300s');
+    await kubectlRun('--namespace', SYSTEM, 'rollout', 'status', 'deployment/k8s-provider', '--timeout=300s');
     await waitFor('the rollout to finish', rolledOut, { timeoutMs: 300_000, intervalMs: 1000 });
     const rolloutMs = Date.now() - started;
     // The old pods gone, not just unready: calls keep going until then and a while after.
     await waitFor('the old pods to be gone', async () => (await podNames()).every((n) => !before.includes(n)), { timeoutMs: 120_000, intervalMs: 1000 });
     await new Promise((r) => setTimeout(r, 5000));
     await iarnet.stop();
+    podLogs.stop();
+    if (iarnet.failures().length > 0) process.stderr.write(`[in-cluster-rollout] the replicas' own account:\n${podLogs.telling().join('\n')}\n`);
 
     const after = await podNames();
     expect(after).toHaveLength(2);
