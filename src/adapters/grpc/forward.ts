@@ -8,7 +8,7 @@
  * instance id, so a forward that failed on the way is simply tried again.
  */
 import * as grpc from '@grpc/grpc-js';
-import { unavailable } from '../../core/errors.js';
+import { DomainError, ErrorKind, unavailable } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
 
 /** Set on forwarded calls: the receiver answers itself and never forwards again. */
@@ -74,10 +74,30 @@ export class LeaderRouter {
     if (call.metadata.get(FORWARDED_BY).length > 0) return local();
     const deadline = call.getDeadline();
     const callDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
-    const giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+    let giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+    let handedOver = false;
     for (let tries = 1; ; ) {
       // The core checks again at admission: leadership may lapse in between.
-      if (role.isLeading()) return local();
+      if (role.isLeading()) {
+        try {
+          return await local();
+        } catch (err) {
+          // This replica stopped being the active one while the call ran here
+          // (a hand-over aborts the creates in flight once they had 2 s to
+          // land, which a slow API server can take): the successor answers
+          // instead. Mutations are idempotent by instance id, so a create
+          // that landed anyway is found there, not made twice. Once only.
+          const unavailableHere = err instanceof DomainError && err.kind === ErrorKind.Unavailable;
+          if (handedOver || !unavailableHere || role.isLeading()) throw err;
+          handedOver = true;
+          giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+          this.options.log.info(
+            { method: method.path, ...instanceOf(request), why: err.message },
+            'stopped being the active replica during the call; sending it to the successor',
+          );
+          continue;
+        }
+      }
       const leader = this.activeElsewhere();
       if (leader) {
         const outcome = await this.attempt(leader, method, request, callDeadline, retryable);
