@@ -79,24 +79,11 @@ export class LeaderRouter {
     for (let tries = 1; ; ) {
       // The core checks again at admission: leadership may lapse in between.
       if (role.isLeading()) {
-        try {
-          return await local();
-        } catch (err) {
-          // This replica stopped being the active one while the call ran here
-          // (a hand-over aborts the creates in flight once they had 2 s to
-          // land, which a slow API server can take): the successor answers
-          // instead. Mutations are idempotent by instance id, so a create
-          // that landed anyway is found there, not made twice. Once only.
-          const unavailableHere = err instanceof DomainError && err.kind === ErrorKind.Unavailable;
-          if (handedOver || !unavailableHere || role.isLeading()) throw err;
-          handedOver = true;
-          giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
-          this.options.log.info(
-            { method: method.path, ...instanceOf(request), why: err.message },
-            'stopped being the active replica during the call; sending it to the successor',
-          );
-          continue;
-        }
+        const here = await this.runHere(method, request, local, !handedOver);
+        if ('answer' in here) return here.answer;
+        handedOver = true;
+        giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+        continue;
       }
       const leader = this.activeElsewhere();
       if (leader) {
@@ -106,6 +93,33 @@ export class LeaderRouter {
       }
       if (Date.now() >= giveUpAt) throw this.refuse(method, 'no replica is active (leader election in progress); retry shortly');
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 50));
+    }
+  }
+
+  /**
+   * Runs the call on this, the active replica. When it fails UNAVAILABLE
+   * because this replica stopped being the active one meanwhile (a hand-over
+   * aborts the creates in flight once they had 2 s to land, which a slow API
+   * server can take), and `mayHandOver`, the caller sends it to the successor
+   * instead: mutations are idempotent by instance id, so a create that landed
+   * anyway is found there, not made twice.
+   */
+  private async runHere<Res>(
+    method: { readonly path: string },
+    request: unknown,
+    local: () => Promise<Res>,
+    mayHandOver: boolean,
+  ): Promise<{ answer: Res } | { handOver: true }> {
+    try {
+      return { answer: await local() };
+    } catch (err) {
+      const unavailableHere = err instanceof DomainError && err.kind === ErrorKind.Unavailable;
+      if (!mayHandOver || !unavailableHere || this.options.role.isLeading()) throw err;
+      this.options.log.info(
+        { method: method.path, ...instanceOf(request), why: err.message },
+        'stopped being the active replica during the call; sending it to the successor',
+      );
+      return { handOver: true };
     }
   }
 
