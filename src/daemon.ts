@@ -262,6 +262,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
+      deployTimeoutMs: config.kubernetes.deploy_timeout_seconds * 1000,
       deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },

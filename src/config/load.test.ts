@@ -36,7 +36,7 @@ describe('parseConfig', () => {
     const config = parseConfig(SEED_004, '/etc/k8s-provider/config.yaml');
     expect(config).toEqual({
       server: { host: '0.0.0.0', port: 50052, max_receive_message_bytes: 4 * 1024 * 1024, shutdown_grace_seconds: 10 },
-      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
+      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300, deploy_timeout_seconds: 10 },
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
       resource_tags: ['cpu', 'memory', 'gpu'],
       session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },

@@ -140,6 +140,11 @@ export const configSchema = z.strictObject({
       in_cluster: z.boolean().default(false),
       label_selector: labelSelector.default(''),
       resync_seconds: seconds.default(300),
+      /**
+       * The longest a Deploy waits on the API server (including retries after
+       * 429 and 5xx) before it answers UNAVAILABLE; a shorter caller deadline wins.
+       */
+      deploy_timeout_seconds: interval.default(10),
     })
     .prefault({}),
   resource: z

@@ -52,7 +52,9 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
       async (req, call) => {
         const here = async (): Promise<DeployResponse__Output> => {
           // env var values may hold secrets: only the keys ever reach the log.
-          const result = await provider.deploy(deployFromWire(req));
+          // The answer must reach the caller before its deadline: the core bounds the Deploy by it.
+          const deadline = call.getDeadline();
+          const result = await provider.deploy(deployFromWire(req), deadline instanceof Date ? deadline.getTime() : deadline);
           ctx.observer?.deployAccepted?.(result.created);
           return {
             error: '',

@@ -42,15 +42,19 @@ export class KubeRuntime implements WorkloadRuntime {
     return { name, uid: pod.metadata?.uid };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
+  async lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
+    const options = signal && abortWith(signal);
     const pod = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }, options), this.retry, signal),
     );
     if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
     const job = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }, options), this.retry, signal),
     );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     return undefined;
