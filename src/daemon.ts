@@ -202,7 +202,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
