@@ -136,7 +136,7 @@ describe('Ledger, incremental', () => {
       }),
       { numRuns: 2000 },
     );
-  });
+  }, 60_000);
 
   it('counts a reservation until its instance is seen after the create, whatever events come in between (1000 runs)', () => {
     fc.assert(
@@ -164,7 +164,7 @@ describe('Ledger, incremental', () => {
       }),
       { numRuns: 1000 },
     );
-  });
+  }, 60_000);
 
   it('is the same whether it starts before the first event or after a relist', () => {
     fc.assert(
@@ -179,5 +179,5 @@ describe('Ledger, incremental', () => {
       }),
       { numRuns: 500 },
     );
-  });
+  }, 60_000);
 });
