@@ -35,6 +35,7 @@ import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters
 import { TokenFile } from './adapters/grpc/token-file.js';
 import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
+import { PollSummary } from './adapters/grpc/poll-summary.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
@@ -376,11 +377,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     observer: continuity,
   });
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const polls = new PollSummary(log);
+  polls.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
-    providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    providerService({ provider, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
@@ -394,6 +397,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    polls.stop();
     auth.stop();
     router.close();
     core.stop();
