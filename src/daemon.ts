@@ -35,6 +35,7 @@ import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters
 import { TokenFile } from './adapters/grpc/token-file.js';
 import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
+import { PollSummary } from './adapters/grpc/poll-summary.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
@@ -247,7 +248,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
@@ -425,11 +426,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     observer: continuity,
   });
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const polls = new PollSummary(log);
+  polls.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
-    providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    providerService({ provider, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
@@ -445,6 +448,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const stopBackground = async (): Promise<void> => {
     // The last counts of event series (and the events of drained calls) are written while the clients and watches still work.
     await core.events?.stop();
+    polls.stop();
     auth.stop();
     router.close();
     core.stop();

@@ -19,7 +19,15 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class MemoryCluster implements WorkloadView, WorkloadRuntime {
-  current: ObservedWorkloads = { pods: [], jobs: [] };
+  private value: ObservedWorkloads = { pods: [], jobs: [] };
+  get current(): ObservedWorkloads {
+    return this.value;
+  }
+  /** A wholesale change is announced as a relist, as the view's contract asks. */
+  set current(v: ObservedWorkloads) {
+    this.value = v;
+    for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
+  }
   creates = 0;
   /** Every create call, refused ones included (what the API server would count). */
   createCalls = 0;
@@ -27,7 +35,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   isSynced = true;
   readonly stored = new Map<string, string>();
   private listeners: Array<(c: WorkloadChange) => void> = [];
-  snapshot = (): ObservedWorkloads => this.current;
+  snapshot = (): ObservedWorkloads => this.value;
   synced = (): boolean => this.isSynced;
   onChange = (l: (c: WorkloadChange) => void): (() => void) => {
     this.listeners.push(l);
@@ -78,14 +86,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const had = this.stored.delete(ref.name);
     const pod = this.current.pods.find((p) => p.name === ref.name);
     if (pod) {
-      this.current = { pods: this.current.pods.filter((p) => p !== pod), jobs: this.current.jobs };
+      this.value = { pods: this.value.pods.filter((p) => p !== pod), jobs: this.value.jobs };
       for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
     }
     return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
-    this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
+    this.value = { pods: [...this.value.pods, p], jobs: this.value.jobs };
     for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
