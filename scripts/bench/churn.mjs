@@ -112,7 +112,8 @@ async function controlCalls(clients, calls, providerId) {
     failures,
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
-    max_ms: round(Math.max(...latencies)),
+    // A loop, not Math.max(...latencies): 200k arguments overflow the stack.
+    max_ms: round(latencies.reduce((m, x) => (x > m ? x : m), 0)),
     rps: round(latencies.length / seconds, 1),
   };
 }
