@@ -22,7 +22,7 @@ export interface ClusterState {
   readonly jobs: V1Job[];
   /** What managed workloads hold: live pods' requests, plus one pod's for an unfinished Job with no live pod. */
   readonly held: Held;
-  /** Instance id -> the workload objects carrying it (a Pod, or a Job), by kind/name. */
+  /** Instance id -> the workload objects carrying it (a Pod, or a Job), as `Kind/name uid`. */
   readonly workloads: Map<string, string[]>;
 }
 
@@ -92,8 +92,8 @@ export async function clusterState(namespace: string): Promise<ClusterState> {
   const add = (id: string, what: string): void => {
     workloads.set(id, [...(workloads.get(id) ?? []), what]);
   };
-  for (const j of jobs.items) add(instanceOf(j), `Job/${j.metadata?.name}`);
-  for (const p of pods.items) if (!ownerJob(p)) add(instanceOf(p), `Pod/${p.metadata?.name}`);
+  for (const j of jobs.items) add(instanceOf(j), `Job/${j.metadata?.name} ${j.metadata?.uid}`);
+  for (const p of pods.items) if (!ownerJob(p)) add(instanceOf(p), `Pod/${p.metadata?.name} ${p.metadata?.uid}`);
   return { pods: pods.items, jobs: jobs.items, held: { cpu, memory }, workloads };
 }
 
