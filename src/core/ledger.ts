@@ -94,13 +94,23 @@ export class Ledger {
     this.reservations.delete(instanceId);
   }
 
+  /**
+   * Drops the reservations the view now accounts for, and those whose
+   * workload never showed up within the TTL. A reservation goes as soon as
+   * its instance is visible, even while the create call has not answered
+   * yet: the watch often delivers the object before the create's response is
+   * read (always so on a busy process), and counting both would hold the
+   * room twice, refuse deploys that fit and report used above total.
+   * Admission only reserves ids the view does not show, so a visible
+   * instance with a reservation is that very create's object.
+   */
   private prune(): void {
-    if (![...this.reservations.values()].some((r) => r.createdAt !== undefined)) return;
+    if (this.reservations.size === 0) return;
     const instances = this.instances();
     const now = this.clock.now();
     for (const [id, r] of this.reservations) {
-      if (r.createdAt === undefined) continue; // create still in flight
-      if (instances.has(id) || now - r.createdAt > this.options.unseenTtlMs) this.reservations.delete(id);
+      if (instances.has(id)) this.reservations.delete(id);
+      else if (r.createdAt !== undefined && now - r.createdAt > this.options.unseenTtlMs) this.reservations.delete(id);
     }
   }
 }
