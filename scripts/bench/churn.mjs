@@ -123,7 +123,8 @@ async function controlCalls(clients, calls, providerId) {
  * instance of its own alive: it deploys the next, then undeploys the one
  * before. A deploy refused for want of room (RESOURCE_EXHAUSTED, intended:
  * the capacity is below what the workers hold at their peak, terminating
- * pods included) is retried until the room comes back. A third are
+ * pods included) is retried until the room comes back; so is UNAVAILABLE,
+ * with the same instance id, as iarnet does. Every outcome is counted. A third are
  * long-running Jobs, the others Pods.
  * @param {grpc.Client} provider @param {grpc.Client} instances @param {ChurnProfile} p @param {string} providerId
  */
@@ -168,7 +169,9 @@ async function deployChurn(provider, instances, p, providerId) {
             mine.push(`churn-${n}`);
             break;
           }
-          if (!r.outcome.startsWith('RESOURCE_EXHAUSTED')) break;
+          // Refused for want of room (intended), or UNAVAILABLE (not synced, or leadership lost mid-create on a starved
+          // machine): iarnet retries with the same id, and so does this worker. Anything else is a failure, counted.
+          if (!/^(RESOURCE_EXHAUSTED|UNAVAILABLE)\b/.test(r.outcome)) break;
           await sleep(100);
         }
         if (mine.length > 1) await undeploy(/** @type {string} */ (mine.shift()));
@@ -324,7 +327,7 @@ export async function runChurn(argv) {
     }
     printChurn(full);
     const failed = result.control_idle.failures.length + result.control_churn.failures.length;
-    const unexpected = Object.keys(result.deploy.deployOutcomes).filter((k) => k !== 'OK' && k !== 'RESOURCE_EXHAUSTED').length;
+    const unexpected = Object.keys(result.deploy.deployOutcomes).filter((k) => !['OK', 'RESOURCE_EXHAUSTED', 'UNAVAILABLE'].includes(k)).length;
     return failed === 0 && unexpected === 0 && result.books.exact ? 0 : 1;
   } finally {
     await daemon.stop();

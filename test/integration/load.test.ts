@@ -9,7 +9,7 @@
  * The full 200 clients x 1000 calls with 500 deploys runs in
  * `npm run bench -- --churn` (scripts/bench/churn.mjs, the same scenario).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ describe('control calls from many clients while deploys and undeploys run', () =
   let ns: TestNamespace;
   let daemon: Measured;
   let result: Awaited<ReturnType<typeof churn>>;
+  let logFile = '';
   const profile = CHURN_PROFILES.quick;
 
   beforeAll(async () => {
@@ -43,6 +44,7 @@ describe('control calls from many clients while deploys and undeploys run', () =
     probe.close();
     result = await churn({ port, pid: daemon.child.pid, namespace: ns.name, profile, memory: () => daemon.memory() });
     printChurn(result);
+    logFile = join(dir, 'daemon.log');
   }, 600_000);
   afterAll(async () => {
     await daemon?.stop();
@@ -57,11 +59,17 @@ describe('control calls from many clients while deploys and undeploys run', () =
 
   it('refused deploys only for want of room, and admitted every one once room came back', () => {
     const outcomes = result.deploy.deployOutcomes;
-    expect(Object.keys(outcomes).filter((k) => k !== 'OK' && k !== 'RESOURCE_EXHAUSTED')).toEqual([]);
+    // UNAVAILABLE is retried like RESOURCE_EXHAUSTED, as iarnet would; it is allowed only because a starved machine can cost the
+    // only replica its leadership for a moment (the renewal misses its deadline), and it never loses or duplicates an instance.
+    expect(Object.keys(outcomes).filter((k) => k !== 'OK' && k !== 'RESOURCE_EXHAUSTED' && k !== 'UNAVAILABLE')).toEqual([]);
     // The workers hold more than the capacity at their peak: refusals prove admission held under load.
     expect(outcomes.RESOURCE_EXHAUSTED ?? 0).toBeGreaterThan(0);
     expect(outcomes.OK).toBe(profile.deploys);
     expect(result.deploy.created).toBe(profile.deploys);
+  });
+
+  it('never counted more than the capacity: admission and the books agreed all along', () => {
+    expect(readFileSync(logFile, 'utf8')).not.toContain('workloads hold more than the capacity');
   });
 
   it('undeployed everything it created, and the books are exact afterwards', async () => {
