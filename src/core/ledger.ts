@@ -198,8 +198,12 @@ export class Ledger {
     }
     this.derived.set(id, next);
     this.count(next, 1);
-    // Seen: from now on the cluster's figure holds the room, not the reservation.
-    if (this.reservations.get(id)?.createdAt !== undefined) this.release(id);
+    // Seen: from now on the cluster's figure holds the room, not the reservation, even while the create call has
+    // not answered yet. The watch often delivers the object before the create's response is read (always so on a
+    // busy process), and counting both would hold the room twice, refuse deploys that fit and report used above
+    // total. Admission only reserves ids the view does not show, so a visible instance with a reservation is that
+    // very create's object.
+    if (this.reservations.has(id)) this.release(id);
   }
 
   private count(i: Instance, sign: 1 | -1): void {
