@@ -37,7 +37,7 @@ describe('parseConfig', () => {
     expect(config).toEqual({
       server: { host: '0.0.0.0', port: 50052, max_receive_message_bytes: 4 * 1024 * 1024, shutdown_grace_seconds: 10 },
       kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
-      resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
+      resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4, enforce_with_resourcequota: false },
       resource_tags: ['cpu', 'memory', 'gpu'],
       session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },
       leader_election: {
@@ -50,6 +50,7 @@ describe('parseConfig', () => {
         leader_wait_seconds: 5,
       },
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
+      gpu: { node_selector: {}, tolerations: [] },
       limits: { max_instances: 100 },
       instances: {
         stuck_after_seconds: 300,
@@ -128,7 +129,7 @@ prometheus: {port: 0}
 `,
       '/c.yaml',
     );
-    expect(config.resource).toEqual({ mode: 'auto', gpu: 2 });
+    expect(config.resource).toEqual({ mode: 'auto', gpu: 2, enforce_with_resourcequota: false });
     expect(config.jobs).toEqual({ timeout_seconds: 60, cleanup_policy: 'Always' });
     expect(config.kubernetes.label_selector).toBe('team=a,env=dev');
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 0 });

@@ -76,6 +76,12 @@ export class Ledger {
     return n;
   }
 
+  /** What admitted-but-unseen deploys will hold (part of used()). */
+  reserved(): Resources {
+    this.prune();
+    return sum([...this.reservations.values()].map((r) => r.resources));
+  }
+
   reservedCount(): number {
     return this.reservations.size;
   }
