@@ -50,6 +50,7 @@ import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
 import { quotaInformer, ResourceQuotaGuard } from './adapters/kube/quota-guard.js';
 import { desiredQuota } from './core/quota-guard.js';
 import { gpuPlacementOf } from './config/gpu.js';
+import { quotaGuardMetrics } from './adapters/prometheus/quota-guard.js';
 
 export interface Daemon {
   readonly port: number;
@@ -397,6 +398,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const core = await startCore(config, { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
+  quotaGuardMetrics(prometheus.registry, () => provider.quotaGuard());
   const continuity = new ContinuityMetrics(prometheus.registry, {
     leading: () => elector.isLeading(),
     leaseTransitions: () => elector.info().leaseTransitions,

@@ -26,7 +26,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { DomainError, ErrorKind } from '../../src/core/errors.js';
-import { preflight, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
+import { preflight, quotaGuardPermissions, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
 import { LIVENESS_SERVICE } from '../../src/adapters/grpc/health.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon } from '../helpers/daemon.js';
@@ -167,7 +167,8 @@ describe('k8s-deployment.yaml', () => {
 
   it('grants exactly the permissions the start-up check requires, no more', () => {
     const required = (perms: Permission[]): string[] => perms.map(key).sort();
-    expect(grants(find<V1Role>(objects, 'Role').rules)).toEqual(required(requiredPermissions(WORKLOADS, false)));
+    // The quota guard's verbs are granted whether or not the config turns it on.
+    expect(grants(find<V1Role>(objects, 'Role').rules)).toEqual(required([...requiredPermissions(WORKLOADS, false), ...quotaGuardPermissions(WORKLOADS, true)]));
     const auto = parseObjects(optionalBlock(manifestText, AUTO_BLOCK));
     expect(auto.map((o) => o.kind)).toEqual(['ClusterRole', 'ClusterRoleBinding']);
     const clusterWide = requiredPermissions(WORKLOADS, true).filter((p) => p.namespace === undefined);
