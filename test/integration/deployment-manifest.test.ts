@@ -168,7 +168,9 @@ describe('k8s-deployment.yaml', () => {
   it('grants exactly the permissions the start-up check requires, no more', () => {
     const required = (perms: Permission[]): string[] => perms.map(key).sort();
     // The quota guard's verbs are granted whether or not the config turns it on.
-    expect(grants(find<V1Role>(objects, 'Role').rules)).toEqual(required([...requiredPermissions(WORKLOADS, false), ...quotaGuardPermissions(WORKLOADS, true)]));
+    expect(grants(find<V1Role>(objects, 'Role').rules)).toEqual(
+      required([...requiredPermissions(WORKLOADS, false), ...quotaGuardPermissions(WORKLOADS, true)]),
+    );
     const auto = parseObjects(optionalBlock(manifestText, AUTO_BLOCK));
     expect(auto.map((o) => o.kind)).toEqual(['ClusterRole', 'ClusterRoleBinding']);
     const clusterWide = requiredPermissions(WORKLOADS, true).filter((p) => p.namespace === undefined);

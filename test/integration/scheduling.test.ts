@@ -12,6 +12,7 @@ import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/p
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { removeWorkloads } from '../helpers/workloads.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { icall, instancesClient, type WireInstance } from '../helpers/instances.js';
 
 const MI = 2 ** 20;
 const kc = makeKubeConfig();
@@ -136,6 +137,18 @@ describe('scheduling fields on the real cluster', () => {
     );
     expect(jobPod.spec?.priorityClassName).toBe(PRIORITY);
     expect(jobPod.spec?.priority).toBe(1000);
+    // GetInstance (and so the CLI's describe) reads the rules back from the Job.
+    const instances = instancesClient(d.daemon.port);
+    try {
+      const { instance } = await icall<{ instance: WireInstance }>(instances, 'GetInstance', { providerId: 'cp-sched', instanceId: 'batch-1' });
+      expect(instance.priorityClassName).toBe(PRIORITY);
+      expect(instance.placement).toEqual([
+        'together with app_group=etl per topology.kubernetes.io/zone (preferred, weight 40)',
+        'spread app_group=etl over kubernetes.io/hostname, max skew 2, ScheduleAnyway',
+      ]);
+    } finally {
+      instances.close();
+    }
   });
 
   it('refuses an unknown PriorityClass by name, for a Pod and for a Job, and creates nothing', async () => {
