@@ -120,7 +120,7 @@ export function describeText(i: InstanceData, now: number): string {
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
   if (i.priorityClassName) rows.push(['Priority', i.priorityClassName]);
   // One row per rule, the label on the first only, as kubectl describe lists tolerations.
-  i.placement.forEach((rule, n) => rows.push([n === 0 ? 'Placement' : '', rule]));
+  rows.push(...i.placement.map((rule, n): [string, string] => [n === 0 ? 'Placement' : '', rule]));
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
   return `${rows.map(([k, v]) => `${(k ? `${k}:` : '').padEnd(width)} ${v}`).join('\n')}\n`;
 }
