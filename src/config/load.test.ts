@@ -152,6 +152,25 @@ prometheus: {port: 0}
     ]);
   });
 
+  it('reads the quota guard and the GPU placement, and names every bad GPU key', () => {
+    const config = parseConfig(
+      'resource: {cpu: 1000, memory: 1Gi, enforce_with_resourcequota: true}\ngpu: {node_selector: {nvidia.com/gpu.present: "true"}, tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]}',
+      '/c.yaml',
+    );
+    expect(config.resource.enforce_with_resourcequota).toBe(true);
+    expect(config.gpu).toEqual({
+      node_selector: { 'nvidia.com/gpu.present': 'true' },
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', value: '', effect: 'NoSchedule' }],
+    });
+    expect(
+      problems('resource: {cpu: 1, memory: 1}\ngpu: {tolerations: [{operator: Exists, value: x}, {effect: Sometimes}, {key: k, toleration_seconds: 5}]}'),
+    ).toEqual([
+      'gpu.tolerations.0.value: must be empty when operator is Exists',
+      'gpu.tolerations.1.effect: Invalid option: expected one of ""|"NoSchedule"|"PreferNoSchedule"|"NoExecute"',
+      'gpu.tolerations.2.toleration_seconds: needs effect NoExecute',
+    ]);
+  });
+
   it('reports every invalid key with its path at once', () => {
     expect(
       problems(`
