@@ -445,7 +445,11 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
   const eventMetrics = new EventMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics }, log);
+  const core = await startCore(
+    config,
+    { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics },
+    log,
+  );
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   quotaGuardMetrics(prometheus.registry, () => provider.quotaGuard());
