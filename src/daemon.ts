@@ -35,6 +35,7 @@ import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters
 import { TokenFile } from './adapters/grpc/token-file.js';
 import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
+import { PollSummary } from './adapters/grpc/poll-summary.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
@@ -47,6 +48,10 @@ import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
+import { KubeEventWriter, daemonObject } from './adapters/kube/events.js';
+import { EventMetrics } from './adapters/prometheus/events.js';
+import { noEvents } from './core/events.js';
+import { hostname } from 'node:os';
 
 export interface Daemon {
   readonly port: number;
@@ -107,7 +112,8 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
   const { namespace } = config.kubernetes;
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
+  const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
+  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined));
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
   return { kube, extraLabels, selector: managedSelector(extraLabels) };
@@ -149,6 +155,8 @@ interface Core {
   readonly tracker: InstanceTracker;
   /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
   readonly reconciler: Reconciler;
+  /** The Kubernetes Events writer; undefined when events.enabled is false. */
+  readonly events: KubeEventWriter | undefined;
   /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
@@ -163,6 +171,41 @@ interface CoreInputs {
   readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
+  readonly eventMetrics: EventMetrics;
+}
+
+/** events.*: the writer of Kubernetes Events, on the workloads and on the daemon's own pod (in-cluster) or its session Lease. */
+function eventWriter(
+  config: Config,
+  kube: KubeClients,
+  session: { name: string; leases: Informer<V1Lease>; client: LeaseClient },
+  inputs: CoreInputs,
+  log: Logger,
+): KubeEventWriter | undefined {
+  const e = config.events;
+  if (!e.enabled) return undefined;
+  const { namespace } = config.kubernetes;
+  return new KubeEventWriter({
+    api: kube.events,
+    namespace,
+    daemonObject: daemonObject(process.env, {
+      name: session.name,
+      namespace,
+      find: () => session.leases.items().find((l) => l.metadata?.name === session.name),
+      get: () => session.client.get(session.name),
+    }),
+    reportingInstance: process.env.POD_NAME || hostname(),
+    timing: {
+      writeIntervalMs: e.series_interval_seconds * 1000,
+      finishAfterMs: e.series_finish_seconds * 1000,
+      maxEntries: e.queue_size,
+      maxAttempts: 5,
+      retryBaseMs: 1000,
+    },
+    rate: { burst: e.burst, perSecond: e.writes_per_second },
+    log,
+    observer: inputs.eventMetrics,
+  });
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
@@ -171,15 +214,18 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const { namespace } = config.kubernetes;
   // The session and the leader lock live in Leases beside the workloads (ADR 0003).
   const leaseClient = new LeaseClient(kube.coordination, namespace);
+  const sessionLease = leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels);
+  const events = eventWriter(config, kube, { name: sessionLease, leases, client: leaseClient }, inputs, log);
+  const recorder = events ?? noEvents;
   const sessionStore = new LeaseSessionStore({
     client: leaseClient,
     leases,
-    name: leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels),
+    name: sessionLease,
     healthTimeoutSeconds: config.session.health_timeout_seconds,
     persistIntervalMs: config.session.persist_interval_seconds * 1000,
     log,
   });
-  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
+  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log, recorder);
   const election = config.leader_election;
   const elector = new LeaderElector({
     client: leaseClient,
@@ -202,7 +248,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
   const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
@@ -213,7 +259,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
@@ -233,9 +279,10 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
     log,
+    events: recorder,
   });
   const reconciler = new Reconciler(
-    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics, events: recorder },
     {
       deleteStuck: config.instances.delete_stuck,
       retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
@@ -255,6 +302,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     instances,
     tracker,
     reconciler,
+    events,
     stop: () => {
       usage.stop();
       clearInterval(expiry);
@@ -359,8 +407,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
+  const eventMetrics = new EventMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
+  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics }, log);
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   const continuity = new ContinuityMetrics(prometheus.registry, {
@@ -377,11 +426,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     observer: continuity,
   });
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const polls = new PollSummary(log);
+  polls.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
-    providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    providerService({ provider, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
@@ -395,6 +446,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    // The last counts of event series (and the events of drained calls) are written while the clients and watches still work.
+    await core.events?.stop();
+    polls.stop();
     auth.stop();
     router.close();
     core.stop();

@@ -59,6 +59,7 @@ describe('parseConfig', () => {
         watch_buffer: 1024,
         logs_connect_timeout_seconds: 10,
       },
+      events: { enabled: true, series_interval_seconds: 10, series_finish_seconds: 360, writes_per_second: 5, burst: 25, queue_size: 1000 },
       log: { level: 'info' },
       usage: { interval_seconds: 15 },
       prometheus: { host: '0.0.0.0', port: 9090 },

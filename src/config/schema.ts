@@ -224,6 +224,21 @@ export const configSchema = z.strictObject({
       logs_connect_timeout_seconds: seconds.default(10),
     })
     .prefault({}),
+  /** Kubernetes Events (events.k8s.io/v1) on the workloads and on the daemon's pod or session Lease; best effort. */
+  events: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Repeats of an event are one Event whose series count is written at most this often. */
+      series_interval_seconds: interval.default(10),
+      /** A series with no repeat for this long ends; a later occurrence starts a new Event (client-go: 6 minutes). */
+      series_finish_seconds: interval.default(360),
+      /** Event writes (creates and count patches) per second after a burst of events.burst. */
+      writes_per_second: interval.default(5),
+      burst: z.number().int().positive().default(25),
+      /** Distinct events kept while waiting to be written; beyond, new ones are dropped (and counted). */
+      queue_size: z.number().int().min(16).max(100_000).default(1000),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
   /** The metrics.k8s.io poller behind GetRealTimeUsage. */
   usage: z.strictObject({ interval_seconds: seconds.default(15) }).prefault({}),

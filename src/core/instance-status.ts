@@ -37,6 +37,8 @@ export interface InstanceStatus {
   readonly image: string;
   /** The pod the status describes: the instance's pod, or the Job's latest pod. */
   readonly podName: string | undefined;
+  /** That pod's uid (Events about it name it). */
+  readonly podUid?: string | undefined;
   readonly phase: InstancePhase;
   readonly ready: boolean;
   /** Machine-readable cause (Unschedulable, ImagePullBackOff, OOMKilled, BackoffLimitExceeded, ...); '' when none. */
@@ -139,6 +141,7 @@ export function describeInstance(id: string, job: ObservedJob | undefined, pods:
       id,
       ...identityOf(job, pod),
       podName: pod?.name,
+      podUid: pod?.uid,
       ...life,
       ready: life.phase === 'Running' && (pod?.ready ?? false),
       node: pod?.node ?? '',

@@ -40,10 +40,10 @@ export type DeleteOutcome = 'deleted' | 'gone';
 /** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
-   * Creates the Pod or Job for the spec; throws AlreadyExists when its name is
-   * taken. When `signal` aborts, the call is cut and not retried.
+   * Creates the Pod or Job for the spec (answering the new object's uid when
+   * known); throws AlreadyExists when its name is taken. When `signal` aborts, the call is cut and not retried.
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }>;
+  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined }>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
   lookup(
     instanceId: string,

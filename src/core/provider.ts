@@ -2,13 +2,14 @@
  * The provider's use cases, one method per RPC, free of transport and
  * Kubernetes types. Every failure is a DomainError.
  */
-import { capacityOf, describeShortfall, shortfall, type CapacityReport } from './capacity.js';
+import { capacityOf, describeShortfall, formatAmount, shortfall, type CapacityReport } from './capacity.js';
 import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
 import { DomainError, ErrorKind, alreadyExists, permissionDenied, resourceExhausted, unavailable } from './errors.js';
+import { noEvents, type EventRecorder } from './events.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
-import { subtractFloor, type Resources } from './resources.js';
+import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
 
@@ -45,6 +46,8 @@ export interface ProviderDeps {
   readonly capacity: CapacitySource;
   readonly usage: UsageSource;
   readonly log: Logger;
+  /** Deployed on each workload created; AdmissionRejected (aggregated) on the daemon. */
+  readonly events?: EventRecorder | undefined;
 }
 
 export interface DeployResult {
@@ -60,6 +63,14 @@ export interface HealthReport {
 }
 
 export const PROVIDER_TYPE = 'kubernetes';
+
+/** Why admission refused a Deploy; each kind is its own AdmissionRejected series. */
+type RejectionKind = 'InsufficientCapacity' | 'InstanceLimit' | 'ImageNotAllowed';
+const REJECTIONS: Record<RejectionKind, string> = {
+  InsufficientCapacity: 'not enough capacity left',
+  InstanceLimit: 'the instance limit (limits.max_instances) is reached',
+  ImageNotAllowed: 'image not allowed by workloads.allowed_images',
+};
 
 export class Provider {
   /** Deploys whose create call is in flight, so a concurrent retry joins instead of racing. */
@@ -142,7 +153,7 @@ export class Provider {
   private async deployNow(input: DeployInput, deadline: AbortSignal | undefined): Promise<DeployResult> {
     await this.deps.session.verifyFresh(input.providerId);
     const spec = validateDeploy(input, this.options.deployDefaults);
-    this.checkImageAllowed(spec.image);
+    this.checkImageAllowed(spec.instanceId, spec.image);
     if (!this.deps.view.synced()) {
       throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
     }
@@ -186,14 +197,35 @@ export class Provider {
     await this.inFlight.get(instanceId)?.done.catch(() => undefined);
   }
 
+  /**
+   * Reports a refused Deploy as AdmissionRejected and returns the error to
+   * throw. Refusals of one kind are one Event with a count (the series key
+   * is the kind), not one per call: a control plane retrying into a full
+   * provider must not flood the API server.
+   */
+  private rejected(kind: RejectionKind, instanceId: string, err: DomainError): DomainError {
+    (this.deps.events ?? noEvents).record({
+      subject: 'daemon',
+      reason: 'AdmissionRejected',
+      action: 'Deploy',
+      seriesKey: kind,
+      note: `Deploys refused: ${REJECTIONS[kind]}. The first: instance "${instanceId}": ${err.message}`,
+    });
+    return err;
+  }
+
   /** Before anything else happens: a refused image never reaches admission, the books or the cluster. */
-  private checkImageAllowed(image: string): void {
+  private checkImageAllowed(instanceId: string, image: string): void {
     const policy = this.options.imagePolicy;
     if (!policy?.restricted) return;
     const ref = parseImageReference(image);
     // validateDeploy has already refused references that do not parse.
     if (typeof ref === 'string' || !policy.allows(ref)) {
-      throw permissionDenied(`image "${image}" (${typeof ref === 'string' ? 'unparsable' : fullyQualified(ref)}) is not allowed by workloads.allowed_images`);
+      throw this.rejected(
+        'ImageNotAllowed',
+        instanceId,
+        permissionDenied(`image "${image}" (${typeof ref === 'string' ? 'unparsable' : fullyQualified(ref)}) is not allowed by workloads.allowed_images`),
+      );
     }
   }
 
@@ -206,11 +238,15 @@ export class Provider {
     const term = this.deps.leadership.term();
     if (!term) throw unavailable('this replica is the standby: only the active replica admits deploys; retry shortly');
     if (ledger.liveCount() >= this.options.maxInstances) {
-      throw resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`);
+      throw this.rejected(
+        'InstanceLimit',
+        spec.instanceId,
+        resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`),
+      );
     }
     const available = subtractFloor(this.deps.capacity.total(), ledger.used());
     if (shortfall(spec.resources, available).length > 0) {
-      throw resourceExhausted(describeShortfall(spec.resources, available));
+      throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(describeShortfall(spec.resources, available)));
     }
     ledger.reserve(spec.instanceId, spec.specHash, spec.resources);
     return term;
@@ -219,9 +255,15 @@ export class Provider {
   private async create(spec: DeploySpec, term: AbortSignal, deadline: AbortSignal | undefined): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
+      const { name, uid } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
       ledger.markCreated(spec.instanceId);
       log.info({ instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) }, 'instance created');
+      (this.deps.events ?? noEvents).record({
+        subject: { kind: spec.kind, name, uid },
+        reason: 'Deployed',
+        action: 'Deploy',
+        note: `instance "${spec.instanceId}" of provider "${spec.providerId}" deployed: image ${spec.image}, ${RESOURCE_KEYS.map((k) => formatAmount(k, spec.resources[k])).join(', ')}`,
+      });
       return { workloadName: name, kind: spec.kind, created: true };
     } catch (err) {
       ledger.release(spec.instanceId);

@@ -77,10 +77,15 @@ function observeContainer(c: V1ContainerStatus | undefined): ObservedContainer |
   };
 }
 
-/** Optional fields only when present, so observed objects stay small and comparable. */
+/**
+ * Optional fields only when present, so observed objects stay small and
+ * comparable. Copied rather than deleted from: `delete` turns an object into
+ * a slow dictionary, which at 10,000 pods cost both time and memory.
+ */
 function defined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
-  return o;
+  const out = {} as T;
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
 function providerIdOf(meta: { annotations?: Record<string, string>; labels?: Record<string, string> } | undefined): string | undefined {

@@ -17,7 +17,12 @@ export interface Permission {
   readonly optional?: boolean;
 }
 
-export function requiredPermissions(namespace: string, autoCapacity: boolean): Permission[] {
+/**
+ * `eventsNamespace`: where the daemon's own pod is, when it runs in one and
+ * events are on (events about the daemon go beside its pod); undefined
+ * otherwise.
+ */
+export function requiredPermissions(namespace: string, autoCapacity: boolean, eventsNamespace?: string): Permission[] {
   const perms: Permission[] = [];
   for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
     perms.push({ verb, resource: 'pods', group: '', namespace });
@@ -28,6 +33,10 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
   // GetLogs only: without it that RPC answers PERMISSION_DENIED and everything else works.
   perms.push({ verb: 'get', resource: 'pods', subresource: 'log', group: '', namespace, optional: true });
+  // Kubernetes Events: best effort, so optional (without them the daemon logs that it cannot write Events, once).
+  for (const ns of new Set([namespace, ...(eventsNamespace ? [eventsNamespace] : [])])) {
+    for (const verb of ['create', 'patch']) perms.push({ verb, resource: 'events', group: 'events.k8s.io', namespace: ns, optional: true });
+  }
   if (autoCapacity) {
     for (const verb of ['list', 'watch']) {
       perms.push({ verb, resource: 'nodes', group: '' });

@@ -18,18 +18,28 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid: string | undefined }> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
-      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
-      return { name };
+      const job = await withRetry(
+        { verb: 'create', resource: 'jobs', namespace },
+        () => this.batch.createNamespacedJob({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      return { name, uid: job.metadata?.uid };
     }
     const body = podManifest(spec, this.ctx);
-    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
-    return { name };
+    const pod = await withRetry(
+      { verb: 'create', resource: 'pods', namespace },
+      () => this.core.createNamespacedPod({ namespace, body }, options),
+      this.retry,
+      signal,
+    );
+    return { name, uid: pod.metadata?.uid };
   }
 
   async lookup(
