@@ -60,6 +60,14 @@ export interface ObservedPod {
   readonly notReadySince?: number;
   readonly ready?: boolean;
   readonly container?: ObservedContainer;
+  readonly placement?: Placement;
+}
+
+/** Where the pod may run, as read back from its spec (a summary for people, not for the books). */
+export interface Placement {
+  readonly priorityClassName: string;
+  /** One line per rule: node selector, tolerations, (anti-)affinity, topology spread. */
+  readonly rules: readonly string[];
 }
 
 export interface ObservedJob {
@@ -84,6 +92,8 @@ export interface ObservedJob {
   readonly message?: string;
   /** Pods that failed so far (status.failed): the retries used. */
   readonly failedPods?: number;
+  /** Of its pod template. */
+  readonly placement?: Placement;
 }
 
 export interface ObservedWorkloads {

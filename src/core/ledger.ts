@@ -102,6 +102,14 @@ export class Ledger {
     return n;
   }
 
+  /** What admitted-but-unseen deploys will hold (part of used()). */
+  reserved(): Resources {
+    this.pruneExpired();
+    let reserved: Resources = { cpu: 0, memory: 0, gpu: 0 };
+    for (const r of this.reservations.values()) reserved = add(reserved, r.resources);
+    return reserved;
+  }
+
   reservedCount(): number {
     return this.reservations.size;
   }

@@ -12,6 +12,7 @@ import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, Wo
 import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
+import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -48,6 +49,8 @@ export interface ProviderDeps {
   readonly log: Logger;
   /** Deployed on each workload created; AdmissionRejected (aggregated) on the daemon. */
   readonly events?: EventRecorder | undefined;
+  /** resource.enforce_with_resourcequota: the namespace quota, counted in the books. */
+  readonly quota?: QuotaView | undefined;
 }
 
 export interface DeployResult {
@@ -244,7 +247,11 @@ export class Provider {
         resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`),
       );
     }
-    const available = subtractFloor(this.deps.capacity.total(), ledger.used());
+    const quotaPods = podRoom(this.deps.quota?.status(), ledger.reservedCount());
+    if (quotaPods !== undefined && quotaPods <= 0) {
+      throw resourceExhausted(`the namespace's ResourceQuota admits no more pods (${this.deps.quota?.status()?.desired.pods} at most)`);
+    }
+    const available = subtractFloor(this.deps.capacity.total(), this.booksUsed());
     if (shortfall(spec.resources, available).length > 0) {
       throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(describeShortfall(spec.resources, available)));
     }
@@ -294,9 +301,23 @@ export class Provider {
     await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
   }
 
+  /** What instances and reservations hold, or more when the namespace quota leaves less room (core/quota-guard.ts). */
+  private booksUsed(): Resources {
+    const { ledger, quota } = this.deps;
+    return guardedUsed(this.deps.capacity.total(), ledger.used(), ledger.reserved(), quota?.status());
+  }
+
+  /** The quota guard as the books see it; undefined when it is off. */
+  quotaGuard(): QuotaGuardReport | undefined {
+    const status = this.deps.quota?.status();
+    if (!status) return undefined;
+    const { ledger } = this.deps;
+    return quotaReport(status, subtractFloor(ledger.used(), ledger.reserved()));
+  }
+
   /** For operators (metrics, health): the books without a session check. */
   currentCapacity(): CapacityReport {
-    const report = capacityOf(this.deps.capacity.total(), this.deps.ledger.used());
+    const report = capacityOf(this.deps.capacity.total(), this.booksUsed());
     const key = report.overcommitted.join(',');
     if (key !== this.overcommitLogged) {
       // Logged on change only: HealthCheck every 30 s must not repeat the same warning forever.

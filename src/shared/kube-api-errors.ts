@@ -3,6 +3,7 @@
  * failures are worth retrying (retry.ts does the retrying).
  */
 import { ApiException } from '@kubernetes/client-node';
+import { admissionRefusal } from './kube-admission-errors.js';
 import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../core/errors.js';
 
 export interface ApiCall {
@@ -99,7 +100,7 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     case 401:
       return new DomainError(ErrorKind.PermissionDenied, `the API server rejected our credentials (${message})`, { cause: err });
     case 403:
-      return permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
+      return admissionRefusal(message) ?? permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
     case 404:
       // Only a namespaced call whose namespace is missing; reading a Namespace object that is absent is a plain NotFound.
       if (

@@ -4,6 +4,7 @@ import { cleanupPolicyOf } from '../../core/cleanup.js';
 import { MAIN_CONTAINER, type ObservedContainer, type ObservedJob, type ObservedPod, type PodPhase } from '../../core/instances.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
+import { placementOf } from './placement-summary.js';
 import {
   ANNOTATION_CLEANUP_POLICY,
   ANNOTATION_INSTANCE_ID,
@@ -126,6 +127,7 @@ export function observePod(pod: V1Pod): ObservedPod {
     notReadySince: ready?.status === 'False' ? ms(ready.lastTransitionTime) : undefined,
     ready: ready ? ready.status === 'True' : undefined,
     container: observeContainer(main),
+    placement: placementOf(pod.spec),
   });
 }
 
@@ -165,6 +167,7 @@ export function observeJob(job: V1Job): ObservedJob {
     reason: finish?.reason,
     message: finish?.message,
     failedPods: job.status?.failed,
+    placement: placementOf(template),
   });
 }
 
