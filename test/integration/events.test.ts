@@ -233,9 +233,7 @@ describe('Kubernetes Events', () => {
       expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest('doomed', 100, { nodeSelector: { 'example.com/none': 'x' } }))).error).toBe('');
       const deleted = await eventFor(ns.name, 'DeletedStuck', 'doomed');
       expect(deleted).toMatchObject({ type: 'Warning', action: 'Delete', regarding: { kind: 'Pod', name: 'doomed', uid: expect.any(String) } });
-      expect(deleted.note).toMatch(
-        /^instance "doomed" deleted because it was stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
-      );
+      expect(deleted.note).toMatch(/^instance "doomed" deleted because it was stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/);
       const stuck = await eventFor(ns.name, 'Stuck', 'doomed');
       expect(stuck.note).toContain('deleting it (instances.delete_stuck)');
       expect(stuck.regarding?.uid).toBe(deleted.regarding?.uid);
