@@ -55,6 +55,7 @@ try {
 const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
+await core.deleteNamespacedPod({ name: 'made-with-kubectl', namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
 
 mkdirSync(state, { recursive: true });
 const config = join(state, 'demo-config.yaml');
@@ -65,7 +66,8 @@ const writeConfig = (cpu) =>
     [
       `server: { host: 127.0.0.1, port: ${port} }`,
       `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
-      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1 }`,
+      // The quota guard: a ResourceQuota in the namespace equal to this capacity.
+      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, enforce_with_resourcequota: true }`,
       `usage: { interval_seconds: 5 }`,
       `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
       'instances: { stuck_after_seconds: 3 }',
@@ -201,6 +203,45 @@ try {
   run(['describe', 'nowhere', '--addr', addr, '-p', 'demo-cp']);
   run(['describe', 'component-1', '--addr', addr, '-p', 'demo-cp']);
   run(['logs', 'component-1', '--addr', addr, '-p', 'demo-cp', '--tail', '20'], { allowFail: true }); // KWOK nodes have no kubelet: refused
+
+  say('scheduling: two instances of one application kept on different nodes (--apart), read back by describe');
+  for (const id of ['web-1', 'web-2']) {
+    run([
+      'deploy',
+      '--addr',
+      addr,
+      '-p',
+      'demo-cp',
+      '-i',
+      id,
+      '--image',
+      'nginx:1.27',
+      '--cpu',
+      '250m',
+      '--memory',
+      '128Mi',
+      '-l',
+      'app_group=web',
+      '--apart',
+      'app_group',
+    ]);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  run(['instances', '--addr', addr, '-p', 'demo-cp']);
+  run(['describe', 'web-2', '--addr', addr, '-p', 'demo-cp']);
+
+  say('the quota guard: a pod made around the daemon (as with kubectl) counts against available');
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'made-with-kubectl' },
+      spec: {
+        containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '500m', memory: '64Mi' }, limits: { cpu: '500m', memory: '64Mi' } } }],
+      },
+    },
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  run(['capacity', '--addr', addr, '-p', 'demo-cp']);
 
   say('undeploy: the pod goes, its room comes back; a second undeploy finds nothing');
   run(['undeploy', 'component-1', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);

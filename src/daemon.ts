@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Lease, V1Node, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -23,7 +23,7 @@ import { InstanceTracker } from './core/instance-tracker.js';
 import { InstanceWatchHub } from './core/instance-watch.js';
 import { InstanceService } from './core/instance-service.js';
 import { Reconciler, type ReconcilerObserver } from './core/reconciler.js';
-import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
+import { preflight, quotaGuardPermissions, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
 import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
 import type { RpcObserver } from './adapters/grpc/rpc.js';
@@ -35,6 +35,7 @@ import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters
 import { TokenFile } from './adapters/grpc/token-file.js';
 import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
+import { PollSummary } from './adapters/grpc/poll-summary.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
@@ -51,6 +52,10 @@ import { KubeEventWriter, daemonObject } from './adapters/kube/events.js';
 import { EventMetrics } from './adapters/prometheus/events.js';
 import { noEvents } from './core/events.js';
 import { hostname } from 'node:os';
+import { quotaInformer, ResourceQuotaGuard } from './adapters/kube/quota-guard.js';
+import { desiredQuota } from './core/quota-guard.js';
+import { gpuPlacementOf } from './config/gpu.js';
+import { quotaGuardMetrics } from './adapters/prometheus/quota-guard.js';
 
 export interface Daemon {
   readonly port: number;
@@ -97,7 +102,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease>;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease> | Informer<V1ResourceQuota>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -112,7 +117,10 @@ async function connectKube(config: Config, prometheus: PrometheusExporter, log: 
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
   const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined));
+  const checked = await preflight(kube.core, kube.authz, namespace, [
+    ...requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined),
+    ...quotaGuardPermissions(namespace, config.resource.enforce_with_resourcequota),
+  ]);
   for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
   return { kube, extraLabels, selector: managedSelector(extraLabels) };
@@ -156,6 +164,8 @@ interface Core {
   readonly reconciler: Reconciler;
   /** The Kubernetes Events writer; undefined when events.enabled is false. */
   readonly events: KubeEventWriter | undefined;
+  /** resource.enforce_with_resourcequota: the ResourceQuota kept equal to the capacity. */
+  readonly quotaGuard: ResourceQuotaGuard | undefined;
   /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
@@ -166,6 +176,8 @@ interface CoreInputs {
   readonly cache: WorkloadCache;
   readonly capacity: CapacitySource;
   readonly leases: Informer<V1Lease>;
+  /** Watches the daemon's ResourceQuota when the quota guard is on. */
+  readonly quotas: Informer<V1ResourceQuota> | undefined;
   /** The port the gRPC server listens on, once it does: part of the address the other replica dials. */
   readonly listeningPort: () => number;
   readonly clock: Clock;
@@ -247,8 +259,24 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
-  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
+  const quotaGuard = inputs.quotas
+    ? new ResourceQuotaGuard(kube.core, inputs.quotas, {
+        namespace,
+        name: leaseName('', 'k8s-provider-quota', extraLabels),
+        limits: desiredQuota(config.resource, config.limits.max_instances),
+        leading: () => elector.isLeading(),
+        log,
+      })
+    : undefined;
+  // The active replica puts the quota in place as soon as it leads, and keeps it there.
+  if (quotaGuard) elector.onChange((leading) => leading && void quotaGuard.reconcile());
+  const runtime = new KubeRuntime(kube.core, kube.batch, {
+    namespace,
+    selectorLabels: extraLabels,
+    security: config.workloads.security,
+    quotaGuard: quotaGuard !== undefined,
+  });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -258,11 +286,16 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder, quota: quotaGuard },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
-      deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+      deployTimeoutMs: config.kubernetes.deploy_timeout_seconds * 1000,
+      deployDefaults: {
+        jobTimeoutSeconds: config.jobs.timeout_seconds,
+        jobCleanupPolicy: config.jobs.cleanup_policy,
+        gpuPlacement: gpuPlacementOf(config.gpu),
+      },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
   );
@@ -301,7 +334,9 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     tracker,
     reconciler,
     events,
+    quotaGuard,
     stop: () => {
+      quotaGuard?.stop();
       usage.stop();
       clearInterval(expiry);
       reconciler.stop();
@@ -398,7 +433,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const jobs = build.managedJobs();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
-  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
+  const quotas = config.resource.enforce_with_resourcequota
+    ? quotaInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log)
+    : undefined;
+  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches, ...(quotas ? [quotas] : [])];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
@@ -407,9 +445,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
   const eventMetrics = new EventMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics }, log);
+  const core = await startCore(
+    config,
+    { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics },
+    log,
+  );
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
+  quotaGuardMetrics(prometheus.registry, () => provider.quotaGuard());
   const continuity = new ContinuityMetrics(prometheus.registry, {
     leading: () => elector.isLeading(),
     leaseTransitions: () => elector.info().leaseTransitions,
@@ -424,11 +467,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     observer: continuity,
   });
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const polls = new PollSummary(log);
+  polls.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
-    providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    providerService({ provider, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
@@ -444,6 +489,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const stopBackground = async (): Promise<void> => {
     // The last counts of event series (and the events of drained calls) are written while the clients and watches still work.
     await core.events?.stop();
+    polls.stop();
     auth.stop();
     router.close();
     core.stop();
@@ -481,7 +527,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     informerStats,
     usageStats: () => usage.stats(),
     leader: () => elector.info(),
-    setQuota,
+    setQuota: (resource) => {
+      setQuota(resource);
+      core.quotaGuard?.setLimits(desiredQuota(resource, config.limits.max_instances));
+    },
     async stop(): Promise<void> {
       // Hand over first: new connections go to the other replica, the standby
       // takes the Lease within a moment, and calls still arriving here are

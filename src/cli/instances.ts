@@ -40,6 +40,9 @@ export interface InstanceData {
   readonly image: string;
   readonly providerId: string;
   readonly cleanupPolicy: string;
+  readonly priorityClassName: string;
+  /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
+  readonly placement: readonly string[];
 }
 
 const strip = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
@@ -69,6 +72,8 @@ export function instanceData(i: Instance__Output): InstanceData {
     image: i.image,
     providerId: i.providerId,
     cleanupPolicy: i.cleanupPolicy,
+    priorityClassName: i.priorityClassName ?? '',
+    placement: i.placement ?? [],
   };
 }
 
@@ -113,8 +118,11 @@ export function describeText(i: InstanceData, now: number): string {
     ['Usage', i.usage ? `${resources(i.usage)} (${i.usage.source}${i.usage.stale ? ', stale' : ''}, ${age(i.usage.sampledAtUnixMs, now)} ago)` : '-'],
   ];
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
+  if (i.priorityClassName) rows.push(['Priority', i.priorityClassName]);
+  // One row per rule, the label on the first only, as kubectl describe lists tolerations.
+  rows.push(...i.placement.map((rule, n): [string, string] => [n === 0 ? 'Placement' : '', rule]));
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
+  return `${rows.map(([k, v]) => `${(k ? `${k}:` : '').padEnd(width)} ${v}`).join('\n')}\n`;
 }
 
 /** One line per watch event: time, event, instance, phase, reason. */

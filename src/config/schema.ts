@@ -98,6 +98,43 @@ const workloadSecurity = z
     run_as_user: run_as_user === undefined ? (rest.run_as_non_root ? DEFAULT_WORKLOAD_UID : null) : run_as_user,
   }));
 
+const labelText = z
+  .string()
+  .max(63)
+  .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, 'must be a label value (alphanumerics, "-", "_", ".")');
+const labelKey = z
+  .string()
+  .min(1)
+  .max(317)
+  .regex(
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/,
+    'must be a label key ([prefix/]name)',
+  );
+
+const gpuToleration = z
+  .strictObject({
+    key: labelKey.optional(),
+    operator: z.enum(['Exists', 'Equal']).default('Equal'),
+    value: labelText.default(''),
+    effect: z.enum(['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute']).default(''),
+    toleration_seconds: z.number().int().optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.operator === 'Exists' && t.value) ctx.addIssue({ code: 'custom', path: ['value'], message: 'must be empty when operator is Exists' });
+    if (!t.key && t.operator !== 'Exists') ctx.addIssue({ code: 'custom', path: ['key'], message: 'an empty key needs operator Exists' });
+    if (t.toleration_seconds !== undefined && t.effect !== 'NoExecute')
+      ctx.addIssue({ code: 'custom', path: ['toleration_seconds'], message: 'needs effect NoExecute' });
+  });
+
+const gpuPlacement = z
+  .strictObject({
+    /** Node labels a GPU deploy must land on, e.g. {nvidia.com/gpu.present: "true"}. */
+    node_selector: z.record(labelKey, labelText).default({}),
+    /** Taints of GPU nodes that GPU deploys tolerate. */
+    tolerations: z.array(gpuToleration).default([]),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -140,6 +177,11 @@ export const configSchema = z.strictObject({
       in_cluster: z.boolean().default(false),
       label_selector: labelSelector.default(''),
       resync_seconds: seconds.default(300),
+      /**
+       * The longest a Deploy waits on the API server (including retries after
+       * 429 and 5xx) before it answers UNAVAILABLE; a shorter caller deadline wins.
+       */
+      deploy_timeout_seconds: interval.default(10),
     })
     .prefault({}),
   resource: z
@@ -148,6 +190,8 @@ export const configSchema = z.strictObject({
       cpu: cpu.optional(),
       memory: memory.optional(),
       gpu: z.number().int().min(0).optional(),
+      /** Keep a ResourceQuota in kubernetes.namespace equal to this capacity (core/quota-guard.ts). */
+      enforce_with_resourcequota: z.boolean().default(false),
     })
     .prefault({})
     .superRefine((r, ctx) => {
@@ -202,6 +246,8 @@ export const configSchema = z.strictObject({
       security: workloadSecurity,
     })
     .prefault({}),
+  /** Where GPU deploys run: added to every deploy that asks for a GPU. */
+  gpu: gpuPlacement,
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
   instances: z
     .strictObject({

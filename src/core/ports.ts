@@ -45,7 +45,10 @@ export interface WorkloadRuntime {
    */
   create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined }>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
-  lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
+  lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**
    * Deletes a workload; a Job always with an explicit propagation policy, so
    * its pods never outlive it (the API's default for Jobs orphans them).

@@ -19,7 +19,15 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class MemoryCluster implements WorkloadView, WorkloadRuntime {
-  current: ObservedWorkloads = { pods: [], jobs: [] };
+  private value: ObservedWorkloads = { pods: [], jobs: [] };
+  get current(): ObservedWorkloads {
+    return this.value;
+  }
+  /** A wholesale change is announced as a relist, as the view's contract asks. */
+  set current(v: ObservedWorkloads) {
+    this.value = v;
+    for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
+  }
   creates = 0;
   /** Every create call, refused ones included (what the API server would count). */
   createCalls = 0;
@@ -27,7 +35,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   isSynced = true;
   readonly stored = new Map<string, string>();
   private listeners: Array<(c: WorkloadChange) => void> = [];
-  snapshot = (): ObservedWorkloads => this.current;
+  snapshot = (): ObservedWorkloads => this.value;
   synced = (): boolean => this.isSynced;
   onChange = (l: (c: WorkloadChange) => void): (() => void) => {
     this.listeners.push(l);
@@ -78,14 +86,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const had = this.stored.delete(ref.name);
     const pod = this.current.pods.find((p) => p.name === ref.name);
     if (pod) {
-      this.current = { pods: this.current.pods.filter((p) => p !== pod), jobs: this.current.jobs };
+      this.value = { pods: this.value.pods.filter((p) => p !== pod), jobs: this.value.jobs };
       for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
     }
     return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
-    this.current = { pods: [...this.current.pods, p], jobs: this.current.jobs };
+    this.value = { pods: [...this.value.pods, p], jobs: this.value.jobs };
     for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
@@ -103,7 +111,7 @@ class Term {
 async function setup(
   total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   maxInstances = 1000,
-  extra: { leadership?: Term; imagePolicy?: ImagePolicy; events?: EventRecorder } = {},
+  extra: { leadership?: Term; imagePolicy?: ImagePolicy; events?: EventRecorder; deployTimeoutMs?: number } = {},
 ) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
@@ -118,6 +126,7 @@ async function setup(
       maxInstances,
       deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' },
       imagePolicy: extra.imagePolicy,
+      deployTimeoutMs: extra.deployTimeoutMs,
     },
   );
   await provider.connect('cp');
@@ -329,5 +338,37 @@ describe('Provider events', () => {
     leadership.lose();
     await outcome(provider.deploy(req('x', 100)));
     expect(events.seen).toEqual([]);
+  });
+});
+
+describe('the Deploy deadline', () => {
+  it('answers UNAVAILABLE at the configured timeout, cuts the create and releases its room', async () => {
+    const { cluster, ledger, provider } = await setup(undefined, undefined, { deployTimeoutMs: 30 });
+    cluster.hang = true;
+    const err = await provider.deploy(req('slow')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).kind).toBe('UNAVAILABLE');
+    expect((err as DomainError).message).toMatch(
+      /did not answer within 0.03 s \(kubernetes.deploy_timeout_seconds\).*retry the Deploy with the same instance id/,
+    );
+    await provider.settled('slow');
+    expect(ledger.used().cpu).toBe(0);
+    // Once the API server answers again, the same id deploys.
+    cluster.hang = false;
+    expect(await outcome(provider.deploy(req('slow')))).toBe('ok');
+  });
+
+  it("is bounded by the caller's deadline when that comes first", async () => {
+    const { cluster, provider } = await setup(undefined, undefined, { deployTimeoutMs: 60_000 });
+    cluster.hang = true;
+    const err = (await provider.deploy(req('slow'), Date.now() + 300).catch((e: unknown) => e)) as DomainError;
+    expect(err.kind).toBe('UNAVAILABLE');
+    expect(err.message).toContain("within the caller's deadline");
+  });
+
+  it('leaves a Deploy that answers in time alone, and refuses bad input at once', async () => {
+    const { provider } = await setup(undefined, undefined, { deployTimeoutMs: 60_000 });
+    expect(await outcome(provider.deploy(req('quick')))).toBe('ok');
+    expect(await outcome(provider.deploy(req('', 100)))).toBe('INVALID_ARGUMENT');
   });
 });

@@ -26,7 +26,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { DomainError, ErrorKind } from '../../src/core/errors.js';
-import { preflight, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
+import { preflight, quotaGuardPermissions, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
 import { LIVENESS_SERVICE } from '../../src/adapters/grpc/health.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon } from '../helpers/daemon.js';
@@ -170,7 +170,10 @@ describe('k8s-deployment.yaml', () => {
 
   it('grants exactly the permissions the start-up check requires, no more', () => {
     const required = (perms: Permission[]): string[] => perms.map(key).sort();
-    expect(grants(find<V1Role>(objects, 'Role', 'k8s-provider').rules)).toEqual(required(requiredPermissions(WORKLOADS, false)));
+    // The quota guard's verbs are granted whether or not the config turns it on.
+    expect(grants(find<V1Role>(objects, 'Role', 'k8s-provider').rules)).toEqual(
+      required([...requiredPermissions(WORKLOADS, false), ...quotaGuardPermissions(WORKLOADS, true)]),
+    );
     // Events about the daemon go beside its pod: that namespace grants exactly those.
     const events = find<V1Role>(objects, 'Role', 'k8s-provider-events');
     expect(events.metadata?.namespace).toBe(SYSTEM);

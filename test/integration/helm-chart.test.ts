@@ -134,6 +134,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     const cases: [unknown, string][] = [
       [{ tls: { enabled: true } }, 'tls.secretName is required when tls.enabled is true'],
       [{ terminationGracePeriodSeconds: 10 }, 'terminationGracePeriodSeconds (10) must exceed config.server.shutdown_grace_seconds + 1 (11)'],
+      [{ preStopSleepSeconds: 25 }, 'terminationGracePeriodSeconds (30) must exceed preStopSleepSeconds + config.server.shutdown_grace_seconds + 1 (36)'],
       [{ metrics: { serviceMonitor: { enabled: true } }, config: { prometheus: { port: 0 } } }, 'metrics.serviceMonitor.enabled needs the metrics endpoint'],
       [{ replicaCount: 'two' }, 'replicaCount'],
       [{ podAntiAffinity: 'sometimes' }, 'podAntiAffinity'],

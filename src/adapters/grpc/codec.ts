@@ -15,6 +15,7 @@ import type { DeployRequest__Output } from './generated/provider/DeployRequest.j
 import type { ResourceTags } from './generated/provider/ResourceTags.js';
 import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeUsageResponse.js';
 import type { Workload__Output } from './generated/provider/Workload.js';
+import { schedulingFromWire } from './scheduling-codec.js';
 
 type Int64 = string | number | { toString(): string };
 
@@ -84,6 +85,7 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
           ? undefined
           : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
     })),
+    ...schedulingFromWire(w),
   };
 }
 

@@ -43,6 +43,8 @@ export function instanceToWire(s: InstanceView): Instance {
     providerId: s.providerId,
     image: s.image,
     cleanupPolicy: s.cleanupPolicy ? CLEANUP_TO_WIRE[s.cleanupPolicy] : '',
+    priorityClassName: s.placement?.priorityClassName ?? '',
+    placement: [...(s.placement?.rules ?? [])],
   };
 }
 

@@ -46,6 +46,12 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean, ev
   return perms;
 }
 
+/** resource.enforce_with_resourcequota: the daemon creates, watches and puts back its ResourceQuota (never deletes it). */
+export function quotaGuardPermissions(namespace: string, enabled: boolean): Permission[] {
+  if (!enabled) return [];
+  return ['get', 'list', 'watch', 'create', 'update'].map((verb) => ({ verb, resource: 'resourcequotas', group: '', namespace }));
+}
+
 export const describePermission = (p: Permission): string =>
   `${p.verb} ${p.group ? `${p.resource}.${p.group}` : p.resource}${p.subresource ? `/${p.subresource}` : ''}${p.namespace ? ` in namespace "${p.namespace}"` : ' cluster-wide'}`;
 
@@ -111,13 +117,21 @@ async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void>
             automountServiceAccountToken: false,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
-              { name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } },
+              {
+                name: 'c',
+                image: 'preflight',
+                // A ResourceQuota on the namespace (the quota guard) refuses pods without requests.
+                resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '1m', memory: '1Mi' } },
+                securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
+              },
             ],
           },
         },
       }),
     );
   } catch (err) {
+    // A full quota answers only for a namespace that exists.
+    if (err instanceof DomainError && err.kind === ErrorKind.ResourceExhausted) return;
     if (err instanceof DomainError && (err.kind === ErrorKind.NotFound || err.kind === ErrorKind.FailedPrecondition)) throw missing();
     throw err;
   }

@@ -9,12 +9,18 @@ import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
+import { checkJobPodAdmission } from './admission-check.js';
+
+export interface RuntimeContext extends ManifestContext {
+  /** A ResourceQuota guards the namespace: a Job's pod is dry-run through admission before the Job is created. */
+  readonly quotaGuard?: boolean | undefined;
+}
 
 export class KubeRuntime implements WorkloadRuntime {
   constructor(
     private readonly core: CoreV1Api,
     private readonly batch: BatchV1Api,
-    private readonly ctx: ManifestContext,
+    private readonly ctx: RuntimeContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
@@ -24,6 +30,7 @@ export class KubeRuntime implements WorkloadRuntime {
     const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
+      if (this.ctx.quotaGuard || spec.scheduling?.priorityClassName) await checkJobPodAdmission(this.core, body, this.retry, signal);
       const job = await withRetry(
         { verb: 'create', resource: 'jobs', namespace },
         () => this.batch.createNamespacedJob({ namespace, body }, options),
@@ -42,15 +49,19 @@ export class KubeRuntime implements WorkloadRuntime {
     return { name, uid: pod.metadata?.uid };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
+  async lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
+    const options = signal && abortWith(signal);
     const pod = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }, options), this.retry, signal),
     );
     if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
     const job = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }, options), this.retry, signal),
     );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     return undefined;
