@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Lease, V1NetworkPolicy, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -47,6 +47,12 @@ import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
+import { NetworkObjects } from './adapters/kube/network-objects.js';
+import { InformedNetworkDirectory } from './adapters/kube/network-directory.js';
+import { DEFAULT_RETRY } from './adapters/kube/retry.js';
+import type { NetworkDirectory } from './core/workload-network.js';
+import { KubeHttpProxy } from './adapters/kube/pod-proxy.js';
+import { InstanceRequests } from './core/instance-request.js';
 
 export interface Daemon {
   readonly port: number;
@@ -93,7 +99,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease>;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease> | Informer<V1Service> | Informer<V1NetworkPolicy>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -147,6 +153,8 @@ interface Core {
   readonly usage: UsagePoller;
   readonly instances: InstanceService;
   readonly tracker: InstanceTracker;
+  /** SendHttpRequest. */
+  readonly requests: InstanceRequests;
   /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
   readonly reconciler: Reconciler;
   /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
@@ -163,6 +171,8 @@ interface CoreInputs {
   readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
+  /** The instances' Services and NetworkPolicies as observed. */
+  readonly network: NetworkDirectory;
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
@@ -203,7 +213,14 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
-  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
+  const networkObjects = new NetworkObjects(kube.core, kube.networking, { namespace, selectorLabels: extraLabels, rules: config.network });
+  const runtime = new KubeRuntime(
+    kube.core,
+    kube.batch,
+    { namespace, selectorLabels: extraLabels, security: config.workloads.security },
+    DEFAULT_RETRY,
+    networkObjects,
+  );
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -213,11 +230,15 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, network: inputs.network },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
-      deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+      deployDefaults: {
+        jobTimeoutSeconds: config.jobs.timeout_seconds,
+        jobCleanupPolicy: config.jobs.cleanup_policy,
+        network: { isolate: config.network.isolate, allowOptOut: config.network.allow_opt_out, peerLabel: config.network.peer_label },
+      },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
   );
@@ -232,6 +253,18 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
     log,
+    network: inputs.network,
+  });
+  const requests = new InstanceRequests({
+    session,
+    status: (id) => tracker.get(id),
+    network: inputs.network,
+    http: new KubeHttpProxy(kube.kubeConfig, { namespace }),
+    limits: {
+      maxRequestBytes: config.instances.request.max_request_bytes,
+      maxResponseBytes: config.instances.request.max_response_bytes,
+      defaultTimeoutMs: config.instances.request.timeout_seconds * 1000,
+    },
   });
   const reconciler = new Reconciler(
     { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
@@ -253,6 +286,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     usage,
     instances,
     tracker,
+    requests,
     reconciler,
     stop: () => {
       usage.stop();
@@ -350,8 +384,11 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const pods = build.managedPods();
   const jobs = build.managedJobs();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
+  const serviceInformer = build.managedServices();
+  const policyInformer = build.managedNetworkPolicies();
+  const network = new InformedNetworkDirectory(serviceInformer, policyInformer, config.kubernetes.namespace);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
-  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
+  const informerList: AnyInformer[] = [pods, jobs, leases, serviceInformer, policyInformer, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
@@ -359,7 +396,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
+  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics, network }, log);
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
   const continuity = new ContinuityMetrics(prometheus.registry, {
@@ -380,7 +417,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
     providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    instancesService({ instances: core.instances, requests: core.requests, usage, log, observer, router, responseHeaders }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);

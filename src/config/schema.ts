@@ -7,6 +7,7 @@ import { CLEANUP_POLICIES } from '../core/deploy-spec.js';
 import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
 import { DomainError } from '../core/errors.js';
 import { RESOURCE_TAGS } from '../core/provider.js';
+import { networkSchema, requestLimitsSchema } from './network-schema.js';
 
 /** Runs a core parser inside zod so its message lands on the right path. */
 function quantity(
@@ -217,8 +218,12 @@ export const configSchema = z.strictObject({
       watch_buffer: z.number().int().min(16).max(1_000_000).default(1024),
       /** How long GetLogs waits for the node to start answering. */
       logs_connect_timeout_seconds: seconds.default(10),
+      /** SendHttpRequest: size limits and the default timeout. */
+      request: requestLimitsSchema,
     })
     .prefault({}),
+  /** Services and NetworkPolicies of instances. */
+  network: networkSchema,
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
   /** The metrics.k8s.io poller behind GetRealTimeUsage. */
   usage: z.strictObject({ interval_seconds: seconds.default(15) }).prefault({}),

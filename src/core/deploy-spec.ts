@@ -8,6 +8,15 @@ import { parseImageReference } from './images.js';
 import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
 import type { CleanupPolicy } from './cleanup.js';
+import {
+  networkDefaults,
+  networkHashPart,
+  networkInputOf,
+  validateNetwork,
+  type Expose,
+  type NetworkDefaults,
+  type WorkloadNetwork,
+} from './workload-network.js';
 
 export { CLEANUP_POLICIES, type CleanupPolicy } from './cleanup.js';
 
@@ -37,6 +46,8 @@ export interface WorkloadInput {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly tolerations?: readonly TolerationInput[];
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly expose?: Expose | undefined;
+  readonly network?: { readonly isolate?: boolean | undefined; readonly peerLabel?: string | undefined } | undefined;
 }
 
 /** A deploy request as decoded from the wire, not yet trusted. */
@@ -82,6 +93,8 @@ export interface DeploySpec {
   readonly annotations: Readonly<Record<string, string>>;
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly Toleration[];
+  /** Service and isolation (core/workload-network.ts). */
+  readonly network: WorkloadNetwork;
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
   readonly specHash: string;
 }
@@ -89,6 +102,8 @@ export interface DeploySpec {
 export interface DeployDefaults {
   readonly jobTimeoutSeconds: number;
   readonly jobCleanupPolicy: CleanupPolicy;
+  /** network.*; absent: isolated, no opt-out, no provider-wide peer label. */
+  readonly network?: NetworkDefaults | undefined;
 }
 
 export const MAX_INSTANCE_ID_LENGTH = 253;
@@ -292,6 +307,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   checkAnnotations(annotations, problems);
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
+  const network = validateNetwork(networkInputOf(w), ports, labels, networkDefaults(defaults), problems, labelKeyProblem);
 
   if (problems.length > 0) throw invalidArgument(summarise(problems));
 
@@ -313,6 +329,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     annotations,
     nodeSelector,
     tolerations,
+    network,
     // Hashed before the daemon's defaults are applied, so a retry after a
     // restart with changed defaults is still recognised as the same request.
     specHash: specHashOf({
@@ -332,6 +349,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       annotations,
       nodeSelector,
       tolerations,
+      ...networkHashPart(w),
     }),
   };
 }

@@ -5,6 +5,7 @@
 import type { Resources } from './resources.js';
 import type { DeploySpec } from './deploy-spec.js';
 import type { ObservedJob, ObservedPod, ObservedWorkloads, WorkloadKind } from './instances.js';
+import type { InstanceNetworkState } from './workload-network.js';
 
 export interface Clock {
   now(): number; // ms since epoch
@@ -40,10 +41,14 @@ export type DeleteOutcome = 'deleted' | 'gone';
 /** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
-   * Creates the Pod or Job for the spec; throws AlreadyExists when its name is
-   * taken. When `signal` aborts, the call is cut and not retried.
+   * Creates the Pod or Job for the spec, then the Service and NetworkPolicy
+   * its network asks for (owned by the workload, so they go with it), and
+   * reports those as `network`; throws AlreadyExists when the workload's
+   * name is taken. If a network object cannot be made, the workload is
+   * deleted again and the error thrown: no half-made instance stays.
+   * When `signal` aborts, the call is cut and not retried.
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }>;
+  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
   lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**

@@ -11,6 +11,7 @@ import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, Wo
 import { subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
+import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -34,6 +35,8 @@ export interface ProviderDeps {
   readonly capacity: CapacitySource;
   readonly usage: UsageSource;
   readonly log: Logger;
+  /** The instances' Services and NetworkPolicies, for what a retried Deploy reports. */
+  readonly network?: NetworkDirectory | undefined;
 }
 
 export interface DeployResult {
@@ -41,6 +44,10 @@ export interface DeployResult {
   readonly kind: WorkloadKind;
   /** False when the instance already existed with the same spec. */
   readonly created: boolean;
+  /** Its Service, when it has one (the pod IP is known only later: GetInstance). */
+  readonly endpoint?: InstanceEndpoint | undefined;
+  /** Its NetworkPolicy; '' when not isolated. */
+  readonly networkPolicy?: string | undefined;
 }
 
 export interface HealthReport {
@@ -175,10 +182,21 @@ export class Provider {
   private async create(spec: DeploySpec, term: AbortSignal): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name } = await runtime.create(spec, term);
+      const { name, network } = await runtime.create(spec, term);
       ledger.markCreated(spec.instanceId);
-      log.info({ instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) }, 'instance created');
-      return { workloadName: name, kind: spec.kind, created: true };
+      log.info(
+        {
+          instanceId: spec.instanceId,
+          workload: name,
+          kind: spec.kind,
+          resources: spec.resources,
+          envKeys: Object.keys(spec.env),
+          ...(network?.endpoint ? { service: network.endpoint.serviceName } : {}),
+          ...(network?.networkPolicy ? { networkPolicy: network.networkPolicy } : {}),
+        },
+        'instance created',
+      );
+      return { workloadName: name, kind: spec.kind, created: true, ...networkResult(network) };
     } catch (err) {
       ledger.release(spec.instanceId);
       if (term.aborted) {
@@ -196,7 +214,7 @@ export class Provider {
 
   private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): DeployResult {
     if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
-    return { workloadName: name, kind, created: false };
+    return { workloadName: name, kind, created: false, ...networkResult(this.deps.network?.of(spec.instanceId)) };
   }
 
   private conflict(instanceId: string): DomainError {
@@ -220,4 +238,8 @@ export class Provider {
     }
     return report;
   }
+}
+
+function networkResult(network: InstanceNetworkState | undefined): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
+  return { endpoint: endpointOf(network, ''), networkPolicy: network?.networkPolicy ?? '' };
 }

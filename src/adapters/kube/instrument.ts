@@ -58,5 +58,6 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     authz: instrumentApi(clients.authz, observer),
     custom: instrumentApi(clients.custom, observer),
     coordination: instrumentApi(clients.coordination, observer),
+    networking: instrumentApi(clients.networking, observer),
   };
 }

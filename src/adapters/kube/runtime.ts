@@ -9,6 +9,8 @@ import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
+import type { NetworkObjects } from './network-objects.js';
+import type { InstanceNetworkState } from '../../core/workload-network.js';
 
 export class KubeRuntime implements WorkloadRuntime {
   constructor(
@@ -16,20 +18,42 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly batch: BatchV1Api,
     private readonly ctx: ManifestContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    /** The instances' Services and NetworkPolicies; absent: none are made. */
+    private readonly network?: NetworkObjects,
   ) {}
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
+    let uid: string | undefined;
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
-      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
-      return { name };
+      const job = await withRetry(
+        { verb: 'create', resource: 'jobs', namespace },
+        () => this.batch.createNamespacedJob({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      uid = job.metadata?.uid;
+    } else {
+      const body = podManifest(spec, this.ctx);
+      const pod = await withRetry(
+        { verb: 'create', resource: 'pods', namespace },
+        () => this.core.createNamespacedPod({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      uid = pod.metadata?.uid;
     }
-    const body = podManifest(spec, this.ctx);
-    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
-    return { name };
+    if (!this.network || !uid) return { name };
+    try {
+      return { name, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }, signal) };
+    } catch (err) {
+      // No half-made instance: without its Service or NetworkPolicy the workload goes again (and with it whatever was made).
+      await this.delete({ kind: spec.kind, name, uid }, { propagation: 'Background' }).catch(() => undefined);
+      throw err;
+    }
   }
 
   async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
