@@ -207,6 +207,48 @@ describe('reachable and isolated instances', () => {
     expect(first.networkPolicy).toBe('web-1');
   });
 
+  it('SendHttpRequest: session rules, every field checked, only to a Running and ready instance', async () => {
+    const send = (request: object): Promise<string> => statusOf(icall(ic, 'SendHttpRequest', { providerId: PID, instanceId: 'web-1', ...request }));
+    expect(await statusOf(icall(ic, 'SendHttpRequest', { providerId: 'someone-else', instanceId: 'web-1' }))).toMatch(/^PERMISSION_DENIED/);
+    expect(await send({ instanceId: 'nope' })).toBe('NOT_FOUND: instance "nope" does not exist');
+    const invalid = await send({
+      method: 'TRACE',
+      path: '/../../secrets',
+      headers: [
+        { name: 'Authorization', value: 'Bearer x' },
+        { name: 'Impersonate-User', value: 'admin' },
+      ],
+      body: Buffer.alloc(2 * 1024 * 1024),
+      port: 70000,
+    });
+    expect(invalid).toMatch(/^INVALID_ARGUMENT/);
+    for (const part of [
+      'port 70000 is not in 1-65535',
+      'method "TRACE"',
+      'path must not contain "." or ".." segments',
+      'Authorization may not be set',
+      'Impersonate-User may not be set',
+      'more than instances.request.max_request_bytes (1048576)',
+    ]) {
+      expect(invalid).toContain(part);
+    }
+    expect(await send({ path: '/%2e%2e/x' })).toMatch(/^INVALID_ARGUMENT: path must not contain "\." or "\.\." segments/);
+    // Two TCP ports would be ambiguous; web-1 has one TCP and one UDP port, so port 0 means 8080.
+    // KWOK's pod IPs lead nowhere real: the request gets past every check and is proxied; what answers (nothing,
+    // or this machine's egress filter) depends on the host. The real answers are tested on the real node.
+    expect(await send({ path: '/healthz', timeoutMs: 3000 })).toMatch(/^(OK|UNAVAILABLE: (nothing answered on pod web-1 port 8080|pod web-1 port 8080 gave no complete answer))/);
+
+    await deploy('waiting-1', { ports: [{ containerPort: 80 }], nodeSelector: { 'no-such-node': 'x' } });
+    await waitFor('waiting-1 to be seen Pending', async () => (await get('waiting-1')).phase === 'INSTANCE_PHASE_PENDING');
+    expect(await send({ instanceId: 'waiting-1' })).toMatch(
+      /^FAILED_PRECONDITION: instance "waiting-1" is Pending(: Unschedulable)?: requests go only to a Running instance whose container is ready$/,
+    );
+    await deploy('quiet-1', {});
+    await waitFor('quiet-1 running', async () => (await get('quiet-1')).ready);
+    expect(await send({ instanceId: 'quiet-1' })).toBe('INVALID_ARGUMENT: port is required: instance "quiet-1" has no exposed TCP port to default to');
+    for (const id of ['waiting-1', 'quiet-1']) await icall(ic, 'Undeploy', { providerId: PID, instanceId: id, graceSeconds: 0 });
+  });
+
   it('after Undeploy nothing of the instance is left: workload, Service, EndpointSlice, NetworkPolicy', async () => {
     for (const id of ['web-1', 'peer-a', 'edge-1', 'batch-1']) {
       await icall(ic, 'Undeploy', { providerId: PID, instanceId: id, graceSeconds: 0 });
