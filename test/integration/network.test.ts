@@ -236,7 +236,9 @@ describe('reachable and isolated instances', () => {
     // Two TCP ports would be ambiguous; web-1 has one TCP and one UDP port, so port 0 means 8080.
     // KWOK's pod IPs lead nowhere real: the request gets past every check and is proxied; what answers (nothing,
     // or this machine's egress filter) depends on the host. The real answers are tested on the real node.
-    expect(await send({ path: '/healthz', timeoutMs: 3000 })).toMatch(/^(OK|UNAVAILABLE: (nothing answered on pod web-1 port 8080|pod web-1 port 8080 gave no complete answer))/);
+    expect(await send({ path: '/healthz', timeoutMs: 3000 })).toMatch(
+      /^(OK|UNAVAILABLE: (nothing answered on pod web-1 port 8080|pod web-1 port 8080 gave no complete answer))/,
+    );
 
     await deploy('waiting-1', { ports: [{ containerPort: 80 }], nodeSelector: { 'no-such-node': 'x' } });
     await waitFor('waiting-1 to be seen Pending', async () => (await get('waiting-1')).phase === 'INSTANCE_PHASE_PENDING');
