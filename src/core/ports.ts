@@ -49,6 +49,13 @@ export interface WorkloadRuntime {
    * When `signal` aborts, the call is cut and not retried.
    */
   create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }>;
+  /**
+   * Makes what is missing of the network objects of a workload that exists
+   * (a daemon stopped between the workload and its Service); what is there
+   * and owned by `ref` is kept. Optional: a runtime without network objects
+   * has nothing to repair.
+   */
+  ensureNetwork?(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
   lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**

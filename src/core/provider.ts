@@ -212,9 +212,24 @@ export class Provider {
     }
   }
 
-  private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): DeployResult {
+  private async sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): Promise<DeployResult> {
     if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
-    return { workloadName: name, kind, created: false, ...networkResult(this.deps.network?.of(spec.instanceId)) };
+    return { workloadName: name, kind, created: false, ...networkResult(await this.networkOf(spec)) };
+  }
+
+  /**
+   * What a retry reports; a retry is also when a Service or NetworkPolicy
+   * the spec asks for but the cluster lacks (the daemon stopped between the
+   * workload and them, or someone deleted them) is made again.
+   */
+  private async networkOf(spec: DeploySpec): Promise<InstanceNetworkState | undefined> {
+    const { runtime, network } = this.deps;
+    const seen = network?.of(spec.instanceId);
+    const missing = (spec.network.isolate && !seen?.networkPolicy) || (spec.network.expose !== 'None' && !seen?.endpoint);
+    if (!missing || !runtime.ensureNetwork) return seen;
+    const found = await runtime.lookup(spec.instanceId);
+    if (!found?.uid || found.specHash !== spec.specHash) return seen;
+    return runtime.ensureNetwork(spec, { kind: found.kind, name: found.name, uid: found.uid });
   }
 
   private conflict(instanceId: string): DomainError {

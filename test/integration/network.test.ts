@@ -25,6 +25,22 @@ const batch = kc.makeApiClient(BatchV1Api);
 const networking = kc.makeApiClient(NetworkingV1Api);
 const discovery = kc.makeApiClient(DiscoveryV1Api);
 
+/** Deploy of web-1 exactly as the first test sends it. */
+const retryOfWeb1 = (): object => ({
+  providerId: PID,
+  instanceId: 'web-1',
+  image: 'busybox',
+  resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 },
+  workload: {
+    annotations: LONG_RUNNING,
+    ports: [
+      { name: 'http', containerPort: 8080 },
+      { containerPort: 9000, protocol: 'udp' },
+    ],
+    labels: { app: 'shop' },
+  },
+});
+
 describe('reachable and isolated instances', () => {
   let ns: TestNamespace;
   let d: TestDaemon;
@@ -187,24 +203,22 @@ describe('reachable and isolated instances', () => {
   });
 
   it('a retried Deploy reports the same endpoint without making anything twice', async () => {
-    const first = await call<DeployResponse__Output>(d.client, 'Deploy', {
-      providerId: PID,
-      instanceId: 'web-1',
-      image: 'busybox',
-      resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 },
-      workload: {
-        annotations: LONG_RUNNING,
-        ports: [
-          { name: 'http', containerPort: 8080 },
-          { containerPort: 9000, protocol: 'udp' },
-        ],
-        labels: { app: 'shop' },
-      },
-    });
+    const first = await call<DeployResponse__Output>(d.client, 'Deploy', retryOfWeb1());
     expect(first.error).toBe('');
     expect(first.created).toBe(false);
     expect(first.endpoint?.clusterIp).toBe((await service('web-1')).spec?.clusterIP);
     expect(first.networkPolicy).toBe('web-1');
+
+    // A Service lost (deleted by hand, or never made because the daemon stopped in between) is made again by the retry.
+    const before = await service('web-1');
+    await core.deleteNamespacedService({ name: 'web-1', namespace: ns.name });
+    await waitFor('the daemon to see the Service gone', async () => (await get('web-1')).endpoint === null);
+    const again = await call<DeployResponse__Output>(d.client, 'Deploy', retryOfWeb1());
+    expect(again).toMatchObject({ error: '', created: false, networkPolicy: 'web-1' });
+    const remade = await service('web-1');
+    expect(remade.metadata?.uid).not.toBe(before.metadata?.uid);
+    expect(remade.metadata?.ownerReferences?.[0]?.uid).toBe(before.metadata?.ownerReferences?.[0]?.uid);
+    expect(again.endpoint?.clusterIp).toBe(remade.spec?.clusterIP);
   });
 
   it('SendHttpRequest: session rules, every field checked, only to a Running and ready instance', async () => {

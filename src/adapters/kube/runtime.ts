@@ -56,6 +56,10 @@ export class KubeRuntime implements WorkloadRuntime {
     }
   }
 
+  async ensureNetwork(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined> {
+    return this.network?.ensure(spec, ref);
+  }
+
   async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
