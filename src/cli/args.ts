@@ -9,6 +9,7 @@ import type { Workload } from '../adapters/grpc/contract.js';
 import type { Toleration } from '../adapters/grpc/contract.js';
 import type { ContainerPort } from '../adapters/grpc/contract.js';
 import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.js';
+import { NETWORK_FLAGS, networkFlags } from './network-text.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -86,6 +87,7 @@ const DEPLOY = {
   annotation: { type: 'string', multiple: true },
   'node-selector': { type: 'string', multiple: true },
   toleration: { type: 'string', multiple: true },
+  ...NETWORK_FLAGS,
 } as const;
 
 const PODS = {
@@ -278,6 +280,11 @@ function workloadFlags(values: Values): Workload | undefined {
   if (values.annotation) w.annotations = pairs('--annotation', values.annotation);
   if (values['node-selector']) w.nodeSelector = pairs('--node-selector', values['node-selector']);
   if (values.toleration) w.tolerations = values.toleration.map(parseToleration);
+  try {
+    Object.assign(w, networkFlags(values));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return Object.keys(w).length > 0 ? w : undefined;
 }
 
@@ -432,6 +439,9 @@ deploy flags:
   --annotation KEY=VALUE  repeatable
   --node-selector KEY=VALUE   repeatable
   --toleration KEY[=VALUE][:EFFECT[:SECONDS]]   repeatable; "*" tolerates everything
+  --expose cluster-ip|node-port|none   how declared ports are reached (default cluster-ip)
+  --isolate, --no-isolate  override network.isolate for this instance
+  --peer-label KEY        a --label key: instances with the same value may reach this one
 
 instances flags:
   --phase P               pending, running, succeeded, failed, terminating or unknown; repeatable

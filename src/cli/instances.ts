@@ -13,6 +13,7 @@ import type {
 } from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
+import { endpointData, networkRows, type EndpointData } from './network-text.js';
 
 export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' }>;
 
@@ -40,6 +41,8 @@ export interface InstanceData {
   readonly image: string;
   readonly providerId: string;
   readonly cleanupPolicy: string;
+  readonly endpoint: EndpointData | null;
+  readonly networkPolicy: string;
 }
 
 const strip = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
@@ -69,6 +72,8 @@ export function instanceData(i: Instance__Output): InstanceData {
     image: i.image,
     providerId: i.providerId,
     cleanupPolicy: i.cleanupPolicy,
+    endpoint: endpointData(i),
+    networkPolicy: i.networkPolicy ?? '',
   };
 }
 
@@ -103,6 +108,7 @@ export function describeText(i: InstanceData, now: number): string {
     ['Image', i.image],
     ['Pod', i.podName ? `${i.podName}${i.podIp ? ` (${i.podIp})` : ''}` : '-'],
     ['Node', i.node || '-'],
+    ...networkRows(i.endpoint, i.networkPolicy),
     ['Created', when(i.createdAtUnixMs, now)],
     ['Started', when(i.startedAtUnixMs, now)],
     ['Finished', when(i.finishedAtUnixMs, now)],
