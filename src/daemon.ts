@@ -211,6 +211,11 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
+  // A Service or NetworkPolicy that appears or goes after its pod: watchers see the instance's new endpoint.
+  const stopNetworkEvents = inputs.network.onChange?.((id) => {
+    const status = tracker.get(id);
+    if (status) hub.republish(status);
+  });
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
   const networkObjects = new NetworkObjects(kube.core, kube.networking, { namespace, selectorLabels: extraLabels, rules: config.network });
@@ -292,6 +297,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       usage.stop();
       clearInterval(expiry);
       reconciler.stop();
+      stopNetworkEvents?.();
       hub.close();
       tracker.stop();
       sessionStore.stop();

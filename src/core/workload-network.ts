@@ -121,6 +121,8 @@ export interface InstanceNetworkState {
  */
 export interface NetworkDirectory {
   of(instanceId: string): InstanceNetworkState | undefined;
+  /** Calls the listener with the instance id after each change to its objects; returns an unsubscribe function. */
+  onChange?(listener: (instanceId: string) => void): () => void;
 }
 
 /** What Deploy and the instance API report: the endpoint with the pod IP filled in. */

@@ -10,7 +10,7 @@ import { BatchV1Api, CoreV1Api, DiscoveryV1Api, NetworkingV1Api, type V1NetworkP
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
-import { icall, instancesClient, type WireInstance } from '../helpers/instances.js';
+import { WatchRecorder, icall, instancesClient, type WireInstance } from '../helpers/instances.js';
 import { LABEL_INSTANCE_ID, LABEL_MANAGED } from '../../src/shared/labels.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
@@ -211,14 +211,21 @@ describe('reachable and isolated instances', () => {
 
     // A Service lost (deleted by hand, or never made because the daemon stopped in between) is made again by the retry.
     const before = await service('web-1');
+    const watch = new WatchRecorder(ic, PID);
+    await watch.next('the snapshot', (e) => e.type === 'WATCH_EVENT_TYPE_SYNCED');
+    const from = watch.events.length;
     await core.deleteNamespacedService({ name: 'web-1', namespace: ns.name });
     await waitFor('the daemon to see the Service gone', async () => (await get('web-1')).endpoint === null);
+    // The pod did not change, yet watchers hear that the instance lost its endpoint.
+    await watch.next('a MODIFIED event of web-1 without endpoint', (e) => e.instance?.instanceId === 'web-1' && e.instance.endpoint === null, from);
     const again = await call<DeployResponse__Output>(d.client, 'Deploy', retryOfWeb1());
     expect(again).toMatchObject({ error: '', created: false, networkPolicy: 'web-1' });
     const remade = await service('web-1');
     expect(remade.metadata?.uid).not.toBe(before.metadata?.uid);
     expect(remade.metadata?.ownerReferences?.[0]?.uid).toBe(before.metadata?.ownerReferences?.[0]?.uid);
     expect(again.endpoint?.clusterIp).toBe(remade.spec?.clusterIP);
+    await watch.next('a MODIFIED event of web-1 with the new cluster IP', (e) => e.instance?.endpoint?.clusterIp === remade.spec?.clusterIP, from);
+    watch.close();
   });
 
   it('SendHttpRequest: session rules, every field checked, only to a Running and ready instance', async () => {

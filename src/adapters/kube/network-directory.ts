@@ -6,7 +6,7 @@
 import type { KubernetesObject, V1NetworkPolicy, V1Service } from '@kubernetes/client-node';
 import type { InstanceNetworkState, NetworkDirectory } from '../../core/workload-network.js';
 import { ANNOTATION_INSTANCE_ID } from '../../shared/labels.js';
-import type { Informer } from './informer.js';
+import type { CollectionChange, Informer } from './informer.js';
 
 /** What a Service tells about reaching its instance; undefined for a Service type the daemon does not make. */
 export function serviceState(service: V1Service, namespace: string): InstanceNetworkState['endpoint'] {
@@ -37,6 +37,19 @@ export class InformedNetworkDirectory implements NetworkDirectory {
   of(instanceId: string): InstanceNetworkState | undefined {
     this.refresh();
     return this.index.get(instanceId);
+  }
+
+  onChange(listener: (instanceId: string) => void): () => void {
+    const forward = (change: CollectionChange<KubernetesObject>): void => {
+      const id = change.type === 'reset' ? undefined : instanceOf(change.object);
+      if (id !== undefined) listener(id);
+    };
+    const offServices = this.services.onChange(forward);
+    const offPolicies = this.policies.onChange(forward);
+    return () => {
+      offServices();
+      offPolicies();
+    };
   }
 
   /** Rebuilt only when either informer changed since the last read. */
