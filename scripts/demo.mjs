@@ -231,5 +231,7 @@ try {
   running.daemon.kill('SIGTERM');
   const code = await running.exited;
   console.log(`daemon exited with ${code}`);
-  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,services,networkpolicies -n ${namespace} -l ${LABEL_MANAGED}=true`);
+  console.log(
+    `\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,services,networkpolicies -n ${namespace} -l ${LABEL_MANAGED}=true`,
+  );
 }

@@ -145,3 +145,49 @@ describe('instance reachability in the CLI', () => {
     expect(() => parseCommandLine(['deploy', '-p', 'cp', '-i', 'w', '--image', 'x', '--isolate', '--no-isolate'])).toThrow('contradict');
   });
 });
+
+describe('the request command line', () => {
+  it('builds a SendHttpRequest from curl-like flags', () => {
+    const cmd = parseCommandLine([
+      'request',
+      'web',
+      '-p',
+      'cp',
+      '-X',
+      'post',
+      '--path',
+      '/a?b=1',
+      '-H',
+      'Content-Type: text/plain',
+      '-d',
+      'hi',
+      '--port',
+      '8080',
+      '--timeout',
+      '2.5',
+      '--include',
+    ]);
+    expect(cmd).toMatchObject({
+      name: 'request',
+      include: true,
+      request: {
+        providerId: 'cp',
+        instanceId: 'web',
+        port: 8080,
+        method: 'POST',
+        path: '/a?b=1',
+        headers: [{ name: 'Content-Type', value: 'text/plain' }],
+        timeoutMs: '2500',
+      },
+    });
+    expect(cmd.name === 'request' && Buffer.from(cmd.request.body as Uint8Array).toString()).toBe('hi');
+    expect(parseCommandLine(['request', 'web', '-p', 'cp'])).toMatchObject({ request: { port: 0, method: 'GET', path: '/', timeoutMs: '0' }, include: false });
+  });
+
+  it('names the flag it refuses', () => {
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '--port', 'http'])).toThrow('--port "http" is not a port number (1-65535)');
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '-H', 'novalue'])).toThrow('--header "novalue": expected "Name: value"');
+    expect(() => parseCommandLine(['request', '-p', 'cp'])).toThrow('request: the instance id is required (request ID)');
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '--image', 'x'])).toThrow('--image is not an option of request (it belongs to deploy)');
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * The instance commands: instances, describe, watch, logs, undeploy. The
+ * The instance commands: instances, describe, watch, logs, undeploy, request. The
  * rendering functions are pure (wire message in, text out) so they are
  * unit-tested without a daemon.
  */
@@ -14,8 +14,10 @@ import type {
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
 import { endpointData, networkRows, type EndpointData } from './network-text.js';
+import { printAnswer } from './request.js';
+import type { SendHttpRequestResponse__Output } from '../adapters/grpc/contract.js';
 
-export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' }>;
+export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' | 'request' }>;
 
 /** An instance as scripts get it with --json: plain names and numbers. */
 export interface InstanceData {
@@ -189,6 +191,8 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
         io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human);
         return 0;
       }
+      case 'request':
+        return printAnswer(await call<SendHttpRequestResponse__Output>('SendHttpRequest', command.request), command.include, json, io);
       case 'watch': {
         // No deadline: a watch runs until interrupted; --json prints one object per line.
         const stream = client.WatchInstances({ providerId });

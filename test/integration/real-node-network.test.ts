@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { icall, instancesClient, type WireInstance } from '../helpers/instances.js';
+import { buildCli, runCli } from '../helpers/cli.js';
 import { REAL_NODE_SELECTOR, REAL_NODE_TOLERATION, realNode } from '../helpers/real-node.js';
 import { LABEL_INSTANCE_ID } from '../../src/shared/labels.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
@@ -66,6 +67,7 @@ describe.skipIf(!node.available)('reaching instances on the real node', () => {
     icall<SendHttpRequestResponse__Output>(ic, 'SendHttpRequest', { providerId: PROVIDER, instanceId: 'httpd', ...request });
 
   beforeAll(async () => {
+    buildCli();
     ns = await createTestNamespace('real-node-network');
     d = await startTestDaemon(ns.name, {
       resource: { cpu: 2000, memory: '1Gi', gpu: 0 },
@@ -126,6 +128,17 @@ describe.skipIf(!node.available)('reaching instances on the real node', () => {
     expect((await networking.readNamespacedNetworkPolicy({ name: 'httpd', namespace: ns.name })).spec?.podSelector?.matchLabels).toMatchObject({
       [LABEL_INSTANCE_ID]: 'httpd',
     });
+  });
+
+  it('the CLI sends the same requests: the body on stdout, --include adds status and headers, exit 1 from HTTP 400 on', async () => {
+    const addr = ['--addr', `127.0.0.1:${d.daemon.port}`, '-p', PROVIDER];
+    const page = await runCli(['request', 'httpd', ...addr, '--path', '/index.html']);
+    expect(page).toEqual({ code: 0, stdout: 'hello from httpd\n', stderr: '' });
+    const posted = await runCli(['request', 'httpd', ...addr, '-X', 'post', '--path', '/cgi-bin/echo', '-H', 'X-Test: cli', '-d', 'from the cli', '--include']);
+    expect(posted.code).toBe(0);
+    expect(posted.stdout).toMatch(/^HTTP 200\n(.+: .+\n)+\nmethod=POST\nx-test=cli\nfrom the cli$/);
+    const missing = await runCli(['request', 'httpd', ...addr, '--path', '/nope.html']);
+    expect([missing.code, missing.stderr]).toEqual([1, 'k8s-provider-cli: request: the instance answered HTTP 404\n']);
   });
 
   it('refuses requests once the instance is no longer Running', async () => {
