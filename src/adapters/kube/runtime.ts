@@ -1,7 +1,7 @@
 /** Creates and deletes workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
 import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { DeploySpec } from '../../core/deploy-spec.js';
-import { ErrorKind, DomainError } from '../../core/errors.js';
+import { ErrorKind, DomainError, unavailable } from '../../core/errors.js';
 import type { WorkloadKind } from '../../core/instances.js';
 import type { DeleteOptions, DeleteOutcome, WorkloadRef, WorkloadRuntime } from '../../core/ports.js';
 import { abortWith } from '../../shared/kube-abort.js';
@@ -52,6 +52,10 @@ export class KubeRuntime implements WorkloadRuntime {
     } catch (err) {
       // No half-made instance: without its Service or NetworkPolicy the workload goes again (and with it whatever was made).
       await this.delete({ kind: spec.kind, name, uid }, { propagation: 'Background' }).catch(() => undefined);
+      // A name conflict here is the Service's or NetworkPolicy's, not the workload's: the caller must not take it for an existing instance.
+      if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
+        throw unavailable(`the Service or NetworkPolicy of instance "${spec.instanceId}" could not be made (${err.message}); retry the Deploy`);
+      }
       throw err;
     }
   }
