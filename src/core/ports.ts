@@ -46,7 +46,9 @@ export interface WorkloadRuntime {
    * reports those as `network`; throws AlreadyExists when the workload's
    * name is taken. If a network object cannot be made, the workload is
    * deleted again and the error thrown: no half-made instance stays.
-   * When `signal` aborts, the call is cut and not retried.
+   * When `signal` aborts, the workload's create is cut and not retried; once
+   * the workload exists its network objects are made regardless (they hold
+   * nothing against the books).
    */
   create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }>;
   /**

@@ -48,7 +48,9 @@ export class KubeRuntime implements WorkloadRuntime {
     }
     if (!this.network || !uid) return { name };
     try {
-      return { name, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }, signal) };
+      // Not cut by `signal`: the workload is admitted and made, and these hold nothing against the
+      // books, so a replica that stops leading meanwhile finishes the instance rather than undo it.
+      return { name, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }) };
     } catch (err) {
       // No half-made instance: without its Service or NetworkPolicy the workload goes again (and with it whatever was made).
       await this.delete({ kind: spec.kind, name, uid }, { propagation: 'Background' }).catch(() => undefined);
