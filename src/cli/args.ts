@@ -12,6 +12,7 @@ import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.
 import { NETWORK_FLAGS, networkFlags } from './network-text.js';
 import { REQUEST_FLAGS, REQUEST_HELP, REQUEST_SHARED_FLAGS, requestFromFlags } from './request.js';
 import type { SendHttpRequestRequest } from '../adapters/grpc/contract.js';
+import { SchedulingFlagError, schedulingFlags } from './scheduling-flags.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -91,6 +92,10 @@ const DEPLOY = {
   'node-selector': { type: 'string', multiple: true },
   toleration: { type: 'string', multiple: true },
   ...NETWORK_FLAGS,
+  'priority-class': { type: 'string' },
+  apart: { type: 'string', multiple: true },
+  together: { type: 'string', multiple: true },
+  spread: { type: 'string', multiple: true },
 } as const;
 
 const PODS = {
@@ -262,6 +267,15 @@ function commonFlags(values: Values): CommonFlags {
   };
 }
 
+function scheduling(values: Values): Partial<Workload> {
+  try {
+    return schedulingFlags(values);
+  } catch (err) {
+    if (err instanceof SchedulingFlagError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 function deployRequest(values: Values, providerId: string): DeployRequest {
   const instanceId = values['instance-id'];
   const image = values.image;
@@ -305,6 +319,7 @@ function workloadFlags(values: Values): Workload | undefined {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  Object.assign(w, scheduling(values));
   return Object.keys(w).length > 0 ? w : undefined;
 }
 
@@ -463,6 +478,12 @@ deploy flags:
   --expose cluster-ip|node-port|none   how declared ports are reached (default cluster-ip)
   --isolate, --no-isolate  override network.isolate for this instance
   --peer-label KEY        a --label key: instances with the same value may reach this one
+  --priority-class NAME   an existing PriorityClass (system-* are refused)
+  --apart LABEL[,topology=KEY][,preferred][,weight=N]   repeatable; not on the same node
+                          (or KEY domain) as another instance with the same value of LABEL
+  --together LABEL[,topology=KEY][,preferred][,weight=N]   repeatable; on the same one
+  --spread KEY[,skew=N][,anyway][,group=LABEL][,min-domains=N]   repeatable; spread
+                          instances (of LABEL's group, or all) evenly over the KEY domains
 
 instances flags:
   --phase P               pending, running, succeeded, failed, terminating or unknown; repeatable

@@ -45,6 +45,9 @@ export interface InstanceData {
   readonly cleanupPolicy: string;
   readonly endpoint: EndpointData | null;
   readonly networkPolicy: string;
+  readonly priorityClassName: string;
+  /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
+  readonly placement: readonly string[];
 }
 
 const strip = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
@@ -76,6 +79,8 @@ export function instanceData(i: Instance__Output): InstanceData {
     cleanupPolicy: i.cleanupPolicy,
     endpoint: endpointData(i),
     networkPolicy: i.networkPolicy ?? '',
+    priorityClassName: i.priorityClassName ?? '',
+    placement: i.placement ?? [],
   };
 }
 
@@ -121,8 +126,11 @@ export function describeText(i: InstanceData, now: number): string {
     ['Usage', i.usage ? `${resources(i.usage)} (${i.usage.source}${i.usage.stale ? ', stale' : ''}, ${age(i.usage.sampledAtUnixMs, now)} ago)` : '-'],
   ];
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
+  if (i.priorityClassName) rows.push(['Priority', i.priorityClassName]);
+  // One row per rule, the label on the first only, as kubectl describe lists tolerations.
+  rows.push(...i.placement.map((rule, n): [string, string] => [n === 0 ? 'Placement' : '', rule]));
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
+  return `${rows.map(([k, v]) => `${(k ? `${k}:` : '').padEnd(width)} ${v}`).join('\n')}\n`;
 }
 
 /** One line per watch event: time, event, instance, phase, reason. */

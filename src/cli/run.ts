@@ -171,7 +171,26 @@ async function disconnectCommand({ call, providerId, emit }: RpcContext): Promis
 async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<number> {
   const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
   const c = capacityAmounts(res.capacity);
-  emit(resourceTable(c), c);
+  const q = res.quotaGuard;
+  if (!q) {
+    emit(resourceTable(c), c);
+    return EXIT_OK;
+  }
+  // resource.enforce_with_resourcequota: the namespace quota beside the books.
+  const quota = {
+    name: q.name,
+    inForce: q.inForce,
+    hard: amounts(q.hard),
+    used: amounts(q.used),
+    others: amounts(q.others),
+    hardPods: Number(q.hardPods),
+    usedPods: Number(q.usedPods),
+  };
+  const state = q.inForce ? 'in force' : 'being put back';
+  emit(
+    `${resourceTable(c)}\nResourceQuota ${q.name} (${state}), pods ${quota.usedPods}/${quota.hardPods}:\n${resourceTable({ hard: quota.hard, used: quota.used, others: quota.others })}`,
+    { ...c, quotaGuard: quota },
+  );
   return EXIT_OK;
 }
 

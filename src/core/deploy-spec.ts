@@ -17,6 +17,10 @@ import {
   type NetworkDefaults,
   type WorkloadNetwork,
 } from './workload-network.js';
+import { labelKeyProblem, labelValueProblem, quoted } from './label-syntax.js';
+import { normaliseScheduling, schedulingHashPart, withGpuPlacement, type GpuPlacement, type Scheduling, type SchedulingInput } from './scheduling.js';
+
+export { labelKeyProblem, labelValueProblem } from './label-syntax.js';
 
 export { CLEANUP_POLICIES, type CleanupPolicy } from './cleanup.js';
 
@@ -34,7 +38,7 @@ export interface TolerationInput {
   readonly tolerationSeconds?: number | undefined;
 }
 
-export interface WorkloadInput {
+export interface WorkloadInput extends SchedulingInput {
   readonly kind?: WorkloadKind | undefined;
   readonly command?: readonly string[];
   readonly args?: readonly string[];
@@ -95,6 +99,8 @@ export interface DeploySpec {
   readonly tolerations: readonly Toleration[];
   /** Service and isolation (core/workload-network.ts). */
   readonly network: WorkloadNetwork;
+  /** PriorityClass, affinity and topology spread (core/scheduling.ts). */
+  readonly scheduling?: Scheduling | undefined;
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
   readonly specHash: string;
 }
@@ -104,35 +110,14 @@ export interface DeployDefaults {
   readonly jobCleanupPolicy: CleanupPolicy;
   /** network.*; absent: isolated, no opt-out, no provider-wide peer label. */
   readonly network?: NetworkDefaults | undefined;
+  /** gpu.node_selector and gpu.tolerations, added to deploys that ask for a GPU. */
+  readonly gpuPlacement?: GpuPlacement | undefined;
 }
 
 export const MAX_INSTANCE_ID_LENGTH = 253;
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const RESERVED_LABEL_PREFIX = 'iarnet.';
-
-export function labelKeyProblem(key: string): string | undefined {
-  const slash = key.lastIndexOf('/');
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
-    return `${quoted(key)}: prefix must be a DNS subdomain`;
-  }
-  if (name.length > 63 || !LABEL_NAME.test(name)) {
-    return `${quoted(key)}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
-  }
-  return undefined;
-}
-
-export function labelValueProblem(value: string): string | undefined {
-  if (value === '') return undefined;
-  if (value.length > 63 || !LABEL_NAME.test(value)) {
-    return `${quoted(value)}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
-  }
-  return undefined;
-}
 
 function checkLabels(field: string, labels: Readonly<Record<string, string>>, problems: string[], reserved: boolean): void {
   for (const [k, v] of Object.entries(labels)) {
@@ -166,12 +151,7 @@ export function specHashOf(normalised: object): string {
 type Problems = string[];
 
 /** A request may carry megabytes of junk; an answer quotes at most this much of any one value, and lists at most this many problems. */
-const QUOTE_LIMIT = 200;
 const PROBLEM_LIMIT = 20;
-
-function quoted(value: string): string {
-  return JSON.stringify(value.length > QUOTE_LIMIT ? `${value.slice(0, QUOTE_LIMIT)}…` : value);
-}
 
 function summarise(problems: Problems): string {
   if (problems.length <= PROBLEM_LIMIT) return problems.join('; ');
@@ -308,6 +288,8 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
   const network = validateNetwork(networkInputOf(w), ports, labels, networkDefaults(defaults), problems, labelKeyProblem);
+  const scheduling = normaliseScheduling(w, labels, problems);
+  const placed = withGpuPlacement(resources.gpu, nodeSelector, tolerations, defaults.gpuPlacement, problems);
 
   if (problems.length > 0) throw invalidArgument(summarise(problems));
 
@@ -327,8 +309,9 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     backoffLimit: isJob ? (w.backoffLimit ?? 0) : undefined,
     labels,
     annotations,
-    nodeSelector,
-    tolerations,
+    nodeSelector: placed.nodeSelector,
+    tolerations: placed.tolerations,
+    scheduling,
     network,
     // Hashed before the daemon's defaults are applied, so a retry after a
     // restart with changed defaults is still recognised as the same request.
@@ -350,6 +333,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       nodeSelector,
       tolerations,
       ...networkHashPart(w),
+      ...schedulingHashPart(scheduling),
     }),
   };
 }

@@ -4,7 +4,7 @@
  * and whether it is stuck. Same input, same answer, on every replica.
  */
 import type { CleanupPolicy } from './cleanup.js';
-import type { ObservedJob, ObservedPod, WorkloadKind } from './instances.js';
+import type { ObservedJob, ObservedPod, Placement, WorkloadKind } from './instances.js';
 import { ZERO, add, type Resources } from './resources.js';
 
 export type InstancePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Terminating' | 'Unknown';
@@ -37,6 +37,8 @@ export interface InstanceStatus {
   readonly image: string;
   /** The pod the status describes: the instance's pod, or the Job's latest pod. */
   readonly podName: string | undefined;
+  /** That pod's uid (Events about it name it). */
+  readonly podUid?: string | undefined;
   readonly phase: InstancePhase;
   readonly ready: boolean;
   /** Machine-readable cause (Unschedulable, ImagePullBackOff, OOMKilled, BackoffLimitExceeded, ...); '' when none. */
@@ -58,6 +60,8 @@ export interface InstanceStatus {
   readonly holds: Resources;
   readonly cleanupPolicy: CleanupPolicy | undefined;
   readonly specHash: string | undefined;
+  /** Priority class and scheduling rules, as on the workload's pod (template). */
+  readonly placement: Placement | undefined;
 }
 
 export interface Described {
@@ -139,6 +143,7 @@ export function describeInstance(id: string, job: ObservedJob | undefined, pods:
       id,
       ...identityOf(job, pod),
       podName: pod?.name,
+      podUid: pod?.uid,
       ...life,
       ready: life.phase === 'Running' && (pod?.ready ?? false),
       node: pod?.node ?? '',
@@ -159,7 +164,10 @@ function ownPods(job: ObservedJob | undefined, pods: readonly ObservedPod[]): re
   return standalone.length > 0 ? standalone : pods;
 }
 
-type Identity = Pick<InstanceStatus, 'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash'>;
+type Identity = Pick<
+  InstanceStatus,
+  'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash' | 'placement'
+>;
 
 function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined): Identity {
   if (job) {
@@ -172,6 +180,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
       createdAt: job.createdAt,
       cleanupPolicy: job.cleanupPolicy,
       specHash: job.specHash,
+      placement: job.placement ?? pod?.placement,
     };
   }
   const ofJob = pod?.jobName !== undefined;
@@ -185,6 +194,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
     createdAt: pod?.createdAt,
     cleanupPolicy: undefined,
     specHash: pod?.specHash,
+    placement: pod?.placement,
   };
 }
 

@@ -60,6 +60,14 @@ export interface ObservedPod {
   readonly notReadySince?: number;
   readonly ready?: boolean;
   readonly container?: ObservedContainer;
+  readonly placement?: Placement;
+}
+
+/** Where the pod may run, as read back from its spec (a summary for people, not for the books). */
+export interface Placement {
+  readonly priorityClassName: string;
+  /** One line per rule: node selector, tolerations, (anti-)affinity, topology spread. */
+  readonly rules: readonly string[];
 }
 
 export interface ObservedJob {
@@ -84,6 +92,8 @@ export interface ObservedJob {
   readonly message?: string;
   /** Pods that failed so far (status.failed): the retries used. */
   readonly failedPods?: number;
+  /** Of its pod template. */
+  readonly placement?: Placement;
 }
 
 export interface ObservedWorkloads {
@@ -121,18 +131,47 @@ export function isLive(instance: Instance): boolean {
  * Succeeded, Failed or is gone; an unfinished Job holds one pod's requests
  * even while it has no live pod, because the Job controller is about to
  * (re)create one and admission must not hand that room to someone else.
+ * The full recompute: the books apply changes one instance at a time with
+ * deriveInstance, and must always equal this.
  */
 export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
   const podsByInstance = groupByInstance(observed.pods);
-  const out = new Map<string, Instance>();
+  const jobsByInstance = new Map<string, ObservedJob[]>();
   for (const job of observed.jobs) {
-    const pods = podsByInstance.get(job.instanceId)?.filter((p) => p.jobName === job.name) ?? [];
-    out.set(job.instanceId, jobInstance(job, pods));
+    const list = jobsByInstance.get(job.instanceId);
+    if (list) list.push(job);
+    else jobsByInstance.set(job.instanceId, [job]);
+  }
+  const out = new Map<string, Instance>();
+  for (const [instanceId, jobs] of jobsByInstance) {
+    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobs);
+    if (instance) out.set(instanceId, instance);
   }
   for (const [instanceId, pods] of podsByInstance) {
-    if (!out.has(instanceId)) out.set(instanceId, podInstance(instanceId, pods));
+    if (out.has(instanceId)) continue;
+    const instance = deriveInstance(instanceId, pods, []);
+    if (instance) out.set(instanceId, instance);
   }
   return out;
+}
+
+/**
+ * One instance from the pods and jobs that carry its id (in any order), or
+ * undefined when there are none. Should a second Job appear for one id (made
+ * by hand), the instance is the first by name, as the instance API shows it.
+ */
+export function deriveInstance(instanceId: string, pods: readonly ObservedPod[], jobs: Iterable<ObservedJob>): Instance | undefined {
+  let job: ObservedJob | undefined;
+  for (const j of jobs) if (!job || j.name < job.name) job = j;
+  if (job) {
+    const name = job.name;
+    return jobInstance(
+      job,
+      pods.filter((p) => p.jobName === name),
+    );
+  }
+  const [first, ...rest] = pods;
+  return first ? podInstance(instanceId, [first, ...rest]) : undefined;
 }
 
 type NonEmpty<T> = [T, ...T[]];
@@ -170,8 +209,10 @@ function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
 /** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
 function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
   const standalone = pods.filter((p) => p.jobName === undefined);
-  const all = standalone.length > 0 ? standalone : pods;
-  const first = standalone[0] ?? pods[0];
+  const all: readonly ObservedPod[] = standalone.length > 0 ? standalone : pods;
+  // The first by name, so the answer does not depend on the order the pods were seen in.
+  let first = all[0] ?? pods[0];
+  for (const p of all) if (p.name < first.name) first = p;
   const live = all.filter((p) => !FINISHED.has(p.phase));
   return {
     id: instanceId,

@@ -41,7 +41,8 @@ export type DeleteOutcome = 'deleted' | 'gone';
 /** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
-   * Creates the Pod or Job for the spec, then the Service and NetworkPolicy
+   * Creates the Pod or Job for the spec (answering the new object's uid when
+   * known), then the Service and NetworkPolicy
    * its network asks for (owned by the workload, so they go with it), and
    * reports those as `network`; throws AlreadyExists when the workload's
    * name is taken. If a network object cannot be made, the workload is
@@ -50,7 +51,7 @@ export interface WorkloadRuntime {
    * the workload exists its network objects are made regardless (they hold
    * nothing against the books).
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }>;
+  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined; network?: InstanceNetworkState | undefined }>;
   /**
    * Makes what is missing of the network objects of a workload that exists
    * (a daemon stopped between the workload and its Service); what is there
@@ -59,7 +60,10 @@ export interface WorkloadRuntime {
    */
   ensureNetwork?(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
-  lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
+  lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**
    * Deletes a workload; a Job always with an explicit propagation policy, so
    * its pods never outlive it (the API's default for Jobs orphans them).

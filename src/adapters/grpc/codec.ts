@@ -17,6 +17,7 @@ import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeU
 import type { Workload__Output } from './generated/provider/Workload.js';
 import type { Endpoint__Output } from './generated/provider/Endpoint.js';
 import type { Expose, InstanceEndpoint } from '../../core/workload-network.js';
+import { schedulingFromWire } from './scheduling-codec.js';
 
 type Int64 = string | number | { toString(): string };
 
@@ -89,6 +90,7 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
     })),
     ...(expose ? { expose } : {}),
     ...(w.network ? { network: { isolate: w.network.isolate ?? undefined, peerLabel: w.network.peerLabel } } : {}),
+    ...schedulingFromWire(w),
   };
 }
 

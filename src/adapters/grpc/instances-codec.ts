@@ -46,6 +46,8 @@ export function instanceToWire(s: InstanceView): Instance {
     cleanupPolicy: s.cleanupPolicy ? CLEANUP_TO_WIRE[s.cleanupPolicy] : '',
     endpoint: s.endpoint ? instanceEndpointToWire(s.endpoint) : null,
     networkPolicy: s.networkPolicy ?? '',
+    priorityClassName: s.placement?.priorityClassName ?? '',
+    placement: [...(s.placement?.rules ?? [])],
   };
 }
 

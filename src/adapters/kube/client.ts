@@ -1,5 +1,14 @@
 /** Builds the KubeConfig in the documented order and the typed API clients. */
-import { BatchV1Api, CoreV1Api, AuthorizationV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+} from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
 
 export interface KubeSettings {
@@ -17,6 +26,8 @@ export interface KubeClients {
   readonly coordination: CoordinationV1Api;
   /** NetworkPolicies that isolate instances. */
   readonly networking: NetworkingV1Api;
+  /** events.k8s.io/v1: what the daemon reports on the objects it acts on. */
+  readonly events: EventsV1Api;
   /** Where the configuration came from, for the start-up log. */
   readonly source: string;
   readonly server: string;
@@ -64,6 +75,7 @@ export function makeClients(settings: KubeSettings): KubeClients {
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
     networking: kubeConfig.makeApiClient(NetworkingV1Api),
+    events: kubeConfig.makeApiClient(EventsV1Api),
     source,
     server,
   };

@@ -6,6 +6,8 @@ import type { V1Job, V1NetworkPolicy, V1Node, V1Pod, V1Service } from '@kubernet
 import type { Logger } from '../../core/ports.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
+import { slimJob, slimPod } from './slim.js';
+import { LIST_PAGE_SIZE, listAll } from './slim-list.js';
 
 export interface InformerSettings {
   readonly namespace: string;
@@ -39,16 +41,20 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'pods',
         path: `/api/v1/namespaces/${namespace}/pods`,
-        list: () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll((cont, o) => kube.core.listNamespacedPod({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
         labelSelector: selector,
+        slim: slimPod,
       }),
     managedJobs: () =>
       new Informer<V1Job>({
         ...common,
         name: 'jobs',
         path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll((cont, o) => kube.batch.listNamespacedJob({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimJob),
         labelSelector: selector,
+        slim: slimJob,
       }),
     managedServices: () =>
       new Informer<V1Service>({
@@ -67,6 +73,13 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         labelSelector: selector,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),
-    allPods: () => new Informer<V1Pod>({ ...common, name: 'all-pods', path: '/api/v1/pods', list: () => kube.core.listPodForAllNamespaces({}) }),
+    allPods: () =>
+      new Informer<V1Pod>({
+        ...common,
+        name: 'all-pods',
+        path: '/api/v1/pods',
+        list: () => listAll((cont, o) => kube.core.listPodForAllNamespaces({ limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
+        slim: slimPod,
+      }),
   };
 }

@@ -59,5 +59,6 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     custom: instrumentApi(clients.custom, observer),
     coordination: instrumentApi(clients.coordination, observer),
     networking: instrumentApi(clients.networking, observer),
+    events: instrumentApi(clients.events, observer),
   };
 }

@@ -13,6 +13,7 @@ import {
   LABEL_PROVIDER_ID,
 } from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
+import { schedulingFields } from './scheduling-manifest.js';
 
 /** workloads.security from the config: how every deployed pod is locked down. */
 export interface WorkloadSecurity {
@@ -116,7 +117,8 @@ function container(spec: DeploySpec, security: WorkloadSecurity): V1Container {
   return c;
 }
 
-function podSpec(spec: DeploySpec, security: WorkloadSecurity, activeDeadlineSeconds: number | undefined): V1PodSpec {
+function podSpec(spec: DeploySpec, ctx: ManifestContext, activeDeadlineSeconds: number | undefined): V1PodSpec {
+  const security = ctx.security;
   const s: V1PodSpec = {
     restartPolicy: 'Never',
     // Components never call the Kubernetes API, and must not see the namespace's
@@ -129,12 +131,13 @@ function podSpec(spec: DeploySpec, security: WorkloadSecurity, activeDeadlineSec
   if (activeDeadlineSeconds !== undefined) s.activeDeadlineSeconds = activeDeadlineSeconds;
   if (Object.keys(spec.nodeSelector).length > 0) s.nodeSelector = { ...spec.nodeSelector };
   if (spec.tolerations.length > 0) s.tolerations = spec.tolerations.map((t) => ({ ...t }));
+  if (spec.scheduling) Object.assign(s, schedulingFields(spec.scheduling, ctx.selectorLabels));
   return s;
 }
 
 /** A long-running component: one Pod, never restarted by Kubernetes (the control plane decides). */
 export function podManifest(spec: DeploySpec, ctx: ManifestContext): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, ctx.security, spec.timeoutSeconds) };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, ctx, spec.timeoutSeconds) };
 }
 
 /**
@@ -155,7 +158,7 @@ export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
       ...(policy === 'Always' ? { ttlSecondsAfterFinished: 0 } : {}),
       template: {
         metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
-        spec: podSpec(spec, ctx.security, undefined),
+        spec: podSpec(spec, ctx, undefined),
       },
     },
   };

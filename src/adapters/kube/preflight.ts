@@ -17,7 +17,12 @@ export interface Permission {
   readonly optional?: boolean;
 }
 
-export function requiredPermissions(namespace: string, autoCapacity: boolean): Permission[] {
+/**
+ * `eventsNamespace`: where the daemon's own pod is, when it runs in one and
+ * events are on (events about the daemon go beside its pod); undefined
+ * otherwise.
+ */
+export function requiredPermissions(namespace: string, autoCapacity: boolean, eventsNamespace?: string): Permission[] {
   const perms: Permission[] = [];
   for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
     perms.push({ verb, resource: 'pods', group: '', namespace });
@@ -39,6 +44,10 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
   for (const verb of ['get', 'create', 'update', 'patch', 'delete']) {
     perms.push({ verb, resource: 'pods', subresource: 'proxy', group: '', namespace, optional: true });
   }
+  // Kubernetes Events: best effort, so optional (without them the daemon logs that it cannot write Events, once).
+  for (const ns of new Set([namespace, ...(eventsNamespace ? [eventsNamespace] : [])])) {
+    for (const verb of ['create', 'patch']) perms.push({ verb, resource: 'events', group: 'events.k8s.io', namespace: ns, optional: true });
+  }
   if (autoCapacity) {
     for (const verb of ['list', 'watch']) {
       perms.push({ verb, resource: 'nodes', group: '' });
@@ -46,6 +55,12 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
     }
   }
   return perms;
+}
+
+/** resource.enforce_with_resourcequota: the daemon creates, watches and puts back its ResourceQuota (never deletes it). */
+export function quotaGuardPermissions(namespace: string, enabled: boolean): Permission[] {
+  if (!enabled) return [];
+  return ['get', 'list', 'watch', 'create', 'update'].map((verb) => ({ verb, resource: 'resourcequotas', group: '', namespace }));
 }
 
 export const describePermission = (p: Permission): string =>
@@ -113,13 +128,21 @@ async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void>
             automountServiceAccountToken: false,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
-              { name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } },
+              {
+                name: 'c',
+                image: 'preflight',
+                // A ResourceQuota on the namespace (the quota guard) refuses pods without requests.
+                resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '1m', memory: '1Mi' } },
+                securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
+              },
             ],
           },
         },
       }),
     );
   } catch (err) {
+    // A full quota answers only for a namespace that exists.
+    if (err instanceof DomainError && err.kind === ErrorKind.ResourceExhausted) return;
     if (err instanceof DomainError && (err.kind === ErrorKind.NotFound || err.kind === ErrorKind.FailedPrecondition)) throw missing();
     throw err;
   }

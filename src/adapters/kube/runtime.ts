@@ -11,24 +11,31 @@ import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
 import type { NetworkObjects } from './network-objects.js';
 import type { InstanceNetworkState } from '../../core/workload-network.js';
+import { checkJobPodAdmission } from './admission-check.js';
+
+export interface RuntimeContext extends ManifestContext {
+  /** A ResourceQuota guards the namespace: a Job's pod is dry-run through admission before the Job is created. */
+  readonly quotaGuard?: boolean | undefined;
+}
 
 export class KubeRuntime implements WorkloadRuntime {
   constructor(
     private readonly core: CoreV1Api,
     private readonly batch: BatchV1Api,
-    private readonly ctx: ManifestContext,
+    private readonly ctx: RuntimeContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
     /** The instances' Services and NetworkPolicies; absent: none are made. */
     private readonly network?: NetworkObjects,
   ) {}
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; network?: InstanceNetworkState | undefined }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid: string | undefined; network?: InstanceNetworkState | undefined }> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
     let uid: string | undefined;
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
+      if (this.ctx.quotaGuard || spec.scheduling?.priorityClassName) await checkJobPodAdmission(this.core, body, this.retry, signal);
       const job = await withRetry(
         { verb: 'create', resource: 'jobs', namespace },
         () => this.batch.createNamespacedJob({ namespace, body }, options),
@@ -46,11 +53,11 @@ export class KubeRuntime implements WorkloadRuntime {
       );
       uid = pod.metadata?.uid;
     }
-    if (!this.network || !uid) return { name };
+    if (!this.network || !uid) return { name, uid };
     try {
       // Not cut by `signal`: the workload is admitted and made, and these hold nothing against the
       // books, so a replica that stops leading meanwhile finishes the instance rather than undo it.
-      return { name, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }) };
+      return { name, uid, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }) };
     } catch (err) {
       // No half-made instance: without its Service or NetworkPolicy the workload goes again (and with it whatever was made).
       await this.delete({ kind: spec.kind, name, uid }, { propagation: 'Background' }).catch(() => undefined);
@@ -66,15 +73,19 @@ export class KubeRuntime implements WorkloadRuntime {
     return this.network?.ensure(spec, ref);
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
+  async lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
+    const options = signal && abortWith(signal);
     const pod = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }, options), this.retry, signal),
     );
     if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
     const job = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }, options), this.retry, signal),
     );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     return undefined;
