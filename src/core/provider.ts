@@ -32,6 +32,9 @@ export interface ProviderOptions {
   readonly deployTimeoutMs?: number | undefined;
 }
 
+/** The caller's id as JSON, cut at 200 characters: the answer may come before validation, and stays one line. */
+const quoted = (id: string): string => JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id);
+
 /** Kept between the answer and the caller's own deadline, so the answer reaches it in time. */
 const ANSWER_MARGIN_MS = 250;
 
@@ -144,7 +147,7 @@ export class Provider {
         deadline.abort();
         reject(
           unavailable(
-            `the Kubernetes API server did not answer within ${bound} while deploying instance "${input.instanceId}"; ` +
+            `the Kubernetes API server did not answer within ${bound} while deploying instance ${quoted(input.instanceId)}; ` +
               'if the create reached it the instance appears shortly: retry the Deploy with the same instance id',
           ),
         );

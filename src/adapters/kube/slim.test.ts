@@ -14,7 +14,18 @@ const spec = (kind: 'Pod' | 'Job') =>
       image: 'iarnet/component:1',
       resources: { cpu: 250, memory: 64 * 2 ** 20, gpu: 1 },
       env: { SECRET: 'x', COMPONENT_ID: 'c7' },
-      workload: { kind },
+      // Every input of the placement summary, which observe reads from the spec.
+      workload: {
+        kind,
+        labels: { app_group: 'etl' },
+        nodeSelector: { disk: 'ssd' },
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'iarnet', effect: 'NoSchedule' }],
+        priorityClassName: 'batch-low',
+        affinity: [{ groupLabel: 'app_group', relation: 'Apart', mode: 'Preferred', topologyKey: 'kubernetes.io/hostname', weight: 50 }],
+        topologySpread: [
+          { groupLabel: 'app_group', topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', minDomains: undefined },
+        ],
+      },
     },
     { jobTimeoutSeconds: 600, jobCleanupPolicy: 'OnSuccess' },
   );
@@ -103,6 +114,9 @@ describe('slimPod / slimJob', () => {
     const slim = slimPod(full);
     expect(observePod(slim)).toEqual(observePod(full));
     expect(observePod(full)).toMatchObject({ instanceId: 'Task 7', jobName: 'task-7', node: 'node-1', unschedulable: { message: 'no room' } });
+    // node selector, apart from, spread (the served pod's only toleration is the server's default one)
+    expect(observePod(full).placement).toMatchObject({ priorityClassName: 'batch-low', rules: expect.any(Array) });
+    expect(observePod(full).placement?.rules).toHaveLength(3);
     expect(podRequests(slim)).toEqual(podRequests(full));
     expect(slim.metadata?.managedFields).toBeUndefined();
     expect(slim.spec?.volumes).toBeUndefined();
@@ -116,6 +130,8 @@ describe('slimPod / slimJob', () => {
     const slim = slimJob(full);
     expect(observeJob(slim)).toEqual(observeJob(full));
     expect(observeJob(full)).toMatchObject({ finished: 'Failed', reason: 'BackoffLimitExceeded', failedPods: 2, cleanupPolicy: 'OnSuccess' });
+    expect(observeJob(full).placement).toMatchObject({ priorityClassName: 'batch-low' });
+    expect(observeJob(full).placement?.rules).toHaveLength(4); // node selector, toleration, apart from, spread
     expect(slim.metadata?.managedFields).toBeUndefined();
   });
 

@@ -41,7 +41,8 @@ function slimContainer(c: V1Container): V1Container {
 
 function slimPodSpec(s: V1PodSpec | undefined): V1PodSpec | undefined {
   if (!s) return undefined;
-  const out = pick(s, ['nodeName', 'overhead']) as V1PodSpec;
+  // The scheduling fields feed the instance's placement summary (observe.ts, placement-summary.ts).
+  const out = pick(s, ['nodeName', 'overhead', 'priorityClassName', 'nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints']) as V1PodSpec;
   out.containers = (s.containers ?? []).map(slimContainer);
   if (s.initContainers) out.initContainers = s.initContainers.map(slimContainer);
   return out;
