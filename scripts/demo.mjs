@@ -127,6 +127,13 @@ try {
     'COMPONENT_ID=component-1',
     '-e',
     'ZMQ_ADDR=tcp://control-plane:5555',
+    // A declared port gets a Service (component-1.demo.svc); the NetworkPolicy lets in its peers (same "app").
+    '--port',
+    'http:8080',
+    '-l',
+    'app=demo',
+    '--peer-label',
+    'app',
   ]);
   run([
     'deploy',
@@ -285,5 +292,7 @@ try {
   running.daemon.kill('SIGTERM');
   const code = await running.exited;
   console.log(`daemon exited with ${code}`);
-  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l ${LABEL_MANAGED}=true`);
+  console.log(
+    `\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,services,networkpolicies -n ${namespace} -l ${LABEL_MANAGED}=true`,
+  );
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Lease, V1Node, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
+import type { V1Job, V1Lease, V1NetworkPolicy, V1Node, V1Pod, V1ResourceQuota, V1Service } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -48,6 +48,12 @@ import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
+import { NetworkObjects } from './adapters/kube/network-objects.js';
+import { InformedNetworkDirectory } from './adapters/kube/network-directory.js';
+import { DEFAULT_RETRY } from './adapters/kube/retry.js';
+import type { NetworkDirectory } from './core/workload-network.js';
+import { KubeHttpProxy } from './adapters/kube/pod-proxy.js';
+import { InstanceRequests } from './core/instance-request.js';
 import { KubeEventWriter, daemonObject } from './adapters/kube/events.js';
 import { EventMetrics } from './adapters/prometheus/events.js';
 import { noEvents } from './core/events.js';
@@ -102,7 +108,14 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease> | Informer<V1ResourceQuota>;
+type AnyInformer =
+  | Informer<V1Pod>
+  | Informer<V1Job>
+  | Informer<V1Node>
+  | Informer<V1Lease>
+  | Informer<V1ResourceQuota>
+  | Informer<V1Service>
+  | Informer<V1NetworkPolicy>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -160,6 +173,8 @@ interface Core {
   readonly usage: UsagePoller;
   readonly instances: InstanceService;
   readonly tracker: InstanceTracker;
+  /** SendHttpRequest. */
+  readonly requests: InstanceRequests;
   /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
   readonly reconciler: Reconciler;
   /** The Kubernetes Events writer; undefined when events.enabled is false. */
@@ -182,6 +197,8 @@ interface CoreInputs {
   readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
+  /** The instances' Services and NetworkPolicies as observed. */
+  readonly network: NetworkDirectory;
   readonly eventMetrics: EventMetrics;
 }
 
@@ -258,6 +275,11 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
+  // A Service or NetworkPolicy that appears or goes after its pod: watchers see the instance's new endpoint.
+  const stopNetworkEvents = inputs.network.onChange?.((id) => {
+    const status = tracker.get(id);
+    if (status) hub.republish(status);
+  });
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
   const quotaGuard = inputs.quotas
@@ -271,12 +293,14 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     : undefined;
   // The active replica puts the quota in place as soon as it leads, and keeps it there.
   if (quotaGuard) elector.onChange((leading) => leading && void quotaGuard.reconcile());
-  const runtime = new KubeRuntime(kube.core, kube.batch, {
-    namespace,
-    selectorLabels: extraLabels,
-    security: config.workloads.security,
-    quotaGuard: quotaGuard !== undefined,
-  });
+  const networkObjects = new NetworkObjects(kube.core, kube.networking, { namespace, selectorLabels: extraLabels, rules: config.network });
+  const runtime = new KubeRuntime(
+    kube.core,
+    kube.batch,
+    { namespace, selectorLabels: extraLabels, security: config.workloads.security, quotaGuard: quotaGuard !== undefined },
+    DEFAULT_RETRY,
+    networkObjects,
+  );
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -286,7 +310,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder, quota: quotaGuard },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder, quota: quotaGuard, network: inputs.network },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
@@ -295,6 +319,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
         jobTimeoutSeconds: config.jobs.timeout_seconds,
         jobCleanupPolicy: config.jobs.cleanup_policy,
         gpuPlacement: gpuPlacementOf(config.gpu),
+        network: { isolate: config.network.isolate, allowOptOut: config.network.allow_opt_out, peerLabel: config.network.peer_label },
       },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
@@ -311,6 +336,18 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     settled: (id) => provider.settled(id),
     log,
     events: recorder,
+    network: inputs.network,
+  });
+  const requests = new InstanceRequests({
+    session,
+    status: (id) => tracker.get(id),
+    network: inputs.network,
+    http: new KubeHttpProxy(kube.kubeConfig, { namespace }),
+    limits: {
+      maxRequestBytes: config.instances.request.max_request_bytes,
+      maxResponseBytes: config.instances.request.max_response_bytes,
+      defaultTimeoutMs: config.instances.request.timeout_seconds * 1000,
+    },
   });
   const reconciler = new Reconciler(
     { tracker, runtime, clock, log, observer: inputs.instanceMetrics, events: recorder },
@@ -332,6 +369,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     usage,
     instances,
     tracker,
+    requests,
     reconciler,
     events,
     quotaGuard,
@@ -340,6 +378,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       usage.stop();
       clearInterval(expiry);
       reconciler.stop();
+      stopNetworkEvents?.();
       hub.close();
       tracker.stop();
       sessionStore.stop();
@@ -432,11 +471,14 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const pods = build.managedPods();
   const jobs = build.managedJobs();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
+  const serviceInformer = build.managedServices();
+  const policyInformer = build.managedNetworkPolicies();
+  const network = new InformedNetworkDirectory(serviceInformer, policyInformer, config.kubernetes.namespace);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
   const quotas = config.resource.enforce_with_resourcequota
     ? quotaInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log)
     : undefined;
-  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches, ...(quotas ? [quotas] : [])];
+  const informerList: AnyInformer[] = [pods, jobs, leases, serviceInformer, policyInformer, ...capacityWatches, ...(quotas ? [quotas] : [])];
   await Promise.all(informerList.map((w) => w.start()));
   const cache = new WorkloadCache(pods, jobs);
   log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
@@ -447,7 +489,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   let listeningPort = config.server.port;
   const core = await startCore(
     config,
-    { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics },
+    { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics, network },
     log,
   );
   const { provider, usage, elector, session, sessionStore } = core;
@@ -473,7 +515,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
     providerService({ provider, log, observer, router, responseHeaders, polls }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, requests: core.requests, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);

@@ -9,6 +9,9 @@ import type { Workload } from '../adapters/grpc/contract.js';
 import type { Toleration } from '../adapters/grpc/contract.js';
 import type { ContainerPort } from '../adapters/grpc/contract.js';
 import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.js';
+import { NETWORK_FLAGS, networkFlags } from './network-text.js';
+import { REQUEST_FLAGS, REQUEST_HELP, REQUEST_SHARED_FLAGS, requestFromFlags } from './request.js';
+import type { SendHttpRequestRequest } from '../adapters/grpc/contract.js';
 import { SchedulingFlagError, schedulingFlags } from './scheduling-flags.js';
 
 export class UsageError extends Error {
@@ -48,6 +51,7 @@ export type Command =
   | { readonly name: 'watch'; readonly common: CommonFlags }
   | { readonly name: 'logs'; readonly common: CommonFlags; readonly request: GetLogsRequest }
   | { readonly name: 'undeploy'; readonly common: CommonFlags; readonly request: UndeployRequest }
+  | { readonly name: 'request'; readonly common: CommonFlags; readonly request: SendHttpRequestRequest; readonly include: boolean }
   | {
       readonly name: 'pods';
       readonly json: boolean;
@@ -87,6 +91,7 @@ const DEPLOY = {
   annotation: { type: 'string', multiple: true },
   'node-selector': { type: 'string', multiple: true },
   toleration: { type: 'string', multiple: true },
+  ...NETWORK_FLAGS,
   'priority-class': { type: 'string' },
   apart: { type: 'string', multiple: true },
   together: { type: 'string', multiple: true },
@@ -111,7 +116,17 @@ const LOGS = {
 } as const;
 const UNDEPLOY = { grace: { type: 'string' }, foreground: { type: 'boolean' } } as const;
 
-const ALL = { ...COMMON, ...DEPLOY, ...PODS, ...PROBE, ...INSTANCES, ...LOGS, ...UNDEPLOY, version: { type: 'boolean', short: 'V' } } as const;
+const ALL = {
+  ...COMMON,
+  ...DEPLOY,
+  ...PODS,
+  ...PROBE,
+  ...INSTANCES,
+  ...LOGS,
+  ...UNDEPLOY,
+  ...REQUEST_FLAGS,
+  version: { type: 'boolean', short: 'V' },
+} as const;
 
 const OWN: Record<string, readonly string[]> = {
   deploy: Object.keys(DEPLOY),
@@ -121,15 +136,16 @@ const OWN: Record<string, readonly string[]> = {
   instances: [...Object.keys(INSTANCES), 'kind'],
   logs: Object.keys(LOGS),
   undeploy: Object.keys(UNDEPLOY),
+  request: [...Object.keys(REQUEST_FLAGS), ...REQUEST_SHARED_FLAGS],
 };
 
 const RPC_COMMANDS: readonly RpcCommandName[] = ['connect', 'disconnect', 'capacity', 'available', 'usage', 'health'];
-const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy'];
+const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy', 'request'];
 const COMMANDS = [...RPC_COMMANDS, 'deploy', ...INSTANCE_COMMANDS, 'probe', 'pods', 'help', 'version'];
 /** Commands whose RPC needs a session, so an empty provider id can only fail. */
 const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy', ...INSTANCE_COMMANDS]);
 /** Commands that name one instance: `describe ID`. */
-const TAKES_ID = new Set(['describe', 'logs', 'undeploy']);
+const TAKES_ID = new Set(['describe', 'logs', 'undeploy', 'request']);
 const PHASES = ['pending', 'running', 'succeeded', 'failed', 'terminating', 'unknown'];
 
 export function parseCommandLine(argv: readonly string[]): Command {
@@ -188,6 +204,12 @@ function instanceCommand(name: string, common: CommonFlags, instanceId: string, 
     }
     case 'watch':
       return { name, common };
+    case 'request':
+      try {
+        return { name, common, request: requestFromFlags(common.providerId, instanceId, values), include: values.include ?? false };
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
     default:
       throw new UsageError(`unknown instance command "${name}"`);
   }
@@ -292,6 +314,11 @@ function workloadFlags(values: Values): Workload | undefined {
   if (values.annotation) w.annotations = pairs('--annotation', values.annotation);
   if (values['node-selector']) w.nodeSelector = pairs('--node-selector', values['node-selector']);
   if (values.toleration) w.tolerations = values.toleration.map(parseToleration);
+  try {
+    Object.assign(w, networkFlags(values));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   Object.assign(w, scheduling(values));
   return Object.keys(w).length > 0 ? w : undefined;
 }
@@ -409,6 +436,7 @@ Instances (k8sprovider.v1.Instances; all need --provider-id):
   watch        live changes, one line each, until interrupted
   logs ID      the container's log (-f to follow, --tail N, --since SECONDS, -c CONTAINER, --timestamps)
   undeploy ID  delete the instance's Pod, or its Job and pods (--grace SECONDS, --foreground)
+  request ID   one HTTP request to the running instance through the API server (-X, --path, -H, -d, --port)
   usage        live usage of the managed workloads (needs the session)
   health       the control plane's HealthCheck: capacity and tags; keeps the session alive
 Operator commands:
@@ -447,6 +475,9 @@ deploy flags:
   --annotation KEY=VALUE  repeatable
   --node-selector KEY=VALUE   repeatable
   --toleration KEY[=VALUE][:EFFECT[:SECONDS]]   repeatable; "*" tolerates everything
+  --expose cluster-ip|node-port|none   how declared ports are reached (default cluster-ip)
+  --isolate, --no-isolate  override network.isolate for this instance
+  --peer-label KEY        a --label key: instances with the same value may reach this one
   --priority-class NAME   an existing PriorityClass (system-* are refused)
   --apart LABEL[,topology=KEY][,preferred][,weight=N]   repeatable; not on the same node
                           (or KEY domain) as another instance with the same value of LABEL
@@ -465,6 +496,7 @@ logs flags:
   -c, --container NAME    default "main"
   --timestamps            prefix each line with its timestamp
 
+${REQUEST_HELP}
 undeploy flags:
   --grace SECONDS         pod termination grace period (default: the pod's own, 30 s)
   --foreground            a Job stays until its pods are gone (default: background)

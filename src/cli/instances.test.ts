@@ -106,3 +106,100 @@ describe('instance rendering', () => {
     expect(watchLine({ type: 'WATCH_EVENT_TYPE_RESYNC', instance: null }, NOW)).toMatch(/RESYNC: changes were dropped/);
   });
 });
+
+describe('instance reachability in the CLI', () => {
+  const endpoint = {
+    serviceName: 'web',
+    serviceType: 'NodePort',
+    dnsName: 'web.work.svc',
+    clusterIp: '10.96.0.9',
+    podIp: '10.0.0.1',
+    ports: [
+      { name: 'http', port: 8080, protocol: 'TCP', nodePort: 30080 },
+      { name: 'udp-53', port: 53, protocol: 'UDP', nodePort: 0 },
+    ],
+  };
+
+  it('describe shows the Service, DNS name, ports and the NetworkPolicy', () => {
+    const text = describeText(instanceData(wire({ endpoint, networkPolicy: 'web' } as Partial<Instance__Output>)), NOW);
+    expect(text).toContain('Service:   web (NodePort, cluster IP 10.96.0.9)\n');
+    expect(text).toContain('DNS:       web.work.svc\n');
+    expect(text).toContain('Ports:     http 8080/TCP -> node port 30080, udp-53 53/UDP\n');
+    expect(text).toContain('Isolation: NetworkPolicy web\n');
+    const bare = describeText(instanceData(wire({ endpoint: null, networkPolicy: '' } as Partial<Instance__Output>)), NOW);
+    expect(bare).toContain('Service:   -\n');
+    expect(bare).toContain('Isolation: none\n');
+  });
+
+  it('deploy takes --expose, --isolate/--no-isolate and --peer-label, and sends nothing of them when absent', () => {
+    const cmd = parseCommandLine([
+      'deploy',
+      '-p',
+      'cp',
+      '-i',
+      'web',
+      '--image',
+      'x',
+      '--port',
+      '80',
+      '--expose',
+      'node-port',
+      '--no-isolate',
+      '--peer-label',
+      'app',
+    ]);
+    expect(cmd.name === 'deploy' && cmd.request.workload).toMatchObject({ expose: 'NODE_PORT', network: { isolate: false, peerLabel: 'app' } });
+    const plain = parseCommandLine(['deploy', '-p', 'cp', '-i', 'web', '--image', 'x']);
+    expect(plain.name === 'deploy' && plain.request.workload).toBeUndefined();
+    expect(() => parseCommandLine(['deploy', '-p', 'cp', '-i', 'w', '--image', 'x', '--expose', 'lb'])).toThrow(
+      '--expose must be cluster-ip, node-port or none, not "lb"',
+    );
+    expect(() => parseCommandLine(['deploy', '-p', 'cp', '-i', 'w', '--image', 'x', '--isolate', '--no-isolate'])).toThrow('contradict');
+  });
+});
+
+describe('the request command line', () => {
+  it('builds a SendHttpRequest from curl-like flags', () => {
+    const cmd = parseCommandLine([
+      'request',
+      'web',
+      '-p',
+      'cp',
+      '-X',
+      'post',
+      '--path',
+      '/a?b=1',
+      '-H',
+      'Content-Type: text/plain',
+      '-d',
+      'hi',
+      '--port',
+      '8080',
+      '--timeout',
+      '2.5',
+      '--include',
+    ]);
+    expect(cmd).toMatchObject({
+      name: 'request',
+      include: true,
+      request: {
+        providerId: 'cp',
+        instanceId: 'web',
+        port: 8080,
+        method: 'POST',
+        path: '/a?b=1',
+        headers: [{ name: 'Content-Type', value: 'text/plain' }],
+        timeoutMs: '2500',
+      },
+    });
+    expect(cmd.name === 'request' && Buffer.from(cmd.request.body as Uint8Array).toString()).toBe('hi');
+    expect(parseCommandLine(['request', 'web', '-p', 'cp'])).toMatchObject({ request: { port: 0, method: 'GET', path: '/', timeoutMs: '0' }, include: false });
+  });
+
+  it('names the flag it refuses', () => {
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '--port', 'http'])).toThrow('--port "http" is not a port number (1-65535)');
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '-H', 'novalue'])).toThrow('--header "novalue": expected "Name: value"');
+    expect(() => parseCommandLine(['request', '-p', 'cp'])).toThrow('request: the instance id is required (request ID)');
+    expect(() => parseCommandLine(['request', 'web', '-p', 'cp', '--image', 'x'])).toThrow('--image is not an option of request (it belongs to deploy)');
+  });
+});

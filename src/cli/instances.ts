@@ -1,5 +1,5 @@
 /**
- * The instance commands: instances, describe, watch, logs, undeploy. The
+ * The instance commands: instances, describe, watch, logs, undeploy, request. The
  * rendering functions are pure (wire message in, text out) so they are
  * unit-tested without a daemon.
  */
@@ -13,8 +13,11 @@ import type {
 } from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
+import { endpointData, networkRows, type EndpointData } from './network-text.js';
+import { printAnswer } from './request.js';
+import type { SendHttpRequestResponse__Output } from '../adapters/grpc/contract.js';
 
-export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' }>;
+export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' | 'request' }>;
 
 /** An instance as scripts get it with --json: plain names and numbers. */
 export interface InstanceData {
@@ -40,6 +43,8 @@ export interface InstanceData {
   readonly image: string;
   readonly providerId: string;
   readonly cleanupPolicy: string;
+  readonly endpoint: EndpointData | null;
+  readonly networkPolicy: string;
   readonly priorityClassName: string;
   /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
   readonly placement: readonly string[];
@@ -72,6 +77,8 @@ export function instanceData(i: Instance__Output): InstanceData {
     image: i.image,
     providerId: i.providerId,
     cleanupPolicy: i.cleanupPolicy,
+    endpoint: endpointData(i),
+    networkPolicy: i.networkPolicy ?? '',
     priorityClassName: i.priorityClassName ?? '',
     placement: i.placement ?? [],
   };
@@ -108,6 +115,7 @@ export function describeText(i: InstanceData, now: number): string {
     ['Image', i.image],
     ['Pod', i.podName ? `${i.podName}${i.podIp ? ` (${i.podIp})` : ''}` : '-'],
     ['Node', i.node || '-'],
+    ...networkRows(i.endpoint, i.networkPolicy),
     ['Created', when(i.createdAtUnixMs, now)],
     ['Started', when(i.startedAtUnixMs, now)],
     ['Finished', when(i.finishedAtUnixMs, now)],
@@ -191,6 +199,8 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
         io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human);
         return 0;
       }
+      case 'request':
+        return printAnswer(await call<SendHttpRequestResponse__Output>('SendHttpRequest', command.request), command.include, json, io);
       case 'watch': {
         // No deadline: a watch runs until interrupted; --json prints one object per line.
         const stream = client.WatchInstances({ providerId });

@@ -15,6 +15,7 @@ import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } f
 import { buildInfo, versionLine } from '../shared/version.js';
 import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
 import type { InstanceCommand } from './instances.js';
+import { deployNetworkLine } from './network-text.js';
 
 // gRPC and the Kubernetes client are loaded only by the commands that use
 // them: --help and usage errors answer at once, and `pods` needs no gRPC.
@@ -29,7 +30,7 @@ export interface Io {
   readonly signal?: AbortSignal | undefined;
 }
 
-const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy']);
+const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy', 'request']);
 const isInstanceCommand = (c: Command): c is InstanceCommand => INSTANCE_COMMANDS.has(c.name);
 
 export const EXIT_OK = 0;
@@ -249,10 +250,15 @@ async function deployCommand({ call, emit, refused }: RpcContext, command: Extra
     workloadName: res.workloadName,
     workloadKind: res.workloadKind,
     created: res.created,
+    endpoint: res.endpoint ?? null,
+    networkPolicy: res.networkPolicy ?? '',
   };
   if (res.error) return refused(res.error, data);
   const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
-  emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n`, data);
+  emit(
+    `${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n${deployNetworkLine(res)}`,
+    data,
+  );
   return EXIT_OK;
 }
 

@@ -7,6 +7,7 @@ import { CLEANUP_POLICIES } from '../core/deploy-spec.js';
 import { parseMemory, toMilli, toSafeNumber } from '../core/quantity.js';
 import { DomainError } from '../core/errors.js';
 import { RESOURCE_TAGS } from '../core/provider.js';
+import { networkSchema, requestLimitsSchema } from './network-schema.js';
 
 /** Runs a core parser inside zod so its message lands on the right path. */
 function quantity(
@@ -263,8 +264,12 @@ export const configSchema = z.strictObject({
       watch_buffer: z.number().int().min(16).max(1_000_000).default(1024),
       /** How long GetLogs waits for the node to start answering. */
       logs_connect_timeout_seconds: seconds.default(10),
+      /** SendHttpRequest: size limits and the default timeout. */
+      request: requestLimitsSchema,
     })
     .prefault({}),
+  /** Services and NetworkPolicies of instances. */
+  network: networkSchema,
   /** Kubernetes Events (events.k8s.io/v1) on the workloads and on the daemon's pod or session Lease; best effort. */
   events: z
     .strictObject({

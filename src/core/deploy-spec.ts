@@ -8,6 +8,15 @@ import { parseImageReference } from './images.js';
 import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
 import type { CleanupPolicy } from './cleanup.js';
+import {
+  networkDefaults,
+  networkHashPart,
+  networkInputOf,
+  validateNetwork,
+  type Expose,
+  type NetworkDefaults,
+  type WorkloadNetwork,
+} from './workload-network.js';
 import { labelKeyProblem, labelValueProblem, quoted } from './label-syntax.js';
 import { normaliseScheduling, schedulingHashPart, withGpuPlacement, type GpuPlacement, type Scheduling, type SchedulingInput } from './scheduling.js';
 
@@ -41,6 +50,8 @@ export interface WorkloadInput extends SchedulingInput {
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly tolerations?: readonly TolerationInput[];
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly expose?: Expose | undefined;
+  readonly network?: { readonly isolate?: boolean | undefined; readonly peerLabel?: string | undefined } | undefined;
 }
 
 /** A deploy request as decoded from the wire, not yet trusted. */
@@ -86,6 +97,8 @@ export interface DeploySpec {
   readonly annotations: Readonly<Record<string, string>>;
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly tolerations: readonly Toleration[];
+  /** Service and isolation (core/workload-network.ts). */
+  readonly network: WorkloadNetwork;
   /** PriorityClass, affinity and topology spread (core/scheduling.ts). */
   readonly scheduling?: Scheduling | undefined;
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
@@ -95,6 +108,8 @@ export interface DeploySpec {
 export interface DeployDefaults {
   readonly jobTimeoutSeconds: number;
   readonly jobCleanupPolicy: CleanupPolicy;
+  /** network.*; absent: isolated, no opt-out, no provider-wide peer label. */
+  readonly network?: NetworkDefaults | undefined;
   /** gpu.node_selector and gpu.tolerations, added to deploys that ask for a GPU. */
   readonly gpuPlacement?: GpuPlacement | undefined;
 }
@@ -272,6 +287,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   checkAnnotations(annotations, problems);
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
+  const network = validateNetwork(networkInputOf(w), ports, labels, networkDefaults(defaults), problems, labelKeyProblem);
   const scheduling = normaliseScheduling(w, labels, problems);
   const placed = withGpuPlacement(resources.gpu, nodeSelector, tolerations, defaults.gpuPlacement, problems);
 
@@ -296,6 +312,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     nodeSelector: placed.nodeSelector,
     tolerations: placed.tolerations,
     scheduling,
+    network,
     // Hashed before the daemon's defaults are applied, so a retry after a
     // restart with changed defaults is still recognised as the same request.
     specHash: specHashOf({
@@ -315,6 +332,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       annotations,
       nodeSelector,
       tolerations,
+      ...networkHashPart(w),
       ...schedulingHashPart(scheduling),
     }),
   };

@@ -13,6 +13,7 @@ import type { Ledger } from './ledger.js';
 import type { LogOptions, LogSource, Logger, Propagation, UsageSnapshot, UsageSource, WorkloadRef, WorkloadRuntime, WorkloadView } from './ports.js';
 import type { Resources } from './resources.js';
 import type { Session } from './session.js';
+import { endpointOf, type InstanceEndpoint, type NetworkDirectory } from './workload-network.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -20,6 +21,10 @@ export const MAX_PAGE_SIZE = 1000;
 export interface InstanceView extends InstanceStatus {
   /** The latest usage sample of the instance, if the usage source has one. */
   readonly usage: { readonly resources: Resources; readonly sampledAt: number; readonly source: UsageSnapshot['source']; readonly stale: boolean } | undefined;
+  /** Its Service with the pod IP, when it has one. */
+  readonly endpoint?: InstanceEndpoint | undefined;
+  /** Its NetworkPolicy; '' when not isolated. */
+  readonly networkPolicy?: string | undefined;
 }
 
 export interface ListQuery {
@@ -69,6 +74,8 @@ export interface InstanceServiceDeps {
   /** Resolves when a Deploy of this instance that is in flight has finished (either way). */
   readonly settled: (instanceId: string) => Promise<void>;
   readonly log: Logger;
+  /** The instances' Services and NetworkPolicies; absent: none are reported. */
+  readonly network?: NetworkDirectory | undefined;
   /** Undeployed on the workload deleted. */
   readonly events?: EventRecorder | undefined;
 }
@@ -138,7 +145,13 @@ export class InstanceService {
 
   withUsage(s: InstanceStatus, usage: UsageSnapshot): InstanceView {
     const resources = usage.perInstance.get(s.id);
-    return { ...s, usage: resources ? { resources, sampledAt: usage.sampledAt, source: usage.source, stale: usage.stale } : undefined };
+    const network = this.deps.network?.of(s.id);
+    return {
+      ...s,
+      usage: resources ? { resources, sampledAt: usage.sampledAt, source: usage.source, stale: usage.stale } : undefined,
+      endpoint: endpointOf(network, s.podIp),
+      networkPolicy: network?.networkPolicy ?? '',
+    };
   }
 
   async *logs(input: LogsInput, signal: AbortSignal): AsyncIterable<{ readonly podName: string; readonly lines: readonly string[] }> {

@@ -165,6 +165,14 @@ export class InstanceWatchHub {
     this.watchers.clear();
   }
 
+  /**
+   * Tells watchers of a change to what is reported beside an instance's
+   * status (its Service or NetworkPolicy), which the tracker does not see.
+   */
+  republish(instance: InstanceStatus): void {
+    this.dispatch({ type: 'modified', instance });
+  }
+
   private dispatch(event: InstanceEvent): void {
     for (const w of this.watchers) {
       w.push(event);

@@ -5,6 +5,7 @@
 import type { Resources } from './resources.js';
 import type { DeploySpec } from './deploy-spec.js';
 import type { ObservedJob, ObservedPod, ObservedWorkloads, WorkloadKind } from './instances.js';
+import type { InstanceNetworkState } from './workload-network.js';
 
 export interface Clock {
   now(): number; // ms since epoch
@@ -41,9 +42,23 @@ export type DeleteOutcome = 'deleted' | 'gone';
 export interface WorkloadRuntime {
   /**
    * Creates the Pod or Job for the spec (answering the new object's uid when
-   * known); throws AlreadyExists when its name is taken. When `signal` aborts, the call is cut and not retried.
+   * known), then the Service and NetworkPolicy
+   * its network asks for (owned by the workload, so they go with it), and
+   * reports those as `network`; throws AlreadyExists when the workload's
+   * name is taken. If a network object cannot be made, the workload is
+   * deleted again and the error thrown: no half-made instance stays.
+   * When `signal` aborts, the workload's create is cut and not retried; once
+   * the workload exists its network objects are made regardless (they hold
+   * nothing against the books).
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined }>;
+  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined; network?: InstanceNetworkState | undefined }>;
+  /**
+   * Makes what is missing of the network objects of a workload that exists
+   * (a daemon stopped between the workload and its Service); what is there
+   * and owned by `ref` is kept. Optional: a runtime without network objects
+   * has nothing to repair.
+   */
+  ensureNetwork?(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
   lookup(
     instanceId: string,

@@ -76,7 +76,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     return { name: spec.instanceId };
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; kind: 'Pod'; uid: undefined; specHash: string | undefined } | undefined> {
+  async lookup(instanceId: string): Promise<{ name: string; kind: 'Pod'; uid: string | undefined; specHash: string | undefined } | undefined> {
     const specHash = this.stored.get(instanceId);
     return specHash === undefined ? undefined : { name: instanceId, kind: 'Pod', uid: undefined, specHash };
   }
@@ -282,6 +282,30 @@ describe('Provider.deploy', () => {
   it('says what is short', async () => {
     const { provider } = await setup({ cpu: 200, memory: 2 ** 30, gpu: 0 });
     await expect(provider.deploy(req('a', 500))).rejects.toThrow('needs 500m cpu, 200m cpu available');
+  });
+});
+
+describe('Provider.deploy and the network objects', () => {
+  it('reports what create made, and makes again on a retry what the cluster lacks', async () => {
+    const { cluster, provider } = await setup();
+    const ensured: string[] = [];
+    const endpoint = { serviceName: 'web', dnsName: 'web.ns.svc', clusterIp: '10.0.0.1', ports: [], expose: 'ClusterIP' as const };
+    const made = { endpoint, networkPolicy: 'web' };
+    const create = cluster.create.bind(cluster);
+    cluster.create = async (spec, signal) => ({ ...(await create(spec, signal)), network: made });
+    cluster.lookup = async (id) => ({ name: id, kind: 'Pod', uid: 'u1', specHash: cluster.stored.get(id) });
+    (cluster as WorkloadRuntime).ensureNetwork = async (spec, ref) => {
+      ensured.push(`${spec.instanceId}/${ref.uid}`);
+      return made;
+    };
+    const web = req('web', 100, { workload: { ports: [{ name: '', containerPort: 80, protocol: '' }] } });
+    const first = await provider.deploy(web);
+    expect(first).toMatchObject({ created: true, endpoint: { ...endpoint, podIp: '' }, networkPolicy: 'web' });
+    expect(ensured).toEqual([]);
+    // The retry finds no Service or NetworkPolicy in the (absent) directory: the daemon makes them again, once per retry.
+    const retry = await provider.deploy(web);
+    expect(retry).toMatchObject({ created: false, endpoint: { serviceName: 'web' }, networkPolicy: 'web' });
+    expect(ensured).toEqual(['web/u1']);
   });
 });
 

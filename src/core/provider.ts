@@ -12,6 +12,7 @@ import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, Wo
 import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import type { WorkloadKind } from './instances.js';
+import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
 import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
@@ -47,6 +48,8 @@ export interface ProviderDeps {
   readonly capacity: CapacitySource;
   readonly usage: UsageSource;
   readonly log: Logger;
+  /** The instances' Services and NetworkPolicies, for what a retried Deploy reports. */
+  readonly network?: NetworkDirectory | undefined;
   /** Deployed on each workload created; AdmissionRejected (aggregated) on the daemon. */
   readonly events?: EventRecorder | undefined;
   /** resource.enforce_with_resourcequota: the namespace quota, counted in the books. */
@@ -58,6 +61,10 @@ export interface DeployResult {
   readonly kind: WorkloadKind;
   /** False when the instance already existed with the same spec. */
   readonly created: boolean;
+  /** Its Service, when it has one (the pod IP is known only later: GetInstance). */
+  readonly endpoint?: InstanceEndpoint | undefined;
+  /** Its NetworkPolicy; '' when not isolated. */
+  readonly networkPolicy?: string | undefined;
 }
 
 export interface HealthReport {
@@ -262,16 +269,27 @@ export class Provider {
   private async create(spec: DeploySpec, term: AbortSignal, deadline: AbortSignal | undefined): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name, uid } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
+      const { name, uid, network } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
       ledger.markCreated(spec.instanceId);
-      log.info({ instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) }, 'instance created');
+      log.info(
+        {
+          instanceId: spec.instanceId,
+          workload: name,
+          kind: spec.kind,
+          resources: spec.resources,
+          envKeys: Object.keys(spec.env),
+          ...(network?.endpoint ? { service: network.endpoint.serviceName } : {}),
+          ...(network?.networkPolicy ? { networkPolicy: network.networkPolicy } : {}),
+        },
+        'instance created',
+      );
       (this.deps.events ?? noEvents).record({
         subject: { kind: spec.kind, name, uid },
         reason: 'Deployed',
         action: 'Deploy',
         note: `instance "${spec.instanceId}" of provider "${spec.providerId}" deployed: image ${spec.image}, ${RESOURCE_KEYS.map((k) => formatAmount(k, spec.resources[k])).join(', ')}`,
       });
-      return { workloadName: name, kind: spec.kind, created: true };
+      return { workloadName: name, kind: spec.kind, created: true, ...networkResult(network) };
     } catch (err) {
       ledger.release(spec.instanceId);
       if (term.aborted) {
@@ -287,9 +305,24 @@ export class Provider {
     }
   }
 
-  private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): DeployResult {
+  private async sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): Promise<DeployResult> {
     if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
-    return { workloadName: name, kind, created: false };
+    return { workloadName: name, kind, created: false, ...networkResult(await this.networkOf(spec)) };
+  }
+
+  /**
+   * What a retry reports; a retry is also when a Service or NetworkPolicy
+   * the spec asks for but the cluster lacks (the daemon stopped between the
+   * workload and them, or someone deleted them) is made again.
+   */
+  private async networkOf(spec: DeploySpec): Promise<InstanceNetworkState | undefined> {
+    const { runtime, network } = this.deps;
+    const seen = network?.of(spec.instanceId);
+    const missing = (spec.network.isolate && !seen?.networkPolicy) || (spec.network.expose !== 'None' && !seen?.endpoint);
+    if (!missing || !runtime.ensureNetwork) return seen;
+    const found = await runtime.lookup(spec.instanceId);
+    if (!found?.uid || found.specHash !== spec.specHash) return seen;
+    return runtime.ensureNetwork(spec, { kind: found.kind, name: found.name, uid: found.uid });
   }
 
   private conflict(instanceId: string): DomainError {
@@ -327,4 +360,8 @@ export class Provider {
     }
     return report;
   }
+}
+
+function networkResult(network: InstanceNetworkState | undefined): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
+  return { endpoint: endpointOf(network, ''), networkPolicy: network?.networkPolicy ?? '' };
 }

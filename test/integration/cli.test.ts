@@ -108,7 +108,16 @@ describe('k8s-provider-cli', () => {
     );
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual({ instanceId: 'batch-1', error: '', workloadName: 'batch-1', workloadKind: 'JOB', created: true });
+    expect(JSON.parse(res.stdout)).toEqual({
+      instanceId: 'batch-1',
+      error: '',
+      workloadName: 'batch-1',
+      workloadKind: 'JOB',
+      created: true,
+      // The declared port gets a Service, and every instance a NetworkPolicy (network.isolate defaults on).
+      endpoint: expect.objectContaining({ serviceName: 'batch-1', dnsName: `batch-1.${ns.name}.svc`, expose: 'CLUSTER_IP' }),
+      networkPolicy: 'batch-1',
+    });
 
     const job = await makeKubeConfig().makeApiClient(BatchV1Api).readNamespacedJob({ name: 'batch-1', namespace: ns.name });
     const spec = job.spec!;
@@ -136,9 +145,9 @@ describe('k8s-provider-cli', () => {
 
     // The same request again is an idempotent retry.
     const again = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '250m', '--memory', '64Mi');
-    expect([again.code, again.stdout]).toEqual([0, 'created: instance "plain" as Pod plain\n']);
+    expect([again.code, again.stdout]).toEqual([0, 'created: instance "plain" as Pod plain\n  isolated by NetworkPolicy plain\n']);
     const retry = await cli('deploy', '-p', 'cp-cli', '-i', 'plain', '--image', 'busybox', '--cpu', '0.25', '--memory', '67108864');
-    expect([retry.code, retry.stdout]).toEqual([0, 'already running (same spec): instance "plain" as Pod plain\n']);
+    expect([retry.code, retry.stdout]).toEqual([0, 'already running (same spec): instance "plain" as Pod plain\n  isolated by NetworkPolicy plain\n']);
   });
 
   it("exits 1 with the daemon's reason when a deploy is refused", async () => {

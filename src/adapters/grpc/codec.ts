@@ -15,6 +15,8 @@ import type { DeployRequest__Output } from './generated/provider/DeployRequest.j
 import type { ResourceTags } from './generated/provider/ResourceTags.js';
 import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeUsageResponse.js';
 import type { Workload__Output } from './generated/provider/Workload.js';
+import type { Endpoint__Output } from './generated/provider/Endpoint.js';
+import type { Expose, InstanceEndpoint } from '../../core/workload-network.js';
 import { schedulingFromWire } from './scheduling-codec.js';
 
 type Int64 = string | number | { toString(): string };
@@ -62,6 +64,7 @@ const CLEANUP: Record<string, CleanupPolicy | undefined> = {
 };
 
 function workloadFromWire(w: Workload__Output): WorkloadInput {
+  const expose = exposeFromWire(w.expose);
   const kind = w.kind === 'JOB' ? 'Job' : w.kind === 'POD' ? 'Pod' : w.kind === 'WORKLOAD_KIND_UNSPECIFIED' ? undefined : badEnum('workload.kind', w.kind);
   if (!(w.cleanupPolicy in CLEANUP)) badEnum('workload.cleanup_policy', w.cleanupPolicy);
   return {
@@ -85,7 +88,29 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
           ? undefined
           : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
     })),
+    ...(expose ? { expose } : {}),
+    ...(w.network ? { network: { isolate: w.network.isolate ?? undefined, peerLabel: w.network.peerLabel } } : {}),
     ...schedulingFromWire(w),
+  };
+}
+
+const EXPOSE: Record<string, Expose | undefined> = { EXPOSE_UNSPECIFIED: undefined, CLUSTER_IP: 'ClusterIP', NODE_PORT: 'NodePort', NOT_EXPOSED: 'None' };
+const EXPOSE_TO_WIRE = { ClusterIP: 'CLUSTER_IP', NodePort: 'NODE_PORT' } as const;
+
+function exposeFromWire(value: string | number | undefined): Expose | undefined {
+  if (value === undefined) return undefined;
+  if (!(String(value) in EXPOSE)) badEnum('workload.expose', value);
+  return EXPOSE[String(value)];
+}
+
+export function endpointToWire(e: InstanceEndpoint): Endpoint__Output {
+  return {
+    serviceName: e.serviceName,
+    dnsName: e.dnsName,
+    clusterIp: e.clusterIp,
+    podIp: e.podIp,
+    ports: e.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, nodePort: p.nodePort })),
+    expose: EXPOSE_TO_WIRE[e.expose],
   };
 }
 

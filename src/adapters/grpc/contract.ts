@@ -28,4 +28,6 @@ export type { WatchInstancesResponse__Output } from './generated/k8sprovider/v1/
 export type { GetLogsRequest } from './generated/k8sprovider/v1/GetLogsRequest.js';
 export type { GetLogsResponse__Output } from './generated/k8sprovider/v1/GetLogsResponse.js';
 export type { UndeployRequest } from './generated/k8sprovider/v1/UndeployRequest.js';
+export type { SendHttpRequestRequest } from './generated/k8sprovider/v1/SendHttpRequestRequest.js';
+export type { SendHttpRequestResponse__Output } from './generated/k8sprovider/v1/SendHttpRequestResponse.js';
 export type { UndeployResponse__Output } from './generated/k8sprovider/v1/UndeployResponse.js';

@@ -6,6 +6,7 @@ import type { WatchItem } from '../../core/instance-watch.js';
 import type { WorkloadKind } from '../../core/instances.js';
 import type { Propagation } from '../../core/ports.js';
 import { infoToWire, int64ToNumber } from './codec.js';
+import { instanceEndpointToWire } from './instance-request.js';
 import type { Instance } from './generated/k8sprovider/v1/Instance.js';
 import type { ListInstancesRequest__Output } from './generated/k8sprovider/v1/ListInstancesRequest.js';
 import type { GetLogsRequest__Output } from './generated/k8sprovider/v1/GetLogsRequest.js';
@@ -43,6 +44,8 @@ export function instanceToWire(s: InstanceView): Instance {
     providerId: s.providerId,
     image: s.image,
     cleanupPolicy: s.cleanupPolicy ? CLEANUP_TO_WIRE[s.cleanupPolicy] : '',
+    endpoint: s.endpoint ? instanceEndpointToWire(s.endpoint) : null,
+    networkPolicy: s.networkPolicy ?? '',
     priorityClassName: s.placement?.priorityClassName ?? '',
     placement: [...(s.placement?.rules ?? [])],
   };

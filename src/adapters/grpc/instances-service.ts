@@ -6,6 +6,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { InstanceService } from '../../core/instance-service.js';
+import type { InstanceRequests } from '../../core/instance-request.js';
+import { sendHttpRequestHandler } from './instance-request.js';
 import type { WatchItem } from '../../core/instance-watch.js';
 import type { UsageSource } from '../../core/ports.js';
 import { instanceToWire, listQueryFromWire, logsFromWire, undeployFromWire, watchItemToWire } from './instances-codec.js';
@@ -22,6 +24,8 @@ export const INSTANCES_SERVICE = 'k8sprovider.v1.Instances';
 
 export interface InstancesServiceContext extends RpcContext {
   readonly instances: InstanceService;
+  /** SendHttpRequest; absent: the method answers UNIMPLEMENTED. */
+  readonly requests?: InstanceRequests | undefined;
   readonly usage: UsageSource;
   /** With two replicas: Undeploy runs on the active one, where Deploy is admitted (it waits for a Deploy of the same instance in flight there). */
   readonly router?: LeaderRouter | undefined;
@@ -76,6 +80,7 @@ export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandle
         subscription.close();
       }
     }),
+    ...(ctx.requests ? { SendHttpRequest: sendHttpRequestHandler(rpc, ctx.requests) } : {}),
     GetLogs: rpc.serverStream('GetLogs', async (req, stream) => {
       for await (const batch of instances.logs(logsFromWire(req), stream.signal)) {
         await stream.send({ lines: [...batch.lines], podName: batch.podName });

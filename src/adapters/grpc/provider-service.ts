@@ -4,7 +4,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { PROVIDER_TYPE, type Provider } from '../../core/provider.js';
-import { capacityToWire, deployFromWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
+import { capacityToWire, deployFromWire, endpointToWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
 import { PROVIDER_PROTO, serviceDefinition } from './proto.js';
 import { quotaGuardToWire } from './scheduling-codec.js';
 import { inBandUnavailable, type LeaderRouter } from './forward.js';
@@ -65,6 +65,8 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
             workloadName: result.workloadName,
             workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
             created: result.created,
+            endpoint: result.endpoint ? endpointToWire(result.endpoint) : null,
+            networkPolicy: result.networkPolicy ?? '',
           };
         };
         return ctx.router ? ctx.router.route(deployMethod, call, req, here, inBandUnavailable) : here();

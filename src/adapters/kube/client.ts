@@ -1,5 +1,14 @@
 /** Builds the KubeConfig in the documented order and the typed API clients. */
-import { BatchV1Api, CoreV1Api, AuthorizationV1Api, CoordinationV1Api, CustomObjectsApi, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+} from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
 
 export interface KubeSettings {
@@ -15,6 +24,8 @@ export interface KubeClients {
   readonly custom: CustomObjectsApi;
   /** Leases: the session and the leader lock. */
   readonly coordination: CoordinationV1Api;
+  /** NetworkPolicies that isolate instances. */
+  readonly networking: NetworkingV1Api;
   /** events.k8s.io/v1: what the daemon reports on the objects it acts on. */
   readonly events: EventsV1Api;
   /** Where the configuration came from, for the start-up log. */
@@ -63,6 +74,7 @@ export function makeClients(settings: KubeSettings): KubeClients {
     authz: kubeConfig.makeApiClient(AuthorizationV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    networking: kubeConfig.makeApiClient(NetworkingV1Api),
     events: kubeConfig.makeApiClient(EventsV1Api),
     source,
     server,

@@ -2,7 +2,7 @@
  * The informers the daemon keeps, built from one place so each
  * differs from the next only in what it watches.
  */
-import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1NetworkPolicy, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
@@ -22,6 +22,10 @@ export interface Informers {
   managedPods(): Informer<V1Pod>;
   /** Our Jobs in our namespace. */
   managedJobs(): Informer<V1Job>;
+  /** Our instances' Services in our namespace. */
+  managedServices(): Informer<V1Service>;
+  /** Our instances' NetworkPolicies in our namespace. */
+  managedNetworkPolicies(): Informer<V1NetworkPolicy>;
   /** Every node: what resource.mode auto offers. */
   nodes(): Informer<V1Node>;
   /** Every pod in the cluster: what others already hold on the nodes (resource.mode auto). */
@@ -51,6 +55,22 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
           listAll((cont, o) => kube.batch.listNamespacedJob({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimJob),
         labelSelector: selector,
         slim: slimJob,
+      }),
+    managedServices: () =>
+      new Informer<V1Service>({
+        ...common,
+        name: 'services',
+        path: `/api/v1/namespaces/${namespace}/services`,
+        list: () => kube.core.listNamespacedService({ namespace, labelSelector: selector }),
+        labelSelector: selector,
+      }),
+    managedNetworkPolicies: () =>
+      new Informer<V1NetworkPolicy>({
+        ...common,
+        name: 'networkpolicies',
+        path: `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`,
+        list: () => kube.networking.listNamespacedNetworkPolicy({ namespace, labelSelector: selector }),
+        labelSelector: selector,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),
     allPods: () =>

@@ -58,6 +58,7 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     authz: instrumentApi(clients.authz, observer),
     custom: instrumentApi(clients.custom, observer),
     coordination: instrumentApi(clients.coordination, observer),
+    networking: instrumentApi(clients.networking, observer),
     events: instrumentApi(clients.events, observer),
   };
 }

@@ -33,6 +33,17 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean, ev
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
   // GetLogs only: without it that RPC answers PERMISSION_DENIED and everything else works.
   perms.push({ verb: 'get', resource: 'pods', subresource: 'log', group: '', namespace, optional: true });
+  // Each instance's Service and NetworkPolicy: create (Deploy), list + watch (what GetInstance reports),
+  // get + delete (a leftover of an earlier workload of the same name is replaced). The garbage
+  // collector deletes them with their workload.
+  for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
+    perms.push({ verb, resource: 'services', group: '', namespace });
+    perms.push({ verb, resource: 'networkpolicies', group: 'networking.k8s.io', namespace });
+  }
+  // SendHttpRequest only: the API server checks the verb its HTTP method maps to.
+  for (const verb of ['get', 'create', 'update', 'patch', 'delete']) {
+    perms.push({ verb, resource: 'pods', subresource: 'proxy', group: '', namespace, optional: true });
+  }
   // Kubernetes Events: best effort, so optional (without them the daemon logs that it cannot write Events, once).
   for (const ns of new Set([namespace, ...(eventsNamespace ? [eventsNamespace] : [])])) {
     for (const verb of ['create', 'patch']) perms.push({ verb, resource: 'events', group: 'events.k8s.io', namespace: ns, optional: true });

@@ -1,7 +1,7 @@
 /** Creates and deletes workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
 import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
 import type { DeploySpec } from '../../core/deploy-spec.js';
-import { ErrorKind, DomainError } from '../../core/errors.js';
+import { ErrorKind, DomainError, unavailable } from '../../core/errors.js';
 import type { WorkloadKind } from '../../core/instances.js';
 import type { DeleteOptions, DeleteOutcome, WorkloadRef, WorkloadRuntime } from '../../core/ports.js';
 import { abortWith } from '../../shared/kube-abort.js';
@@ -9,6 +9,8 @@ import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
 import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
+import type { NetworkObjects } from './network-objects.js';
+import type { InstanceNetworkState } from '../../core/workload-network.js';
 import { checkJobPodAdmission } from './admission-check.js';
 
 export interface RuntimeContext extends ManifestContext {
@@ -22,12 +24,15 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly batch: BatchV1Api,
     private readonly ctx: RuntimeContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    /** The instances' Services and NetworkPolicies; absent: none are made. */
+    private readonly network?: NetworkObjects,
   ) {}
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid: string | undefined }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid: string | undefined; network?: InstanceNetworkState | undefined }> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
+    let uid: string | undefined;
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
       if (this.ctx.quotaGuard || spec.scheduling?.priorityClassName) await checkJobPodAdmission(this.core, body, this.retry, signal);
@@ -37,16 +42,35 @@ export class KubeRuntime implements WorkloadRuntime {
         this.retry,
         signal,
       );
-      return { name, uid: job.metadata?.uid };
+      uid = job.metadata?.uid;
+    } else {
+      const body = podManifest(spec, this.ctx);
+      const pod = await withRetry(
+        { verb: 'create', resource: 'pods', namespace },
+        () => this.core.createNamespacedPod({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      uid = pod.metadata?.uid;
     }
-    const body = podManifest(spec, this.ctx);
-    const pod = await withRetry(
-      { verb: 'create', resource: 'pods', namespace },
-      () => this.core.createNamespacedPod({ namespace, body }, options),
-      this.retry,
-      signal,
-    );
-    return { name, uid: pod.metadata?.uid };
+    if (!this.network || !uid) return { name, uid };
+    try {
+      // Not cut by `signal`: the workload is admitted and made, and these hold nothing against the
+      // books, so a replica that stops leading meanwhile finishes the instance rather than undo it.
+      return { name, uid, network: await this.network.ensure(spec, { kind: spec.kind, name, uid }) };
+    } catch (err) {
+      // No half-made instance: without its Service or NetworkPolicy the workload goes again (and with it whatever was made).
+      await this.delete({ kind: spec.kind, name, uid }, { propagation: 'Background' }).catch(() => undefined);
+      // A name conflict here is the Service's or NetworkPolicy's, not the workload's: the caller must not take it for an existing instance.
+      if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
+        throw unavailable(`the Service or NetworkPolicy of instance "${spec.instanceId}" could not be made (${err.message}); retry the Deploy`);
+      }
+      throw err;
+    }
+  }
+
+  async ensureNetwork(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined> {
+    return this.network?.ensure(spec, ref);
   }
 
   async lookup(
