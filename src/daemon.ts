@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Lease, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -93,7 +93,7 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Node> | Informer<V1Lease>;
+type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Deployment> | Informer<V1PersistentVolumeClaim> | Informer<V1Node> | Informer<V1Lease>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -120,13 +120,16 @@ function capacitySource(
   build: Informers,
 ): { capacity: CapacitySource; informerList: AnyInformer[]; setQuota: (resource: Config['resource']) => void } {
   const { namespace } = config.kubernetes;
+  // resource.storage is lent as configured in both modes (nodes do not say how much disk may be claimed).
+  let storage = config.resource.storage;
   if (config.resource.mode !== 'auto') {
     const totalOf = (r: Config['resource']): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0 });
     let total = totalOf(config.resource);
     const setQuota = (r: Config['resource']): void => {
       total = totalOf(r);
+      storage = r.storage;
     };
-    return { capacity: { total: () => total }, informerList: [], setQuota };
+    return { capacity: { total: () => total, storage: () => storage }, informerList: [], setQuota };
   }
   const nodes = build.nodes();
   const allPods = build.allPods();
@@ -136,7 +139,14 @@ function capacitySource(
     Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
   const capOf = (r: Config['resource']): Partial<Resources> => ({ cpu: r.cpu, memory: r.memory, gpu: r.gpu });
   const auto = new AutoCapacity(nodes, allPods, { isManaged, cap: capOf(config.resource) });
-  return { capacity: auto, informerList: [nodes, allPods], setQuota: (r) => auto.setCap(capOf(r)) };
+  return {
+    capacity: { total: () => auto.total(), storage: () => storage },
+    informerList: [nodes, allPods],
+    setQuota: (r) => {
+      auto.setCap(capOf(r));
+      storage = r.storage;
+    },
+  };
 }
 
 interface Core {
@@ -203,7 +213,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
   const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
-  const runtime = new KubeRuntime(kube.core, kube.batch, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
+  const runtime = new KubeRuntime(kube.core, kube.batch, kube.apps, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -217,7 +227,11 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
-      deployDefaults: { jobTimeoutSeconds: config.jobs.timeout_seconds, jobCleanupPolicy: config.jobs.cleanup_policy },
+      deployDefaults: {
+        jobTimeoutSeconds: config.jobs.timeout_seconds,
+        jobCleanupPolicy: config.jobs.cleanup_policy,
+        storage: { defaultClass: config.storage.default_class, allowedClasses: config.storage.allowed_classes },
+      },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
   );
@@ -231,6 +245,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     usage,
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
+    scale: (input) => provider.scale(input),
     log,
   });
   const reconciler = new Reconciler(
@@ -349,12 +364,17 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const pods = build.managedPods();
   const jobs = build.managedJobs();
+  const deployments = build.managedDeployments();
+  const claims = build.managedClaims();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
-  const informerList: AnyInformer[] = [pods, jobs, leases, ...capacityWatches];
+  const informerList: AnyInformer[] = [pods, jobs, deployments, claims, leases, ...capacityWatches];
   await Promise.all(informerList.map((w) => w.start()));
-  const cache = new WorkloadCache(pods, jobs);
-  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
+  const cache = new WorkloadCache(pods, jobs, deployments, claims);
+  log.info(
+    { pods: pods.items().length, jobs: jobs.items().length, deployments: deployments.items().length, claims: claims.items().length, selector: access.selector },
+    'workload cache synced',
+  );
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);

@@ -148,6 +148,8 @@ export const configSchema = z.strictObject({
       cpu: cpu.optional(),
       memory: memory.optional(),
       gpu: z.number().int().min(0).optional(),
+      /** Bytes (or a quantity such as "100Gi") of emptyDir limits and claims lent; unset: storage is counted, never refused. */
+      storage: memory.optional(),
     })
     .prefault({})
     .superRefine((r, ctx) => {
@@ -202,6 +204,20 @@ export const configSchema = z.strictObject({
       security: workloadSecurity,
     })
     .prefault({}),
+  /** Claim volumes: which StorageClasses they may use. */
+  storage: z
+    .strictObject({
+      /** The class of a claim that names none; '' leaves it to the cluster's default StorageClass. */
+      default_class: objectName.or(z.literal('')).default(''),
+      /** Empty: any class; otherwise a claim of another class is refused with INVALID_ARGUMENT. */
+      allowed_classes: z.array(objectName).default([]),
+    })
+    .prefault({})
+    .superRefine((st, ctx) => {
+      if (st.default_class && st.allowed_classes.length > 0 && !st.allowed_classes.includes(st.default_class)) {
+        ctx.addIssue({ code: 'custom', path: ['default_class'], message: 'must be one of storage.allowed_classes' });
+      }
+    }),
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
   instances: z
     .strictObject({

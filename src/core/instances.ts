@@ -1,12 +1,15 @@
 /**
  * Instance lifecycle, derived purely from what the cluster shows. An instance
- * is one DeployRequest's instance_id; it runs as one Pod or as one Job (whose
- * pods come and go as the Job controller retries).
+ * is one DeployRequest's instance_id; it runs as one Pod, as one Job (whose
+ * pods come and go as the Job controller retries), or as one Deployment
+ * (whose replicas the ReplicaSet controller keeps alive).
  */
 import type { CleanupPolicy } from './cleanup.js';
 import { ZERO, add, type Resources } from './resources.js';
+import type { Volume } from './storage.js';
 
-export type WorkloadKind = 'Pod' | 'Job';
+export type WorkloadKind = 'Pod' | 'Job' | 'Deployment';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Pod', 'Job', 'Deployment'];
 
 /** The one container every instance's pod runs: its status and logs are the instance's. */
 export const MAIN_CONTAINER = 'main';
@@ -41,6 +44,12 @@ export interface ObservedPod {
   readonly requests: Resources;
   /** Set when the pod belongs to a Job; the Job is then the instance's workload. */
   readonly jobName?: string;
+  /** 'ReplicaSet' for a Deployment's pod (the Deployment is then the instance's workload). */
+  readonly ownerKind?: 'ReplicaSet';
+  /** Node disk the pod may fill: its emptyDir size limits. */
+  readonly ephemeralStorage?: number;
+  /** The instance's volumes as the daemon wrote them on the workload. */
+  readonly volumes?: readonly Volume[];
   readonly terminating: boolean;
   readonly specHash?: string;
   readonly uid?: string;
@@ -84,11 +93,47 @@ export interface ObservedJob {
   readonly message?: string;
   /** Pods that failed so far (status.failed): the retries used. */
   readonly failedPods?: number;
+  readonly podEphemeralStorage?: number;
+  readonly volumes?: readonly Volume[];
+}
+
+export interface ObservedDeployment {
+  readonly name: string;
+  readonly instanceId: string;
+  /** spec.replicas: what the ReplicaSet controller keeps running. */
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  /** Requests of one pod of its template. */
+  readonly podRequests: Resources;
+  readonly podEphemeralStorage?: number;
+  readonly specHash?: string;
+  readonly uid?: string;
+  readonly providerId?: string;
+  readonly image?: string;
+  readonly terminating?: boolean;
+  readonly createdAt?: number;
+  readonly volumes?: readonly Volume[];
+}
+
+/** A PersistentVolumeClaim the daemon made for an instance's volume. */
+export interface ObservedClaim {
+  readonly name: string;
+  readonly instanceId: string;
+  /** The instance's volume it backs. */
+  readonly volume: string;
+  readonly sizeBytes: number;
+  readonly storageClass: string;
+  /** Pending, Bound or Lost. */
+  readonly phase: string;
+  readonly retain: boolean;
+  readonly terminating: boolean;
 }
 
 export interface ObservedWorkloads {
   readonly pods: readonly ObservedPod[];
   readonly jobs: readonly ObservedJob[];
+  readonly deployments?: readonly ObservedDeployment[];
+  readonly claims?: readonly ObservedClaim[];
 }
 
 /**
@@ -125,7 +170,12 @@ export function isLive(instance: Instance): boolean {
 export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
   const podsByInstance = groupByInstance(observed.pods);
   const out = new Map<string, Instance>();
+  for (const d of observed.deployments ?? []) {
+    const pods = podsByInstance.get(d.instanceId)?.filter((p) => p.ownerKind === 'ReplicaSet') ?? [];
+    out.set(d.instanceId, deploymentInstance(d, pods));
+  }
   for (const job of observed.jobs) {
+    if (out.has(job.instanceId)) continue;
     const pods = podsByInstance.get(job.instanceId)?.filter((p) => p.jobName === job.name) ?? [];
     out.set(job.instanceId, jobInstance(job, pods));
   }
@@ -167,15 +217,41 @@ function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
   return { id: job.instanceId, kind: 'Job', name: job.name, phase, holds, specHash: job.specHash };
 }
 
+/**
+ * A Deployment holds every replica it asks for, created or not, because the
+ * ReplicaSet controller is about to (re)create the missing ones; during a
+ * rollout or while pods shut down it holds what its live pods request, if
+ * that is more.
+ */
+function deploymentInstance(d: ObservedDeployment, pods: readonly ObservedPod[]): Instance {
+  const live = pods.filter((p) => !FINISHED.has(p.phase));
+  const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+  const wanted = scale(d.podRequests, d.replicas);
+  let phase: InstancePhase;
+  let holds: Resources;
+  if (d.terminating) {
+    phase = 'Terminating';
+    holds = liveHolds;
+  } else {
+    phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
+    holds = { cpu: Math.max(wanted.cpu, liveHolds.cpu), memory: Math.max(wanted.memory, liveHolds.memory), gpu: Math.max(wanted.gpu, liveHolds.gpu) };
+  }
+  return { id: d.instanceId, kind: 'Deployment', name: d.name, phase, holds, specHash: d.specHash };
+}
+
+export function scale(r: Resources, n: number): Resources {
+  return { cpu: r.cpu * n, memory: r.memory * n, gpu: r.gpu * n };
+}
+
 /** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
 function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
-  const standalone = pods.filter((p) => p.jobName === undefined);
+  const standalone = pods.filter((p) => p.jobName === undefined && p.ownerKind === undefined);
   const all = standalone.length > 0 ? standalone : pods;
   const first = standalone[0] ?? pods[0];
   const live = all.filter((p) => !FINISHED.has(p.phase));
   return {
     id: instanceId,
-    kind: first.jobName === undefined ? 'Pod' : 'Job',
+    kind: first.ownerKind === 'ReplicaSet' ? 'Deployment' : first.jobName === undefined ? 'Pod' : 'Job',
     name: first.jobName ?? first.name,
     phase: podsPhase(all, live),
     holds: live.reduce((acc, p) => add(acc, p.requests), ZERO),

@@ -7,12 +7,23 @@
 import { deriveInstances, isLive, type Instance, type ObservedWorkloads } from './instances.js';
 import { ZERO, add, sum, type Resources } from './resources.js';
 import type { Clock, WorkloadView } from './ports.js';
+import { storageHeld, type StorageUsed } from './storage.js';
 
 interface Reservation {
   readonly instanceId: string;
   readonly specHash: string;
   readonly resources: Resources;
+  /** Bytes of ephemeral and claimed storage the deploy adds. */
+  readonly storage: number;
   /** Set once the create call succeeded: from then on the view should show it. */
+  createdAt?: number;
+}
+
+/** Room taken by a Deployment being scaled up, until the view shows its new replica count. */
+interface ScaleReservation {
+  readonly replicas: number;
+  readonly resources: Resources;
+  readonly storage: number;
   createdAt?: number;
 }
 
@@ -31,7 +42,9 @@ export interface LedgerOptions {
 
 export class Ledger {
   private readonly reservations = new Map<string, Reservation>();
+  private readonly scaling = new Map<string, ScaleReservation>();
   private memo: { snapshot: ObservedWorkloads; instances: Map<string, Instance> } | undefined;
+  private storageMemo: { snapshot: ObservedWorkloads; held: ReturnType<typeof storageHeld> } | undefined;
 
   constructor(
     private readonly view: WorkloadView,
@@ -64,7 +77,24 @@ export class Ledger {
   used(): Resources {
     this.prune();
     const released = this.options.released ?? ((): boolean => false);
-    return add(sum([...this.instances().values()].map((i) => (released(i.id) ? ZERO : i.holds))), sum([...this.reservations.values()].map((r) => r.resources)));
+    return add(
+      sum([...this.instances().values()].map((i) => (released(i.id) ? ZERO : i.holds))),
+      sum([...this.reservations.values(), ...this.scaling.values()].map((r) => r.resources)),
+    );
+  }
+
+  /** Storage held: live pods' emptyDir limits (stuck instances released) and every claim, plus reservations. */
+  storageUsed(): StorageUsed {
+    this.prune();
+    const snapshot = this.view.snapshot();
+    if (this.storageMemo?.snapshot !== snapshot) this.storageMemo = { snapshot, held: storageHeld(snapshot) };
+    const released = this.options.released ?? ((): boolean => false);
+    let ephemeral = 0;
+    for (const [id, n] of this.storageMemo.held.ephemeral) if (!released(id)) ephemeral += n;
+    let reserved = 0;
+    for (const r of [...this.reservations.values(), ...this.scaling.values()]) reserved += r.storage;
+    // A reservation does not say how its storage splits; what a deploy claims is counted as claimed once seen.
+    return { ephemeral: ephemeral + reserved, claimed: this.storageMemo.held.claimed };
   }
 
   /** Instances that still run or wait to run, reservations included. */
@@ -80,8 +110,28 @@ export class Ledger {
     return this.reservations.size;
   }
 
-  reserve(instanceId: string, specHash: string, resources: Resources): void {
-    this.reservations.set(instanceId, { instanceId, specHash, resources });
+  reserve(instanceId: string, specHash: string, resources: Resources, storage = 0): void {
+    this.reservations.set(instanceId, { instanceId, specHash, resources, storage });
+  }
+
+  /** Holds the extra room of a scale-up until the view shows the Deployment at `replicas`. */
+  reserveScale(instanceId: string, replicas: number, resources: Resources, storage: number): void {
+    this.scaling.set(instanceId, { replicas, resources, storage });
+  }
+
+  /** The scale call succeeded: keep holding until the view shows the new count (or the TTL passes). */
+  markScaled(instanceId: string): void {
+    const r = this.scaling.get(instanceId);
+    if (r) r.createdAt = this.clock.now();
+  }
+
+  releaseScale(instanceId: string): void {
+    this.scaling.delete(instanceId);
+  }
+
+  scalingInProgress(instanceId: string): boolean {
+    this.prune();
+    return this.scaling.has(instanceId);
   }
 
   /** The create call succeeded: keep holding until the view shows the workload. */
@@ -95,12 +145,24 @@ export class Ledger {
   }
 
   private prune(): void {
+    this.pruneScaling();
     if (![...this.reservations.values()].some((r) => r.createdAt !== undefined)) return;
     const instances = this.instances();
     const now = this.clock.now();
     for (const [id, r] of this.reservations) {
       if (r.createdAt === undefined) continue; // create still in flight
       if (instances.has(id) || now - r.createdAt > this.options.unseenTtlMs) this.reservations.delete(id);
+    }
+  }
+
+  private pruneScaling(): void {
+    if (this.scaling.size === 0) return;
+    const now = this.clock.now();
+    const deployments = this.view.snapshot().deployments ?? [];
+    for (const [id, r] of this.scaling) {
+      if (r.createdAt === undefined) continue; // scale call still in flight
+      const d = deployments.find((x) => x.instanceId === id);
+      if (!d || d.replicas === r.replicas || now - r.createdAt > this.options.unseenTtlMs) this.scaling.delete(id);
     }
   }
 }

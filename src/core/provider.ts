@@ -3,14 +3,25 @@
  * Kubernetes types. Every failure is a DomainError.
  */
 import { capacityOf, describeShortfall, shortfall, type CapacityReport } from './capacity.js';
-import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
-import { DomainError, ErrorKind, alreadyExists, permissionDenied, resourceExhausted, unavailable } from './errors.js';
+import { podCount, replicasProblem, validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
+import {
+  DomainError,
+  ErrorKind,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  resourceExhausted,
+  unavailable,
+} from './errors.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
-import type { WorkloadKind } from './instances.js';
+import { scale, type WorkloadKind } from './instances.js';
+import { storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -41,6 +52,21 @@ export interface DeployResult {
   readonly kind: WorkloadKind;
   /** False when the instance already existed with the same spec. */
   readonly created: boolean;
+  /** The claims made for its claim volumes. */
+  readonly volumeClaims: readonly string[];
+  /** A Deployment's replicas as asked for; 0 for the other kinds. */
+  readonly replicas: number;
+}
+
+export interface ScaleInput {
+  readonly providerId: string;
+  readonly instanceId: string;
+  readonly replicas: number;
+}
+
+export interface ScaleResult {
+  readonly previousReplicas: number;
+  readonly replicas: number;
 }
 
 export interface HealthReport {
@@ -85,6 +111,58 @@ export class Provider {
     return this.capacity(providerId).available;
   }
 
+  /** Storage books for GetCapacity and GetAvailable (the caller has checked the session). */
+  storage(): StorageReport {
+    return storageReport(this.deps.capacity.storage?.(), this.deps.ledger.storageUsed());
+  }
+
+  /**
+   * Sets a Deployment instance's replicas. Growing it is admitted like a
+   * deploy of the extra pods, in one synchronous step with the reservation;
+   * when it does not fit nothing changes. Shrinking always fits.
+   */
+  async scale(input: ScaleInput): Promise<ScaleResult> {
+    await this.deps.session.verifyFresh(input.providerId);
+    if (!input.instanceId) throw invalidArgument('instance_id is required');
+    const problem = replicasProblem(input.replicas, 'replicas');
+    if (problem) throw invalidArgument(problem);
+    if (!this.deps.view.synced()) throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
+    const { ledger } = this.deps;
+    const instance = ledger.instance(input.instanceId);
+    if (!instance) throw notFound(`instance "${input.instanceId}" does not exist`);
+    if (instance.kind !== 'Deployment') throw failedPrecondition(`instance "${input.instanceId}" is a ${instance.kind}: only DEPLOYMENT instances scale`);
+    if (instance.phase === 'Terminating') throw failedPrecondition(`instance "${input.instanceId}" is being undeployed`);
+    const d = (this.deps.view.snapshot().deployments ?? []).find((x) => x.instanceId === input.instanceId);
+    if (!d) throw notFound(`instance "${input.instanceId}" does not exist`);
+    if (ledger.scalingInProgress(input.instanceId)) throw unavailable(`instance "${input.instanceId}" is being scaled; retry once that has landed`);
+    const previousReplicas = d.replicas;
+    if (input.replicas === previousReplicas) return { previousReplicas, replicas: input.replicas };
+
+    const term = this.deps.leadership.term();
+    if (!term) throw unavailable('this replica is the standby: only the active replica scales instances; retry shortly');
+    const wanted = scale(d.podRequests, input.replicas);
+    const extra = subtractFloor(wanted, instance.holds);
+    const extraStorage = Math.max(0, (input.replicas - previousReplicas) * (d.podEphemeralStorage ?? 0));
+    if (input.replicas > previousReplicas) {
+      const available = subtractFloor(this.deps.capacity.total(), ledger.used());
+      if (shortfall(extra, available).length > 0) {
+        throw resourceExhausted(`scaling "${input.instanceId}" to ${input.replicas} replicas ${describeShortfall(extra, available)}`);
+      }
+      const short = storageShortfall(extraStorage, this.storage());
+      if (short) throw resourceExhausted(`scaling "${input.instanceId}" to ${input.replicas} replicas ${short}`);
+    }
+    ledger.reserveScale(input.instanceId, input.replicas, extra, extraStorage);
+    try {
+      await this.deps.runtime.scale({ kind: 'Deployment', name: d.name, uid: d.uid }, input.replicas, term);
+    } catch (err) {
+      ledger.releaseScale(input.instanceId);
+      throw err;
+    }
+    ledger.markScaled(input.instanceId);
+    this.deps.log.info({ instanceId: input.instanceId, previousReplicas, replicas: input.replicas }, 'instance scaled');
+    return { previousReplicas, replicas: input.replicas };
+  }
+
   health(providerId: string): HealthReport {
     this.deps.session.heartbeat(providerId);
     return { capacity: this.currentCapacity(), tags: new Set(this.options.resourceTags) };
@@ -107,7 +185,7 @@ export class Provider {
     if (existing?.phase === 'Terminating') {
       throw unavailable(`instance "${spec.instanceId}" is being undeployed; deploy it again once its pods are gone`);
     }
-    if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind);
+    if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind, this.replicasNow(spec));
 
     const pending = this.inFlight.get(spec.instanceId);
     if (pending) {
@@ -117,7 +195,7 @@ export class Provider {
     }
 
     const unseen = this.createdButUnseen(spec.instanceId);
-    if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind);
+    if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind, unseen.result.replicas);
 
     const term = this.admit(spec);
     const done = this.create(spec, term);
@@ -164,21 +242,38 @@ export class Provider {
     if (ledger.liveCount() >= this.options.maxInstances) {
       throw resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`);
     }
+    // A Deployment is admitted as a whole: every replica must fit, or none is created.
+    const pods = podCount(spec);
+    const need = scale(spec.resources, pods);
     const available = subtractFloor(this.deps.capacity.total(), ledger.used());
-    if (shortfall(spec.resources, available).length > 0) {
-      throw resourceExhausted(describeShortfall(spec.resources, available));
+    if (shortfall(need, available).length > 0) {
+      throw resourceExhausted(pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`);
     }
-    ledger.reserve(spec.instanceId, spec.specHash, spec.resources);
+    const storage = storageNeed(spec.volumes, pods);
+    const short = storageShortfall(storage, this.storage());
+    if (short) throw resourceExhausted(short);
+    ledger.reserve(spec.instanceId, spec.specHash, need, storage);
     return term;
   }
 
   private async create(spec: DeploySpec, term: AbortSignal): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name } = await runtime.create(spec, term);
+      const { name, claims } = await runtime.create(spec, term);
       ledger.markCreated(spec.instanceId);
-      log.info({ instanceId: spec.instanceId, workload: name, kind: spec.kind, resources: spec.resources, envKeys: Object.keys(spec.env) }, 'instance created');
-      return { workloadName: name, kind: spec.kind, created: true };
+      log.info(
+        {
+          instanceId: spec.instanceId,
+          workload: name,
+          kind: spec.kind,
+          resources: spec.resources,
+          replicas: spec.replicas,
+          claims,
+          envKeys: Object.keys(spec.env),
+        },
+        'instance created',
+      );
+      return { workloadName: name, kind: spec.kind, created: true, volumeClaims: claims, replicas: spec.replicas ?? 0 };
     } catch (err) {
       ledger.release(spec.instanceId);
       if (term.aborted) {
@@ -188,15 +283,21 @@ export class Provider {
       if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
         // Not in our cache but in the cluster: a retry racing the watch, or a restart. Compare with what is there.
         const found = await runtime.lookup(spec.instanceId);
-        if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind);
+        if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind, spec.replicas ?? 0);
       }
       throw err;
     }
   }
 
-  private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): DeployResult {
+  private sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind, replicas: number): DeployResult {
     if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
-    return { workloadName: name, kind, created: false };
+    return { workloadName: name, kind, created: false, volumeClaims: this.deps.runtime.claimNames(spec), replicas };
+  }
+
+  /** A Deployment's replicas as the cluster shows them now (it may have been scaled since it was deployed). */
+  private replicasNow(spec: DeploySpec): number {
+    if (spec.kind !== 'Deployment') return 0;
+    return (this.deps.view.snapshot().deployments ?? []).find((d) => d.instanceId === spec.instanceId)?.replicas ?? spec.replicas ?? 1;
   }
 
   private conflict(instanceId: string): DomainError {

@@ -15,6 +15,9 @@ import type { DeployRequest__Output } from './generated/provider/DeployRequest.j
 import type { ResourceTags } from './generated/provider/ResourceTags.js';
 import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeUsageResponse.js';
 import type { Workload__Output } from './generated/provider/Workload.js';
+import type { Volume__Output } from './generated/provider/Volume.js';
+import type { StorageCapacity } from './generated/provider/StorageCapacity.js';
+import type { StorageReport, VolumeInput } from '../../core/storage.js';
 
 type Int64 = string | number | { toString(): string };
 
@@ -61,7 +64,16 @@ const CLEANUP: Record<string, CleanupPolicy | undefined> = {
 };
 
 function workloadFromWire(w: Workload__Output): WorkloadInput {
-  const kind = w.kind === 'JOB' ? 'Job' : w.kind === 'POD' ? 'Pod' : w.kind === 'WORKLOAD_KIND_UNSPECIFIED' ? undefined : badEnum('workload.kind', w.kind);
+  const kind =
+    w.kind === 'JOB'
+      ? 'Job'
+      : w.kind === 'POD'
+        ? 'Pod'
+        : w.kind === 'DEPLOYMENT'
+          ? 'Deployment'
+          : w.kind === 'WORKLOAD_KIND_UNSPECIFIED'
+            ? undefined
+            : badEnum('workload.kind', w.kind);
   if (!(w.cleanupPolicy in CLEANUP)) badEnum('workload.cleanup_policy', w.cleanupPolicy);
   return {
     kind,
@@ -84,6 +96,37 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
           ? undefined
           : int64ToNumber(t.tolerationSeconds, 'workload.tolerations.toleration_seconds'),
     })),
+    replicas: w.replicas ?? undefined,
+    volumes: w.volumes.map(volumeFromWire),
+  };
+}
+
+function volumeFromWire(v: Volume__Output, i: number): VolumeInput {
+  const field = `workload.volumes[${i}]`;
+  return {
+    name: v.name,
+    mountPath: v.mountPath,
+    readOnly: v.readOnly,
+    emptyDir: v.emptyDir ? { sizeLimitBytes: int64ToNumber(v.emptyDir.sizeLimitBytes, `${field}.empty_dir.size_limit_bytes`) } : undefined,
+    claim: v.claim
+      ? {
+          storageClass: v.claim.storageClass,
+          sizeBytes: int64ToNumber(v.claim.sizeBytes, `${field}.claim.size_bytes`),
+          accessMode: v.claim.accessMode,
+          retain: v.claim.retain,
+        }
+      : undefined,
+  };
+}
+
+export function storageToWire(r: StorageReport): StorageCapacity {
+  return {
+    total: r.total,
+    used: r.used,
+    available: r.available,
+    ephemeralUsed: r.ephemeralUsed,
+    claimedUsed: r.claimedUsed,
+    limited: r.limited,
   };
 }
 

@@ -41,7 +41,7 @@ const incoming = (deadlineMs = 5000, forwardedBy?: string): { metadata: grpc.Met
   return { metadata, getDeadline: () => deadline };
 };
 
-const ok = (name: string): DeployResponse__Output => ({ error: '', workloadName: name, workloadKind: 'POD', created: true });
+const ok = (name: string): DeployResponse__Output => ({ error: '', workloadName: name, workloadKind: 'POD', created: true, volumeClaims: [], replicas: 0 });
 const request = { providerId: 'cp', instanceId: 'i-1' } as DeployRequest;
 
 describe('LeaderRouter', () => {
@@ -102,7 +102,9 @@ describe('LeaderRouter', () => {
   it('tries again when the replica reached answers that it no longer admits', async () => {
     let answers = 0;
     const leader = await replica(() =>
-      answers++ === 0 ? { error: 'UNAVAILABLE: this replica is the standby', workloadName: '', workloadKind: 'POD', created: false } : ok('remote'),
+      answers++ === 0
+        ? { error: 'UNAVAILABLE: this replica is the standby', workloadName: '', workloadKind: 'POD', created: false, volumeClaims: [], replicas: 0 }
+        : ok('remote'),
     );
     servers.push(leader.server);
     const role = new Role();

@@ -4,7 +4,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { PROVIDER_TYPE, type Provider } from '../../core/provider.js';
-import { capacityToWire, deployFromWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
+import { capacityToWire, deployFromWire, infoToWire, storageToWire, tagsToWire, usageToWire } from './codec.js';
 import { PROVIDER_PROTO, serviceDefinition } from './proto.js';
 import { inBandUnavailable, type LeaderRouter } from './forward.js';
 import { RpcKit, type RpcContext } from './rpc.js';
@@ -40,8 +40,14 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
       await provider.disconnect(req.providerId);
       return {};
     }),
-    GetCapacity: rpc.unary('GetCapacity', (req) => ({ capacity: capacityToWire(provider.capacity(req.providerId)) })),
-    GetAvailable: rpc.unary('GetAvailable', (req) => ({ available: infoToWire(provider.available(req.providerId)) })),
+    GetCapacity: rpc.unary('GetCapacity', (req) => ({
+      capacity: capacityToWire(provider.capacity(req.providerId)),
+      storage: storageToWire(provider.storage()),
+    })),
+    GetAvailable: rpc.unary('GetAvailable', (req) => ({
+      available: infoToWire(provider.available(req.providerId)),
+      storage: storageToWire(provider.storage()),
+    })),
     HealthCheck: rpc.unary('HealthCheck', (req) => {
       const report = provider.health(req.providerId);
       return { capacity: capacityToWire(report.capacity), resourceTags: tagsToWire(report.tags) };
@@ -57,8 +63,10 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
           return {
             error: '',
             workloadName: result.workloadName,
-            workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
+            workloadKind: result.kind === 'Job' ? 'JOB' : result.kind === 'Deployment' ? 'DEPLOYMENT' : 'POD',
             created: result.created,
+            volumeClaims: [...result.volumeClaims],
+            replicas: result.replicas,
           };
         };
         return ctx.router ? ctx.router.route(deployMethod, call, req, here, inBandUnavailable) : here();

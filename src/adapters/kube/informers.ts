@@ -2,7 +2,7 @@
  * The informers the daemon keeps, built from one place so each
  * differs from the next only in what it watches.
  */
-import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
@@ -20,6 +20,10 @@ export interface Informers {
   managedPods(): Informer<V1Pod>;
   /** Our Jobs in our namespace. */
   managedJobs(): Informer<V1Job>;
+  /** Our Deployments in our namespace. */
+  managedDeployments(): Informer<V1Deployment>;
+  /** Our PersistentVolumeClaims in our namespace (the storage books). */
+  managedClaims(): Informer<V1PersistentVolumeClaim>;
   /** Every node: what resource.mode auto offers. */
   nodes(): Informer<V1Node>;
   /** Every pod in the cluster: what others already hold on the nodes (resource.mode auto). */
@@ -44,6 +48,22 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         name: 'jobs',
         path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
         list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
+        labelSelector: selector,
+      }),
+    managedDeployments: () =>
+      new Informer<V1Deployment>({
+        ...common,
+        name: 'deployments',
+        path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+        list: () => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector }),
+        labelSelector: selector,
+      }),
+    managedClaims: () =>
+      new Informer<V1PersistentVolumeClaim>({
+        ...common,
+        name: 'persistentvolumeclaims',
+        path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+        list: () => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector }),
         labelSelector: selector,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),

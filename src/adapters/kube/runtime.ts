@@ -1,5 +1,5 @@
 /** Creates and deletes workloads for the core (WorkloadRuntime) and reads them back on conflicts. */
-import type { BatchV1Api, CoreV1Api, V1ObjectMeta } from '@kubernetes/client-node';
+import type { AppsV1Api, BatchV1Api, CoreV1Api, V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import { ErrorKind, DomainError } from '../../core/errors.js';
 import type { WorkloadKind } from '../../core/instances.js';
@@ -7,29 +7,83 @@ import type { DeleteOptions, DeleteOutcome, WorkloadRef, WorkloadRuntime } from 
 import { abortWith } from '../../shared/kube-abort.js';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/labels.js';
-import { jobManifest, podManifest, type ManifestContext } from './manifests.js';
+import { deploymentManifest, jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
+import { ClaimMaker } from './claims.js';
 
 export class KubeRuntime implements WorkloadRuntime {
+  private readonly claims: ClaimMaker;
+
   constructor(
     private readonly core: CoreV1Api,
     private readonly batch: BatchV1Api,
+    private readonly apps: AppsV1Api,
     private readonly ctx: ManifestContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
-  ) {}
+  ) {
+    this.claims = new ClaimMaker(core, ctx, retry);
+  }
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; claims: readonly string[] }> {
+    const owner = await this.createWorkload(spec, signal);
+    if (this.claims.names(spec).length === 0) return { name: owner.name, claims: [] };
+    try {
+      return { name: owner.name, claims: await this.claims.create(spec, owner, signal) };
+    } catch (err) {
+      // Nothing half made: without its claims the workload could never start. Its owned claims go with it.
+      await this.delete({ kind: spec.kind, name: owner.name, uid: owner.uid }, { propagation: 'Background' }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  claimNames(spec: DeploySpec): readonly string[] {
+    return this.claims.names(spec);
+  }
+
+  /** Creates the Pod, Job or Deployment and returns it as the owner of the instance's claims. */
+  private async createWorkload(spec: DeploySpec, signal?: AbortSignal): Promise<V1OwnerReference> {
     const namespace = this.ctx.namespace;
     const name = workloadName(spec.instanceId);
     const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
-      await withRetry({ verb: 'create', resource: 'jobs', namespace }, () => this.batch.createNamespacedJob({ namespace, body }, options), this.retry, signal);
-      return { name };
+      const job = await withRetry(
+        { verb: 'create', resource: 'jobs', namespace },
+        () => this.batch.createNamespacedJob({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      return { apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata?.uid ?? '' };
+    }
+    if (spec.kind === 'Deployment') {
+      const body = deploymentManifest(spec, this.ctx);
+      const d = await withRetry(
+        { verb: 'create', resource: 'deployments', namespace },
+        () => this.apps.createNamespacedDeployment({ namespace, body }, options),
+        this.retry,
+        signal,
+      );
+      return { apiVersion: 'apps/v1', kind: 'Deployment', name, uid: d.metadata?.uid ?? '' };
     }
     const body = podManifest(spec, this.ctx);
-    await withRetry({ verb: 'create', resource: 'pods', namespace }, () => this.core.createNamespacedPod({ namespace, body }, options), this.retry, signal);
-    return { name };
+    const pod = await withRetry(
+      { verb: 'create', resource: 'pods', namespace },
+      () => this.core.createNamespacedPod({ namespace, body }, options),
+      this.retry,
+      signal,
+    );
+    return { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '' };
+  }
+
+  async scale(ref: WorkloadRef, replicas: number, signal?: AbortSignal): Promise<void> {
+    const namespace = this.ctx.namespace;
+    const body = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: ref.name, namespace }, spec: { replicas } };
+    await withRetry(
+      { verb: 'update', resource: 'deployments/scale', namespace },
+      () => this.apps.replaceNamespacedDeploymentScale({ name: ref.name, namespace, body }, signal && abortWith(signal)),
+      this.retry,
+      signal,
+    );
   }
 
   async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
@@ -43,6 +97,10 @@ export class KubeRuntime implements WorkloadRuntime {
       withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
     );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
+    const deployment = await this.getOrUndefined(() =>
+      withRetry({ verb: 'get', resource: 'deployments', namespace }, () => this.apps.readNamespacedDeployment({ name, namespace }), this.retry),
+    );
+    if (deployment) return this.describe(name, 'Deployment', instanceId, deployment.metadata);
     return undefined;
   }
 
@@ -64,6 +122,9 @@ export class KubeRuntime implements WorkloadRuntime {
     try {
       if (ref.kind === 'Job') {
         await withRetry({ verb: 'delete', resource: 'jobs', namespace }, () => this.batch.deleteNamespacedJob(params), this.retry);
+      } else if (ref.kind === 'Deployment') {
+        // Background or foreground, the garbage collector removes its ReplicaSet and pods (never orphaned).
+        await withRetry({ verb: 'delete', resource: 'deployments', namespace }, () => this.apps.deleteNamespacedDeployment(params), this.retry);
       } else {
         await withRetry({ verb: 'delete', resource: 'pods', namespace }, () => this.core.deleteNamespacedPod(params), this.retry);
       }

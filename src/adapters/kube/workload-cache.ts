@@ -1,35 +1,40 @@
-/** The managed Pods and Jobs of our namespace, as the core's WorkloadView. */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+/** The managed Pods, Jobs, Deployments and claims of our namespace, as the core's WorkloadView. */
+import type { V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import type { ObservedWorkloads } from '../../core/instances.js';
 import type { WorkloadChange, WorkloadView } from '../../core/ports.js';
-import { observeJob, observePod } from './observe.js';
+import { observeClaim, observeDeployment, observeJob, observePod } from './observe.js';
 import type { Informer } from './informer.js';
 
 export class WorkloadCache implements WorkloadView {
   private readonly listeners = new Set<(change: WorkloadChange) => void>();
   private detach: (() => void) | undefined;
-  private memo: { podsVersion: number; jobsVersion: number; snapshot: ObservedWorkloads } | undefined;
+  private memo: { versions: string; snapshot: ObservedWorkloads } | undefined;
 
   constructor(
     readonly pods: Informer<V1Pod>,
     readonly jobs: Informer<V1Job>,
+    readonly deployments: Informer<V1Deployment>,
+    readonly claims: Informer<V1PersistentVolumeClaim>,
   ) {}
 
   snapshot(): ObservedWorkloads {
-    const { version: podsVersion } = this.pods;
-    const { version: jobsVersion } = this.jobs;
-    if (this.memo?.podsVersion !== podsVersion || this.memo.jobsVersion !== jobsVersion) {
+    const versions = `${this.pods.version}/${this.jobs.version}/${this.deployments.version}/${this.claims.version}`;
+    if (this.memo?.versions !== versions) {
       this.memo = {
-        podsVersion,
-        jobsVersion,
-        snapshot: { pods: this.pods.items().map(observePod), jobs: this.jobs.items().map(observeJob) },
+        versions,
+        snapshot: {
+          pods: this.pods.items().map(observePod),
+          jobs: this.jobs.items().map(observeJob),
+          deployments: this.deployments.items().map(observeDeployment),
+          claims: this.claims.items().map(observeClaim),
+        },
       };
     }
     return this.memo.snapshot;
   }
 
   synced(): boolean {
-    return this.pods.synced() && this.jobs.synced();
+    return this.pods.synced() && this.jobs.synced() && this.deployments.synced() && this.claims.synced();
   }
 
   onChange(listener: (change: WorkloadChange) => void): () => void {
@@ -38,15 +43,18 @@ export class WorkloadCache implements WorkloadView {
       const emit = (change: WorkloadChange): void => {
         for (const l of this.listeners) l(change);
       };
-      const offPods = this.pods.onChange((c) =>
-        emit(c.type === 'reset' ? { type: 'reset', kind: 'Pod' } : { type: c.type, kind: 'Pod', object: observePod(c.object) }),
-      );
-      const offJobs = this.jobs.onChange((c) =>
-        emit(c.type === 'reset' ? { type: 'reset', kind: 'Job' } : { type: c.type, kind: 'Job', object: observeJob(c.object) }),
-      );
+      const offs = [
+        this.pods.onChange((c) => emit(c.type === 'reset' ? { type: 'reset', kind: 'Pod' } : { type: c.type, kind: 'Pod', object: observePod(c.object) })),
+        this.jobs.onChange((c) => emit(c.type === 'reset' ? { type: 'reset', kind: 'Job' } : { type: c.type, kind: 'Job', object: observeJob(c.object) })),
+        this.deployments.onChange((c) =>
+          emit(c.type === 'reset' ? { type: 'reset', kind: 'Deployment' } : { type: c.type, kind: 'Deployment', object: observeDeployment(c.object) }),
+        ),
+        this.claims.onChange((c) =>
+          emit(c.type === 'reset' ? { type: 'reset', kind: 'Claim' } : { type: c.type, kind: 'Claim', object: observeClaim(c.object) }),
+        ),
+      ];
       this.detach = () => {
-        offPods();
-        offJobs();
+        for (const off of offs) off();
       };
     }
     this.listeners.add(listener);
