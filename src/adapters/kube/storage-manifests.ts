@@ -27,7 +27,7 @@ export function podVolumes(spec: DeploySpec): V1Volume[] {
   return spec.volumes.map((v) =>
     v.type === 'emptyDir'
       ? { name: v.name, emptyDir: { sizeLimit: String(v.sizeBytes) } }
-      : { name: v.name, persistentVolumeClaim: { claimName: claimName(spec.instanceId, v.name), readOnly: v.readOnly } },
+      : { name: v.name, persistentVolumeClaim: { claimName: claimName(spec.instanceId, v.name), ...(v.readOnly ? { readOnly: true } : {}) } },
   );
 }
 
