@@ -9,12 +9,13 @@ import type {
   Instance__Output,
   ListInstancesResponse__Output,
   UndeployResponse__Output,
+  ScaleInstanceResponse__Output,
   WatchInstancesResponse__Output,
 } from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
 
-export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' }>;
+export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' | 'scale' }>;
 
 /** An instance as scripts get it with --json: plain names and numbers. */
 export interface InstanceData {
@@ -40,6 +41,20 @@ export interface InstanceData {
   readonly image: string;
   readonly providerId: string;
   readonly cleanupPolicy: string;
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  readonly volumes: readonly VolumeData[];
+}
+
+export interface VolumeData {
+  readonly name: string;
+  readonly mountPath: string;
+  readonly type: string;
+  readonly sizeBytes: number;
+  readonly claimName: string;
+  readonly storageClass: string;
+  readonly claimPhase: string;
+  readonly retain: boolean;
 }
 
 const strip = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
@@ -69,7 +84,18 @@ export function instanceData(i: Instance__Output): InstanceData {
     image: i.image,
     providerId: i.providerId,
     cleanupPolicy: i.cleanupPolicy,
+    replicas: i.replicas ?? 0,
+    readyReplicas: i.readyReplicas ?? 0,
+    volumes: (i.volumes ?? []).map((v) => ({ ...v, sizeBytes: Number(v.sizeBytes) })),
   };
+}
+
+/** "/data  claim db-data (fast, 2Gi, Bound, retained)" or "/scratch  emptyDir (1Gi)". */
+function volumeLine(v: VolumeData): string {
+  const size = cell.memory(v.sizeBytes);
+  if (v.type !== 'claim') return `${v.mountPath}  emptyDir (${size})`;
+  const details = [v.storageClass || 'default class', size, v.claimPhase, ...(v.retain ? ['retained'] : [])];
+  return `${v.mountPath}  claim ${v.claimName || '-'} (${details.join(', ')})`;
 }
 
 /** id, kind, phase, reason, node, age, cpu/mem: what `kubectl get` would show. */
@@ -113,6 +139,8 @@ export function describeText(i: InstanceData, now: number): string {
     ['Usage', i.usage ? `${resources(i.usage)} (${i.usage.source}${i.usage.stale ? ', stale' : ''}, ${age(i.usage.sampledAtUnixMs, now)} ago)` : '-'],
   ];
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
+  if (i.kind === 'Deployment') rows.splice(3, 0, ['Replicas', `${i.readyReplicas}/${i.replicas} ready`]);
+  for (const v of i.volumes) rows.push([`Volume ${v.name}`, volumeLine(v)]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
   return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
 }
@@ -181,6 +209,14 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
           ? `undeployed: instance "${data.instanceId}" (${kind} ${res.workloadName}); its resources return once its pods are gone\n`
           : `already gone: instance "${data.instanceId}" (nothing to delete)\n`;
         io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human);
+        return 0;
+      }
+      case 'scale': {
+        const res = await call<ScaleInstanceResponse__Output>('ScaleInstance', command.request);
+        const data = { instanceId: command.request.instanceId, previousReplicas: res.previousReplicas, replicas: res.replicas };
+        io.out(
+          json ? `${JSON.stringify(data, null, 2)}\n` : `scaled: instance "${data.instanceId}" from ${res.previousReplicas} to ${res.replicas} replicas\n`,
+        );
         return 0;
       }
       case 'watch': {

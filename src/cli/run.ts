@@ -29,7 +29,7 @@ export interface Io {
   readonly signal?: AbortSignal | undefined;
 }
 
-const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy']);
+const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy', 'scale']);
 const isInstanceCommand = (c: Command): c is InstanceCommand => INSTANCE_COMMANDS.has(c.name);
 
 export const EXIT_OK = 0;

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { icall, instancesClient, podsGone, type WireInstance } from '../helpers/instances.js';
+import { buildCli, runCli } from '../helpers/cli.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { GetCapacityResponse__Output } from '../../src/adapters/grpc/generated/provider/GetCapacityResponse.js';
 import type { GetAvailableResponse__Output } from '../../src/adapters/grpc/generated/provider/GetAvailableResponse.js';
@@ -80,7 +81,14 @@ describe('DEPLOYMENT instances and volumes', () => {
     ].sort();
   };
 
+  const describeCli = async (id: string): Promise<string> => {
+    const res = await runCli(['describe', id, '-p', PID, '--addr', `127.0.0.1:${d.daemon.port}`]);
+    expect(res.code).toBe(0);
+    return res.stdout;
+  };
+
   beforeAll(async () => {
+    buildCli();
     ns = await createTestNamespace('storage');
     await storageApi.createStorageClass({
       body: { metadata: { name: CLASS }, provisioner: 'example.com/nobody', volumeBindingMode: 'Immediate', reclaimPolicy: 'Delete' },
@@ -171,6 +179,10 @@ describe('DEPLOYMENT instances and volumes', () => {
     expect(Number((await available()).available!.cpu)).toBe(Number(before.available!.cpu) - 1500);
     const cap = await capacity();
     expect(Number(cap.capacity!.used!.cpu)).toBe(1500);
+    const text = await describeCli('web');
+    expect(text).toMatch(/^Kind:\s+Deployment web$/m);
+    expect(text).toMatch(/^Replicas:\s+3\/3 ready$/m);
+    expect(text).toMatch(/^Holds:\s+cpu 1500m, memory 192Mi, gpu 0$/m);
   });
 
   it('admits a DEPLOYMENT as a whole: replicas × request beyond the capacity creates nothing', async () => {
@@ -262,6 +274,10 @@ describe('DEPLOYMENT instances and volumes', () => {
       available: String(16 * GiB),
     });
     expect((await available()).storage).toEqual(cap.storage);
+    const text = await describeCli('db');
+    expect(text).toMatch(/^Volume scratch:\s+\/scratch  emptyDir \(1Gi\)$/m);
+    expect(text).toMatch(new RegExp(`^Volume data:\\s+/data  claim db-data \\(${CLASS}, 2Gi, Pending\\)$`, 'm'));
+    expect(text).toMatch(new RegExp(`^Volume keep:\\s+/keep  claim db-keep \\(${CLASS}, 1Gi, Pending, retained\\)$`, 'm'));
 
     // Over the storage quota: refused, nothing made.
     const big = await deploy('big-disk', { volumes: [{ name: 'data', mountPath: '/data', claim: { storageClass: CLASS, sizeBytes: 17 * GiB } }] }, 100);
