@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiException, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { LABEL_MANAGED, managedSelector } from '../dist/src/shared/labels.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,6 +51,7 @@ try {
 // A fresh start: instances left by an earlier demo would hold capacity.
 const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
+await kc.makeApiClient(AppsV1Api).deleteCollectionNamespacedDeployment({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
 
 mkdirSync(state, { recursive: true });
@@ -62,7 +63,7 @@ const writeConfig = (cpu) =>
     [
       `server: { host: 127.0.0.1, port: ${port} }`,
       `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
-      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1 }`,
+      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, storage: 20Gi }`,
       `usage: { interval_seconds: 5 }`,
       `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
       'instances: { stuck_after_seconds: 3 }',
@@ -206,6 +207,36 @@ try {
   run(['instances', '--addr', addr, '-p', 'demo-cp']);
   run(['available', '--addr', addr, '-p', 'demo-cp']);
 
+  say('kept alive: a DEPLOYMENT whose every replica is counted, scaled under admission, with a scratch volume');
+  run([
+    'deploy',
+    '--addr',
+    addr,
+    '-p',
+    'demo-cp',
+    '-i',
+    'web',
+    '--image',
+    'nginx:1.27',
+    '--cpu',
+    '500m',
+    '--memory',
+    '256Mi',
+    '--kind',
+    'deployment',
+    '--replicas',
+    '2',
+    '--empty-dir',
+    'cache:/var/cache/nginx:1Gi',
+  ]);
+  await new Promise((r) => setTimeout(r, 2000));
+  run(['scale', 'web', '--addr', addr, '-p', 'demo-cp', '--replicas', '3']);
+  run(['scale', 'web', '--addr', addr, '-p', 'demo-cp', '--replicas', '20'], { allowFail: true }); // does not fit: nothing changes
+  await new Promise((r) => setTimeout(r, 2000));
+  run(['describe', 'web', '--addr', addr, '-p', 'demo-cp']);
+  run(['capacity', '--addr', addr, '-p', 'demo-cp']);
+  run(['undeploy', 'web', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);
+
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   process.stdout.write(
@@ -224,5 +255,7 @@ try {
   running.daemon.kill('SIGTERM');
   const code = await running.exited;
   console.log(`daemon exited with ${code}`);
-  console.log(`\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs -n ${namespace} -l ${LABEL_MANAGED}=true`);
+  console.log(
+    `\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,deployments,pvc -n ${namespace} -l ${LABEL_MANAGED}=true`,
+  );
 }

@@ -13,7 +13,7 @@ import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/contract
 import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { buildInfo, versionLine } from '../shared/version.js';
-import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
+import { age, amounts, capacityAmounts, cell, resourceTable, storageSummary, table } from './format.js';
 import type { InstanceCommand } from './instances.js';
 
 // gRPC and the Kubernetes client are loaded only by the commands that use
@@ -170,14 +170,16 @@ async function disconnectCommand({ call, providerId, emit }: RpcContext): Promis
 async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<number> {
   const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
   const c = capacityAmounts(res.capacity);
-  emit(resourceTable(c), c);
+  const storage = storageSummary(res.storage);
+  emit(resourceTable(c) + (storage?.text ?? ''), storage ? { ...c, storage: storage.data } : c);
   return EXIT_OK;
 }
 
 async function availableCommand({ call, providerId, emit }: RpcContext): Promise<number> {
   const res = await call<GetAvailableResponse__Output>('GetAvailable', { providerId });
   const a = amounts(res.available);
-  emit(resourceTable({ available: a }), a);
+  const storage = storageSummary(res.storage);
+  emit(resourceTable({ available: a }) + (storage?.text ?? ''), storage ? { ...a, storage: storage.data } : a);
   return EXIT_OK;
 }
 
@@ -230,10 +232,15 @@ async function deployCommand({ call, emit, refused }: RpcContext, command: Extra
     workloadName: res.workloadName,
     workloadKind: res.workloadKind,
     created: res.created,
+    // Only when there is something to say, so a plain deploy prints what it always did.
+    ...(res.workloadKind === 'DEPLOYMENT' ? { replicas: res.replicas } : {}),
+    ...(res.volumeClaims?.length ? { volumeClaims: res.volumeClaims } : {}),
   };
   if (res.error) return refused(res.error, data);
-  const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
-  emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n`, data);
+  const kind = res.workloadKind === 'JOB' ? 'Job' : res.workloadKind === 'DEPLOYMENT' ? 'Deployment' : 'Pod';
+  const replicas = res.workloadKind === 'DEPLOYMENT' ? ` (${res.replicas} replicas)` : '';
+  const claims = res.volumeClaims?.length ? `; claims ${res.volumeClaims.join(', ')}` : '';
+  emit(`${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}${replicas}${claims}\n`, data);
   return EXIT_OK;
 }
 

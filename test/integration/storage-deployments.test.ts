@@ -275,7 +275,7 @@ describe('DEPLOYMENT instances and volumes', () => {
     });
     expect((await available()).storage).toEqual(cap.storage);
     const text = await describeCli('db');
-    expect(text).toMatch(/^Volume scratch:\s+\/scratch  emptyDir \(1Gi\)$/m);
+    expect(text).toMatch(/^Volume scratch:\s+\/scratch {2}emptyDir \(1Gi\)$/m);
     expect(text).toMatch(new RegExp(`^Volume data:\\s+/data  claim db-data \\(${CLASS}, 2Gi, Pending\\)$`, 'm'));
     expect(text).toMatch(new RegExp(`^Volume keep:\\s+/keep  claim db-keep \\(${CLASS}, 1Gi, Pending, retained\\)$`, 'm'));
 
