@@ -421,6 +421,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
+    storage: () => provider.storage(),
     session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastSeen, ...session.ends() }),
     informerStats,
     ready,

@@ -267,13 +267,13 @@ async function pods(command: Extract<Command, { name: 'pods' }>, io: Io, emit: E
         header,
         rows.map((r) => [
           ...(namespace ? [] : [r.namespace]),
-          `${r.kind === 'Job' ? 'job' : 'pod'}/${r.name}`,
+          `${r.kind.toLowerCase()}/${r.name}`,
           r.instanceId,
           r.phase,
           cell.cpu(r.requests.cpu),
           cell.memory(r.requests.memory),
           cell.gpu(r.requests.gpu),
-          r.node ?? (r.kind === 'Job' ? '' : '<none>'),
+          r.node ?? (r.kind === 'Pod' ? '<none>' : ''),
           r.createdAt === undefined ? '' : age(r.createdAt, now),
         ]),
       )

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, StorageV1Api, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { icall, instancesClient, podsGone, type WireInstance } from '../helpers/instances.js';
 import { buildCli, runCli } from '../helpers/cli.js';
@@ -183,6 +183,11 @@ describe('DEPLOYMENT instances and volumes', () => {
     expect(text).toMatch(/^Kind:\s+Deployment web$/m);
     expect(text).toMatch(/^Replicas:\s+3\/3 ready$/m);
     expect(text).toMatch(/^Holds:\s+cpu 1500m, memory 192Mi, gpu 0$/m);
+    // The operator's view straight from the cluster: the Deployment, then its pods.
+    const pods = await runCli(['pods', '--kubeconfig', kubeconfigPath(), '-n', ns.name]);
+    const lines = pods.stdout.split('\n');
+    expect(lines[1]).toMatch(/^deployment\/web\s+web\s+3\/3 ready\s+500m\s+64Mi\s+0\s/);
+    expect(lines.slice(2, 5).every((l) => /^pod\/web-\S+\s+web\s+Running\s+500m/.test(l))).toBe(true);
   });
 
   it('admits a DEPLOYMENT as a whole: replicas × request beyond the capacity creates nothing', async () => {
