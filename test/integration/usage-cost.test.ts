@@ -155,8 +155,11 @@ describe('steady-state API cost of usage, health and capacity', () => {
     expect(calls.HealthCheck).toBeGreaterThanOrEqual(2000);
     expect(calls.GetCapacity).toBeGreaterThanOrEqual(2000);
     expect(sources).toEqual(new Set(['METRICS']));
-    // about one poll per interval over the window
-    expect(polls).toBeGreaterThanOrEqual(Math.floor(ms / (INTERVAL_S * 1000)) - 1);
+    // About one poll per interval over the window. A tick that finds the previous list still running is skipped,
+    // and timers run late while the loop serves thousands of calls on a loaded machine: the lower bound only asks
+    // that the poller kept ticking (half the nominal rate); the upper bound is what shows no per-call polling.
+    const ticks = polls + (statsAfter.pollsSkipped - statsBefore.pollsSkipped);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(ms / (INTERVAL_S * 1000) / 2));
     expect(polls).toBeLessThanOrEqual(Math.ceil(ms / (INTERVAL_S * 1000)) + 1);
     // Every request the daemon made is a metrics list, a leader-lease renewal (one per retry period), a
     // session last-seen write (at most one per persist interval, however many HealthChecks), plus at most
