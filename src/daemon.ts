@@ -100,17 +100,24 @@ interface KubeAccess {
   /** The operator's extra labels (kubernetes.label_selector) that every workload carries. */
   readonly extraLabels: Record<string, string>;
   readonly selector: string;
+  /**
+   * The preflight, under way: it runs while the informers make their first
+   * lists (a restart is as short as the slower of the two), and start-up
+   * fails with its answer before anything is served.
+   */
+  readonly checked: Promise<void>;
 }
 
 /** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
-async function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): Promise<KubeAccess> {
+function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): KubeAccess {
   const { namespace } = config.kubernetes;
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-  const checked = await preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto'));
-  for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
+  const checked = preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto')).then((result) => {
+    for (const missing of result.missingOptional) log.warn({ missing }, 'optional permission missing');
+  });
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
-  return { kube, extraLabels, selector: managedSelector(extraLabels) };
+  return { kube, extraLabels, selector: managedSelector(extraLabels), checked };
 }
 
 /** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
@@ -352,8 +359,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 0. the token file, read before anything starts: a bad one stops start-up at once.
   const auth = authentication(config, log, observer);
 
-  // 1. clients and preflight
-  const access = await connectKube(config, prometheus, log);
+  // 1. clients and preflight (awaited with the informers' first lists below)
+  const access = connectKube(config, prometheus, log);
 
   // 2. informers of our workloads, 3. capacity (which may watch nodes and all pods)
   const build = informers(access.kube, {
@@ -369,7 +376,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
   const informerList: AnyInformer[] = [pods, jobs, deployments, claims, leases, ...capacityWatches];
-  await Promise.all(informerList.map((w) => w.start()));
+  try {
+    await Promise.all([access.checked, ...informerList.map((w) => w.start())]);
+  } catch (err) {
+    // Missing permissions (or no namespace): nothing may keep running.
+    await Promise.all(informerList.map((w) => w.stop()));
+    throw err;
+  }
   const cache = new WorkloadCache(pods, jobs, deployments, claims);
   log.info(
     { pods: pods.items().length, jobs: jobs.items().length, deployments: deployments.items().length, claims: claims.items().length, selector: access.selector },
