@@ -42,6 +42,12 @@ import {
   LABEL_PROVIDER_ID,
 } from '../dist/src/shared/labels.js';
 
+// --churn [--quick]: control calls from many clients while deploys and undeploys run (scripts/bench/churn.mjs).
+if (process.argv.includes('--churn')) {
+  const { runChurn } = await import('./bench/churn.mjs');
+  process.exit(await runChurn(process.argv.slice(2)));
+}
+
 // --smoke, --quick and --full run the load profile against the test cluster instead (scripts/bench/load.mjs).
 if (process.argv.slice(2).some((a) => ['--smoke', '--quick', '--full'].includes(a))) {
   const { run } = await import('./bench/load.mjs');

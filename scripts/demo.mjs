@@ -8,8 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { LABEL_MANAGED, managedSelector } from '../dist/src/shared/labels.js';
+import { REPORTING_CONTROLLER } from '../dist/src/adapters/kube/events.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = join(root, '.cluster');
@@ -43,6 +44,8 @@ const kc = new KubeConfig();
 kc.loadFromFile(kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
+const eventsApi = kc.makeApiClient(EventsV1Api);
+const startedAt = Date.now();
 try {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
 } catch (err) {
@@ -53,6 +56,7 @@ const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
 await kc.makeApiClient(AppsV1Api).deleteCollectionNamespacedDeployment({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
+await core.deleteNamespacedPod({ name: 'made-with-kubectl', namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
 
 mkdirSync(state, { recursive: true });
 const config = join(state, 'demo-config.yaml');
@@ -63,7 +67,8 @@ const writeConfig = (cpu) =>
     [
       `server: { host: 127.0.0.1, port: ${port} }`,
       `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
-      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, storage: 20Gi }`,
+      // The quota guard: a ResourceQuota in the namespace equal to this capacity.
+      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, storage: 20Gi, enforce_with_resourcequota: true }`,
       `usage: { interval_seconds: 5 }`,
       `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
       'instances: { stuck_after_seconds: 3 }',
@@ -200,6 +205,45 @@ try {
   run(['describe', 'component-1', '--addr', addr, '-p', 'demo-cp']);
   run(['logs', 'component-1', '--addr', addr, '-p', 'demo-cp', '--tail', '20'], { allowFail: true }); // KWOK nodes have no kubelet: refused
 
+  say('scheduling: two instances of one application kept on different nodes (--apart), read back by describe');
+  for (const id of ['web-1', 'web-2']) {
+    run([
+      'deploy',
+      '--addr',
+      addr,
+      '-p',
+      'demo-cp',
+      '-i',
+      id,
+      '--image',
+      'nginx:1.27',
+      '--cpu',
+      '250m',
+      '--memory',
+      '128Mi',
+      '-l',
+      'app_group=web',
+      '--apart',
+      'app_group',
+    ]);
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  run(['instances', '--addr', addr, '-p', 'demo-cp']);
+  run(['describe', 'web-2', '--addr', addr, '-p', 'demo-cp']);
+
+  say('the quota guard: a pod made around the daemon (as with kubectl) counts against available');
+  await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name: 'made-with-kubectl' },
+      spec: {
+        containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '500m', memory: '64Mi' }, limits: { cpu: '500m', memory: '64Mi' } } }],
+      },
+    },
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  run(['capacity', '--addr', addr, '-p', 'demo-cp']);
+
   say('undeploy: the pod goes, its room comes back; a second undeploy finds nothing');
   run(['undeploy', 'component-1', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);
   await new Promise((r) => setTimeout(r, 1500));
@@ -236,6 +280,20 @@ try {
   run(['describe', 'web', '--addr', addr, '-p', 'demo-cp']);
   run(['capacity', '--addr', addr, '-p', 'demo-cp']);
   run(['undeploy', 'web', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);
+  say('the Kubernetes Events it recorded (kubectl describe shows them on each object)');
+  // Deployed, CleanedUp, Stuck, DeletedStuck, Undeployed on the workloads; Connected and AdmissionRejected
+  // (one Event with a count, however many deploys were refused) on the session Lease, as it runs outside a pod.
+  await new Promise((r) => setTimeout(r, 1000));
+  const recorded = (await eventsApi.listNamespacedEvent({ namespace })).items
+    .filter((e) => e.reportingController === REPORTING_CONTROLLER && new Date(e.eventTime).getTime() >= startedAt - 1000)
+    .sort((a, b) => new Date(a.eventTime).getTime() - new Date(b.eventTime).getTime());
+  for (const e of recorded) {
+    const count = e.series ? ` (x${e.series.count})` : '';
+    process.stdout.write(
+      `${(e.type ?? '').padEnd(8)} ${(e.reason ?? '').padEnd(17)} ${`${e.regarding?.kind}/${e.regarding?.name}`.padEnd(32)} ${e.note}${count}\n`,
+    );
+  }
+  process.stdout.write(`\x1b[2m$ KUBECONFIG=${kubeconfig} kubectl -n ${namespace} describe lease k8s-provider-session\x1b[0m\n`);
 
   say(`a few Prometheus series (http://127.0.0.1:${metricsPort}/metrics)`);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -243,7 +301,9 @@ try {
     `${text
       .split('\n')
       .filter((l) =>
-        /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds)|grpc_server_handled_total)/.test(l),
+        /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds|event_writes_total)|grpc_server_handled_total)/.test(
+          l,
+        ),
       )
       .join('\n')}\n`,
   );

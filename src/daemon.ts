@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Deployment, V1Job, V1Lease, V1Node, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Lease, V1Node, V1PersistentVolumeClaim, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -23,7 +23,7 @@ import { InstanceTracker } from './core/instance-tracker.js';
 import { InstanceWatchHub } from './core/instance-watch.js';
 import { InstanceService } from './core/instance-service.js';
 import { Reconciler, type ReconcilerObserver } from './core/reconciler.js';
-import { preflight, requiredPermissions } from './adapters/kube/preflight.js';
+import { preflight, quotaGuardPermissions, requiredPermissions } from './adapters/kube/preflight.js';
 import { AutoCapacity } from './adapters/kube/auto-capacity.js';
 import { LABEL_MANAGED, managedSelector, selectorLabels } from './shared/labels.js';
 import type { RpcObserver } from './adapters/grpc/rpc.js';
@@ -35,6 +35,7 @@ import { authInterceptor, HEALTH_SERVICE, REFLECTION_SERVICES } from './adapters
 import { TokenFile } from './adapters/grpc/token-file.js';
 import { ImagePolicy } from './core/images.js';
 import { HealthReporter } from './adapters/grpc/health.js';
+import { PollSummary } from './adapters/grpc/poll-summary.js';
 import { addReflection } from './adapters/grpc/reflection.js';
 import { instrumentClients } from './adapters/kube/instrument.js';
 import { PrometheusExporter } from './adapters/prometheus/exporter.js';
@@ -47,6 +48,14 @@ import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
 import { ContinuityMetrics } from './adapters/prometheus/continuity.js';
+import { KubeEventWriter, daemonObject } from './adapters/kube/events.js';
+import { EventMetrics } from './adapters/prometheus/events.js';
+import { noEvents } from './core/events.js';
+import { hostname } from 'node:os';
+import { quotaInformer, ResourceQuotaGuard } from './adapters/kube/quota-guard.js';
+import { desiredQuota } from './core/quota-guard.js';
+import { gpuPlacementOf } from './config/gpu.js';
+import { quotaGuardMetrics } from './adapters/prometheus/quota-guard.js';
 
 export interface Daemon {
   readonly port: number;
@@ -93,7 +102,14 @@ function fanOut(observers: ReadonlyArray<RpcObserver | undefined>): RpcObserver 
 
 const systemClock: Clock = { now: () => Date.now() };
 
-type AnyInformer = Informer<V1Pod> | Informer<V1Job> | Informer<V1Deployment> | Informer<V1PersistentVolumeClaim> | Informer<V1Node> | Informer<V1Lease>;
+type AnyInformer =
+  | Informer<V1Pod>
+  | Informer<V1Job>
+  | Informer<V1Deployment>
+  | Informer<V1PersistentVolumeClaim>
+  | Informer<V1Node>
+  | Informer<V1Lease>
+  | Informer<V1ResourceQuota>;
 
 interface KubeAccess {
   readonly kube: KubeClients;
@@ -113,7 +129,11 @@ function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger
   const { namespace } = config.kubernetes;
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
-  const checked = preflight(kube.core, kube.authz, namespace, requiredPermissions(namespace, config.resource.mode === 'auto')).then((result) => {
+  const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
+  const checked = preflight(kube.core, kube.authz, namespace, [
+    ...requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined),
+    ...quotaGuardPermissions(namespace, config.resource.enforce_with_resourcequota),
+  ]).then((result) => {
     for (const missing of result.missingOptional) log.warn({ missing }, 'optional permission missing');
   });
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
@@ -166,6 +186,10 @@ interface Core {
   readonly tracker: InstanceTracker;
   /** Everything that deletes in the background: cleanup policy, retention, stuck instances. */
   readonly reconciler: Reconciler;
+  /** The Kubernetes Events writer; undefined when events.enabled is false. */
+  readonly events: KubeEventWriter | undefined;
+  /** resource.enforce_with_resourcequota: the ResourceQuota kept equal to the capacity. */
+  readonly quotaGuard: ResourceQuotaGuard | undefined;
   /** Stops the core's background work (poller, reconciler, instance tracking, session expiry). */
   stop(): void;
 }
@@ -176,10 +200,47 @@ interface CoreInputs {
   readonly cache: WorkloadCache;
   readonly capacity: CapacitySource;
   readonly leases: Informer<V1Lease>;
+  /** Watches the daemon's ResourceQuota when the quota guard is on. */
+  readonly quotas: Informer<V1ResourceQuota> | undefined;
   /** The port the gRPC server listens on, once it does: part of the address the other replica dials. */
   readonly listeningPort: () => number;
   readonly clock: Clock;
   readonly instanceMetrics: ReconcilerObserver & { watchResynced(): void };
+  readonly eventMetrics: EventMetrics;
+}
+
+/** events.*: the writer of Kubernetes Events, on the workloads and on the daemon's own pod (in-cluster) or its session Lease. */
+function eventWriter(
+  config: Config,
+  kube: KubeClients,
+  session: { name: string; leases: Informer<V1Lease>; client: LeaseClient },
+  inputs: CoreInputs,
+  log: Logger,
+): KubeEventWriter | undefined {
+  const e = config.events;
+  if (!e.enabled) return undefined;
+  const { namespace } = config.kubernetes;
+  return new KubeEventWriter({
+    api: kube.events,
+    namespace,
+    daemonObject: daemonObject(process.env, {
+      name: session.name,
+      namespace,
+      find: () => session.leases.items().find((l) => l.metadata?.name === session.name),
+      get: () => session.client.get(session.name),
+    }),
+    reportingInstance: process.env.POD_NAME || hostname(),
+    timing: {
+      writeIntervalMs: e.series_interval_seconds * 1000,
+      finishAfterMs: e.series_finish_seconds * 1000,
+      maxEntries: e.queue_size,
+      maxAttempts: 5,
+      retryBaseMs: 1000,
+    },
+    rate: { burst: e.burst, perSecond: e.writes_per_second },
+    log,
+    observer: inputs.eventMetrics,
+  });
 }
 
 async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promise<Core> {
@@ -188,15 +249,18 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const { namespace } = config.kubernetes;
   // The session and the leader lock live in Leases beside the workloads (ADR 0003).
   const leaseClient = new LeaseClient(kube.coordination, namespace);
+  const sessionLease = leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels);
+  const events = eventWriter(config, kube, { name: sessionLease, leases, client: leaseClient }, inputs, log);
+  const recorder = events ?? noEvents;
   const sessionStore = new LeaseSessionStore({
     client: leaseClient,
     leases,
-    name: leaseName(config.session.lease_name, 'k8s-provider-session', extraLabels),
+    name: sessionLease,
     healthTimeoutSeconds: config.session.health_timeout_seconds,
     persistIntervalMs: config.session.persist_interval_seconds * 1000,
     log,
   });
-  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log);
+  const session = new Session(sessionStore, clock, config.session.health_timeout_seconds * 1000, log, recorder);
   const election = config.leader_election;
   const elector = new LeaderElector({
     client: leaseClient,
@@ -219,8 +283,24 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   tracker.start();
   const hub = new InstanceWatchHub(tracker, { bufferSize: config.instances.watch_buffer, onResync: () => inputs.instanceMetrics.watchResynced() });
   // A stuck instance holds nothing, whatever its pod still shows.
-  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
-  const runtime = new KubeRuntime(kube.core, kube.batch, kube.apps, { namespace, selectorLabels: extraLabels, security: config.workloads.security });
+  const ledger = new Ledger(cache, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
+  const quotaGuard = inputs.quotas
+    ? new ResourceQuotaGuard(kube.core, inputs.quotas, {
+        namespace,
+        name: leaseName('', 'k8s-provider-quota', extraLabels),
+        limits: desiredQuota(config.resource, config.limits.max_instances),
+        leading: () => elector.isLeading(),
+        log,
+      })
+    : undefined;
+  // The active replica puts the quota in place as soon as it leads, and keeps it there.
+  if (quotaGuard) elector.onChange((leading) => leading && void quotaGuard.reconcile());
+  const runtime = new KubeRuntime(kube.core, kube.batch, kube.apps, {
+    namespace,
+    selectorLabels: extraLabels,
+    security: config.workloads.security,
+    quotaGuard: quotaGuard !== undefined,
+  });
   const usage = new UsagePoller({
     list: podMetricsLister(kube.custom, namespace, selector),
     view: cache,
@@ -230,14 +310,16 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log },
+    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder, quota: quotaGuard },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,
+      deployTimeoutMs: config.kubernetes.deploy_timeout_seconds * 1000,
       deployDefaults: {
         jobTimeoutSeconds: config.jobs.timeout_seconds,
         jobCleanupPolicy: config.jobs.cleanup_policy,
         storage: { defaultClass: config.storage.default_class, allowedClasses: config.storage.allowed_classes },
+        gpuPlacement: gpuPlacementOf(config.gpu),
       },
       imagePolicy: new ImagePolicy(config.workloads.allowed_images),
     },
@@ -254,9 +336,10 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     settled: (id) => provider.settled(id),
     scale: (input) => provider.scale(input),
     log,
+    events: recorder,
   });
   const reconciler = new Reconciler(
-    { tracker, runtime, clock, log, observer: inputs.instanceMetrics },
+    { tracker, runtime, clock, log, observer: inputs.instanceMetrics, events: recorder },
     {
       deleteStuck: config.instances.delete_stuck,
       retention: { keepFinishedMs: config.instances.keep_finished_seconds * 1000, maxFinished: config.instances.max_finished },
@@ -276,7 +359,10 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     instances,
     tracker,
     reconciler,
+    events,
+    quotaGuard,
     stop: () => {
+      quotaGuard?.stop();
       usage.stop();
       clearInterval(expiry);
       reconciler.stop();
@@ -375,7 +461,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const claims = build.managedClaims();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const { capacity, informerList: capacityWatches, setQuota } = capacitySource(config, access, build);
-  const informerList: AnyInformer[] = [pods, jobs, deployments, claims, leases, ...capacityWatches];
+  const quotas = config.resource.enforce_with_resourcequota
+    ? quotaInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log)
+    : undefined;
+  const informerList: AnyInformer[] = [pods, jobs, deployments, claims, leases, ...capacityWatches, ...(quotas ? [quotas] : [])];
   try {
     await Promise.all([access.checked, ...informerList.map((w) => w.start())]);
   } catch (err) {
@@ -391,10 +480,16 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
+  const eventMetrics = new EventMetrics(prometheus.registry);
   let listeningPort = config.server.port;
-  const core = await startCore(config, { access, cache, capacity, leases, listeningPort: () => listeningPort, clock, instanceMetrics }, log);
+  const core = await startCore(
+    config,
+    { access, cache, capacity, leases, quotas, listeningPort: () => listeningPort, clock, instanceMetrics, eventMetrics },
+    log,
+  );
   const { provider, usage, elector, session, sessionStore } = core;
   instanceMetrics.watchersFrom(() => core.instances.watchStats().watchers);
+  quotaGuardMetrics(prometheus.registry, () => provider.quotaGuard());
   const continuity = new ContinuityMetrics(prometheus.registry, {
     leading: () => elector.isLeading(),
     leaseTransitions: () => elector.info().leaseTransitions,
@@ -409,11 +504,13 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     observer: continuity,
   });
   const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const polls = new PollSummary(log);
+  polls.start();
 
   // 5. servers: gRPC (services, health, reflection), then Prometheus
   const services: GrpcService[] = [
-    providerService({ provider, log, observer, router, responseHeaders }),
-    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders }),
+    providerService({ provider, log, observer, router, responseHeaders, polls }),
+    instancesService({ instances: core.instances, usage, log, observer, router, responseHeaders, polls }),
   ];
   const ready = (): boolean => informerList.every((w) => w.synced());
   const { server, health, port } = await startGrpc(config, services, ready, () => elector.isLeading(), log, auth);
@@ -427,6 +524,9 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const informerStats = (): Record<string, InformerStats> => Object.fromEntries(informerList.map((w) => [w.name, w.informerStats()]));
   /** Everything but the servers: the poller, timers and informerList. */
   const stopBackground = async (): Promise<void> => {
+    // The last counts of event series (and the events of drained calls) are written while the clients and watches still work.
+    await core.events?.stop();
+    polls.stop();
     auth.stop();
     router.close();
     core.stop();
@@ -465,7 +565,10 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     informerStats,
     usageStats: () => usage.stats(),
     leader: () => elector.info(),
-    setQuota,
+    setQuota: (resource) => {
+      setQuota(resource);
+      core.quotaGuard?.setLimits(desiredQuota(resource, config.limits.max_instances));
+    },
     async stop(): Promise<void> {
       // Hand over first: new connections go to the other replica, the standby
       // takes the Lease within a moment, and calls still arriving here are

@@ -130,6 +130,14 @@ async function main(): Promise<number> {
   // SIGHUP's default is to end the process; during start-up there is nothing to reload yet.
   const hupWhileStarting = (): void => log.warn('SIGHUP during start-up: ignored');
   process.on('SIGHUP', hupWhileStarting);
+  // Stopped before it serves: end at once, as the signal's default would, but
+  // through process.exit so the buffered log lines are written first.
+  const stopWhileStarting = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'stopped during start-up');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGTERM', stopWhileStarting);
+  process.once('SIGINT', stopWhileStarting);
   let daemon: Daemon;
   try {
     daemon = await startDaemon(loaded.config, log);
@@ -137,6 +145,9 @@ async function main(): Promise<number> {
     const kind = err instanceof DomainError ? err.kind : 'INTERNAL';
     log.fatal({ kind, err: (err as Error).message }, 'start-up failed');
     return 1;
+  } finally {
+    process.off('SIGTERM', stopWhileStarting);
+    process.off('SIGINT', stopWhileStarting);
   }
   const unwatch = watchConfig(loaded.path, loaded.config, daemon, log);
   process.off('SIGHUP', hupWhileStarting);

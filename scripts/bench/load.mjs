@@ -27,7 +27,7 @@ import { podManifest, RESTRICTED } from '../../dist/src/adapters/kube/manifests.
 import { ensureGhz, ghz } from './ghz.mjs';
 import { DAEMON_NODE_FLAGS, spawnDaemon, spawnMeasured } from './procs.mjs';
 import { HELD_CPU_MILLI, client, createHeldPods, createNamespace, deletePods, kube, kubeconfigPath, kwokNode, unary } from './cluster.mjs';
-import { ROOT, freePort, machine, percentile, pool, ratio, round, sleep } from './util.mjs';
+import { ROOT, cpuMsOf, freePort, machine, percentile, pool, ratio, round, sleep } from './util.mjs';
 
 /** @typedef {'smoke' | 'quick' | 'full'} Profile */
 const PROFILES = {
@@ -119,6 +119,7 @@ export async function run(argv) {
     const floor = spawnMeasured('floor', [join(ROOT, 'scripts/bench/floor.mjs')], { nodeFlags: DAEMON_NODE_FLAGS });
     await floor.ready();
     const floorReadyMs = performance.now() - floor.spawnedAt;
+    const floorCpuMs = cpuMsOf(floor.child.pid);
     const floorMem = await floor.memory();
     await floor.stop();
     log(`floor rss ${(floorMem.rss / MiB).toFixed(1)} MiB`);
@@ -138,17 +139,17 @@ export async function run(argv) {
       const opts = await daemonOptions(`pods-${level}`, i === 0 && cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'profiles')] : []);
       daemon = spawnDaemon(opts);
       const c = client(opts.port);
-      const serving = await untilExactBooks(c, daemon.spawnedAt, level);
+      const serving = await untilExactBooks(c, daemon, level);
       // As a control plane does (every 30 s): without it the session expires during a long section and calls fail.
       const heartbeat = setInterval(() => void unary(c, 'HealthCheck', { providerId: PROVIDER }).catch(() => {}), 10_000);
-      restart[String(level)] = { ms: round(serving.ms, 0), polls: serving.polls };
+      restart[String(level)] = { ms: round(serving.ms, 0), cpu_ms: serving.cpuMs, polls: serving.polls };
       await sleep(1000);
       const mem = await daemon.memory();
       atPods[String(level)] = { rss_mib: round(mem.rss / MiB, 1), heap_used_mib: round(mem.heapUsed / MiB, 1), new_space_mib: round(mem.newSpace / MiB, 1) };
       log(`${level} pods: serving with exact books ${serving.ms.toFixed(0)} ms after spawn; rss ${(mem.rss / MiB).toFixed(1)} MiB`);
 
       if (i === 0) {
-        result.rpc = await rpcSection(opts.port, c, dir, p, log);
+        result.rpc = await rpcSection(opts.port, daemon.child.pid, c, dir, p, log);
         // Start (just synced), warm (after the RPC section) and after N more
         // calls: start -> after includes the one-time warm-up (JIT code, buffers,
         // allocator high-water marks); warm -> after is growth with calls.
@@ -191,8 +192,14 @@ export async function run(argv) {
     result.restart = {
       // The floor process's spawn until its libraries are loaded: what any start of this stack costs on this machine.
       load_libraries_ms: round(floorReadyMs, 0),
+      load_libraries_cpu_ms: floorCpuMs,
       target_ms: 5000,
-      at_pods: Object.fromEntries(Object.entries(restart).map(([k, v]) => [k, { ...v, to_load_libraries_ratio: ratio(v.ms, floorReadyMs) }])),
+      at_pods: Object.fromEntries(
+        Object.entries(restart).map(([k, v]) => [
+          k,
+          { ...v, to_load_libraries_ratio: ratio(v.ms, floorReadyMs), cpu_to_load_libraries_ratio: ratio(v.cpu_ms, floorCpuMs) },
+        ]),
+      ),
     };
     result.memory = {
       floor_rss_mib: round(floorMem.rss / MiB, 1),
@@ -218,10 +225,12 @@ export async function run(argv) {
 }
 
 /**
- * Polls Connect + HealthCheck until the books hold exactly `level` held pods.
- * @param {import('./cluster.mjs').Client} c @param {number} spawnedAt @param {number} level
+ * Polls Connect + HealthCheck until the books hold exactly `level` held pods;
+ * the wall time since spawn and the CPU the daemon used until then.
+ * @param {import('./cluster.mjs').Client} c @param {{ spawnedAt: number, child: import('node:child_process').ChildProcess }} daemon @param {number} level
  */
-async function untilExactBooks(c, spawnedAt, level) {
+async function untilExactBooks(c, daemon, level) {
+  const { spawnedAt } = daemon;
   const want = String(level * HELD_CPU_MILLI);
   let polls = 0;
   for (;;) {
@@ -229,7 +238,7 @@ async function untilExactBooks(c, spawnedAt, level) {
     try {
       await unary(c, 'Connect', { providerId: PROVIDER }, 1000);
       const h = await unary(c, 'HealthCheck', { providerId: PROVIDER }, 1000);
-      if (h.capacity?.used?.cpu === want) return { ms: performance.now() - spawnedAt, polls };
+      if (h.capacity?.used?.cpu === want) return { ms: performance.now() - spawnedAt, cpuMs: cpuMsOf(daemon.child.pid), polls };
     } catch {
       // not listening yet, or not synced
     }
@@ -238,8 +247,11 @@ async function untilExactBooks(c, spawnedAt, level) {
   }
 }
 
-/** @param {number} port @param {import('./cluster.mjs').Client} c @param {string} dir @param {typeof PROFILES.quick} p @param {(m: string) => void} log */
-async function rpcSection(port, c, dir, p, log) {
+/**
+ * @param {number} port @param {number | undefined} pid the daemon's @param {import('./cluster.mjs').Client} c @param {string} dir
+ * @param {typeof PROFILES.quick} p @param {(m: string) => void} log
+ */
+async function rpcSection(port, pid, c, dir, p, log) {
   /** @type {Record<string, unknown>} */
   const answers = {};
   for (const m of RPCS) answers[m] = await unary(c, m, { providerId: PROVIDER });
@@ -259,10 +271,16 @@ async function rpcSection(port, c, dir, p, log) {
     for (const concurrency of p.concurrency) {
       const o = { method: `provider.Service.${method}`, data: { providerId: PROVIDER }, concurrency, n: p.rpcCalls };
       // Interleaved, and each side twice (ABBA), so drift in the machine's load hits both alike.
-      const b1 = await ghz({ ...o, port: barePort });
-      const d1 = await ghz({ ...o, port });
-      const d2 = await ghz({ ...o, port });
-      const b2 = await ghz({ ...o, port: barePort });
+      // Beside the rates, the CPU each server spent per call (warm-up calls included), which contention inflates far less.
+      const measured = async (/** @type {number} */ target, /** @type {number | undefined} */ targetPid) => {
+        const before = cpuMsOf(targetPid);
+        const r = await ghz({ ...o, port: target });
+        return { ...r, cpu_us_per_call: round(((cpuMsOf(targetPid) - before) * 1000) / (o.n + Math.min(500, Math.floor(o.n / 5))), 1) };
+      };
+      const b1 = await measured(barePort, bare.child.pid);
+      const d1 = await measured(port, pid);
+      const d2 = await measured(port, pid);
+      const b2 = await measured(barePort, bare.child.pid);
       const d = merge(d1, d2);
       const b = merge(b1, b2);
       daemonCalls += d.calls + 2 * Math.min(500, Math.floor(p.rpcCalls / 5));
@@ -274,6 +292,7 @@ async function rpcSection(port, c, dir, p, log) {
         rps_ratio: ratio(d.rps, b.rps),
         p50_ratio: ratio(d.p50_ms, b.p50_ms),
         p99_ratio: ratio(d.p99_ms, b.p99_ms),
+        cpu_per_call_ratio: ratio(d.cpu_us_per_call ?? NaN, b.cpu_us_per_call ?? NaN),
       };
       log(
         `rpc ${method} c=${concurrency}: daemon ${d.rps.toFixed(0)}/s p99 ${d.p99_ms.toFixed(2)} ms, bare ${b.rps.toFixed(0)}/s p99 ${b.p99_ms.toFixed(2)} ms`,
@@ -293,6 +312,7 @@ function merge(a, b) {
     rps: round((a.rps + b.rps) / 2, 1),
     p50_ms: round((a.p50_ms + b.p50_ms) / 2),
     p99_ms: round((a.p99_ms + b.p99_ms) / 2),
+    ...(a.cpu_us_per_call !== undefined ? { cpu_us_per_call: round((a.cpu_us_per_call + b.cpu_us_per_call) / 2, 1) } : {}),
     ...(a.errorSample || b.errorSample ? { errorSample: [...(a.errorSample ?? []), ...(b.errorSample ?? [])] } : {}),
   };
 }
@@ -517,10 +537,12 @@ function printTable(r) {
   const lines = [];
   const m = r.machine;
   lines.push(`\nk8s-provider load bench (${r.profile}) on ${m.cpu_model}, ${m.cores} cores, Node ${m.node}; ratios against baselines from this run\n`);
-  lines.push('RPC (ghz)                     daemon calls/s  p50 ms  p99 ms | bare calls/s  p50 ms  p99 ms | rps ratio  p99 ratio');
+  lines.push(
+    'RPC (ghz)                     daemon calls/s  p50 ms  p99 ms | bare calls/s  p50 ms  p99 ms | rps ratio  p99 ratio | cpu/call us daemon  bare  ratio',
+  );
   for (const [k, v] of Object.entries(r.rpc.rows)) {
     lines.push(
-      `${k.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(2).padStart(8)}${v.daemon.p99_ms.toFixed(2).padStart(8)} |${String(v.bare.rps.toFixed(0)).padStart(13)}${v.bare.p50_ms.toFixed(2).padStart(8)}${v.bare.p99_ms.toFixed(2).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}${v.p99_ratio.toFixed(2).padStart(11)}`,
+      `${k.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(2).padStart(8)}${v.daemon.p99_ms.toFixed(2).padStart(8)} |${String(v.bare.rps.toFixed(0)).padStart(13)}${v.bare.p50_ms.toFixed(2).padStart(8)}${v.bare.p99_ms.toFixed(2).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}${v.p99_ratio.toFixed(2).padStart(11)} |${String(v.daemon.cpu_us_per_call).padStart(19)}${String(v.bare.cpu_us_per_call).padStart(6)}${String(v.cpu_per_call_ratio).padStart(7)}`,
     );
   }
   lines.push('\nDeploy (Pods)                 daemon calls/s  p50 ms  p99 ms | direct calls/s p50 ms  p99 ms | rps ratio');
@@ -544,7 +566,7 @@ function printTable(r) {
   lines.push('\nRestart (spawn until HealthCheck answers with exact books)');
   for (const [k, v] of Object.entries(r.restart.at_pods))
     lines.push(
-      `  at ${k.padStart(5)} pods              ${v.ms} ms (${v.to_load_libraries_ratio}x the ${r.restart.load_libraries_ms} ms a process takes to load the same libraries)`,
+      `  at ${k.padStart(5)} pods              ${v.ms} ms (${v.to_load_libraries_ratio}x the ${r.restart.load_libraries_ms} ms a process takes to load the same libraries); CPU ${v.cpu_ms} ms (${v.cpu_to_load_libraries_ratio}x its ${r.restart.load_libraries_cpu_ms} ms)`,
     );
   const a = r.api;
   lines.push(

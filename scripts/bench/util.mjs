@@ -1,5 +1,6 @@
 /** Small helpers the load bench modules share. */
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,3 +59,20 @@ export const round = (x, digits = 3) => (Number.isFinite(x) ? Math.round(x * 10 
 /** measured / baseline, rounded; NaN when the baseline is zero or missing. */
 /** @param {number} measured @param {number} baseline */
 export const ratio = (measured, baseline) => (baseline > 0 && Number.isFinite(measured) ? round(measured / baseline) : NaN);
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc (Linux;
+ * NaN elsewhere). On a machine shared with other work, wall-clock figures
+ * mostly measure the waiting for a core; the CPU a process spends on the same
+ * work is what its code costs.
+ * @param {number | undefined} pid
+ */
+export function cpuMsOf(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}

@@ -192,3 +192,39 @@ describe('flag values', () => {
     expect(() => parseToleration('=x')).toThrow('the key is missing');
   });
 });
+
+describe('deploy scheduling flags', () => {
+  const deploy = (...flags: string[]): unknown => parseCommandLine(['deploy', '-p', 'cp', '-i', 'x', '--image', 'nginx', ...flags]);
+
+  it('sends only the scheduling fields given', () => {
+    expect(
+      deploy(
+        '--priority-class',
+        'batch-low',
+        '--apart',
+        'app_group',
+        '--together',
+        'app_group,topology=zone,weight=40',
+        '--spread',
+        'zone,skew=2,anyway,group=app_group',
+      ),
+    ).toMatchObject({
+      request: {
+        workload: {
+          priorityClassName: 'batch-low',
+          affinity: [
+            { groupLabel: 'app_group', relation: 'AFFINITY_RELATION_APART', mode: 'PLACEMENT_MODE_REQUIRED' },
+            { groupLabel: 'app_group', relation: 'AFFINITY_RELATION_TOGETHER', mode: 'PLACEMENT_MODE_PREFERRED', topologyKey: 'zone', weight: 40 },
+          ],
+          topologySpread: [{ topologyKey: 'zone', maxSkew: 2, whenUnsatisfiable: 'WHEN_UNSATISFIABLE_SCHEDULE_ANYWAY', groupLabel: 'app_group' }],
+        },
+      },
+    });
+    expect(deploy()).not.toHaveProperty('request.workload');
+  });
+
+  it('refuses a malformed rule as a usage error', () => {
+    expect(() => deploy('--apart', 'app_group,nearby')).toThrow('--apart "app_group,nearby": unknown option "nearby" (topology, preferred, weight)');
+    expect(() => deploy('--spread', 'zone,skew=two')).toThrow('--spread: skew must be a whole number, not "two"');
+  });
+});

@@ -9,6 +9,7 @@ import type { Workload } from '../adapters/grpc/contract.js';
 import type { Toleration } from '../adapters/grpc/contract.js';
 import type { ContainerPort } from '../adapters/grpc/contract.js';
 import type { GetLogsRequest, ScaleInstanceRequest, UndeployRequest, Volume } from '../adapters/grpc/contract.js';
+import { SchedulingFlagError, schedulingFlags } from './scheduling-flags.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -90,6 +91,10 @@ const DEPLOY = {
   replicas: { type: 'string' },
   'empty-dir': { type: 'string', multiple: true },
   claim: { type: 'string', multiple: true },
+  'priority-class': { type: 'string' },
+  apart: { type: 'string', multiple: true },
+  together: { type: 'string', multiple: true },
+  spread: { type: 'string', multiple: true },
 } as const;
 
 const PODS = {
@@ -250,6 +255,15 @@ function commonFlags(values: Values): CommonFlags {
   };
 }
 
+function scheduling(values: Values): Partial<Workload> {
+  try {
+    return schedulingFlags(values);
+  } catch (err) {
+    if (err instanceof SchedulingFlagError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 function deployRequest(values: Values, providerId: string): DeployRequest {
   const instanceId = values['instance-id'];
   const image = values.image;
@@ -291,6 +305,7 @@ function workloadFlags(values: Values): Workload | undefined {
   if (values.annotation) w.annotations = pairs('--annotation', values.annotation);
   if (values['node-selector']) w.nodeSelector = pairs('--node-selector', values['node-selector']);
   if (values.toleration) w.tolerations = values.toleration.map(parseToleration);
+  Object.assign(w, scheduling(values));
   return Object.keys(w).length > 0 ? w : undefined;
 }
 
@@ -473,6 +488,12 @@ deploy flags:
   --annotation KEY=VALUE  repeatable
   --node-selector KEY=VALUE   repeatable
   --toleration KEY[=VALUE][:EFFECT[:SECONDS]]   repeatable; "*" tolerates everything
+  --priority-class NAME   an existing PriorityClass (system-* are refused)
+  --apart LABEL[,topology=KEY][,preferred][,weight=N]   repeatable; not on the same node
+                          (or KEY domain) as another instance with the same value of LABEL
+  --together LABEL[,topology=KEY][,preferred][,weight=N]   repeatable; on the same one
+  --spread KEY[,skew=N][,anyway][,group=LABEL][,min-domains=N]   repeatable; spread
+                          instances (of LABEL's group, or all) evenly over the KEY domains
 
 instances flags:
   --phase P               pending, running, succeeded, failed, terminating or unknown; repeatable

@@ -178,6 +178,18 @@ describe('instance rendering', () => {
     expect(describeText(instanceData(wire()), NOW)).not.toContain('Replicas');
   });
 
+  it('describes where the instance may run: priority class and one line per rule', () => {
+    const text = describeText(
+      instanceData(
+        wire({ priorityClassName: 'batch-low', placement: ['node selector gpu=true', 'apart from app_group=web per kubernetes.io/hostname (required)'] }),
+      ),
+      NOW,
+    );
+    expect(text).toContain('Priority:  batch-low\n');
+    expect(text).toContain('Placement: node selector gpu=true\n           apart from app_group=web per kubernetes.io/hostname (required)\n');
+    expect(describeText(instanceData(wire()), NOW)).not.toContain('Placement');
+  });
+
   it('prints one line per watch event', () => {
     expect(watchLine({ type: 'WATCH_EVENT_TYPE_MODIFIED', instance: wire() }, NOW)).toBe('12:00:00.000  MODIFIED  web  Pod  Running  on kwok-node-0\n');
     expect(watchLine({ type: 'WATCH_EVENT_TYPE_SYNCED', instance: null }, NOW)).toBe('12:00:00.000  -- snapshot complete, watching --\n');

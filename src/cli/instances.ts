@@ -44,6 +44,9 @@ export interface InstanceData {
   readonly replicas: number;
   readonly readyReplicas: number;
   readonly volumes: readonly VolumeData[];
+  readonly priorityClassName: string;
+  /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
+  readonly placement: readonly string[];
 }
 
 export interface VolumeData {
@@ -87,6 +90,8 @@ export function instanceData(i: Instance__Output): InstanceData {
     replicas: i.replicas ?? 0,
     readyReplicas: i.readyReplicas ?? 0,
     volumes: (i.volumes ?? []).map((v) => ({ ...v, sizeBytes: Number(v.sizeBytes) })),
+    priorityClassName: i.priorityClassName ?? '',
+    placement: i.placement ?? [],
   };
 }
 
@@ -141,8 +146,11 @@ export function describeText(i: InstanceData, now: number): string {
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
   if (i.kind === 'Deployment') rows.splice(3, 0, ['Replicas', `${i.readyReplicas}/${i.replicas} ready`]);
   for (const v of i.volumes) rows.push([`Volume ${v.name}`, volumeLine(v)]);
+  if (i.priorityClassName) rows.push(['Priority', i.priorityClassName]);
+  // One row per rule, the label on the first only, as kubectl describe lists tolerations.
+  rows.push(...i.placement.map((rule, n): [string, string] => [n === 0 ? 'Placement' : '', rule]));
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
-  return `${rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`;
+  return `${rows.map(([k, v]) => `${(k ? `${k}:` : '').padEnd(width)} ${v}`).join('\n')}\n`;
 }
 
 /** One line per watch event: time, event, instance, phase, reason. */

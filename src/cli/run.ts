@@ -171,7 +171,26 @@ async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<
   const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
   const c = capacityAmounts(res.capacity);
   const storage = storageSummary(res.storage);
-  emit(resourceTable(c) + (storage?.text ?? ''), storage ? { ...c, storage: storage.data } : c);
+  const q = res.quotaGuard;
+  if (!q) {
+    emit(resourceTable(c) + (storage?.text ?? ''), storage ? { ...c, storage: storage.data } : c);
+    return EXIT_OK;
+  }
+  // resource.enforce_with_resourcequota: the namespace quota beside the books.
+  const quota = {
+    name: q.name,
+    inForce: q.inForce,
+    hard: amounts(q.hard),
+    used: amounts(q.used),
+    others: amounts(q.others),
+    hardPods: Number(q.hardPods),
+    usedPods: Number(q.usedPods),
+  };
+  const state = q.inForce ? 'in force' : 'being put back';
+  emit(
+    `${resourceTable(c)}${storage?.text ?? ''}\nResourceQuota ${q.name} (${state}), pods ${quota.usedPods}/${quota.hardPods}:\n${resourceTable({ hard: quota.hard, used: quota.used, others: quota.others })}`,
+    { ...c, ...(storage ? { storage: storage.data } : {}), quotaGuard: quota },
+  );
   return EXIT_OK;
 }
 

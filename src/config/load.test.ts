@@ -36,8 +36,8 @@ describe('parseConfig', () => {
     const config = parseConfig(SEED_004, '/etc/k8s-provider/config.yaml');
     expect(config).toEqual({
       server: { host: '0.0.0.0', port: 50052, max_receive_message_bytes: 4 * 1024 * 1024, shutdown_grace_seconds: 10 },
-      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300 },
-      resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4 },
+      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300, deploy_timeout_seconds: 10 },
+      resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4, enforce_with_resourcequota: false },
       resource_tags: ['cpu', 'memory', 'gpu'],
       session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },
       storage: { default_class: '', allowed_classes: [] },
@@ -51,6 +51,7 @@ describe('parseConfig', () => {
         leader_wait_seconds: 5,
       },
       jobs: { timeout_seconds: 3600, cleanup_policy: 'OnSuccess' },
+      gpu: { node_selector: {}, tolerations: [] },
       limits: { max_instances: 100 },
       instances: {
         stuck_after_seconds: 300,
@@ -60,6 +61,7 @@ describe('parseConfig', () => {
         watch_buffer: 1024,
         logs_connect_timeout_seconds: 10,
       },
+      events: { enabled: true, series_interval_seconds: 10, series_finish_seconds: 360, writes_per_second: 5, burst: 25, queue_size: 1000 },
       log: { level: 'info' },
       usage: { interval_seconds: 15 },
       prometheus: { host: '0.0.0.0', port: 9090 },
@@ -129,7 +131,7 @@ prometheus: {port: 0}
 `,
       '/c.yaml',
     );
-    expect(config.resource).toEqual({ mode: 'auto', gpu: 2 });
+    expect(config.resource).toEqual({ mode: 'auto', gpu: 2, enforce_with_resourcequota: false });
     expect(config.jobs).toEqual({ timeout_seconds: 60, cleanup_policy: 'Always' });
     expect(config.kubernetes.label_selector).toBe('team=a,env=dev');
     expect(config.server).toMatchObject({ host: '127.0.0.1', port: 0 });
@@ -149,6 +151,25 @@ prometheus: {port: 0}
     ]);
     expect(problems('resource: {cpu: 1000, memory: 1Gi}\nsession: {lease_name: Session_Lease}')).toEqual([
       'session.lease_name: must be a DNS subdomain name (lowercase alphanumerics, "-" and ".")',
+    ]);
+  });
+
+  it('reads the quota guard and the GPU placement, and names every bad GPU key', () => {
+    const config = parseConfig(
+      'resource: {cpu: 1000, memory: 1Gi, enforce_with_resourcequota: true}\ngpu: {node_selector: {nvidia.com/gpu.present: "true"}, tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]}',
+      '/c.yaml',
+    );
+    expect(config.resource.enforce_with_resourcequota).toBe(true);
+    expect(config.gpu).toEqual({
+      node_selector: { 'nvidia.com/gpu.present': 'true' },
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', value: '', effect: 'NoSchedule' }],
+    });
+    expect(
+      problems('resource: {cpu: 1, memory: 1}\ngpu: {tolerations: [{operator: Exists, value: x}, {effect: Sometimes}, {key: k, toleration_seconds: 5}]}'),
+    ).toEqual([
+      'gpu.tolerations.0.value: must be empty when operator is Exists',
+      'gpu.tolerations.1.effect: Invalid option: expected one of ""|"NoSchedule"|"PreferNoSchedule"|"NoExecute"',
+      'gpu.tolerations.2.toleration_seconds: needs effect NoExecute',
     ]);
   });
 

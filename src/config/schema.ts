@@ -98,6 +98,43 @@ const workloadSecurity = z
     run_as_user: run_as_user === undefined ? (rest.run_as_non_root ? DEFAULT_WORKLOAD_UID : null) : run_as_user,
   }));
 
+const labelText = z
+  .string()
+  .max(63)
+  .regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, 'must be a label value (alphanumerics, "-", "_", ".")');
+const labelKey = z
+  .string()
+  .min(1)
+  .max(317)
+  .regex(
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/,
+    'must be a label key ([prefix/]name)',
+  );
+
+const gpuToleration = z
+  .strictObject({
+    key: labelKey.optional(),
+    operator: z.enum(['Exists', 'Equal']).default('Equal'),
+    value: labelText.default(''),
+    effect: z.enum(['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute']).default(''),
+    toleration_seconds: z.number().int().optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (t.operator === 'Exists' && t.value) ctx.addIssue({ code: 'custom', path: ['value'], message: 'must be empty when operator is Exists' });
+    if (!t.key && t.operator !== 'Exists') ctx.addIssue({ code: 'custom', path: ['key'], message: 'an empty key needs operator Exists' });
+    if (t.toleration_seconds !== undefined && t.effect !== 'NoExecute')
+      ctx.addIssue({ code: 'custom', path: ['toleration_seconds'], message: 'needs effect NoExecute' });
+  });
+
+const gpuPlacement = z
+  .strictObject({
+    /** Node labels a GPU deploy must land on, e.g. {nvidia.com/gpu.present: "true"}. */
+    node_selector: z.record(labelKey, labelText).default({}),
+    /** Taints of GPU nodes that GPU deploys tolerate. */
+    tolerations: z.array(gpuToleration).default([]),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -140,6 +177,11 @@ export const configSchema = z.strictObject({
       in_cluster: z.boolean().default(false),
       label_selector: labelSelector.default(''),
       resync_seconds: seconds.default(300),
+      /**
+       * The longest a Deploy waits on the API server (including retries after
+       * 429 and 5xx) before it answers UNAVAILABLE; a shorter caller deadline wins.
+       */
+      deploy_timeout_seconds: interval.default(10),
     })
     .prefault({}),
   resource: z
@@ -150,6 +192,8 @@ export const configSchema = z.strictObject({
       gpu: z.number().int().min(0).optional(),
       /** Bytes (or a quantity such as "100Gi") of emptyDir limits and claims lent; unset: storage is counted, never refused. */
       storage: memory.optional(),
+      /** Keep a ResourceQuota in kubernetes.namespace equal to this capacity (core/quota-guard.ts). */
+      enforce_with_resourcequota: z.boolean().default(false),
     })
     .prefault({})
     .superRefine((r, ctx) => {
@@ -218,6 +262,8 @@ export const configSchema = z.strictObject({
         ctx.addIssue({ code: 'custom', path: ['default_class'], message: 'must be one of storage.allowed_classes' });
       }
     }),
+  /** Where GPU deploys run: added to every deploy that asks for a GPU. */
+  gpu: gpuPlacement,
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),
   instances: z
     .strictObject({
@@ -233,6 +279,21 @@ export const configSchema = z.strictObject({
       watch_buffer: z.number().int().min(16).max(1_000_000).default(1024),
       /** How long GetLogs waits for the node to start answering. */
       logs_connect_timeout_seconds: seconds.default(10),
+    })
+    .prefault({}),
+  /** Kubernetes Events (events.k8s.io/v1) on the workloads and on the daemon's pod or session Lease; best effort. */
+  events: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Repeats of an event are one Event whose series count is written at most this often. */
+      series_interval_seconds: interval.default(10),
+      /** A series with no repeat for this long ends; a later occurrence starts a new Event (client-go: 6 minutes). */
+      series_finish_seconds: interval.default(360),
+      /** Event writes (creates and count patches) per second after a burst of events.burst. */
+      writes_per_second: interval.default(5),
+      burst: z.number().int().positive().default(25),
+      /** Distinct events kept while waiting to be written; beyond, new ones are dropped (and counted). */
+      queue_size: z.number().int().min(16).max(100_000).default(1000),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),

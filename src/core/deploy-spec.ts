@@ -9,6 +9,10 @@ import type { WorkloadKind } from './instances.js';
 import type { Resources } from './resources.js';
 import type { CleanupPolicy } from './cleanup.js';
 import { DEFAULT_STORAGE_POLICY, normaliseVolumes, type StoragePolicy, type Volume, type VolumeInput } from './storage.js';
+import { labelKeyProblem, labelValueProblem, quoted } from './label-syntax.js';
+import { normaliseScheduling, schedulingHashPart, withGpuPlacement, type GpuPlacement, type Scheduling, type SchedulingInput } from './scheduling.js';
+
+export { labelKeyProblem, labelValueProblem } from './label-syntax.js';
 
 export { CLEANUP_POLICIES, type CleanupPolicy } from './cleanup.js';
 
@@ -26,7 +30,7 @@ export interface TolerationInput {
   readonly tolerationSeconds?: number | undefined;
 }
 
-export interface WorkloadInput {
+export interface WorkloadInput extends SchedulingInput {
   readonly kind?: WorkloadKind | undefined;
   readonly command?: readonly string[];
   readonly args?: readonly string[];
@@ -89,6 +93,8 @@ export interface DeploySpec {
   /** Deployment only (undefined for the other kinds). */
   readonly replicas: number | undefined;
   readonly volumes: readonly Volume[];
+  /** PriorityClass, affinity and topology spread (core/scheduling.ts). */
+  readonly scheduling?: Scheduling | undefined;
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
   readonly specHash: string;
 }
@@ -98,6 +104,8 @@ export interface DeployDefaults {
   readonly jobCleanupPolicy: CleanupPolicy;
   /** storage.*: the default and allowed StorageClasses of claims. */
   readonly storage?: StoragePolicy | undefined;
+  /** gpu.node_selector and gpu.tolerations, added to deploys that ask for a GPU. */
+  readonly gpuPlacement?: GpuPlacement | undefined;
 }
 
 /** The most replicas one Deployment instance may ask for. */
@@ -115,31 +123,8 @@ export function replicasProblem(replicas: number, field: string): string | undef
 
 export const MAX_INSTANCE_ID_LENGTH = 253;
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
-const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const RESERVED_LABEL_PREFIX = 'iarnet.';
-
-export function labelKeyProblem(key: string): string | undefined {
-  const slash = key.lastIndexOf('/');
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
-    return `${quoted(key)}: prefix must be a DNS subdomain`;
-  }
-  if (name.length > 63 || !LABEL_NAME.test(name)) {
-    return `${quoted(key)}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
-  }
-  return undefined;
-}
-
-export function labelValueProblem(value: string): string | undefined {
-  if (value === '') return undefined;
-  if (value.length > 63 || !LABEL_NAME.test(value)) {
-    return `${quoted(value)}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric`;
-  }
-  return undefined;
-}
 
 function checkLabels(field: string, labels: Readonly<Record<string, string>>, problems: string[], reserved: boolean): void {
   for (const [k, v] of Object.entries(labels)) {
@@ -173,12 +158,7 @@ export function specHashOf(normalised: object): string {
 type Problems = string[];
 
 /** A request may carry megabytes of junk; an answer quotes at most this much of any one value, and lists at most this many problems. */
-const QUOTE_LIMIT = 200;
 const PROBLEM_LIMIT = 20;
-
-function quoted(value: string): string {
-  return JSON.stringify(value.length > QUOTE_LIMIT ? `${value.slice(0, QUOTE_LIMIT)}…` : value);
-}
 
 function summarise(problems: Problems): string {
   if (problems.length <= PROBLEM_LIMIT) return problems.join('; ');
@@ -334,6 +314,8 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
   const { replicas, volumes } = normaliseKeptAlive(kind, w, defaults, problems);
+  const scheduling = normaliseScheduling(w, labels, problems);
+  const placed = withGpuPlacement(resources.gpu, nodeSelector, tolerations, defaults.gpuPlacement, problems);
 
   if (problems.length > 0) throw invalidArgument(summarise(problems));
 
@@ -353,10 +335,11 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     backoffLimit: isJob ? (w.backoffLimit ?? 0) : undefined,
     labels,
     annotations,
-    nodeSelector,
-    tolerations,
+    nodeSelector: placed.nodeSelector,
+    tolerations: placed.tolerations,
     replicas,
     volumes,
+    scheduling,
     // Hashed before the daemon's defaults are applied, so a retry after a
     // restart with changed defaults is still recognised as the same request.
     specHash: specHashOf({
@@ -379,6 +362,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       // Absent unless asked for, so the hashes of earlier deploys stay what they were.
       replicas: w.replicas,
       volumes: w.volumes && w.volumes.length > 0 ? w.volumes : undefined,
+      ...schedulingHashPart(scheduling),
     }),
   };
 }

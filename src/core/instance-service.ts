@@ -4,6 +4,7 @@
  * rules as the provider service: the caller must be the connected provider.
  */
 import { failedPrecondition, invalidArgument, notFound, unavailable } from './errors.js';
+import { noEvents, type EventRecorder } from './events.js';
 import type { InstancePhase, InstanceStatus } from './instance-status.js';
 import type { InstanceTracker } from './instance-tracker.js';
 import type { InstanceWatchHub, Subscription, WatchStatsSnapshot } from './instance-watch.js';
@@ -71,6 +72,8 @@ export interface InstanceServiceDeps {
   /** Scales a Deployment instance under admission (the provider's books). */
   readonly scale: (input: ScaleInput) => Promise<ScaleResult>;
   readonly log: Logger;
+  /** Undeployed on the workload deleted. */
+  readonly events?: EventRecorder | undefined;
 }
 
 export class InstanceService {
@@ -215,6 +218,14 @@ export class InstanceService {
       { instanceId: input.instanceId, kind: ref.kind, workload: ref.name, propagation, graceSeconds: input.graceSeconds, outcome },
       'instance undeployed',
     );
+    if (outcome === 'deleted') {
+      (this.deps.events ?? noEvents).record({
+        subject: ref,
+        reason: 'Undeployed',
+        action: 'Undeploy',
+        note: `instance "${input.instanceId}" undeployed by provider "${input.providerId}" (propagation ${propagation}${input.graceSeconds !== undefined ? `, grace ${input.graceSeconds} s` : ''})`,
+      });
+    }
     const after = tracker.get(input.instanceId);
     return {
       deleted: outcome === 'deleted',

@@ -4,7 +4,7 @@
  * and whether it is stuck. Same input, same answer, on every replica.
  */
 import type { CleanupPolicy } from './cleanup.js';
-import { scale, type ObservedClaim, type ObservedDeployment, type ObservedJob, type ObservedPod, type WorkloadKind } from './instances.js';
+import { scale, type ObservedClaim, type ObservedDeployment, type ObservedJob, type ObservedPod, type Placement, type WorkloadKind } from './instances.js';
 import { ZERO, add, type Resources } from './resources.js';
 import type { Volume } from './storage.js';
 
@@ -38,6 +38,8 @@ export interface InstanceStatus {
   readonly image: string;
   /** The pod the status describes: the instance's pod, or the Job's latest pod. */
   readonly podName: string | undefined;
+  /** That pod's uid (Events about it name it). */
+  readonly podUid?: string | undefined;
   readonly phase: InstancePhase;
   readonly ready: boolean;
   /** Machine-readable cause (Unschedulable, ImagePullBackOff, OOMKilled, BackoffLimitExceeded, ...); '' when none. */
@@ -63,6 +65,8 @@ export interface InstanceStatus {
   readonly replicas: number;
   readonly readyReplicas: number;
   readonly volumes: readonly InstanceVolume[];
+  /** Priority class and scheduling rules, as on the workload's pod (template). */
+  readonly placement: Placement | undefined;
 }
 
 export interface InstanceVolume {
@@ -186,6 +190,7 @@ export function describeInstance(
       id,
       ...identityOf(job, pod),
       podName: pod?.name,
+      podUid: pod?.uid,
       ...life,
       ready: life.phase === 'Running' && (pod?.ready ?? false),
       node: pod?.node ?? '',
@@ -237,7 +242,9 @@ function describeDeployment(
       createdAt: d.createdAt,
       cleanupPolicy: undefined,
       specHash: d.specHash,
+      placement: d.placement ?? pod?.placement,
       podName: pod?.name,
+      podUid: pod?.uid,
       ...life,
       ready: life.phase === 'Running' && d.readyReplicas >= d.replicas,
       node: pod?.node ?? '',
@@ -277,7 +284,10 @@ function ownPods(job: ObservedJob | undefined, pods: readonly ObservedPod[]): re
   return standalone.length > 0 ? standalone : pods;
 }
 
-type Identity = Pick<InstanceStatus, 'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash'>;
+type Identity = Pick<
+  InstanceStatus,
+  'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash' | 'placement'
+>;
 
 function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined): Identity {
   if (job) {
@@ -290,6 +300,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
       createdAt: job.createdAt,
       cleanupPolicy: job.cleanupPolicy,
       specHash: job.specHash,
+      placement: job.placement ?? pod?.placement,
     };
   }
   const ofJob = pod?.jobName !== undefined;
@@ -304,6 +315,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
     createdAt: pod?.createdAt,
     cleanupPolicy: undefined,
     specHash: pod?.specHash,
+    placement: pod?.placement,
   };
 }
 

@@ -42,6 +42,8 @@ export class InstanceTracker {
   /** Which instance each object belongs to, so an update that changes it moves the object. */
   private readonly owner = new Map<string, string>();
   private readonly statuses = new Map<string, InstanceStatus>();
+  /** The ids of the stuck instances among `statuses`, so the books can skip them without scanning every instance. */
+  private readonly stuckIds = new Set<string>();
   private readonly stuckAt = new Map<string, number>();
   /** Stuck instances whose workload is gone, with when they stop being listed. */
   private readonly removed = new Map<string, number>();
@@ -85,7 +87,12 @@ export class InstanceTracker {
 
   /** A stuck instance holds nothing in the books, whatever its pod still shows. */
   isStuck(id: string): boolean {
-    return this.statuses.get(id)?.stuck ?? false;
+    return this.stuckIds.has(id);
+  }
+
+  /** Every stuck instance (few): what the books release. */
+  stuck(): ReadonlySet<string> {
+    return this.stuckIds;
   }
 
   onEvent(listener: (event: InstanceEvent) => void): () => void {
@@ -163,6 +170,7 @@ export class InstanceTracker {
       if (this.keepRemoved(id, previous)) return;
       this.removed.delete(id);
       this.statuses.delete(id);
+      this.stuckIds.delete(id);
       this.sorted = undefined;
       if (!silent) this.emit({ type: 'deleted', instance: previous });
       return;
@@ -176,6 +184,8 @@ export class InstanceTracker {
     else this.stuckAt.set(id, stuckAt);
     if (previous && sameStatus(previous, status)) return;
     this.statuses.set(id, status);
+    if (status.stuck) this.stuckIds.add(id);
+    else this.stuckIds.delete(id);
     this.sorted = undefined;
     if (!silent) this.emit({ type: previous ? 'modified' : 'added', instance: status });
   }
@@ -263,6 +273,7 @@ const KEYS: ReadonlyArray<keyof InstanceStatus> = [
   'providerId',
   'image',
   'podName',
+  'podUid',
   'phase',
   'ready',
   'reason',

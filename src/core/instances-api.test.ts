@@ -164,7 +164,7 @@ describe('InstanceTracker', () => {
 
   it('turns a pending instance stuck when its time comes, with no change in the cluster, and the books release it', () => {
     const { cluster, clock, tracker, events } = setup({ stuckAfterMs: 5000 });
-    const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000, released: (id) => tracker.isStuck(id) });
+    const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000, released: () => tracker.stuck() });
     cluster.putPod(pod('u', { phase: 'Pending', unschedulable: { since: 1000, message: 'no room' } }));
     expect(ledger.used()).toEqual(R(100, 1000));
     clock.t = 5999;

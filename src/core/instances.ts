@@ -69,6 +69,14 @@ export interface ObservedPod {
   readonly notReadySince?: number;
   readonly ready?: boolean;
   readonly container?: ObservedContainer;
+  readonly placement?: Placement;
+}
+
+/** Where the pod may run, as read back from its spec (a summary for people, not for the books). */
+export interface Placement {
+  readonly priorityClassName: string;
+  /** One line per rule: node selector, tolerations, (anti-)affinity, topology spread. */
+  readonly rules: readonly string[];
 }
 
 export interface ObservedJob {
@@ -95,6 +103,8 @@ export interface ObservedJob {
   readonly failedPods?: number;
   readonly podEphemeralStorage?: number;
   readonly volumes?: readonly Volume[];
+  /** Of its pod template. */
+  readonly placement?: Placement;
 }
 
 export interface ObservedDeployment {
@@ -113,6 +123,8 @@ export interface ObservedDeployment {
   readonly terminating?: boolean;
   readonly createdAt?: number;
   readonly volumes?: readonly Volume[];
+  /** Of its pod template. */
+  readonly placement?: Placement;
 }
 
 /** A PersistentVolumeClaim the daemon made for an instance's volume. */
@@ -162,27 +174,82 @@ export function isLive(instance: Instance): boolean {
 }
 
 /**
- * Folds pods and jobs into instances. A pod holds its requests until it has
- * Succeeded, Failed or is gone; an unfinished Job holds one pod's requests
- * even while it has no live pod, because the Job controller is about to
- * (re)create one and admission must not hand that room to someone else.
+ * Folds pods, jobs and deployments into instances. A pod holds its requests
+ * until it has Succeeded, Failed or is gone; an unfinished Job holds one pod's
+ * requests even while it has no live pod, because the Job controller is about
+ * to (re)create one and admission must not hand that room to someone else;
+ * a Deployment likewise holds all its replicas.
+ * The full recompute: the books apply changes one instance at a time with
+ * deriveInstance, and must always equal this.
  */
 export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
   const podsByInstance = groupByInstance(observed.pods);
+  const jobsByInstance = groupJobs(observed.jobs);
+  const deploymentsByInstance = groupJobs(observed.deployments ?? []);
   const out = new Map<string, Instance>();
-  for (const d of observed.deployments ?? []) {
-    const pods = podsByInstance.get(d.instanceId)?.filter((p) => p.ownerKind === 'ReplicaSet') ?? [];
-    out.set(d.instanceId, deploymentInstance(d, pods));
+  for (const [instanceId, deployments] of deploymentsByInstance) {
+    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobsByInstance.get(instanceId) ?? [], deployments);
+    if (instance) out.set(instanceId, instance);
   }
-  for (const job of observed.jobs) {
-    if (out.has(job.instanceId)) continue;
-    const pods = podsByInstance.get(job.instanceId)?.filter((p) => p.jobName === job.name) ?? [];
-    out.set(job.instanceId, jobInstance(job, pods));
+  for (const [instanceId, jobs] of jobsByInstance) {
+    if (out.has(instanceId)) continue;
+    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobs, []);
+    if (instance) out.set(instanceId, instance);
   }
   for (const [instanceId, pods] of podsByInstance) {
-    if (!out.has(instanceId)) out.set(instanceId, podInstance(instanceId, pods));
+    if (out.has(instanceId)) continue;
+    const instance = deriveInstance(instanceId, pods, [], []);
+    if (instance) out.set(instanceId, instance);
   }
   return out;
+}
+
+/**
+ * One instance from the pods, jobs and deployments that carry its id (in any
+ * order), or undefined when there are none. A Deployment wins over a Job of
+ * the same id, and should a second one of a kind appear (made by hand), the
+ * instance is the first by name, as the instance API shows it.
+ */
+export function deriveInstance(
+  instanceId: string,
+  pods: readonly ObservedPod[],
+  jobs: Iterable<ObservedJob>,
+  deployments: Iterable<ObservedDeployment>,
+): Instance | undefined {
+  const deployment = firstByName(deployments);
+  if (deployment) {
+    return deploymentInstance(
+      deployment,
+      pods.filter((p) => p.ownerKind === 'ReplicaSet'),
+    );
+  }
+  const job = firstByName(jobs);
+  if (job) {
+    const name = job.name;
+    return jobInstance(
+      job,
+      pods.filter((p) => p.jobName === name),
+    );
+  }
+  const [first, ...rest] = pods;
+  return first ? podInstance(instanceId, [first, ...rest]) : undefined;
+}
+
+function firstByName<T extends { readonly name: string }>(items: Iterable<T>): T | undefined {
+  let first: T | undefined;
+  for (const i of items) if (!first || i.name < first.name) first = i;
+  return first;
+}
+
+/** Jobs or Deployments by the instance they carry. */
+function groupJobs<T extends { readonly instanceId: string }>(items: readonly T[]): Map<string, T[]> {
+  const byInstance = new Map<string, T[]>();
+  for (const item of items) {
+    const list = byInstance.get(item.instanceId);
+    if (list) list.push(item);
+    else byInstance.set(item.instanceId, [item]);
+  }
+  return byInstance;
 }
 
 type NonEmpty<T> = [T, ...T[]];
@@ -246,8 +313,10 @@ export function scale(r: Resources, n: number): Resources {
 /** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
 function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
   const standalone = pods.filter((p) => p.jobName === undefined && p.ownerKind === undefined);
-  const all = standalone.length > 0 ? standalone : pods;
-  const first = standalone[0] ?? pods[0];
+  const all: readonly ObservedPod[] = standalone.length > 0 ? standalone : pods;
+  // The first by name, so the answer does not depend on the order the pods were seen in.
+  let first = all[0] ?? pods[0];
+  for (const p of all) if (p.name < first.name) first = p;
   const live = all.filter((p) => !FINISHED.has(p.phase));
   return {
     id: instanceId,

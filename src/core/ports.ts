@@ -40,19 +40,23 @@ export type DeleteOutcome = 'deleted' | 'gone';
 /** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
-   * Creates the Pod, Job or Deployment for the spec, then the claims of its
-   * claim volumes (owned by the workload unless retained); throws
-   * AlreadyExists when the workload's name is taken. When a claim cannot be
-   * made, the workload is deleted again and the error thrown: nothing is
-   * left half made. When `signal` aborts, the call is cut and not retried.
+   * Creates the Pod, Job or Deployment for the spec (answering the new
+   * object's uid when known), then the claims of its claim volumes (owned by
+   * the workload unless retained); throws AlreadyExists when the workload's
+   * name is taken. When a claim cannot be made, the workload is deleted again
+   * and the error thrown: nothing is left half made. When `signal` aborts,
+   * the call is cut and not retried.
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; claims: readonly string[] }>;
+  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined; claims: readonly string[] }>;
   /** The names of the claims `create` makes for the spec, in the order of its volumes (pure). */
   claimNames(spec: DeploySpec): readonly string[];
   /** Sets a Deployment's replicas; NotFound when it is gone. */
   scale(ref: WorkloadRef, replicas: number, signal?: AbortSignal): Promise<void>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
-  lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
+  lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**
    * Deletes a workload; a Job or Deployment always with an explicit
    * propagation policy, so its pods never outlive it (the API's default for

@@ -13,12 +13,21 @@ import { Provider } from './provider.js';
 import { Session } from './session.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ZERO, type Resources } from './resources.js';
+import type { EventInput, EventRecorder } from './events.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class MemoryCluster implements WorkloadView, WorkloadRuntime {
-  current: ObservedWorkloads = { pods: [], jobs: [] };
+  private value: ObservedWorkloads = { pods: [], jobs: [] };
+  get current(): ObservedWorkloads {
+    return this.value;
+  }
+  /** A wholesale change is announced as a relist, as the view's contract asks. */
+  set current(v: ObservedWorkloads) {
+    this.value = v;
+    for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
+  }
   creates = 0;
   /** Every create call, refused ones included (what the API server would count). */
   createCalls = 0;
@@ -26,7 +35,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   isSynced = true;
   readonly stored = new Map<string, string>();
   private listeners: Array<(c: WorkloadChange) => void> = [];
-  snapshot = (): ObservedWorkloads => this.current;
+  snapshot = (): ObservedWorkloads => this.value;
   synced = (): boolean => this.isSynced;
   onChange = (l: (c: WorkloadChange) => void): (() => void) => {
     this.listeners.push(l);
@@ -52,9 +61,11 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   }
 
   putDeployment(d: ObservedDeployment): void {
-    const others = (this.current.deployments ?? []).filter((x) => x.name !== d.name);
-    this.current = { ...this.current, deployments: [...others, d] };
-    for (const l of this.listeners) l({ type: 'modified', kind: 'Deployment', object: d });
+    const before = this.value.deployments ?? [];
+    const others = before.filter((x) => x.name !== d.name);
+    this.value = { ...this.value, deployments: [...others, d] };
+    const type = others.length < before.length ? 'modified' : 'added';
+    for (const l of this.listeners) l({ type, kind: 'Deployment', object: d });
   }
 
   async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; claims: readonly string[] }> {
@@ -111,14 +122,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const had = this.stored.delete(ref.name);
     const pod = this.current.pods.find((p) => p.name === ref.name);
     if (pod) {
-      this.current = { ...this.current, pods: this.current.pods.filter((p) => p !== pod) };
+      this.value = { ...this.value, pods: this.value.pods.filter((p) => p !== pod) };
       for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
     }
     return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
-    this.current = { ...this.current, pods: [...this.current.pods, p] };
+    this.value = { ...this.value, pods: [...this.value.pods, p] };
     for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
@@ -136,7 +147,7 @@ class Term {
 async function setup(
   total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   maxInstances = 1000,
-  extra: { leadership?: Term; imagePolicy?: ImagePolicy; storage?: number } = {},
+  extra: { leadership?: Term; imagePolicy?: ImagePolicy; storage?: number; events?: EventRecorder; deployTimeoutMs?: number } = {},
 ) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
@@ -145,12 +156,23 @@ async function setup(
   const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000 });
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
-    { session, leadership, ledger, view: cluster, runtime: cluster, capacity: { total: () => total, storage: () => extra.storage }, usage, log: silent },
+    {
+      session,
+      leadership,
+      ledger,
+      view: cluster,
+      runtime: cluster,
+      capacity: { total: () => total, storage: () => extra.storage },
+      usage,
+      log: silent,
+      events: extra.events,
+    },
     {
       resourceTags: ['cpu', 'memory'],
       maxInstances,
       deployDefaults: { jobTimeoutSeconds: 3600, jobCleanupPolicy: 'OnSuccess' },
       imagePolicy: extra.imagePolicy,
+      deployTimeoutMs: extra.deployTimeoutMs,
     },
   );
   await provider.connect('cp');
@@ -400,5 +422,93 @@ describe('Provider: storage', () => {
       /workload\.volumes\[0\]\.name "Bad_Name" must be a DNS label.*workload\.volumes\[0\]\.mount_path "relative" must be an absolute path.*workload\.volumes\[0\]\.empty_dir\.size_limit_bytes must be a positive number of bytes \(got 0\)/,
     );
     expect(cluster.creates).toBe(0);
+  });
+});
+
+describe('Provider events', () => {
+  const recorder = (): EventRecorder & { seen: EventInput[] } => {
+    const seen: EventInput[] = [];
+    return { seen, record: (e) => void seen.push(e) };
+  };
+
+  it('records Deployed on the created workload, and nothing for an idempotent retry', async () => {
+    const events = recorder();
+    const { provider } = await setup(undefined, undefined, { events });
+    await provider.deploy(req('a', 250));
+    await provider.deploy(req('a', 250));
+    expect(events.seen).toEqual([
+      {
+        subject: { kind: 'Pod', name: 'a', uid: undefined },
+        reason: 'Deployed',
+        action: 'Deploy',
+        note: 'instance "a" of provider "cp" deployed: image img, 250m cpu, 1Mi memory, 0 gpu',
+      },
+    ]);
+  });
+
+  it('records each refusal as AdmissionRejected on the daemon, one series key per kind of refusal', async () => {
+    const events = recorder();
+    const { provider } = await setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 }, 1, {
+      events,
+      imagePolicy: new ImagePolicy(['docker.io/library/busybox']),
+    });
+    await outcome(provider.deploy(req('big', 2000, { image: 'busybox' })));
+    await outcome(provider.deploy(req('big-2', 3000, { image: 'busybox' })));
+    await outcome(provider.deploy(req('nginx', 100, { image: 'nginx' })));
+    await provider.deploy(req('one', 100, { image: 'busybox' }));
+    await outcome(provider.deploy(req('two', 100, { image: 'busybox' })));
+    const rejected = events.seen.filter((e) => e.reason === 'AdmissionRejected');
+    expect(rejected.map((e) => [e.subject, e.action, e.seriesKey])).toEqual([
+      ['daemon', 'Deploy', 'InsufficientCapacity'],
+      ['daemon', 'Deploy', 'InsufficientCapacity'],
+      ['daemon', 'Deploy', 'ImageNotAllowed'],
+      ['daemon', 'Deploy', 'InstanceLimit'],
+    ]);
+    expect(rejected[0]!.note).toBe('Deploys refused: not enough capacity left. The first: instance "big": needs 2 cpu, 1 cpu available');
+    expect(rejected[3]!.note).toMatch(
+      /^Deploys refused: the instance limit \(limits\.max_instances\) is reached\. The first: instance "two": instance limit reached/,
+    );
+  });
+
+  it('records no rejection for what is not an admission decision (invalid input, the standby)', async () => {
+    const events = recorder();
+    const leadership = new Term();
+    const { provider } = await setup(undefined, undefined, { events, leadership });
+    await outcome(provider.deploy(req('', 100)));
+    leadership.lose();
+    await outcome(provider.deploy(req('x', 100)));
+    expect(events.seen).toEqual([]);
+  });
+});
+
+describe('the Deploy deadline', () => {
+  it('answers UNAVAILABLE at the configured timeout, cuts the create and releases its room', async () => {
+    const { cluster, ledger, provider } = await setup(undefined, undefined, { deployTimeoutMs: 30 });
+    cluster.hang = true;
+    const err = await provider.deploy(req('slow')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).kind).toBe('UNAVAILABLE');
+    expect((err as DomainError).message).toMatch(
+      /did not answer within 0.03 s \(kubernetes.deploy_timeout_seconds\).*retry the Deploy with the same instance id/,
+    );
+    await provider.settled('slow');
+    expect(ledger.used().cpu).toBe(0);
+    // Once the API server answers again, the same id deploys.
+    cluster.hang = false;
+    expect(await outcome(provider.deploy(req('slow')))).toBe('ok');
+  });
+
+  it("is bounded by the caller's deadline when that comes first", async () => {
+    const { cluster, provider } = await setup(undefined, undefined, { deployTimeoutMs: 60_000 });
+    cluster.hang = true;
+    const err = (await provider.deploy(req('slow'), Date.now() + 300).catch((e: unknown) => e)) as DomainError;
+    expect(err.kind).toBe('UNAVAILABLE');
+    expect(err.message).toContain("within the caller's deadline");
+  });
+
+  it('leaves a Deploy that answers in time alone, and refuses bad input at once', async () => {
+    const { provider } = await setup(undefined, undefined, { deployTimeoutMs: 60_000 });
+    expect(await outcome(provider.deploy(req('quick')))).toBe('ok');
+    expect(await outcome(provider.deploy(req('', 100)))).toBe('INVALID_ARGUMENT');
   });
 });

@@ -2,7 +2,7 @@
  * The provider's use cases, one method per RPC, free of transport and
  * Kubernetes types. Every failure is a DomainError.
  */
-import { capacityOf, describeShortfall, shortfall, type CapacityReport } from './capacity.js';
+import { capacityOf, describeShortfall, formatAmount, shortfall, type CapacityReport } from './capacity.js';
 import { podCount, replicasProblem, validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
 import {
   DomainError,
@@ -15,13 +15,15 @@ import {
   resourceExhausted,
   unavailable,
 } from './errors.js';
+import { noEvents, type EventRecorder } from './events.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
-import { subtractFloor, type Resources } from './resources.js';
+import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import { scale, type WorkloadKind } from './instances.js';
-import { storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
+import { claimedBytes, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
+import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -33,7 +35,18 @@ export interface ProviderOptions {
   readonly deployDefaults: DeployDefaults;
   /** workloads.allowed_images; absent or empty allows every image. */
   readonly imagePolicy?: ImagePolicy | undefined;
+  /**
+   * kubernetes.deploy_timeout_seconds: the longest a Deploy waits on the API
+   * server before it answers UNAVAILABLE. Absent: no bound of its own.
+   */
+  readonly deployTimeoutMs?: number | undefined;
 }
+
+/** The caller's id as JSON, cut at 200 characters: the answer may come before validation, and stays one line. */
+const quoted = (id: string): string => JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id);
+
+/** Kept between the answer and the caller's own deadline, so the answer reaches it in time. */
+const ANSWER_MARGIN_MS = 250;
 
 export interface ProviderDeps {
   readonly session: Session;
@@ -45,6 +58,10 @@ export interface ProviderDeps {
   readonly capacity: CapacitySource;
   readonly usage: UsageSource;
   readonly log: Logger;
+  /** Deployed on each workload created; AdmissionRejected (aggregated) on the daemon. */
+  readonly events?: EventRecorder | undefined;
+  /** resource.enforce_with_resourcequota: the namespace quota, counted in the books. */
+  readonly quota?: QuotaView | undefined;
 }
 
 export interface DeployResult {
@@ -75,6 +92,14 @@ export interface HealthReport {
 }
 
 export const PROVIDER_TYPE = 'kubernetes';
+
+/** Why admission refused a Deploy; each kind is its own AdmissionRejected series. */
+type RejectionKind = 'InsufficientCapacity' | 'InstanceLimit' | 'ImageNotAllowed';
+const REJECTIONS: Record<RejectionKind, string> = {
+  InsufficientCapacity: 'not enough capacity left',
+  InstanceLimit: 'the instance limit (limits.max_instances) is reached',
+  ImageNotAllowed: 'image not allowed by workloads.allowed_images',
+};
 
 export class Provider {
   /** Deploys whose create call is in flight, so a concurrent retry joins instead of racing. */
@@ -143,14 +168,7 @@ export class Provider {
     const wanted = scale(d.podRequests, input.replicas);
     const extra = subtractFloor(wanted, instance.holds);
     const extraStorage = Math.max(0, (input.replicas - previousReplicas) * (d.podEphemeralStorage ?? 0));
-    if (input.replicas > previousReplicas) {
-      const available = subtractFloor(this.deps.capacity.total(), ledger.used());
-      if (shortfall(extra, available).length > 0) {
-        throw resourceExhausted(`scaling "${input.instanceId}" to ${input.replicas} replicas ${describeShortfall(extra, available)}`);
-      }
-      const short = storageShortfall(extraStorage, this.storage());
-      if (short) throw resourceExhausted(`scaling "${input.instanceId}" to ${input.replicas} replicas ${short}`);
-    }
+    if (input.replicas > previousReplicas) this.checkScaleFits(input.instanceId, input.replicas - previousReplicas, input.replicas, extra, extraStorage);
     ledger.reserveScale(input.instanceId, input.replicas, extra, extraStorage);
     try {
       await this.deps.runtime.scale({ kind: 'Deployment', name: d.name, uid: d.uid }, input.replicas, term);
@@ -163,6 +181,20 @@ export class Provider {
     return { previousReplicas, replicas: input.replicas };
   }
 
+  /** A scale-up is admitted like a deploy: the extra replicas must fit the books, the namespace quota and the storage. */
+  private checkScaleFits(instanceId: string, morePods: number, replicas: number, extra: Resources, extraStorage: number): void {
+    const quotaPods = podRoom(this.deps.quota?.status(), this.deps.ledger.reservedCount());
+    if (quotaPods !== undefined && quotaPods < morePods) {
+      throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas: the namespace's ResourceQuota admits ${Math.max(0, quotaPods)} more pods`);
+    }
+    const available = subtractFloor(this.deps.capacity.total(), this.booksUsed());
+    if (shortfall(extra, available).length > 0) {
+      throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas ${describeShortfall(extra, available)}`);
+    }
+    const short = storageShortfall(extraStorage, this.storage());
+    if (short) throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas ${short}`);
+  }
+
   health(providerId: string): HealthReport {
     this.deps.session.heartbeat(providerId);
     return { capacity: this.currentCapacity(), tags: new Set(this.options.resourceTags) };
@@ -173,10 +205,43 @@ export class Provider {
     return this.deps.usage.current();
   }
 
-  async deploy(input: DeployInput): Promise<DeployResult> {
+  /**
+   * Deploys within a bounded time: the configured timeout, or less when the
+   * caller's deadline (epoch ms) comes sooner. Past it the answer is
+   * UNAVAILABLE and the create in flight is cut; a create the API server got
+   * anyway shows up in the books through the watch, and a retry with the same
+   * instance id then succeeds without creating anything twice.
+   */
+  async deploy(input: DeployInput, callerDeadline?: number): Promise<DeployResult> {
+    const configured = this.options.deployTimeoutMs ?? Number.POSITIVE_INFINITY;
+    const callerLeft = (callerDeadline ?? Number.POSITIVE_INFINITY) - Date.now() - ANSWER_MARGIN_MS;
+    const budgetMs = Math.max(0, Math.min(configured, callerLeft));
+    if (!Number.isFinite(budgetMs)) return this.deployNow(input, undefined);
+    const deadline = new AbortController();
+    const bound = configured <= callerLeft ? `${configured / 1000} s (kubernetes.deploy_timeout_seconds)` : `the caller's deadline`;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        deadline.abort();
+        reject(
+          unavailable(
+            `the Kubernetes API server did not answer within ${bound} while deploying instance ${quoted(input.instanceId)}; ` +
+              'if the create reached it the instance appears shortly: retry the Deploy with the same instance id',
+          ),
+        );
+      }, budgetMs);
+    });
+    try {
+      return await Promise.race([this.deployNow(input, deadline.signal), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async deployNow(input: DeployInput, deadline: AbortSignal | undefined): Promise<DeployResult> {
     await this.deps.session.verifyFresh(input.providerId);
     const spec = validateDeploy(input, this.options.deployDefaults);
-    this.checkImageAllowed(spec.image);
+    this.checkImageAllowed(spec.instanceId, spec.image);
     if (!this.deps.view.synced()) {
       throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
     }
@@ -198,7 +263,7 @@ export class Provider {
     if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind, unseen.result.replicas);
 
     const term = this.admit(spec);
-    const done = this.create(spec, term);
+    const done = this.create(spec, term, deadline);
     this.inFlight.set(spec.instanceId, { specHash: spec.specHash, done });
     try {
       const result = await done;
@@ -220,14 +285,35 @@ export class Provider {
     await this.inFlight.get(instanceId)?.done.catch(() => undefined);
   }
 
+  /**
+   * Reports a refused Deploy as AdmissionRejected and returns the error to
+   * throw. Refusals of one kind are one Event with a count (the series key
+   * is the kind), not one per call: a control plane retrying into a full
+   * provider must not flood the API server.
+   */
+  private rejected(kind: RejectionKind, instanceId: string, err: DomainError): DomainError {
+    (this.deps.events ?? noEvents).record({
+      subject: 'daemon',
+      reason: 'AdmissionRejected',
+      action: 'Deploy',
+      seriesKey: kind,
+      note: `Deploys refused: ${REJECTIONS[kind]}. The first: instance "${instanceId}": ${err.message}`,
+    });
+    return err;
+  }
+
   /** Before anything else happens: a refused image never reaches admission, the books or the cluster. */
-  private checkImageAllowed(image: string): void {
+  private checkImageAllowed(instanceId: string, image: string): void {
     const policy = this.options.imagePolicy;
     if (!policy?.restricted) return;
     const ref = parseImageReference(image);
     // validateDeploy has already refused references that do not parse.
     if (typeof ref === 'string' || !policy.allows(ref)) {
-      throw permissionDenied(`image "${image}" (${typeof ref === 'string' ? 'unparsable' : fullyQualified(ref)}) is not allowed by workloads.allowed_images`);
+      throw this.rejected(
+        'ImageNotAllowed',
+        instanceId,
+        permissionDenied(`image "${image}" (${typeof ref === 'string' ? 'unparsable' : fullyQualified(ref)}) is not allowed by workloads.allowed_images`),
+      );
     }
   }
 
@@ -240,26 +326,34 @@ export class Provider {
     const term = this.deps.leadership.term();
     if (!term) throw unavailable('this replica is the standby: only the active replica admits deploys; retry shortly');
     if (ledger.liveCount() >= this.options.maxInstances) {
-      throw resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`);
+      throw this.rejected(
+        'InstanceLimit',
+        spec.instanceId,
+        resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`),
+      );
     }
     // A Deployment is admitted as a whole: every replica must fit, or none is created.
     const pods = podCount(spec);
-    const need = scale(spec.resources, pods);
-    const available = subtractFloor(this.deps.capacity.total(), ledger.used());
-    if (shortfall(need, available).length > 0) {
-      throw resourceExhausted(pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`);
+    const quotaPods = podRoom(this.deps.quota?.status(), ledger.reservedCount());
+    if (quotaPods !== undefined && pods > 0 && quotaPods < pods) {
+      throw resourceExhausted(`the namespace's ResourceQuota admits no more pods (${this.deps.quota?.status()?.desired.pods} at most)`);
     }
-    const storage = storageNeed(spec.volumes, pods);
-    const short = storageShortfall(storage, this.storage());
-    if (short) throw resourceExhausted(short);
-    ledger.reserve(spec.instanceId, spec.specHash, need, storage);
+    const need = scale(spec.resources, pods);
+    const available = subtractFloor(this.deps.capacity.total(), this.booksUsed());
+    if (shortfall(need, available).length > 0) {
+      const message = pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`;
+      throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(message));
+    }
+    const short = storageShortfall(storageNeed(spec.volumes, pods), this.storage());
+    if (short) throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(short));
+    ledger.reserve(spec.instanceId, spec.specHash, need, { ephemeral: ephemeralPerPod(spec.volumes) * pods, claimed: claimedBytes(spec.volumes) });
     return term;
   }
 
-  private async create(spec: DeploySpec, term: AbortSignal): Promise<DeployResult> {
+  private async create(spec: DeploySpec, term: AbortSignal, deadline: AbortSignal | undefined): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name, claims } = await runtime.create(spec, term);
+      const { name, uid, claims } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
       ledger.markCreated(spec.instanceId);
       log.info(
         {
@@ -273,6 +367,13 @@ export class Provider {
         },
         'instance created',
       );
+      const replicas = spec.kind === 'Deployment' ? `, ${spec.replicas ?? 1} replicas` : '';
+      (this.deps.events ?? noEvents).record({
+        subject: { kind: spec.kind, name, uid },
+        reason: 'Deployed',
+        action: 'Deploy',
+        note: `instance "${spec.instanceId}" of provider "${spec.providerId}" deployed: image ${spec.image}, ${RESOURCE_KEYS.map((k) => formatAmount(k, spec.resources[k])).join(', ')}${replicas}`,
+      });
       return { workloadName: name, kind: spec.kind, created: true, volumeClaims: claims, replicas: spec.replicas ?? 0 };
     } catch (err) {
       ledger.release(spec.instanceId);
@@ -282,7 +383,7 @@ export class Provider {
       }
       if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
         // Not in our cache but in the cluster: a retry racing the watch, or a restart. Compare with what is there.
-        const found = await runtime.lookup(spec.instanceId);
+        const found = await runtime.lookup(spec.instanceId, deadline);
         if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind, spec.replicas ?? 0);
       }
       throw err;
@@ -309,9 +410,23 @@ export class Provider {
     await Promise.allSettled([...this.inFlight.values()].map((f) => f.done));
   }
 
+  /** What instances and reservations hold, or more when the namespace quota leaves less room (core/quota-guard.ts). */
+  private booksUsed(): Resources {
+    const { ledger, quota } = this.deps;
+    return guardedUsed(this.deps.capacity.total(), ledger.used(), ledger.reserved(), quota?.status());
+  }
+
+  /** The quota guard as the books see it; undefined when it is off. */
+  quotaGuard(): QuotaGuardReport | undefined {
+    const status = this.deps.quota?.status();
+    if (!status) return undefined;
+    const { ledger } = this.deps;
+    return quotaReport(status, subtractFloor(ledger.used(), ledger.reserved()));
+  }
+
   /** For operators (metrics, health): the books without a session check. */
   currentCapacity(): CapacityReport {
-    const report = capacityOf(this.deps.capacity.total(), this.deps.ledger.used());
+    const report = capacityOf(this.deps.capacity.total(), this.booksUsed());
     const key = report.overcommitted.join(',');
     if (key !== this.overcommitLogged) {
       // Logged on change only: HealthCheck every 30 s must not repeat the same warning forever.

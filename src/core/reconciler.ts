@@ -7,6 +7,7 @@
  * a replica that is not the leader simply does not start it.
  */
 import { removeOnFinish, retentionDue, type RetentionCause, type RetentionPolicy } from './cleanup.js';
+import { noEvents, type EventInput, type EventRecorder, type WorkloadObject } from './events.js';
 import { isFinished, type InstanceStatus } from './instance-status.js';
 import type { InstanceEvent, InstanceTracker } from './instance-tracker.js';
 import type { Clock, Logger, WorkloadRuntime } from './ports.js';
@@ -29,6 +30,8 @@ export interface ReconcilerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly observer?: ReconcilerObserver | undefined;
+  /** Stuck and DeletedStuck on the stuck pod, CleanedUp on the workload removed. */
+  readonly events?: EventRecorder | undefined;
 }
 
 type Cause = 'stuck' | 'policy' | RetentionCause;
@@ -109,6 +112,8 @@ export class Reconciler {
           'instance stuck',
         );
         this.deps.observer?.instanceStuck(s.reason);
+        const then = this.options.deleteStuck ? 'deleting it (instances.delete_stuck)' : 'kept (instances.delete_stuck is false); its room is released';
+        this.event(s, { reason: 'Stuck', action: 'Observe', note: `instance "${s.id}" is stuck: ${describeCause(s)}; ${then}` });
       }
       if (this.options.deleteStuck) this.remove(s, 'stuck');
       return;
@@ -143,6 +148,14 @@ export class Reconciler {
     }
   }
 
+  /** A stuck pod's events go on the pod (that is what `kubectl describe pod` shows), with its Job as the related object. */
+  private event(s: InstanceStatus, what: Pick<EventInput, 'reason' | 'action' | 'note'>): void {
+    const workload: WorkloadObject = { kind: s.kind, name: s.workloadName, uid: s.workloadUid };
+    const onPod = what.reason !== 'CleanedUp' && s.podName !== undefined && !(s.kind === 'Pod' && s.podName === s.workloadName);
+    const subject: WorkloadObject = onPod && s.podName ? { kind: 'Pod', name: s.podName, uid: s.podUid } : workload;
+    (this.deps.events ?? noEvents).record({ ...what, subject, related: onPod ? workload : undefined });
+  }
+
   private remove(s: InstanceStatus, cause: Cause): void {
     if (this.deleting.has(s.id) || !s.workloadName) return;
     this.deleting.add(s.id);
@@ -152,6 +165,8 @@ export class Reconciler {
       .delete({ kind: s.kind, name: s.workloadName, uid: s.workloadUid }, { propagation: 'Background' })
       .then((outcome) => {
         this.kept.delete(s.id);
+        // ttlSecondsAfterFinished: 0 (policy Always) lets the TTL controller win the race: the policy still removed it.
+        if (outcome === 'deleted' || cause === 'policy') this.event(s, removal(s, cause));
         if (outcome === 'gone') return;
         if (cause === 'policy') {
           log.info(
@@ -178,5 +193,32 @@ export class Reconciler {
         this.timers.add(t);
       })
       .finally(() => this.deleting.delete(s.id));
+  }
+}
+
+/** The status message already names the reason ("stuck: Unschedulable for more than 300s: 0/3 nodes ..."). */
+function describeCause(s: InstanceStatus): string {
+  return s.message ? s.message.replace(/^stuck: /, '') : s.reason || 'stuck';
+}
+
+/** The event for a workload the reconciler deleted, by why it went. */
+function removal(s: InstanceStatus, cause: Cause): Pick<EventInput, 'reason' | 'action' | 'note'> {
+  switch (cause) {
+    case 'stuck':
+      return { reason: 'DeletedStuck', action: 'Delete', note: `instance "${s.id}" deleted because it was stuck: ${describeCause(s)}` };
+    case 'policy':
+      return {
+        reason: 'CleanedUp',
+        action: 'Delete',
+        note: `instance "${s.id}" deleted: the Job ${s.phase === 'Succeeded' ? 'completed' : 'failed'} and its cleanup policy is ${s.cleanupPolicy}`,
+      };
+    case 'age':
+      return { reason: 'CleanedUp', action: 'Delete', note: `instance "${s.id}" deleted: finished longer ago than instances.keep_finished_seconds` };
+    case 'count':
+      return {
+        reason: 'CleanedUp',
+        action: 'Delete',
+        note: `instance "${s.id}" deleted: more finished instances than instances.max_finished (the oldest go first)`,
+      };
   }
 }

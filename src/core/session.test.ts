@@ -3,6 +3,7 @@ import { DomainError, ErrorKind } from './errors.js';
 import { Session } from './session.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import type { Logger, SessionRecord, SessionStore } from './ports.js';
+import type { EventInput } from './events.js';
 
 class ManualClock {
   t = 1_000_000;
@@ -210,3 +211,59 @@ class RacingStore extends MemorySessionStore {
     return super.update(mutate);
   }
 }
+
+describe('Session events', () => {
+  const setup = () => {
+    const clock = new ManualClock();
+    const seen: EventInput[] = [];
+    const session = new Session(new MemorySessionStore(), clock, 90_000, recordingLogger(), { record: (e) => void seen.push(e) });
+    const reasons = (): string[] => seen.map((e) => `${e.reason} ${e.note}`);
+    return { clock, seen, session, reasons };
+  };
+
+  it('records Connected for a new session only, ConnectRefused naming both ids, and Disconnected, all on the daemon', async () => {
+    const { session, seen, reasons } = setup();
+    await session.connect('cp-1');
+    await session.connect('cp-1');
+    await kindOf(() => session.connect('cp-2'));
+    await session.disconnect('cp-1');
+    expect(reasons()).toEqual([
+      'Connected provider "cp-1" connected',
+      'ConnectRefused Connect from provider "cp-2" refused: "cp-1" is connected',
+      'Disconnected provider "cp-1" disconnected',
+    ]);
+    expect(seen.every((e) => e.subject === 'daemon')).toBe(true);
+  });
+
+  it('records SessionExpired once per session, however often expiry is checked', async () => {
+    const { session, clock, reasons } = setup();
+    await session.connect('cp');
+    clock.t += 91_000;
+    session.expireIfIdle();
+    session.expireIfIdle();
+    expect(session.current()).toBeUndefined();
+    expect(reasons()).toEqual([
+      'Connected provider "cp" connected',
+      'SessionExpired session of provider "cp" expired: no HealthCheck for 91 s (session.health_timeout_seconds: 90)',
+    ]);
+    // A new session after expiry is news again.
+    await session.connect('cp');
+    expect(reasons().at(-1)).toBe('Connected provider "cp" connected');
+  });
+
+  it('records nothing when the store cannot be written (the call fails, nothing happened)', async () => {
+    const failing: SessionStore = {
+      current: () => undefined,
+      refresh: async () => {},
+      update: async () => {
+        throw new DomainError(ErrorKind.Unavailable, 'store down');
+      },
+      touch: () => {},
+      flush: async () => {},
+    };
+    const seen: EventInput[] = [];
+    const session = new Session(failing, new ManualClock(), 90_000, recordingLogger(), { record: (e) => void seen.push(e) });
+    expect(await kindOf(() => session.connect('cp'))).toBe(`${ErrorKind.Unavailable}: store down`);
+    expect(seen).toEqual([]);
+  });
+});

@@ -6,6 +6,7 @@
  * read the store's local copy, and HealthCheck only touches it (write-behind).
  */
 import { failedPrecondition, invalidArgument, permissionDenied } from './errors.js';
+import { noEvents, type EventRecorder } from './events.js';
 import type { Clock, Logger, SessionRecord, SessionStore } from './ports.js';
 
 export type SessionState = SessionRecord;
@@ -26,6 +27,7 @@ export class Session {
     private readonly clock: Clock,
     private readonly healthTimeoutMs: number,
     private readonly log: Logger,
+    private readonly events: EventRecorder = noEvents,
   ) {}
 
   /** The live session, or undefined when nobody is connected or the last one timed out. */
@@ -37,16 +39,32 @@ export class Session {
   async connect(providerId: string): Promise<void> {
     if (!providerId) throw invalidArgument('provider_id is required');
     let reconnect = false;
-    await this.store.update((stored) => {
-      const live = this.live(stored);
-      if (live && live.providerId !== providerId) {
-        throw failedPrecondition(`provider is already connected to "${live.providerId}"`);
+    let holder: string | undefined;
+    try {
+      await this.store.update((stored) => {
+        const live = this.live(stored);
+        holder = live?.providerId;
+        if (live && live.providerId !== providerId) {
+          throw failedPrecondition(`provider is already connected to "${live.providerId}"`);
+        }
+        reconnect = live !== undefined;
+        const now = this.clock.now();
+        return { providerId, connectedAt: live?.connectedAt ?? now, lastSeen: now };
+      });
+    } catch (err) {
+      if (holder !== undefined && holder !== providerId) {
+        this.events.record({
+          subject: 'daemon',
+          reason: 'ConnectRefused',
+          action: 'Connect',
+          note: `Connect from provider "${providerId}" refused: "${holder}" is connected`,
+        });
       }
-      reconnect = live !== undefined;
-      const now = this.clock.now();
-      return { providerId, connectedAt: live?.connectedAt ?? now, lastSeen: now };
-    });
+      throw err;
+    }
     this.log.info({ providerId, reconnect }, 'session connected');
+    // A reconnect (a retried Connect) is not news: it would only repeat the event.
+    if (!reconnect) this.events.record({ subject: 'daemon', reason: 'Connected', action: 'Connect', note: `provider "${providerId}" connected` });
   }
 
   async disconnect(providerId: string): Promise<void> {
@@ -60,6 +78,7 @@ export class Session {
     });
     this.log.info({ providerId }, 'session disconnected');
     this.counts.disconnects++;
+    this.events.record({ subject: 'daemon', reason: 'Disconnected', action: 'Disconnect', note: `provider "${providerId}" disconnected` });
   }
 
   /** Sessions ended by this replica since it started (Disconnect here, or a timeout it noticed), for the metrics. */
@@ -128,6 +147,12 @@ export class Session {
         { providerId: record.providerId, idleSeconds: Math.round(idle / 1000), timeoutSeconds: this.healthTimeoutMs / 1000 },
         'session expired: no HealthCheck within the timeout',
       );
+      this.events.record({
+        subject: 'daemon',
+        reason: 'SessionExpired',
+        action: 'Expire',
+        note: `session of provider "${record.providerId}" expired: no HealthCheck for ${Math.round(idle / 1000)} s (session.health_timeout_seconds: ${this.healthTimeoutMs / 1000})`,
+      });
     }
     return undefined;
   }

@@ -4,7 +4,7 @@
  * may fill of node disk plus what the daemon's claims ask for, against the
  * optional resource.storage quota.
  */
-import type { ObservedWorkloads } from './instances.js';
+import type { ObservedDeployment, ObservedJob, ObservedPod, ObservedWorkloads } from './instances.js';
 import { formatBytes } from './quantity.js';
 
 export const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
@@ -161,25 +161,41 @@ const FINISHED = new Set(['Succeeded', 'Failed']);
  * holds max(replicas, live pods) pods' worth.
  */
 export function storageHeld(observed: ObservedWorkloads): { ephemeral: Map<string, number>; claimed: number } {
-  const ephemeral = new Map<string, number>();
-  const addTo = (id: string, n: number): void => {
-    if (n > 0) ephemeral.set(id, (ephemeral.get(id) ?? 0) + n);
+  const groups = new Map<string, { pods: ObservedPod[]; jobs: ObservedJob[]; deployments: ObservedDeployment[] }>();
+  const groupOf = (id: string): { pods: ObservedPod[]; jobs: ObservedJob[]; deployments: ObservedDeployment[] } => {
+    const g = groups.get(id) ?? { pods: [], jobs: [], deployments: [] };
+    groups.set(id, g);
+    return g;
   };
-  const livePods = observed.pods.filter((p) => !FINISHED.has(p.phase));
-  const owned = new Set<string>();
-  for (const d of observed.deployments ?? []) {
-    const pods = livePods.filter((p) => p.instanceId === d.instanceId && p.ownerKind === 'ReplicaSet');
-    for (const p of pods) owned.add(p.name);
-    const podsHeld = pods.reduce((n, p) => n + (p.ephemeralStorage ?? 0), 0);
-    addTo(d.instanceId, d.terminating ? podsHeld : Math.max(podsHeld, d.replicas * (d.podEphemeralStorage ?? 0)));
+  for (const p of observed.pods) groupOf(p.instanceId).pods.push(p);
+  for (const j of observed.jobs) groupOf(j.instanceId).jobs.push(j);
+  for (const d of observed.deployments ?? []) groupOf(d.instanceId).deployments.push(d);
+  const ephemeral = new Map<string, number>();
+  for (const [id, g] of groups) {
+    const n = ephemeralHeld(g.pods, g.jobs, g.deployments);
+    if (n > 0) ephemeral.set(id, n);
   }
-  for (const j of observed.jobs) {
-    if (j.finished || j.terminating) continue;
-    if (!livePods.some((p) => p.jobName === j.name)) addTo(j.instanceId, j.podEphemeralStorage ?? 0);
-  }
-  for (const p of livePods) if (!owned.has(p.name)) addTo(p.instanceId, p.ephemeralStorage ?? 0);
   const claimed = (observed.claims ?? []).reduce((n, c) => n + c.sizeBytes, 0);
   return { ephemeral, claimed };
+}
+
+/** The ephemeral storage one instance holds, from the objects that carry its id (see storageHeld). */
+export function ephemeralHeld(pods: Iterable<ObservedPod>, jobs: Iterable<ObservedJob>, deployments: Iterable<ObservedDeployment>): number {
+  const livePods = [...pods].filter((p) => !FINISHED.has(p.phase));
+  const owned = new Set<string>();
+  let held = 0;
+  for (const d of deployments) {
+    const replicaPods = livePods.filter((p) => p.ownerKind === 'ReplicaSet');
+    for (const p of replicaPods) owned.add(p.name);
+    const podsHeld = replicaPods.reduce((n, p) => n + (p.ephemeralStorage ?? 0), 0);
+    held += d.terminating ? podsHeld : Math.max(podsHeld, d.replicas * (d.podEphemeralStorage ?? 0));
+  }
+  for (const j of jobs) {
+    if (j.finished || j.terminating) continue;
+    if (!livePods.some((p) => p.jobName === j.name)) held += j.podEphemeralStorage ?? 0;
+  }
+  for (const p of livePods) if (!owned.has(p.name)) held += p.ephemeralStorage ?? 0;
+  return held;
 }
 
 export interface StorageReport {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiException } from '@kubernetes/client-node';
-import { apiStatusOf, httpStatusOf, isRetryable, mapApiError } from './kube-api-errors.js';
+import { apiStatusOf, httpStatusOf, isRetryable, mapApiError, retryAfterMs } from './kube-api-errors.js';
 
 const call = { verb: 'create', resource: 'pods', namespace: 'work' };
 const api = (code: number, body: unknown) => new ApiException(code, 'x', body, {});
@@ -60,5 +60,17 @@ describe('httpStatusOf and apiStatusOf', () => {
     expect(httpStatusOf(refused)).toBeUndefined();
     expect(apiStatusOf(refused)).toBeUndefined();
     expect(httpStatusOf(new DOMException('aborted', 'AbortError'))).toBeUndefined();
+  });
+});
+
+describe('retryAfterMs', () => {
+  const tooMany = (headers: Record<string, string>, body: unknown = {}) => new ApiException(429, 'x', body, headers);
+  it('reads Retry-After as seconds or as an HTTP date, else the Status details', () => {
+    expect(retryAfterMs(tooMany({ 'retry-after': '7' }))).toBe(7000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs(tooMany({ 'retry-after': 'Thu, 01 Jan 2026 00:00:05 GMT' }), now)).toBe(5000);
+    expect(retryAfterMs(tooMany({}, { code: 429, details: { retryAfterSeconds: 2 } }))).toBe(2000);
+    expect(retryAfterMs(tooMany({}))).toBeUndefined();
+    expect(retryAfterMs(new Error('ECONNRESET'))).toBeUndefined();
   });
 });

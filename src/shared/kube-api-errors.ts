@@ -3,6 +3,7 @@
  * failures are worth retrying (retry.ts does the retrying).
  */
 import { ApiException } from '@kubernetes/client-node';
+import { admissionRefusal } from './kube-admission-errors.js';
 import { DomainError, ErrorKind, alreadyExists, failedPrecondition, invalidArgument, permissionDenied, unavailable } from '../core/errors.js';
 
 export interface ApiCall {
@@ -17,7 +18,7 @@ export interface ApiStatus {
   code?: number;
   message?: string;
   reason?: string;
-  details?: { kind?: string; name?: string };
+  details?: { kind?: string; name?: string; retryAfterSeconds?: number };
 }
 
 /** The Status the API server sent with an ApiException (parsed if it came as text); undefined for other errors. */
@@ -58,6 +59,26 @@ function isNetworkError(err: unknown): boolean {
   return false;
 }
 
+/**
+ * How long the API server asked us to wait before trying again: its
+ * Retry-After header (seconds, or an HTTP date), else the Status's
+ * details.retryAfterSeconds. API Priority and Fairness sends it with 429, a
+ * server shutting down with 503.
+ */
+export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
+  if (!(err instanceof ApiException)) return undefined;
+  const headers = (err.headers ?? {}) as Record<string, string | undefined>;
+  const raw = headers['retry-after'] ?? headers['Retry-After'];
+  if (raw !== undefined && raw.trim() !== '') {
+    const value = raw.trim();
+    if (/^\d+$/.test(value)) return Number(value) * 1000;
+    const at = Date.parse(value);
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  const seconds = apiStatusOf(err)?.details?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
 /** 429, 5xx and transport failures are worth another try; everything else is an answer. */
 export function isRetryable(err: unknown): boolean {
   const code = httpStatusOf(err);
@@ -79,7 +100,7 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     case 401:
       return new DomainError(ErrorKind.PermissionDenied, `the API server rejected our credentials (${message})`, { cause: err });
     case 403:
-      return permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
+      return admissionRefusal(message) ?? permissionDenied(`not allowed to ${call.verb} ${call.resource}${where}: ${message}`);
     case 404:
       // Only a namespaced call whose namespace is missing; reading a Namespace object that is absent is a plain NotFound.
       if (
@@ -94,8 +115,11 @@ export function mapApiError(err: unknown, call: ApiCall): DomainError {
     case 400:
     case 422:
       return invalidArgument(`the API server refused the ${call.resource.replace(/s$/, '')}: ${message}`);
-    case 429:
-      return unavailable(`the API server is overloaded (429) when trying to ${call.verb} ${call.resource}: ${message}`, err);
+    case 429: {
+      const after = retryAfterMs(err);
+      const hint = after !== undefined ? `; it asked to retry after ${Math.ceil(after / 1000)} s` : '';
+      return unavailable(`the API server is overloaded (429) when trying to ${call.verb} ${call.resource}: ${message}${hint}`, err);
+    }
     default:
       if (code >= 500) return unavailable(`the API server failed to ${call.verb} ${call.resource} (HTTP ${code}): ${message}`, err);
       return new DomainError(ErrorKind.Internal, `${call.verb} ${call.resource}: HTTP ${code}: ${message}`, { cause: err });

@@ -26,3 +26,13 @@ export interface InformerStats {
   readonly resyncs: number;
   readonly lastEventAt: number | undefined;
 }
+
+/** Receives reports of the Kubernetes Events the daemon records and writes. */
+export interface EventWriteObserver {
+  /** One occurrence reported by the core, by its reason (written or not). */
+  eventRecorded(reason: string): void;
+  /** One create or patch of an Event, and whether it succeeded. */
+  eventWritten(operation: 'create' | 'patch', ok: boolean): void;
+  /** Occurrences given up: no room in the queue, or writes that kept failing. */
+  eventsDropped(cause: 'queue_full' | 'write_failed', count: number): void;
+}

@@ -79,8 +79,13 @@ cached() {
   mkdir -p "$CACHE"
   if [[ ! -s $out ]]; then
     local t0=$SECONDS
+    # Built under another name and renamed when complete: a run sharing the
+    # cache (CLUSTER_STATE_DIR) must never take a half-written archive for a
+    # built one ("tar: Unexpected EOF in archive" on import).
+    local partial="$CACHE/.partial-$$-$kind-$hash.tar"
     rm -f "$CACHE/$kind"-*.tar
-    "$builder" "$REPO/$kind:$hash" "$out"
+    "$builder" "$REPO/$kind:$hash" "$partial"
+    mv -f "$partial" "$out"
     log "built $kind image $REPO/$kind:$hash in $((SECONDS - t0))s"
   fi
   echo "$out"

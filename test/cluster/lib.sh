@@ -58,3 +58,51 @@ stop_pid() { # name pid [grace-seconds]: SIGTERM, then SIGKILL after the grace p
   for ((i = 0; i < 50; i++)); do alive "$pid" || return 0; sleep 0.2; done
   log "WARNING: $name (pid $pid) is still alive"
 }
+
+# ---- background daemons (node.sh) ------------------------------------------
+# The caller sets PIDS and LOGS (directories) and CHANGED (" name name ": the
+# daemons whose configuration changed and so need a restart).
+
+node_pid() { # name binary -> pid, if that daemon runs the binary
+  local f="$PIDS/$1.pid" pid
+  [[ -f $f ]] || return 1
+  pid="$(tr -dc '0-9' <"$f")"
+  alive "$pid" || return 1
+  [[ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1)" == "$2" ]] || return 1
+  echo "$pid"
+}
+
+# 0 once the daemon's process runs the binary, 2 if it has exited, else 1.
+daemon_started() { # name binary
+  local pid
+  node_pid "$1" "$2" >/dev/null && return 0
+  [[ -f $PIDS/$1.pid ]] || return 1 # not written yet
+  pid="$(tr -dc '0-9' <"$PIDS/$1.pid")"
+  alive "$pid" || return 2
+  return 1 # still the shell, before its exec
+}
+
+# Starts a daemon in the background in its own session, logging to
+# $LOGS/NAME.log, and returns once it runs the binary. The pid file is written
+# by the process that then execs the binary, not taken from `$!`: that pid is
+# the binary's only when setsid does not fork, and for a moment after `&` its
+# cmdline is still bash's or setsid's, so a check right after the start (the
+# kubelet's, under load on a cold start) took a daemon still starting for one
+# that had exited.
+start_daemon() { # name binary args...
+  local name="$1"; shift
+  if [[ ${CHANGED:-} == *" $name "* ]]; then stop_daemon "$name" "$1"; fi
+  if node_pid "$name" "$1" >/dev/null; then return 0; fi
+  log "starting $name"
+  rm -f "$PIDS/$name.pid"
+  # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner shell
+  setsid bash -c 'echo $$ >"$0.new" && mv -f "$0.new" "$0" && exec "$@"' "$PIDS/$name.pid" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
+  wait_for 60 "$name to start" daemon_started "$name" "$1" || die "$name did not start (or exited at once), see $LOGS/$name.log"
+}
+
+stop_daemon() { # name binary
+  local pid
+  pid="$(node_pid "$1" "$2")" || { rm -f "$PIDS/$1.pid"; return 0; }
+  stop_pid "$1" "$pid" 15
+  rm -f "$PIDS/$1.pid"
+}

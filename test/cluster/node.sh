@@ -195,31 +195,7 @@ restore_links() {
 
 # ---- processes --------------------------------------------------------------
 
-node_pid() { # name -> pid if alive and really ours
-  local f="$PIDS/$1.pid" pid
-  [[ -f $f ]] || return 1
-  pid="$(tr -dc '0-9' <"$f")"
-  alive "$pid" || return 1
-  [[ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1)" == "$2" ]] || return 1
-  echo "$pid"
-}
-
-start_daemon() { # name binary args...: in the background, own session, log and pid file
-  local name="$1"; shift
-  # A new config needs a restart (containers keep running under their shims).
-  if [[ $CHANGED == *" $name "* ]]; then stop_daemon "$name" "$1"; fi
-  if node_pid "$name" "$1" >/dev/null; then return 0; fi
-  log "starting $name"
-  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
-  echo $! >"$PIDS/$name.pid"
-}
-
-stop_daemon() { # name binary
-  local pid
-  pid="$(node_pid "$1" "$2")" || { rm -f "$PIDS/$1.pid"; return 0; }
-  stop_pid "$1" "$pid" 15
-  rm -f "$PIDS/$1.pid"
-}
+# node_pid, start_daemon and stop_daemon are in lib.sh (tested by test/cluster/daemons.test.ts).
 
 # containerd's shims outlive containerd; they are ours when they serve our socket.
 our_shims() {

@@ -31,7 +31,8 @@ export interface TestIdentity {
 const NAME = 'k8s-provider';
 const METRICS = 'k8s-provider-metrics';
 
-export async function createTestIdentity(namespace: string, options: { flowSchema?: boolean } = {}): Promise<TestIdentity> {
+/** `events: false` leaves out the (optional) right to write Events, as an old Role would. */
+export async function createTestIdentity(namespace: string, options: { flowSchema?: boolean; events?: boolean } = {}): Promise<TestIdentity> {
   const admin = makeKubeConfig();
   const core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
@@ -51,6 +52,7 @@ export async function createTestIdentity(namespace: string, options: { flowSchem
         { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['create', 'get', 'list', 'watch'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
         { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+        ...(options.events === false ? [] : [{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] }]),
       ],
     },
   });

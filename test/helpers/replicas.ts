@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { stringify } from 'yaml';
-import { makeClient } from './daemon.js';
+import { makeClient, makeClientAt } from './daemon.js';
 import { makeKubeConfig, waitFor } from './cluster.js';
 import { freePort } from './net.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
@@ -285,7 +285,7 @@ export class TcpProxy {
 }
 
 export interface CallRecord {
-  readonly method: 'HealthCheck' | 'Deploy';
+  readonly method: 'HealthCheck' | 'Deploy' | 'GetAvailable';
   readonly at: number;
   readonly ms: number;
   /** OK, a gRPC code name, or for Deploy the in-band error. */
@@ -296,7 +296,9 @@ export interface CallRecord {
 /**
  * The control plane as iarnet's provider manager drives it, through the
  * front: HealthCheck every `healthEveryMs` with a 5 s deadline, a Deploy
- * every `deployEveryMs` (unique instance ids, a little cpu each).
+ * every `deployEveryMs` (unique instance ids, a little cpu each), and, if
+ * asked, GetAvailable every `availableEveryMs` (5 s deadline). `target` is a
+ * local port or a HOST:PORT address (a Service).
  */
 export class IarnetClient {
   readonly calls: CallRecord[] = [];
@@ -306,16 +308,27 @@ export class IarnetClient {
   private seq = 0;
 
   constructor(
-    port: number,
+    target: number | string,
     readonly providerId: string,
-    private readonly options: { healthEveryMs?: number; deployEveryMs?: number; cpu?: number; prefix?: string } = {},
+    private readonly options: { healthEveryMs?: number; deployEveryMs?: number; availableEveryMs?: number; cpu?: number; prefix?: string; image?: string } = {},
   ) {
-    this.client = makeClient(port);
+    this.client = typeof target === 'number' ? makeClient(target) : makeClientAt(target);
   }
 
   start(): void {
     this.timers.push(setInterval(() => this.track(this.healthCheck()), this.options.healthEveryMs ?? 1000));
     if (this.options.deployEveryMs) this.timers.push(setInterval(() => this.track(this.deploy()), this.options.deployEveryMs));
+    if (this.options.availableEveryMs) this.timers.push(setInterval(() => this.track(this.available()), this.options.availableEveryMs));
+  }
+
+  available(deadlineMs = 5000): Promise<void> {
+    const at = Date.now();
+    return new Promise((res) => {
+      this.client.GetAvailable({ providerId: this.providerId }, { deadline: at + deadlineMs }, (err) => {
+        this.calls.push({ method: 'GetAvailable', at, ms: Date.now() - at, outcome: err ? `${grpc.status[err.code]}: ${err.details}` : 'OK' });
+        res();
+      });
+    });
   }
 
   async stop(): Promise<void> {
@@ -348,7 +361,12 @@ export class IarnetClient {
 
   deploy(instanceId = `${this.options.prefix ?? 'trickle'}-${this.seq++}`, deadlineMs = 10_000): Promise<void> {
     const at = Date.now();
-    const request = { providerId: this.providerId, instanceId, image: 'busybox', resourceRequest: { cpu: this.options.cpu ?? 10, memory: 1 << 20, gpu: 0 } };
+    const request = {
+      providerId: this.providerId,
+      instanceId,
+      image: this.options.image ?? 'busybox',
+      resourceRequest: { cpu: this.options.cpu ?? 10, memory: 1 << 20, gpu: 0 },
+    };
     return new Promise((res) => {
       this.client.Deploy(request, { deadline: at + deadlineMs }, (err, r) => {
         const outcome = err ? `${grpc.status[err.code]}: ${err.details}` : r!.error || 'OK';

@@ -26,7 +26,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { DomainError, ErrorKind } from '../../src/core/errors.js';
-import { preflight, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
+import { preflight, quotaGuardPermissions, requiredPermissions, type Permission } from '../../src/adapters/kube/preflight.js';
 import { LIVENESS_SERVICE } from '../../src/adapters/grpc/health.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon } from '../helpers/daemon.js';
@@ -107,6 +107,8 @@ describe('k8s-deployment.yaml', () => {
       `ServiceAccount/${WORKLOADS}/default`,
       `Role/${WORKLOADS}/k8s-provider`,
       `RoleBinding/${WORKLOADS}/k8s-provider`,
+      `Role/${SYSTEM}/k8s-provider-events`,
+      `RoleBinding/${SYSTEM}/k8s-provider-events`,
       `ConfigMap/${SYSTEM}/k8s-provider-config`,
       `Deployment/${SYSTEM}/k8s-provider`,
       `PodDisruptionBudget/${SYSTEM}/k8s-provider`,
@@ -116,7 +118,7 @@ describe('k8s-deployment.yaml', () => {
 
   it('configures the daemon for in-cluster use, consistently with the objects around it', () => {
     expect(config.kubernetes).toMatchObject({ kubeconfig: '', in_cluster: true, namespace: WORKLOADS });
-    expect(find<V1Role>(objects, 'Role').metadata?.namespace).toBe(config.kubernetes.namespace);
+    expect(find<V1Role>(objects, 'Role', 'k8s-provider').metadata?.namespace).toBe(config.kubernetes.namespace);
     expect(container.ports?.map((p) => [p.name, p.containerPort])).toEqual([
       ['grpc', config.server.port],
       ['metrics', config.prometheus.port],
@@ -143,6 +145,7 @@ describe('k8s-deployment.yaml', () => {
     expect(container.env).toEqual([
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ]);
     // The renew deadline ends before the lease can expire for the standby.
@@ -167,7 +170,19 @@ describe('k8s-deployment.yaml', () => {
 
   it('grants exactly the permissions the start-up check requires, no more', () => {
     const required = (perms: Permission[]): string[] => perms.map(key).sort();
-    expect(grants(find<V1Role>(objects, 'Role').rules)).toEqual(required(requiredPermissions(WORKLOADS, false)));
+    // The quota guard's verbs are granted whether or not the config turns it on.
+    expect(grants(find<V1Role>(objects, 'Role', 'k8s-provider').rules)).toEqual(
+      required([...requiredPermissions(WORKLOADS, false), ...quotaGuardPermissions(WORKLOADS, true)]),
+    );
+    // Events about the daemon go beside its pod: that namespace grants exactly those.
+    const events = find<V1Role>(objects, 'Role', 'k8s-provider-events');
+    expect(events.metadata?.namespace).toBe(SYSTEM);
+    expect(grants(events.rules)).toEqual(required(requiredPermissions(WORKLOADS, false, SYSTEM).filter((p) => p.namespace === SYSTEM)));
+    expect(find(objects, 'RoleBinding', 'k8s-provider-events')).toMatchObject({
+      metadata: { namespace: SYSTEM },
+      roleRef: { kind: 'Role', name: 'k8s-provider-events' },
+      subjects: [{ kind: 'ServiceAccount', name: 'k8s-provider', namespace: SYSTEM }],
+    });
     const auto = parseObjects(optionalBlock(manifestText, AUTO_BLOCK));
     expect(auto.map((o) => o.kind)).toEqual(['ClusterRole', 'ClusterRoleBinding']);
     const clusterWide = requiredPermissions(WORKLOADS, true).filter((p) => p.namespace === undefined);

@@ -134,6 +134,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     const cases: [unknown, string][] = [
       [{ tls: { enabled: true } }, 'tls.secretName is required when tls.enabled is true'],
       [{ terminationGracePeriodSeconds: 10 }, 'terminationGracePeriodSeconds (10) must exceed config.server.shutdown_grace_seconds + 1 (11)'],
+      [{ preStopSleepSeconds: 25 }, 'terminationGracePeriodSeconds (30) must exceed preStopSleepSeconds + config.server.shutdown_grace_seconds + 1 (36)'],
       [{ metrics: { serviceMonitor: { enabled: true } }, config: { prometheus: { port: 0 } } }, 'metrics.serviceMonitor.enabled needs the metrics endpoint'],
       [{ replicaCount: 'two' }, 'replicaCount'],
       [{ podAntiAffinity: 'sometimes' }, 'podAntiAffinity'],
@@ -188,6 +189,8 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
         `PrometheusRule/${SYSTEM}/${RELEASE}`,
         'Role/iarnet-workloads/k8s-provider',
         'RoleBinding/iarnet-workloads/k8s-provider',
+        `Role/${SYSTEM}/${RELEASE}-events`,
+        `RoleBinding/${SYSTEM}/${RELEASE}-events`,
         `Service/${SYSTEM}/${RELEASE}`,
         `ServiceAccount/${SYSTEM}/${RELEASE}`,
         `ServiceMonitor/${SYSTEM}/${RELEASE}`,
@@ -270,7 +273,7 @@ describe('Helm chart deploy/helm/k8s-provider', () => {
     ]);
     const config = parseConfig((objects.find((o) => o.kind === 'ConfigMap') as V1ConfigMap).data!['config.yaml']!, '/app/config.yaml');
     expect(config.kubernetes).toMatchObject({ namespace: 'lent', resync_seconds: 120 });
-    expect(objects.find((o) => o.kind === 'Role')?.metadata?.namespace).toBe('lent');
+    expect(objects.find((o) => o.kind === 'Role' && o.metadata?.name === RELEASE)?.metadata?.namespace).toBe('lent');
   });
 
   describe('against the test cluster', () => {

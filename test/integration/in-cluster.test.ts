@@ -237,6 +237,19 @@ describe.skipIf(!node.available)('the daemon in-cluster on the real node', () =>
       async () => (await core.listNamespacedPod({ namespace: WORKLOADS, labelSelector: `${LABEL_INSTANCE_ID}=from-host` })).items.length === 1,
     );
   });
+
+  it('records its session events on its own pod (downward API, the events Role beside it) and Deployed on the instance', async () => {
+    const kubectl = join(process.env.CLUSTER_BIN ?? join(root, '.cluster', 'bin'), 'kubectl');
+    const describe = (namespace: string, name: string): string =>
+      execFileSync(kubectl, ['--kubeconfig', kubeconfigPath(), '-n', namespace, 'describe', 'pod', name], { encoding: 'utf8' });
+    const events = (text: string): string => text.slice(text.indexOf('\nEvents:'));
+    await waitFor('Connected on the daemon pod', () => /Connected\s+.*iarnet\.io\/k8s-provider/.test(events(describe(SYSTEM, pod.metadata!.name!))));
+    expect(events(describe(SYSTEM, pod.metadata!.name!))).toMatch(/Normal\s+Connected\s+.*iarnet\.io\/k8s-provider\s+provider "in-cluster-cp" connected/);
+    await waitFor('Deployed on the instance pod', () => /Deployed\s+.*iarnet\.io\/k8s-provider/.test(events(describe(WORKLOADS, 'from-host'))));
+    const logs = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: SYSTEM });
+    expect(logs).not.toContain('optional permission missing');
+    expect(logs).not.toContain('cannot write Kubernetes Events');
+  });
 });
 
 describe.skipIf(!node.available)('the Helm chart, installed with the same image on the real node', () => {

@@ -112,5 +112,20 @@ describe('running daemon', () => {
     const lines = logs(r).map((l) => l.msg);
     expect(lines).toContain('stopping: draining in-flight calls');
     expect(lines).toContain('daemon stopped');
+    // Log lines are buffered: every call's line still reaches stdout before the process ends.
+    expect(logs(r).filter((l) => l.msg === 'rpc' && l.method === 'Deploy')).toHaveLength(30);
+  });
+
+  it('stopped while starting, it exits at once and its log lines are written', async () => {
+    const r = run(
+      `server: {host: 127.0.0.1, port: 0}\nprometheus: {port: 0}\nkubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: ${ns.name}}\nresource: {cpu: 2000, memory: 2Gi}\n`,
+    );
+    await waitFor('the daemon to start', () => logs(r).find((l) => l.msg === 'starting'), { timeoutMs: 60_000 });
+    r.child.kill('SIGTERM');
+    const code = await r.exit;
+    const lines = logs(r).map((l) => l.msg);
+    // Either it was still starting (143, and says so) or it had just finished starting and drained (0).
+    if (code === 143) expect(lines).toContain('stopped during start-up');
+    else expect([code, lines.includes('daemon stopped')]).toEqual([0, true]);
   });
 });

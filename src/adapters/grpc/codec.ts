@@ -18,6 +18,7 @@ import type { Workload__Output } from './generated/provider/Workload.js';
 import type { Volume__Output } from './generated/provider/Volume.js';
 import type { StorageCapacity } from './generated/provider/StorageCapacity.js';
 import type { StorageReport, VolumeInput } from '../../core/storage.js';
+import { schedulingFromWire } from './scheduling-codec.js';
 
 type Int64 = string | number | { toString(): string };
 
@@ -98,6 +99,7 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
     })),
     replicas: w.replicas ?? undefined,
     volumes: w.volumes.map(volumeFromWire),
+    ...schedulingFromWire(w),
   };
 }
 

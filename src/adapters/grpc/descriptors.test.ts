@@ -32,10 +32,23 @@ describe('fileDescriptorProtos, shaped as protoc writes them', () => {
 
   it('uses fully-qualified type names and the original field names', () => {
     const provider = decoded()[1]!;
-    expect(message(provider, 'GetCapacityResponse').field).toEqual([
-      { name: 'capacity', number: 1, label: 1, type: 11, typeName: '.resource.Capacity', jsonName: 'capacity' },
-      { name: 'storage', number: 16, label: 1, type: 11, typeName: '.provider.StorageCapacity', jsonName: 'storage' },
-    ]);
+    // Field 1 is the original contract; extensions follow at 16 and above.
+    expect(message(provider, 'GetCapacityResponse').field?.[0]).toEqual({
+      name: 'capacity',
+      number: 1,
+      label: 1,
+      type: 11,
+      typeName: '.resource.Capacity',
+      jsonName: 'capacity',
+    });
+    expect(message(provider, 'GetCapacityResponse').field?.find((f) => f.number === 16)).toEqual({
+      name: 'storage',
+      number: 16,
+      label: 1,
+      type: 11,
+      typeName: '.provider.StorageCapacity',
+      jsonName: 'storage',
+    });
     expect(message(provider, 'ConnectRequest').field).toEqual([{ name: 'provider_id', number: 1, label: 1, type: 9, jsonName: 'providerId' }]);
     expect(provider.service![0]!.method.find((m) => m.name === 'Deploy')).toEqual({
       name: 'Deploy',

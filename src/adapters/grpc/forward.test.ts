@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { DomainError } from '../../core/errors.js';
+import { DomainError, unavailable } from '../../core/errors.js';
 import { FORWARDED_BY, LeaderRouter, inBandUnavailable, type ReplicaRole } from './forward.js';
 import { loadProto } from './proto.js';
 import type { DeployRequest } from './generated/provider/DeployRequest.js';
@@ -111,5 +111,34 @@ describe('LeaderRouter', () => {
     role.leader = { identity: 'other', address: leader.address };
     expect(await router(role).route(deploy, incoming(), request, async () => ok('local'), inBandUnavailable)).toMatchObject({ workloadName: 'remote' });
     expect(answers).toBe(2);
+  });
+
+  it('sends a call to the successor when this replica stopped being active while running it', async () => {
+    const successor = await replica(() => ok('successor'));
+    servers.push(successor.server);
+    const role = new Role();
+    role.leading = true;
+    const local = async (): Promise<DeployResponse__Output> => {
+      // The hand-over: leadership ends, the create in flight is aborted, the successor is known.
+      role.leading = false;
+      role.leader = { identity: 'other', address: successor.address };
+      throw unavailable('this replica stopped being the active one while creating instance "i-1"; retry the Deploy');
+    };
+    expect(await router(role).route(deploy, incoming(), request, local)).toMatchObject({ workloadName: 'successor' });
+    expect(successor.seen).toEqual(['me']);
+  });
+
+  it('keeps a failure of its own while it is still the active replica, and any failure that is not UNAVAILABLE', async () => {
+    const role = new Role();
+    role.leading = true;
+    const down = router(role).route(deploy, incoming(), request, async () => {
+      throw unavailable('cannot reach the Kubernetes API server');
+    });
+    await expect(down).rejects.toThrow('cannot reach the Kubernetes API server');
+    const invalid = router(role).route(deploy, incoming(), request, async () => {
+      role.leading = false;
+      throw new DomainError('INVALID_ARGUMENT', 'bad');
+    });
+    await expect(invalid).rejects.toThrow('bad');
   });
 });

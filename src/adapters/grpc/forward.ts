@@ -8,7 +8,7 @@
  * instance id, so a forward that failed on the way is simply tried again.
  */
 import * as grpc from '@grpc/grpc-js';
-import { unavailable } from '../../core/errors.js';
+import { DomainError, ErrorKind, unavailable } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
 
 /** Set on forwarded calls: the receiver answers itself and never forwards again. */
@@ -74,10 +74,17 @@ export class LeaderRouter {
     if (call.metadata.get(FORWARDED_BY).length > 0) return local();
     const deadline = call.getDeadline();
     const callDeadline = deadline instanceof Date ? deadline.getTime() : deadline;
-    const giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+    let giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+    let handedOver = false;
     for (let tries = 1; ; ) {
       // The core checks again at admission: leadership may lapse in between.
-      if (role.isLeading()) return local();
+      if (role.isLeading()) {
+        const here = await this.runHere(method, request, local, !handedOver);
+        if ('answer' in here) return here.answer;
+        handedOver = true;
+        giveUpAt = Math.min(Date.now() + this.options.waitMs, callDeadline - 200);
+        continue;
+      }
       const leader = this.activeElsewhere();
       if (leader) {
         const outcome = await this.attempt(leader, method, request, callDeadline, retryable);
@@ -86,6 +93,33 @@ export class LeaderRouter {
       }
       if (Date.now() >= giveUpAt) throw this.refuse(method, 'no replica is active (leader election in progress); retry shortly');
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 50));
+    }
+  }
+
+  /**
+   * Runs the call on this, the active replica. When it fails UNAVAILABLE
+   * because this replica stopped being the active one meanwhile (a hand-over
+   * aborts the creates in flight once they had 2 s to land, which a slow API
+   * server can take), and `mayHandOver`, the caller sends it to the successor
+   * instead: mutations are idempotent by instance id, so a create that landed
+   * anyway is found there, not made twice.
+   */
+  private async runHere<Res>(
+    method: { readonly path: string },
+    request: unknown,
+    local: () => Promise<Res>,
+    mayHandOver: boolean,
+  ): Promise<{ answer: Res } | { handOver: true }> {
+    try {
+      return { answer: await local() };
+    } catch (err) {
+      const unavailableHere = err instanceof DomainError && err.kind === ErrorKind.Unavailable;
+      if (!mayHandOver || !unavailableHere || this.options.role.isLeading()) throw err;
+      this.options.log.info(
+        { method: method.path, ...instanceOf(request), why: err.message },
+        'stopped being the active replica during the call; sending it to the successor',
+      );
+      return { handOver: true };
     }
   }
 

@@ -49,6 +49,8 @@ export function instanceToWire(s: InstanceView): Instance {
     replicas: s.replicas,
     readyReplicas: s.readyReplicas,
     volumes: s.volumes.map((v) => ({ ...v })),
+    priorityClassName: s.placement?.priorityClassName ?? '',
+    placement: [...(s.placement?.rules ?? [])],
   };
 }
 

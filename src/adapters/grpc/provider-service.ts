@@ -6,6 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { PROVIDER_TYPE, type Provider } from '../../core/provider.js';
 import { capacityToWire, deployFromWire, infoToWire, storageToWire, tagsToWire, usageToWire } from './codec.js';
 import { PROVIDER_PROTO, serviceDefinition } from './proto.js';
+import { quotaGuardToWire } from './scheduling-codec.js';
 import { inBandUnavailable, type LeaderRouter } from './forward.js';
 import { RpcKit, type RpcContext } from './rpc.js';
 import type { GrpcService } from './services.js';
@@ -43,6 +44,7 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
     GetCapacity: rpc.unary('GetCapacity', (req) => ({
       capacity: capacityToWire(provider.capacity(req.providerId)),
       storage: storageToWire(provider.storage()),
+      quotaGuard: quotaGuardToWire(provider.quotaGuard()),
     })),
     GetAvailable: rpc.unary('GetAvailable', (req) => ({
       available: infoToWire(provider.available(req.providerId)),
@@ -58,7 +60,9 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
       async (req, call) => {
         const here = async (): Promise<DeployResponse__Output> => {
           // env var values may hold secrets: only the keys ever reach the log.
-          const result = await provider.deploy(deployFromWire(req));
+          // The answer must reach the caller before its deadline: the core bounds the Deploy by it.
+          const deadline = call.getDeadline();
+          const result = await provider.deploy(deployFromWire(req), deadline instanceof Date ? deadline.getTime() : deadline);
           ctx.observer?.deployAccepted?.(result.created);
           return {
             error: '',

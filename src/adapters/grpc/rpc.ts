@@ -9,6 +9,7 @@ import type { Logger } from '../../core/ports.js';
 import { invalidArgument, toDomainError, type DomainError } from '../../core/errors.js';
 import type { RpcObserver } from '../../shared/observability.js';
 import { codeOf, inBandError, toServiceError } from './status.js';
+import { POLL_METHODS, type PollSummary } from './poll-summary.js';
 
 export type { RpcObserver };
 
@@ -33,6 +34,8 @@ export interface RpcContext {
   readonly observer?: RpcObserver | undefined;
   /** Response headers for every unary answer (which replica answered, which one is active). */
   readonly responseHeaders?: (() => grpc.Metadata) | undefined;
+  /** Where successful polls are counted; without it they are logged per call at info like the rest. */
+  readonly polls?: PollSummary | undefined;
 }
 
 /** What a server-streaming handler gets besides the request. */
@@ -157,7 +160,11 @@ export class RpcKit {
       ...outcome.fields,
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
     };
-    if (outcome.code === status.OK) this.ctx.log.info(fields, 'rpc');
+    const polls = this.ctx.polls;
+    if (outcome.code === status.OK && polls && POLL_METHODS.has(method)) {
+      this.ctx.log.debug(fields, 'rpc');
+      polls.count(this.service, method, fields.durationMs);
+    } else if (outcome.code === status.OK) this.ctx.log.info(fields, 'rpc');
     else if (outcome.code === status.INTERNAL) this.ctx.log.error(fields, 'rpc');
     else this.ctx.log.warn(fields, 'rpc');
     this.ctx.observer?.rpcFinished(this.service, method, status[outcome.code], seconds);

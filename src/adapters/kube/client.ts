@@ -1,5 +1,5 @@
 /** Builds the KubeConfig in the documented order and the typed API clients. */
-import { AppsV1Api, BatchV1Api, CoreV1Api, AuthorizationV1Api, CoordinationV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, AuthorizationV1Api, CoordinationV1Api, CustomObjectsApi, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
 
 export interface KubeSettings {
@@ -17,6 +17,8 @@ export interface KubeClients {
   readonly custom: CustomObjectsApi;
   /** Leases: the session and the leader lock. */
   readonly coordination: CoordinationV1Api;
+  /** events.k8s.io/v1: what the daemon reports on the objects it acts on. */
+  readonly events: EventsV1Api;
   /** Where the configuration came from, for the start-up log. */
   readonly source: string;
   readonly server: string;
@@ -64,6 +66,7 @@ export function makeClients(settings: KubeSettings): KubeClients {
     authz: kubeConfig.makeApiClient(AuthorizationV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    events: kubeConfig.makeApiClient(EventsV1Api),
     source,
     server,
   };

@@ -6,6 +6,7 @@
  * complete cache: a replacement is swapped in only once its list succeeded.
  */
 import {
+  ListWatch as ClientListWatch,
   makeInformer,
   type Informer as ClientInformer,
   type KubeConfig,
@@ -16,6 +17,7 @@ import {
 import type { Logger } from '../../core/ports.js';
 import type { InformerStats } from '../../shared/observability.js';
 import { sleep as realSleep } from './retry.js';
+import { SlimWatch } from './slim-list.js';
 
 type ListWatch<T extends KubernetesObject> = ClientInformer<T> & ObjectCache<T>;
 
@@ -26,6 +28,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly path: string;
   readonly list: () => Promise<KubernetesListObject<T>>;
   readonly labelSelector?: string | undefined;
+  /** What the cache keeps of each watched object (the list function slims its own items). */
+  readonly slim?: ((item: T) => T) | undefined;
   readonly resyncMs: number;
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly log: Logger;
@@ -116,7 +120,9 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private makeInformer(): ListWatch<T> {
-    return makeInformer<T>(this.options.kubeConfig, this.options.path, this.options.list, this.options.labelSelector) as ListWatch<T>;
+    const { kubeConfig, path, list, labelSelector, slim } = this.options;
+    if (!slim) return makeInformer<T>(kubeConfig, path, list, labelSelector) as ListWatch<T>;
+    return new ClientListWatch<T>(path, new SlimWatch(kubeConfig, slim), list, false, labelSelector);
   }
 
   private wire(informer: ListWatch<T>): void {

@@ -6,6 +6,8 @@ import type { V1Deployment, V1Job, V1Node, V1PersistentVolumeClaim, V1Pod } from
 import type { Logger } from '../../core/ports.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
+import { slimClaim, slimDeployment, slimJob, slimPod } from './slim.js';
+import { LIST_PAGE_SIZE, listAll } from './slim-list.js';
 
 export interface InformerSettings {
   readonly namespace: string;
@@ -39,34 +41,55 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'pods',
         path: `/api/v1/namespaces/${namespace}/pods`,
-        list: () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll((cont, o) => kube.core.listNamespacedPod({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
         labelSelector: selector,
+        slim: slimPod,
       }),
     managedJobs: () =>
       new Informer<V1Job>({
         ...common,
         name: 'jobs',
         path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        list: () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll((cont, o) => kube.batch.listNamespacedJob({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimJob),
         labelSelector: selector,
+        slim: slimJob,
       }),
     managedDeployments: () =>
       new Informer<V1Deployment>({
         ...common,
         name: 'deployments',
         path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
-        list: () => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll(
+            (cont, o) => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
+            slimDeployment,
+          ),
         labelSelector: selector,
+        slim: slimDeployment,
       }),
     managedClaims: () =>
       new Informer<V1PersistentVolumeClaim>({
         ...common,
         name: 'persistentvolumeclaims',
         path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
-        list: () => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector }),
+        list: () =>
+          listAll(
+            (cont, o) => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
+            slimClaim,
+          ),
         labelSelector: selector,
+        slim: slimClaim,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),
-    allPods: () => new Informer<V1Pod>({ ...common, name: 'all-pods', path: '/api/v1/pods', list: () => kube.core.listPodForAllNamespaces({}) }),
+    allPods: () =>
+      new Informer<V1Pod>({
+        ...common,
+        name: 'all-pods',
+        path: '/api/v1/pods',
+        list: () => listAll((cont, o) => kube.core.listPodForAllNamespaces({ limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
+        slim: slimPod,
+      }),
   };
 }

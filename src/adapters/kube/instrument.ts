@@ -59,5 +59,6 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     authz: instrumentApi(clients.authz, observer),
     custom: instrumentApi(clients.custom, observer),
     coordination: instrumentApi(clients.coordination, observer),
+    events: instrumentApi(clients.events, observer),
   };
 }

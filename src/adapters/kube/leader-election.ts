@@ -81,7 +81,6 @@ export class LeaderElector implements Leadership {
   private stopped = true;
   /** Shutting down: admit nothing new, but let what was admitted finish before the release. */
   private resigning = false;
-  private unsubscribe: (() => void) | undefined;
   private readonly listeners = new Set<(leading: boolean) => void>();
   private readonly monotonic: () => number;
 
@@ -95,7 +94,8 @@ export class LeaderElector implements Leadership {
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe = this.options.leases.onChange(() => this.onWatch());
+    // Never unsubscribed: a stopped elector still follows the Lease (see stop()).
+    this.options.leases.onChange(() => this.onWatch());
     this.observe(this.fromWatch());
     this.schedule(0);
   }
@@ -104,7 +104,9 @@ export class LeaderElector implements Leadership {
    * Stops campaigning and, when active, hands over: admits nothing new,
    * waits for `settle` (creates already admitted) for at most `settleMs`
    * while still renewing, then releases the Lease so the standby takes over
-   * at once instead of waiting for it to expire.
+   * at once instead of waiting for it to expire. It goes on following the
+   * Lease through the watch: Deploys still draining on this replica are
+   * forwarded to whoever takes over, which it would otherwise never learn.
    */
   async stop(settle: () => Promise<void> = () => Promise.resolve(), settleMs = 2000): Promise<void> {
     this.resigning = true;
@@ -116,7 +118,6 @@ export class LeaderElector implements Leadership {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.unsubscribe?.();
     await this.attempt;
     await this.release();
   }

@@ -20,7 +20,7 @@ export const LEASE_LABEL_VALUE = 'k8s-provider';
 export const ANNOTATION_ADDRESS = 'k8s-provider.iarnet/address';
 
 /** One try per call: the callers have their own loops and deadlines. */
-const ONCE: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, sleep };
+const ONCE: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0, sleep };
 
 /** The daemon's Leases in `namespace`, watched: both replicas see a Connect or a hand-over within milliseconds. */
 export function leaseInformer(kube: KubeClients, namespace: string, resyncMs: number, log: Logger): Informer<V1Lease> {

@@ -13,6 +13,7 @@ import {
   LABEL_PROVIDER_ID,
 } from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
+import { schedulingFields } from './scheduling-manifest.js';
 import { ephemeralStorageQuantity, podVolumes, volumeMounts, volumesAnnotation } from './storage-manifests.js';
 
 /** workloads.security from the config: how every deployed pod is locked down. */
@@ -123,10 +124,11 @@ function container(spec: DeploySpec, security: WorkloadSecurity): V1Container {
 
 export function podSpec(
   spec: DeploySpec,
-  security: WorkloadSecurity,
+  ctx: ManifestContext,
   activeDeadlineSeconds: number | undefined,
   restartPolicy: 'Never' | 'Always' = 'Never',
 ): V1PodSpec {
+  const security = ctx.security;
   const s: V1PodSpec = {
     restartPolicy,
     // Components never call the Kubernetes API, and must not see the namespace's
@@ -144,12 +146,13 @@ export function podSpec(
     // Volumes are owned by the pod's group, so the non-root user can write to them.
     if (security.run_as_user !== null) s.securityContext = { ...s.securityContext, fsGroup: security.run_as_user };
   }
+  if (spec.scheduling) Object.assign(s, schedulingFields(spec.scheduling, ctx.selectorLabels));
   return s;
 }
 
 /** A long-running component: one Pod, never restarted by Kubernetes (the control plane decides). */
 export function podManifest(spec: DeploySpec, ctx: ManifestContext): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, ctx.security, spec.timeoutSeconds) };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: metadata(spec, ctx), spec: podSpec(spec, ctx, spec.timeoutSeconds) };
 }
 
 /**
@@ -170,7 +173,7 @@ export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
       ...(policy === 'Always' ? { ttlSecondsAfterFinished: 0 } : {}),
       template: {
         metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
-        spec: podSpec(spec, ctx.security, undefined),
+        spec: podSpec(spec, ctx, undefined),
       },
     },
   };
@@ -200,7 +203,7 @@ export function deploymentManifest(spec: DeploySpec, ctx: ManifestContext): V1De
       revisionHistoryLimit: 1,
       template: {
         metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
-        spec: podSpec(spec, ctx.security, undefined, 'Always'),
+        spec: podSpec(spec, ctx, undefined, 'Always'),
       },
     },
   };

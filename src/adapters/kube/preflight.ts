@@ -17,7 +17,12 @@ export interface Permission {
   readonly optional?: boolean;
 }
 
-export function requiredPermissions(namespace: string, autoCapacity: boolean): Permission[] {
+/**
+ * `eventsNamespace`: where the daemon's own pod is, when it runs in one and
+ * events are on (events about the daemon go beside its pod); undefined
+ * otherwise.
+ */
+export function requiredPermissions(namespace: string, autoCapacity: boolean, eventsNamespace?: string): Permission[] {
   const perms: Permission[] = [];
   for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
     perms.push({ verb, resource: 'pods', group: '', namespace });
@@ -33,6 +38,10 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });
   // GetLogs only: without it that RPC answers PERMISSION_DENIED and everything else works.
   perms.push({ verb: 'get', resource: 'pods', subresource: 'log', group: '', namespace, optional: true });
+  // Kubernetes Events: best effort, so optional (without them the daemon logs that it cannot write Events, once).
+  for (const ns of new Set([namespace, ...(eventsNamespace ? [eventsNamespace] : [])])) {
+    for (const verb of ['create', 'patch']) perms.push({ verb, resource: 'events', group: 'events.k8s.io', namespace: ns, optional: true });
+  }
   if (autoCapacity) {
     for (const verb of ['list', 'watch']) {
       perms.push({ verb, resource: 'nodes', group: '' });
@@ -40,6 +49,12 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean): P
     }
   }
   return perms;
+}
+
+/** resource.enforce_with_resourcequota: the daemon creates, watches and puts back its ResourceQuota (never deletes it). */
+export function quotaGuardPermissions(namespace: string, enabled: boolean): Permission[] {
+  if (!enabled) return [];
+  return ['get', 'list', 'watch', 'create', 'update'].map((verb) => ({ verb, resource: 'resourcequotas', group: '', namespace }));
 }
 
 export const describePermission = (p: Permission): string =>
@@ -107,13 +122,21 @@ async function checkNamespace(core: CoreV1Api, namespace: string): Promise<void>
             automountServiceAccountToken: false,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
-              { name: 'c', image: 'preflight', securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } } },
+              {
+                name: 'c',
+                image: 'preflight',
+                // A ResourceQuota on the namespace (the quota guard) refuses pods without requests.
+                resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '1m', memory: '1Mi' } },
+                securityContext: { allowPrivilegeEscalation: false, privileged: false, capabilities: { drop: ['ALL'] } },
+              },
             ],
           },
         },
       }),
     );
   } catch (err) {
+    // A full quota answers only for a namespace that exists.
+    if (err instanceof DomainError && err.kind === ErrorKind.ResourceExhausted) return;
     if (err instanceof DomainError && (err.kind === ErrorKind.NotFound || err.kind === ErrorKind.FailedPrecondition)) throw missing();
     throw err;
   }

@@ -10,6 +10,12 @@ import { ANNOTATION_INSTANCE_ID, ANNOTATION_SPEC_HASH } from '../../shared/label
 import { deploymentManifest, jobManifest, podManifest, type ManifestContext } from './manifests.js';
 import { workloadName } from './naming.js';
 import { ClaimMaker } from './claims.js';
+import { checkJobPodAdmission } from './admission-check.js';
+
+export interface RuntimeContext extends ManifestContext {
+  /** A ResourceQuota guards the namespace: a Job's or Deployment's pod is dry-run through admission before the workload is created. */
+  readonly quotaGuard?: boolean | undefined;
+}
 
 export class KubeRuntime implements WorkloadRuntime {
   private readonly claims: ClaimMaker;
@@ -18,17 +24,18 @@ export class KubeRuntime implements WorkloadRuntime {
     private readonly core: CoreV1Api,
     private readonly batch: BatchV1Api,
     private readonly apps: AppsV1Api,
-    private readonly ctx: ManifestContext,
+    private readonly ctx: RuntimeContext,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {
     this.claims = new ClaimMaker(core, ctx, retry);
   }
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; claims: readonly string[] }> {
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid: string | undefined; claims: readonly string[] }> {
     const owner = await this.createWorkload(spec, signal);
-    if (this.claims.names(spec).length === 0) return { name: owner.name, claims: [] };
+    const uid = owner.uid === '' ? undefined : owner.uid;
+    if (this.claims.names(spec).length === 0) return { name: owner.name, uid, claims: [] };
     try {
-      return { name: owner.name, claims: await this.claims.create(spec, owner, signal) };
+      return { name: owner.name, uid, claims: await this.claims.create(spec, owner, signal) };
     } catch (err) {
       // Nothing half made: without its claims the workload could never start. Its owned claims go with it.
       await this.delete({ kind: spec.kind, name: owner.name, uid: owner.uid }, { propagation: 'Background' }).catch(() => undefined);
@@ -47,6 +54,7 @@ export class KubeRuntime implements WorkloadRuntime {
     const options = signal && abortWith(signal);
     if (spec.kind === 'Job') {
       const body = jobManifest(spec, this.ctx);
+      if (this.ctx.quotaGuard || spec.scheduling?.priorityClassName) await checkJobPodAdmission(this.core, body, this.retry, signal);
       const job = await withRetry(
         { verb: 'create', resource: 'jobs', namespace },
         () => this.batch.createNamespacedJob({ namespace, body }, options),
@@ -57,6 +65,9 @@ export class KubeRuntime implements WorkloadRuntime {
     }
     if (spec.kind === 'Deployment') {
       const body = deploymentManifest(spec, this.ctx);
+      if ((this.ctx.quotaGuard || spec.scheduling?.priorityClassName) && (spec.replicas ?? 1) > 0) {
+        await checkJobPodAdmission(this.core, body, this.retry, signal);
+      }
       const d = await withRetry(
         { verb: 'create', resource: 'deployments', namespace },
         () => this.apps.createNamespacedDeployment({ namespace, body }, options),
@@ -86,19 +97,28 @@ export class KubeRuntime implements WorkloadRuntime {
     );
   }
 
-  async lookup(instanceId: string): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
+  async lookup(
+    instanceId: string,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined> {
     const name = workloadName(instanceId);
     const namespace = this.ctx.namespace;
+    const options = signal && abortWith(signal);
     const pod = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'pods', namespace }, () => this.core.readNamespacedPod({ name, namespace }, options), this.retry, signal),
     );
     if (pod) return this.describe(name, 'Pod', instanceId, pod.metadata);
     const job = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }), this.retry),
+      withRetry({ verb: 'get', resource: 'jobs', namespace }, () => this.batch.readNamespacedJob({ name, namespace }, options), this.retry, signal),
     );
     if (job) return this.describe(name, 'Job', instanceId, job.metadata);
     const deployment = await this.getOrUndefined(() =>
-      withRetry({ verb: 'get', resource: 'deployments', namespace }, () => this.apps.readNamespacedDeployment({ name, namespace }), this.retry),
+      withRetry(
+        { verb: 'get', resource: 'deployments', namespace },
+        () => this.apps.readNamespacedDeployment({ name, namespace }, options),
+        this.retry,
+        signal,
+      ),
     );
     if (deployment) return this.describe(name, 'Deployment', instanceId, deployment.metadata);
     return undefined;
