@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiException, BatchV1Api, CoreV1Api, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { LABEL_MANAGED, managedSelector } from '../dist/src/shared/labels.js';
 import { REPORTING_CONTROLLER } from '../dist/src/adapters/kube/events.js';
 
@@ -54,6 +54,7 @@ try {
 // A fresh start: instances left by an earlier demo would hold capacity.
 const selector = { namespace, labelSelector: managedSelector({}) };
 await batch.deleteCollectionNamespacedJob({ ...selector, propagationPolicy: 'Background' });
+await kc.makeApiClient(AppsV1Api).deleteCollectionNamespacedDeployment({ ...selector, propagationPolicy: 'Background' });
 await core.deleteCollectionNamespacedPod({ ...selector, gracePeriodSeconds: 0 });
 await core.deleteNamespacedPod({ name: 'made-with-kubectl', namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
 
@@ -67,7 +68,7 @@ const writeConfig = (cpu) =>
       `server: { host: 127.0.0.1, port: ${port} }`,
       `kubernetes: { kubeconfig: ${kubeconfig}, namespace: ${namespace} }`,
       // The quota guard: a ResourceQuota in the namespace equal to this capacity.
-      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, enforce_with_resourcequota: true }`,
+      `resource: { cpu: ${cpu}, memory: 8Gi, gpu: 1, storage: 20Gi, enforce_with_resourcequota: true }`,
       `usage: { interval_seconds: 5 }`,
       `prometheus: { host: 127.0.0.1, port: ${metricsPort} }`,
       'instances: { stuck_after_seconds: 3 }',
@@ -257,6 +258,35 @@ try {
   run(['instances', '--addr', addr, '-p', 'demo-cp']);
   run(['available', '--addr', addr, '-p', 'demo-cp']);
 
+  say('kept alive: a DEPLOYMENT whose every replica is counted, scaled under admission, with a scratch volume');
+  run([
+    'deploy',
+    '--addr',
+    addr,
+    '-p',
+    'demo-cp',
+    '-i',
+    'web',
+    '--image',
+    'nginx:1.27',
+    '--cpu',
+    '500m',
+    '--memory',
+    '256Mi',
+    '--kind',
+    'deployment',
+    '--replicas',
+    '2',
+    '--empty-dir',
+    'cache:/var/cache/nginx:1Gi',
+  ]);
+  await new Promise((r) => setTimeout(r, 2000));
+  run(['scale', 'web', '--addr', addr, '-p', 'demo-cp', '--replicas', '3']);
+  run(['scale', 'web', '--addr', addr, '-p', 'demo-cp', '--replicas', '20'], { allowFail: true }); // does not fit: nothing changes
+  await new Promise((r) => setTimeout(r, 2000));
+  run(['describe', 'web', '--addr', addr, '-p', 'demo-cp']);
+  run(['capacity', '--addr', addr, '-p', 'demo-cp']);
+  run(['undeploy', 'web', '--addr', addr, '-p', 'demo-cp', '--grace', '0']);
   say('the Kubernetes Events it recorded (kubectl describe shows them on each object)');
   // Deployed, CleanedUp, Stuck, DeletedStuck, Undeployed on the workloads; Connected and AdmissionRejected
   // (one Event with a count, however many deploys were refused) on the session Lease, as it runs outside a pod.
@@ -293,6 +323,6 @@ try {
   const code = await running.exited;
   console.log(`daemon exited with ${code}`);
   console.log(
-    `\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,services,networkpolicies -n ${namespace} -l ${LABEL_MANAGED}=true`,
+    `\nThe instances are still in namespace "${namespace}": KUBECONFIG=${kubeconfig} kubectl get pods,jobs,deployments,pvc,services,networkpolicies -n ${namespace} -l ${LABEL_MANAGED}=true`,
   );
 }

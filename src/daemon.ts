@@ -6,7 +6,17 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { V1Job, V1Lease, V1NetworkPolicy, V1Node, V1Pod, V1ResourceQuota, V1Service } from '@kubernetes/client-node';
+import type {
+  V1Deployment,
+  V1Job,
+  V1Lease,
+  V1NetworkPolicy,
+  V1Node,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1ResourceQuota,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { Config } from './config/schema.js';
 import type { Clock, Logger, CapacitySource } from './core/ports.js';
 import type { Resources } from './core/resources.js';
@@ -111,6 +121,8 @@ const systemClock: Clock = { now: () => Date.now() };
 type AnyInformer =
   | Informer<V1Pod>
   | Informer<V1Job>
+  | Informer<V1Deployment>
+  | Informer<V1PersistentVolumeClaim>
   | Informer<V1Node>
   | Informer<V1Lease>
   | Informer<V1ResourceQuota>
@@ -122,21 +134,28 @@ interface KubeAccess {
   /** The operator's extra labels (kubernetes.label_selector) that every workload carries. */
   readonly extraLabels: Record<string, string>;
   readonly selector: string;
+  /**
+   * The preflight, under way: it runs while the informers make their first
+   * lists (a restart is as short as the slower of the two), and start-up
+   * fails with its answer before anything is served.
+   */
+  readonly checked: Promise<void>;
 }
 
 /** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
-async function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): Promise<KubeAccess> {
+function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): KubeAccess {
   const { namespace } = config.kubernetes;
   const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
   log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
   const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
-  const checked = await preflight(kube.core, kube.authz, namespace, [
+  const checked = preflight(kube.core, kube.authz, namespace, [
     ...requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined),
     ...quotaGuardPermissions(namespace, config.resource.enforce_with_resourcequota),
-  ]);
-  for (const missing of checked.missingOptional) log.warn({ missing }, 'optional permission missing');
+  ]).then((result) => {
+    for (const missing of result.missingOptional) log.warn({ missing }, 'optional permission missing');
+  });
   const extraLabels = selectorLabels(config.kubernetes.label_selector);
-  return { kube, extraLabels, selector: managedSelector(extraLabels) };
+  return { kube, extraLabels, selector: managedSelector(extraLabels), checked };
 }
 
 /** Step 3: fixed capacity from the config, or (mode auto) derived from informerList of nodes and all pods. */
@@ -146,13 +165,16 @@ function capacitySource(
   build: Informers,
 ): { capacity: CapacitySource; informerList: AnyInformer[]; setQuota: (resource: Config['resource']) => void } {
   const { namespace } = config.kubernetes;
+  // resource.storage is lent as configured in both modes (nodes do not say how much disk may be claimed).
+  let storage = config.resource.storage;
   if (config.resource.mode !== 'auto') {
     const totalOf = (r: Config['resource']): Resources => ({ cpu: r.cpu ?? 0, memory: r.memory ?? 0, gpu: r.gpu ?? 0 });
     let total = totalOf(config.resource);
     const setQuota = (r: Config['resource']): void => {
       total = totalOf(r);
+      storage = r.storage;
     };
-    return { capacity: { total: () => total }, informerList: [], setQuota };
+    return { capacity: { total: () => total, storage: () => storage }, informerList: [], setQuota };
   }
   const nodes = build.nodes();
   const allPods = build.allPods();
@@ -162,7 +184,14 @@ function capacitySource(
     Object.entries(access.extraLabels).every(([k, v]) => pod.metadata?.labels?.[k] === v);
   const capOf = (r: Config['resource']): Partial<Resources> => ({ cpu: r.cpu, memory: r.memory, gpu: r.gpu });
   const auto = new AutoCapacity(nodes, allPods, { isManaged, cap: capOf(config.resource) });
-  return { capacity: auto, informerList: [nodes, allPods], setQuota: (r) => auto.setCap(capOf(r)) };
+  return {
+    capacity: { total: () => auto.total(), storage: () => storage },
+    informerList: [nodes, allPods],
+    setQuota: (r) => {
+      auto.setCap(capOf(r));
+      storage = r.storage;
+    },
+  };
 }
 
 interface Core {
@@ -297,6 +326,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   const runtime = new KubeRuntime(
     kube.core,
     kube.batch,
+    kube.apps,
     { namespace, selectorLabels: extraLabels, security: config.workloads.security, quotaGuard: quotaGuard !== undefined },
     DEFAULT_RETRY,
     networkObjects,
@@ -318,6 +348,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
       deployDefaults: {
         jobTimeoutSeconds: config.jobs.timeout_seconds,
         jobCleanupPolicy: config.jobs.cleanup_policy,
+        storage: { defaultClass: config.storage.default_class, allowedClasses: config.storage.allowed_classes },
         gpuPlacement: gpuPlacementOf(config.gpu),
         network: { isolate: config.network.isolate, allowOptOut: config.network.allow_opt_out, peerLabel: config.network.peer_label },
       },
@@ -334,6 +365,7 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
     usage,
     logs: new KubeLogs(kube.kubeConfig, { namespace, connectTimeoutMs: config.instances.logs_connect_timeout_seconds * 1000 }),
     settled: (id) => provider.settled(id),
+    scale: (input) => provider.scale(input),
     log,
     events: recorder,
     network: inputs.network,
@@ -458,8 +490,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   // 0. the token file, read before anything starts: a bad one stops start-up at once.
   const auth = authentication(config, log, observer);
 
-  // 1. clients and preflight
-  const access = await connectKube(config, prometheus, log);
+  // 1. clients and preflight (awaited with the informers' first lists below)
+  const access = connectKube(config, prometheus, log);
 
   // 2. informers of our workloads, 3. capacity (which may watch nodes and all pods)
   const build = informers(access.kube, {
@@ -470,6 +502,8 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   });
   const pods = build.managedPods();
   const jobs = build.managedJobs();
+  const deployments = build.managedDeployments();
+  const claims = build.managedClaims();
   const leases = leaseInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log);
   const serviceInformer = build.managedServices();
   const policyInformer = build.managedNetworkPolicies();
@@ -478,10 +512,29 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   const quotas = config.resource.enforce_with_resourcequota
     ? quotaInformer(access.kube, config.kubernetes.namespace, config.kubernetes.resync_seconds * 1000, log)
     : undefined;
-  const informerList: AnyInformer[] = [pods, jobs, leases, serviceInformer, policyInformer, ...capacityWatches, ...(quotas ? [quotas] : [])];
-  await Promise.all(informerList.map((w) => w.start()));
-  const cache = new WorkloadCache(pods, jobs);
-  log.info({ pods: pods.items().length, jobs: jobs.items().length, selector: access.selector }, 'workload cache synced');
+  const informerList: AnyInformer[] = [
+    pods,
+    jobs,
+    deployments,
+    claims,
+    leases,
+    serviceInformer,
+    policyInformer,
+    ...capacityWatches,
+    ...(quotas ? [quotas] : []),
+  ];
+  try {
+    await Promise.all([access.checked, ...informerList.map((w) => w.start())]);
+  } catch (err) {
+    // Missing permissions (or no namespace): nothing may keep running.
+    await Promise.all(informerList.map((w) => w.stop()));
+    throw err;
+  }
+  const cache = new WorkloadCache(pods, jobs, deployments, claims);
+  log.info(
+    { pods: pods.items().length, jobs: jobs.items().length, deployments: deployments.items().length, claims: claims.items().length, selector: access.selector },
+    'workload cache synced',
+  );
 
   // 4. core
   const instanceMetrics = new InstanceMetrics(prometheus.registry);
@@ -539,6 +592,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
   };
   prometheus.collectFrom({
     capacity: () => provider.currentCapacity(),
+    storage: () => provider.storage(),
     session: () => ({ providerId: session.current()?.providerId, lastHealthCheckAt: session.current()?.lastSeen, ...session.ends() }),
     informerStats,
     ready,

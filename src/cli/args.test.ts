@@ -123,7 +123,7 @@ describe('parseCommandLine', () => {
       [['frobnicate'], 'unknown command "frobnicate"'],
       [['deploy', '-p', 'cp', '--image', 'x'], '--instance-id is required'],
       [['deploy', '-p', 'cp', '-i', 'a'], '--image is required'],
-      [['deploy', '-p', 'cp', '-i', 'a', '--image', 'x', '--kind', 'cron'], '--kind must be pod or job'],
+      [['deploy', '-p', 'cp', '-i', 'a', '--image', 'x', '--kind', 'cron'], '--kind must be pod, job or deployment'],
       [['deploy', '-p', 'cp', '-i', 'a', '--image', 'x', '-e', 'NOVALUE'], '--env "NOVALUE": expected KEY=VALUE'],
       [['deploy', '-p', 'cp', '-i', 'a', '--image', 'x', '--cleanup', 'never'], '--cleanup must be always, on-success or on-failure'],
       [['deploy', '-p', 'cp', '-i', 'a', '--image', 'x', '--timeout', '0'], '--timeout must be a whole number of at least 1'],

@@ -8,10 +8,9 @@ import type { DeployRequest } from '../adapters/grpc/contract.js';
 import type { Workload } from '../adapters/grpc/contract.js';
 import type { Toleration } from '../adapters/grpc/contract.js';
 import type { ContainerPort } from '../adapters/grpc/contract.js';
-import type { GetLogsRequest, UndeployRequest } from '../adapters/grpc/contract.js';
+import type { GetLogsRequest, ScaleInstanceRequest, SendHttpRequestRequest, UndeployRequest, Volume } from '../adapters/grpc/contract.js';
 import { NETWORK_FLAGS, networkFlags } from './network-text.js';
 import { REQUEST_FLAGS, REQUEST_HELP, REQUEST_SHARED_FLAGS, requestFromFlags } from './request.js';
-import type { SendHttpRequestRequest } from '../adapters/grpc/contract.js';
 import { SchedulingFlagError, schedulingFlags } from './scheduling-flags.js';
 
 export class UsageError extends Error {
@@ -52,6 +51,7 @@ export type Command =
   | { readonly name: 'logs'; readonly common: CommonFlags; readonly request: GetLogsRequest }
   | { readonly name: 'undeploy'; readonly common: CommonFlags; readonly request: UndeployRequest }
   | { readonly name: 'request'; readonly common: CommonFlags; readonly request: SendHttpRequestRequest; readonly include: boolean }
+  | { readonly name: 'scale'; readonly common: CommonFlags; readonly request: ScaleInstanceRequest }
   | {
       readonly name: 'pods';
       readonly json: boolean;
@@ -92,6 +92,9 @@ const DEPLOY = {
   'node-selector': { type: 'string', multiple: true },
   toleration: { type: 'string', multiple: true },
   ...NETWORK_FLAGS,
+  replicas: { type: 'string' },
+  'empty-dir': { type: 'string', multiple: true },
+  claim: { type: 'string', multiple: true },
   'priority-class': { type: 'string' },
   apart: { type: 'string', multiple: true },
   together: { type: 'string', multiple: true },
@@ -115,6 +118,7 @@ const LOGS = {
   timestamps: { type: 'boolean' },
 } as const;
 const UNDEPLOY = { grace: { type: 'string' }, foreground: { type: 'boolean' } } as const;
+const SCALE = { replicas: { type: 'string' } } as const;
 
 const ALL = {
   ...COMMON,
@@ -125,6 +129,7 @@ const ALL = {
   ...LOGS,
   ...UNDEPLOY,
   ...REQUEST_FLAGS,
+  ...SCALE,
   version: { type: 'boolean', short: 'V' },
 } as const;
 
@@ -137,15 +142,16 @@ const OWN: Record<string, readonly string[]> = {
   logs: Object.keys(LOGS),
   undeploy: Object.keys(UNDEPLOY),
   request: [...Object.keys(REQUEST_FLAGS), ...REQUEST_SHARED_FLAGS],
+  scale: Object.keys(SCALE),
 };
 
 const RPC_COMMANDS: readonly RpcCommandName[] = ['connect', 'disconnect', 'capacity', 'available', 'usage', 'health'];
-const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy', 'request'];
+const INSTANCE_COMMANDS = ['instances', 'describe', 'watch', 'logs', 'undeploy', 'request', 'scale'];
 const COMMANDS = [...RPC_COMMANDS, 'deploy', ...INSTANCE_COMMANDS, 'probe', 'pods', 'help', 'version'];
 /** Commands whose RPC needs a session, so an empty provider id can only fail. */
 const NEEDS_ID = new Set(['connect', 'disconnect', 'usage', 'health', 'deploy', ...INSTANCE_COMMANDS]);
 /** Commands that name one instance: `describe ID`. */
-const TAKES_ID = new Set(['describe', 'logs', 'undeploy', 'request']);
+const TAKES_ID = new Set(['describe', 'logs', 'undeploy', 'request', 'scale']);
 const PHASES = ['pending', 'running', 'succeeded', 'failed', 'terminating', 'unknown'];
 
 export function parseCommandLine(argv: readonly string[]): Command {
@@ -202,6 +208,10 @@ function instanceCommand(name: string, common: CommonFlags, instanceId: string, 
       if (values.grace !== undefined) request.graceSeconds = String(wholeNumber('--grace', values.grace));
       return { name, common, request };
     }
+    case 'scale': {
+      if (values.replicas === undefined) throw new UsageError('scale: --replicas is required');
+      return { name, common, request: { providerId: common.providerId, instanceId, replicas: wholeNumber('--replicas', values.replicas) } };
+    }
     case 'watch':
       return { name, common };
     case 'request':
@@ -224,8 +234,8 @@ function phaseFlag(raw: string): string {
 function kindFilter(raw: string | undefined): string {
   if (raw === undefined) return 'WORKLOAD_KIND_UNSPECIFIED';
   const kind = raw.toLowerCase();
-  if (kind !== 'pod' && kind !== 'job') throw new UsageError(`--kind must be pod or job, not "${raw}"`);
-  return kind === 'job' ? 'WORKLOAD_KIND_JOB' : 'WORKLOAD_KIND_POD';
+  if (kind !== 'pod' && kind !== 'job' && kind !== 'deployment') throw new UsageError(`--kind must be pod, job or deployment, not "${raw}"`);
+  return `WORKLOAD_KIND_${kind.toUpperCase()}`;
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof ALL; allowPositionals: true; strict: true }>>['values'];
@@ -301,9 +311,12 @@ function workloadFlags(values: Values): Workload | undefined {
   const w: Workload = {};
   if (values.kind !== undefined) {
     const kind = values.kind.toLowerCase();
-    if (kind !== 'pod' && kind !== 'job') throw new UsageError(`--kind must be pod or job, not "${values.kind}"`);
-    w.kind = kind === 'job' ? 'JOB' : 'POD';
+    if (kind !== 'pod' && kind !== 'job' && kind !== 'deployment') throw new UsageError(`--kind must be pod, job or deployment, not "${values.kind}"`);
+    w.kind = kind.toUpperCase() as Workload['kind'];
   }
+  if (values.replicas !== undefined) w.replicas = wholeNumber('--replicas', values.replicas);
+  const volumes = [...(values['empty-dir'] ?? []).map(parseEmptyDir), ...(values.claim ?? []).map(parseClaim)];
+  if (volumes.length > 0) w.volumes = volumes;
   if (values.command) w.command = values.command;
   if (values.arg?.length) w.args = values.arg;
   if (values.port) w.ports = values.port.map(parsePort);
@@ -321,6 +334,29 @@ function workloadFlags(values: Values): Workload | undefined {
   }
   Object.assign(w, scheduling(values));
   return Object.keys(w).length > 0 ? w : undefined;
+}
+
+/** --empty-dir NAME:PATH:SIZE */
+function parseEmptyDir(raw: string): Volume {
+  const [name, path, size, ...extra] = raw.split(':');
+  if (!name || !path || !size || extra.length > 0) throw new UsageError(`--empty-dir "${raw}": expected NAME:PATH:SIZE, e.g. scratch:/tmp/work:1Gi`);
+  return { name, mountPath: path, emptyDir: { sizeLimitBytes: String(parseMemoryFlag(size)) } };
+}
+
+/** --claim NAME:PATH:SIZE[:CLASS[:MODE]][,retain][,ro] */
+function parseClaim(raw: string): Volume {
+  const [spec = '', ...options] = raw.split(',');
+  const [name, path, size, storageClass = '', accessMode = '', ...extra] = spec.split(':');
+  const unknown = options.find((o) => o !== 'retain' && o !== 'ro');
+  if (!name || !path || !size || extra.length > 0 || unknown !== undefined) {
+    throw new UsageError(`--claim "${raw}": expected NAME:PATH:SIZE[:CLASS[:MODE]][,retain][,ro], e.g. data:/var/lib/data:10Gi:fast,retain`);
+  }
+  return {
+    name,
+    mountPath: path,
+    readOnly: options.includes('ro'),
+    claim: { sizeBytes: String(parseMemoryFlag(size)), storageClass, accessMode, retain: options.includes('retain') },
+  };
 }
 
 /**
@@ -429,14 +465,15 @@ Commands (one per RPC):
   disconnect   close the session
   capacity     total / used / available (no session needed before connect)
   available    what is left for new deploys
-  deploy       start an instance (Pod or Job)
+  deploy       start an instance (Pod, Job or Deployment)
 Instances (k8sprovider.v1.Instances; all need --provider-id):
   instances    list the instances: id, kind, phase, reason, node, age, cpu/memory (--phase P, --kind K)
   describe ID  everything about one instance
   watch        live changes, one line each, until interrupted
   logs ID      the container's log (-f to follow, --tail N, --since SECONDS, -c CONTAINER, --timestamps)
-  undeploy ID  delete the instance's Pod, or its Job and pods (--grace SECONDS, --foreground)
+  undeploy ID  delete the instance's Pod, or its Job or Deployment and pods (--grace SECONDS, --foreground)
   request ID   one HTTP request to the running instance through the API server (-X, --path, -H, -d, --port)
+  scale ID     set a Deployment instance's replicas, under admission (--replicas N)
   usage        live usage of the managed workloads (needs the session)
   health       the control plane's HealthCheck: capacity and tags; keeps the session alive
 Operator commands:
@@ -462,7 +499,11 @@ deploy flags:
   --memory Q              bytes or a quantity (512Mi, 2Gi)
   --gpu N                 whole devices
   -e, --env KEY=VALUE     repeatable
-  --kind pod|job          default pod
+  --kind pod|job|deployment   default pod
+  --replicas N            deployments: pods kept running (default 1)
+  --empty-dir NAME:PATH:SIZE   repeatable; scratch space limited to SIZE (1Gi)
+  --claim NAME:PATH:SIZE[:CLASS[:MODE]][,retain][,ro]   repeatable; a PersistentVolumeClaim
+                          made for the instance (MODE: ReadWriteOnce, ReadWriteMany, ...)
   --command ARG           container command, repeat for each word
   --arg ARG               container args, repeat for each word
   -- ARG...               everything after "--" is appended to the args as is
@@ -487,7 +528,7 @@ deploy flags:
 
 instances flags:
   --phase P               pending, running, succeeded, failed, terminating or unknown; repeatable
-  --kind pod|job
+  --kind pod|job|deployment
 
 logs flags:
   -f, --follow            keep printing new lines until the container ends or Ctrl-C

@@ -2,6 +2,7 @@
 import { formatBytes, formatCpu } from '../core/quantity.js';
 import type { Info__Output } from '../adapters/grpc/contract.js';
 import type { Capacity__Output } from '../adapters/grpc/contract.js';
+import type { StorageCapacity__Output } from '../adapters/grpc/contract.js';
 
 export interface Amounts {
   readonly cpu: number; // millicores
@@ -51,4 +52,35 @@ export function age(fromMs: number, nowMs: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
   return `${Math.floor(h / 24)}d`;
+}
+
+export interface StorageAmounts {
+  readonly limited: boolean;
+  readonly total: number;
+  readonly used: number;
+  readonly available: number;
+  readonly ephemeralUsed: number;
+  readonly claimedUsed: number;
+}
+
+/**
+ * The storage books as one line, or nothing when storage is neither limited
+ * nor used (so the output of a daemon without volumes stays what it was).
+ */
+export function storageSummary(s: StorageCapacity__Output | null | undefined): { text: string; data: StorageAmounts } | undefined {
+  if (!s) return undefined;
+  const data: StorageAmounts = {
+    limited: s.limited,
+    total: Number(s.total),
+    used: Number(s.used),
+    available: Number(s.available),
+    ephemeralUsed: Number(s.ephemeralUsed),
+    claimedUsed: Number(s.claimedUsed),
+  };
+  if (!data.limited && data.used === 0) return undefined;
+  const split = `${formatBytes(data.ephemeralUsed)} emptyDir, ${formatBytes(data.claimedUsed)} claimed`;
+  const text = data.limited
+    ? `storage: ${formatBytes(data.used)} used of ${formatBytes(data.total)}, ${formatBytes(data.available)} available (${split})\n`
+    : `storage: ${formatBytes(data.used)} used, not limited (${split})\n`;
+  return { text, data };
 }

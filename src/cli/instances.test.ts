@@ -46,6 +46,56 @@ describe('instance command lines', () => {
       request: { instanceId: 'job-1', propagation: 'PROPAGATION_FOREGROUND', graceSeconds: '0' },
     });
     expect(parseCommandLine(['undeploy', 'x', '-p', 'cp'])).toMatchObject({ request: { propagation: 'PROPAGATION_BACKGROUND' } });
+    expect(parseCommandLine(['scale', 'web', '-p', 'cp', '--replicas', '3'])).toMatchObject({
+      name: 'scale',
+      request: { providerId: 'cp', instanceId: 'web', replicas: 3 },
+    });
+    expect(parseCommandLine(['instances', '-p', 'cp', '--kind', 'Deployment'])).toMatchObject({ kind: 'WORKLOAD_KIND_DEPLOYMENT' });
+  });
+
+  it('parses a deploy of a Deployment with volumes', () => {
+    const command = parseCommandLine([
+      'deploy',
+      '-p',
+      'cp',
+      '-i',
+      'db',
+      '--image',
+      'postgres',
+      '--kind',
+      'deployment',
+      '--replicas',
+      '2',
+      '--empty-dir',
+      'scratch:/tmp/work:1Gi',
+      '--claim',
+      'data:/var/lib/data:10Gi:fast:ReadWriteMany,retain',
+      '--claim',
+      'seed:/seed:1Gi,ro',
+    ]);
+    expect(command).toMatchObject({
+      request: {
+        workload: {
+          kind: 'DEPLOYMENT',
+          replicas: 2,
+          volumes: [
+            { name: 'scratch', mountPath: '/tmp/work', emptyDir: { sizeLimitBytes: String(2 ** 30) } },
+            {
+              name: 'data',
+              mountPath: '/var/lib/data',
+              readOnly: false,
+              claim: { sizeBytes: String(10 * 2 ** 30), storageClass: 'fast', accessMode: 'ReadWriteMany', retain: true },
+            },
+            { name: 'seed', mountPath: '/seed', readOnly: true, claim: { sizeBytes: String(2 ** 30), storageClass: '', accessMode: '', retain: false } },
+          ],
+        },
+      },
+    });
+    expect(() => parseCommandLine(['deploy', '-p', 'cp', '-i', 'x', '--image', 'i', '--claim', 'data:/d'])).toThrow(
+      '--claim "data:/d": expected NAME:PATH:SIZE',
+    );
+    expect(() => parseCommandLine(['deploy', '-p', 'cp', '-i', 'x', '--image', 'i', '--empty-dir', 'a:/a:1Gi:x'])).toThrow('--empty-dir "a:/a:1Gi:x"');
+    expect(() => parseCommandLine(['scale', 'web', '-p', 'cp'])).toThrow('scale: --replicas is required');
   });
 
   it('refuses what cannot work before calling anything', () => {
@@ -86,6 +136,46 @@ describe('instance rendering', () => {
     expect(text).toContain('Exit code: 137\n');
     expect(text).toContain('Finished:  2026-01-01T11:59:55.000Z (5s ago)\n');
     expect(text).toContain('Requested: cpu 500m, memory 256Mi, gpu 0\n');
+  });
+
+  it('describes a DEPLOYMENT with its replicas and volumes', () => {
+    const text = describeText(
+      instanceData(
+        wire({
+          kind: 'WORKLOAD_KIND_DEPLOYMENT',
+          replicas: 3,
+          readyReplicas: 2,
+          volumes: [
+            {
+              name: 'scratch',
+              mountPath: '/scratch',
+              type: 'emptyDir',
+              sizeBytes: String(2 ** 30),
+              claimName: '',
+              storageClass: '',
+              claimPhase: '',
+              retain: false,
+            },
+            {
+              name: 'data',
+              mountPath: '/data',
+              type: 'claim',
+              sizeBytes: String(2 * 2 ** 30),
+              claimName: 'web-data',
+              storageClass: 'fast',
+              claimPhase: 'Pending',
+              retain: true,
+            },
+          ],
+        }),
+      ),
+      NOW,
+    );
+    expect(text).toContain('Kind:           Deployment web\n');
+    expect(text).toContain('Replicas:       2/3 ready\n');
+    expect(text).toContain('Volume scratch: /scratch  emptyDir (1Gi)\n');
+    expect(text).toContain('Volume data:    /data  claim web-data (fast, 2Gi, Pending, retained)\n');
+    expect(describeText(instanceData(wire()), NOW)).not.toContain('Replicas');
   });
 
   it('describes where the instance may run: priority class and one line per rule', () => {

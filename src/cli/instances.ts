@@ -9,6 +9,7 @@ import type {
   Instance__Output,
   ListInstancesResponse__Output,
   UndeployResponse__Output,
+  ScaleInstanceResponse__Output,
   WatchInstancesResponse__Output,
 } from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
@@ -17,7 +18,7 @@ import { endpointData, networkRows, type EndpointData } from './network-text.js'
 import { printAnswer } from './request.js';
 import type { SendHttpRequestResponse__Output } from '../adapters/grpc/contract.js';
 
-export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' | 'request' }>;
+export type InstanceCommand = Extract<Command, { name: 'instances' | 'describe' | 'watch' | 'logs' | 'undeploy' | 'request' | 'scale' }>;
 
 /** An instance as scripts get it with --json: plain names and numbers. */
 export interface InstanceData {
@@ -45,9 +46,23 @@ export interface InstanceData {
   readonly cleanupPolicy: string;
   readonly endpoint: EndpointData | null;
   readonly networkPolicy: string;
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  readonly volumes: readonly VolumeData[];
   readonly priorityClassName: string;
   /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
   readonly placement: readonly string[];
+}
+
+export interface VolumeData {
+  readonly name: string;
+  readonly mountPath: string;
+  readonly type: string;
+  readonly sizeBytes: number;
+  readonly claimName: string;
+  readonly storageClass: string;
+  readonly claimPhase: string;
+  readonly retain: boolean;
 }
 
 const strip = (value: string, prefix: string): string => (value.startsWith(prefix) ? value.slice(prefix.length) : value);
@@ -79,9 +94,20 @@ export function instanceData(i: Instance__Output): InstanceData {
     cleanupPolicy: i.cleanupPolicy,
     endpoint: endpointData(i),
     networkPolicy: i.networkPolicy ?? '',
+    replicas: i.replicas ?? 0,
+    readyReplicas: i.readyReplicas ?? 0,
+    volumes: (i.volumes ?? []).map((v) => ({ ...v, sizeBytes: Number(v.sizeBytes) })),
     priorityClassName: i.priorityClassName ?? '',
     placement: i.placement ?? [],
   };
+}
+
+/** "/data  claim db-data (fast, 2Gi, Bound, retained)" or "/scratch  emptyDir (1Gi)". */
+function volumeLine(v: VolumeData): string {
+  const size = cell.memory(v.sizeBytes);
+  if (v.type !== 'claim') return `${v.mountPath}  emptyDir (${size})`;
+  const details = [v.storageClass || 'default class', size, v.claimPhase, ...(v.retain ? ['retained'] : [])];
+  return `${v.mountPath}  claim ${v.claimName || '-'} (${details.join(', ')})`;
 }
 
 /** id, kind, phase, reason, node, age, cpu/mem: what `kubectl get` would show. */
@@ -126,6 +152,8 @@ export function describeText(i: InstanceData, now: number): string {
     ['Usage', i.usage ? `${resources(i.usage)} (${i.usage.source}${i.usage.stale ? ', stale' : ''}, ${age(i.usage.sampledAtUnixMs, now)} ago)` : '-'],
   ];
   if (i.cleanupPolicy) rows.push(['Cleanup', i.cleanupPolicy]);
+  if (i.kind === 'Deployment') rows.splice(3, 0, ['Replicas', `${i.readyReplicas}/${i.replicas} ready`]);
+  for (const v of i.volumes) rows.push([`Volume ${v.name}`, volumeLine(v)]);
   if (i.priorityClassName) rows.push(['Priority', i.priorityClassName]);
   // One row per rule, the label on the first only, as kubectl describe lists tolerations.
   rows.push(...i.placement.map((rule, n): [string, string] => [n === 0 ? 'Placement' : '', rule]));
@@ -201,6 +229,14 @@ export async function runInstanceCommand(command: InstanceCommand, io: InstanceI
       }
       case 'request':
         return printAnswer(await call<SendHttpRequestResponse__Output>('SendHttpRequest', command.request), command.include, json, io);
+      case 'scale': {
+        const res = await call<ScaleInstanceResponse__Output>('ScaleInstance', command.request);
+        const data = { instanceId: command.request.instanceId, previousReplicas: res.previousReplicas, replicas: res.replicas };
+        io.out(
+          json ? `${JSON.stringify(data, null, 2)}\n` : `scaled: instance "${data.instanceId}" from ${res.previousReplicas} to ${res.replicas} replicas\n`,
+        );
+        return 0;
+      }
       case 'watch': {
         // No deadline: a watch runs until interrupted; --json prints one object per line.
         const stream = client.WatchInstances({ providerId });

@@ -13,7 +13,7 @@ import type { GetRealTimeUsageResponse__Output } from '../adapters/grpc/contract
 import type { HealthCheckResponse__Output } from '../adapters/grpc/contract.js';
 import { USAGE, UsageError, parseCommandLine, type Command, type CommonFlags } from './args.js';
 import { buildInfo, versionLine } from '../shared/version.js';
-import { age, amounts, capacityAmounts, cell, resourceTable, table } from './format.js';
+import { age, amounts, capacityAmounts, cell, resourceTable, storageSummary, table } from './format.js';
 import type { InstanceCommand } from './instances.js';
 import { deployNetworkLine } from './network-text.js';
 
@@ -30,7 +30,7 @@ export interface Io {
   readonly signal?: AbortSignal | undefined;
 }
 
-const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy', 'request']);
+const INSTANCE_COMMANDS = new Set(['instances', 'describe', 'watch', 'logs', 'undeploy', 'request', 'scale']);
 const isInstanceCommand = (c: Command): c is InstanceCommand => INSTANCE_COMMANDS.has(c.name);
 
 export const EXIT_OK = 0;
@@ -171,9 +171,10 @@ async function disconnectCommand({ call, providerId, emit }: RpcContext): Promis
 async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<number> {
   const res = await call<GetCapacityResponse__Output>('GetCapacity', { providerId });
   const c = capacityAmounts(res.capacity);
+  const storage = storageSummary(res.storage);
   const q = res.quotaGuard;
   if (!q) {
-    emit(resourceTable(c), c);
+    emit(resourceTable(c) + (storage?.text ?? ''), storage ? { ...c, storage: storage.data } : c);
     return EXIT_OK;
   }
   // resource.enforce_with_resourcequota: the namespace quota beside the books.
@@ -188,8 +189,8 @@ async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<
   };
   const state = q.inForce ? 'in force' : 'being put back';
   emit(
-    `${resourceTable(c)}\nResourceQuota ${q.name} (${state}), pods ${quota.usedPods}/${quota.hardPods}:\n${resourceTable({ hard: quota.hard, used: quota.used, others: quota.others })}`,
-    { ...c, quotaGuard: quota },
+    `${resourceTable(c)}${storage?.text ?? ''}\nResourceQuota ${q.name} (${state}), pods ${quota.usedPods}/${quota.hardPods}:\n${resourceTable({ hard: quota.hard, used: quota.used, others: quota.others })}`,
+    { ...c, ...(storage ? { storage: storage.data } : {}), quotaGuard: quota },
   );
   return EXIT_OK;
 }
@@ -197,7 +198,8 @@ async function capacityCommand({ call, providerId, emit }: RpcContext): Promise<
 async function availableCommand({ call, providerId, emit }: RpcContext): Promise<number> {
   const res = await call<GetAvailableResponse__Output>('GetAvailable', { providerId });
   const a = amounts(res.available);
-  emit(resourceTable({ available: a }), a);
+  const storage = storageSummary(res.storage);
+  emit(resourceTable({ available: a }) + (storage?.text ?? ''), storage ? { ...a, storage: storage.data } : a);
   return EXIT_OK;
 }
 
@@ -252,11 +254,16 @@ async function deployCommand({ call, emit, refused }: RpcContext, command: Extra
     created: res.created,
     endpoint: res.endpoint ?? null,
     networkPolicy: res.networkPolicy ?? '',
+    // Only when there is something to say, so a plain deploy prints what it always did.
+    ...(res.workloadKind === 'DEPLOYMENT' ? { replicas: res.replicas } : {}),
+    ...(res.volumeClaims?.length ? { volumeClaims: res.volumeClaims } : {}),
   };
   if (res.error) return refused(res.error, data);
-  const kind = res.workloadKind === 'JOB' ? 'Job' : 'Pod';
+  const kind = res.workloadKind === 'JOB' ? 'Job' : res.workloadKind === 'DEPLOYMENT' ? 'Deployment' : 'Pod';
+  const replicas = res.workloadKind === 'DEPLOYMENT' ? ` (${res.replicas} replicas)` : '';
+  const claims = res.volumeClaims?.length ? `; claims ${res.volumeClaims.join(', ')}` : '';
   emit(
-    `${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}\n${deployNetworkLine(res)}`,
+    `${res.created ? 'created' : 'already running (same spec)'}: instance "${data.instanceId}" as ${kind} ${res.workloadName}${replicas}${claims}\n${deployNetworkLine(res)}`,
     data,
   );
   return EXIT_OK;
@@ -285,13 +292,13 @@ async function pods(command: Extract<Command, { name: 'pods' }>, io: Io, emit: E
         header,
         rows.map((r) => [
           ...(namespace ? [] : [r.namespace]),
-          `${r.kind === 'Job' ? 'job' : 'pod'}/${r.name}`,
+          `${r.kind.toLowerCase()}/${r.name}`,
           r.instanceId,
           r.phase,
           cell.cpu(r.requests.cpu),
           cell.memory(r.requests.memory),
           cell.gpu(r.requests.gpu),
-          r.node ?? (r.kind === 'Job' ? '' : '<none>'),
+          r.node ?? (r.kind === 'Pod' ? '<none>' : ''),
           r.createdAt === undefined ? '' : age(r.createdAt, now),
         ]),
       )

@@ -40,6 +40,7 @@ describe('parseConfig', () => {
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4, enforce_with_resourcequota: false },
       resource_tags: ['cpu', 'memory', 'gpu'],
       session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },
+      storage: { default_class: '', allowed_classes: [] },
       leader_election: {
         lease_name: '',
         lease_duration_seconds: 15,

@@ -191,6 +191,8 @@ export const configSchema = z.strictObject({
       cpu: cpu.optional(),
       memory: memory.optional(),
       gpu: z.number().int().min(0).optional(),
+      /** Bytes (or a quantity such as "100Gi") of emptyDir limits and claims lent; unset: storage is counted, never refused. */
+      storage: memory.optional(),
       /** Keep a ResourceQuota in kubernetes.namespace equal to this capacity (core/quota-guard.ts). */
       enforce_with_resourcequota: z.boolean().default(false),
     })
@@ -247,6 +249,20 @@ export const configSchema = z.strictObject({
       security: workloadSecurity,
     })
     .prefault({}),
+  /** Claim volumes: which StorageClasses they may use. */
+  storage: z
+    .strictObject({
+      /** The class of a claim that names none; '' leaves it to the cluster's default StorageClass. */
+      default_class: objectName.or(z.literal('')).default(''),
+      /** Empty: any class; otherwise a claim of another class is refused with INVALID_ARGUMENT. */
+      allowed_classes: z.array(objectName).default([]),
+    })
+    .prefault({})
+    .superRefine((st, ctx) => {
+      if (st.default_class && st.allowed_classes.length > 0 && !st.allowed_classes.includes(st.default_class)) {
+        ctx.addIssue({ code: 'custom', path: ['default_class'], message: 'must be one of storage.allowed_classes' });
+      }
+    }),
   /** Where GPU deploys run: added to every deploy that asks for a GPU. */
   gpu: gpuPlacement,
   limits: z.strictObject({ max_instances: z.number().int().positive().default(100) }).prefault({}),

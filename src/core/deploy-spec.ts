@@ -17,6 +17,7 @@ import {
   type NetworkDefaults,
   type WorkloadNetwork,
 } from './workload-network.js';
+import { DEFAULT_STORAGE_POLICY, normaliseVolumes, type StoragePolicy, type Volume, type VolumeInput } from './storage.js';
 import { labelKeyProblem, labelValueProblem, quoted } from './label-syntax.js';
 import { normaliseScheduling, schedulingHashPart, withGpuPlacement, type GpuPlacement, type Scheduling, type SchedulingInput } from './scheduling.js';
 
@@ -52,6 +53,9 @@ export interface WorkloadInput extends SchedulingInput {
   readonly annotations?: Readonly<Record<string, string>>;
   readonly expose?: Expose | undefined;
   readonly network?: { readonly isolate?: boolean | undefined; readonly peerLabel?: string | undefined } | undefined;
+  /** Deployment only; undefined means 1. */
+  readonly replicas?: number | undefined;
+  readonly volumes?: readonly VolumeInput[];
 }
 
 /** A deploy request as decoded from the wire, not yet trusted. */
@@ -99,6 +103,9 @@ export interface DeploySpec {
   readonly tolerations: readonly Toleration[];
   /** Service and isolation (core/workload-network.ts). */
   readonly network: WorkloadNetwork;
+  /** Deployment only (undefined for the other kinds). */
+  readonly replicas: number | undefined;
+  readonly volumes: readonly Volume[];
   /** PriorityClass, affinity and topology spread (core/scheduling.ts). */
   readonly scheduling?: Scheduling | undefined;
   /** Identifies the request as sent, so a retry can be told from a conflicting reuse of the id. */
@@ -110,8 +117,23 @@ export interface DeployDefaults {
   readonly jobCleanupPolicy: CleanupPolicy;
   /** network.*; absent: isolated, no opt-out, no provider-wide peer label. */
   readonly network?: NetworkDefaults | undefined;
+  /** storage.*: the default and allowed StorageClasses of claims. */
+  readonly storage?: StoragePolicy | undefined;
   /** gpu.node_selector and gpu.tolerations, added to deploys that ask for a GPU. */
   readonly gpuPlacement?: GpuPlacement | undefined;
+}
+
+/** The most replicas one Deployment instance may ask for. */
+export const MAX_REPLICAS = 1000;
+
+/** Pods running the instance: a Deployment's replicas, else one. */
+export function podCount(spec: Pick<DeploySpec, 'kind' | 'replicas'>): number {
+  return spec.kind === 'Deployment' ? (spec.replicas ?? 1) : 1;
+}
+
+export function replicasProblem(replicas: number, field: string): string | undefined {
+  if (Number.isInteger(replicas) && replicas >= 0 && replicas <= MAX_REPLICAS) return undefined;
+  return `${field} must be between 0 and ${MAX_REPLICAS} (got ${replicas})`;
 }
 
 export const MAX_INSTANCE_ID_LENGTH = 253;
@@ -255,17 +277,36 @@ function checkToleration(t: NonNullable<WorkloadInput['tolerations']>[number], o
   if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') problems.push('workload.tolerations: toleration_seconds needs effect NoExecute');
 }
 
-/** The timeout applies to both kinds; cleanup policy and backoff limit to Jobs only. */
+/** The timeout applies to Pods and Jobs; cleanup policy and backoff limit to Jobs only; replicas to Deployments only. */
 function checkLifecycle(kind: WorkloadKind, w: WorkloadInput, problems: Problems): void {
   if (w.timeoutSeconds !== undefined && !isPositiveInt(w.timeoutSeconds)) {
     problems.push(`workload.timeout_seconds must be a positive number of seconds (got ${w.timeoutSeconds})`);
   }
-  if (kind === 'Pod') {
+  if (kind !== 'Deployment' && w.replicas !== undefined) problems.push('workload.replicas applies to DEPLOYMENT workloads only');
+  if (kind === 'Deployment') {
+    checkDeploymentLifecycle(w, problems);
+  } else if (kind === 'Pod') {
     if (w.cleanupPolicy !== undefined) problems.push('workload.cleanup_policy applies to JOB workloads only');
     if (w.backoffLimit !== undefined) problems.push('workload.backoff_limit applies to JOB workloads only');
   } else if (w.backoffLimit !== undefined && !(Number.isInteger(w.backoffLimit) && w.backoffLimit >= 0)) {
     problems.push(`workload.backoff_limit must be zero or more (got ${w.backoffLimit})`);
   }
+}
+
+function checkDeploymentLifecycle(w: WorkloadInput, problems: Problems): void {
+  // A kept-alive component has no deadline: Kubernetes refuses activeDeadlineSeconds in a Deployment's pods.
+  if (w.timeoutSeconds !== undefined) problems.push('workload.timeout_seconds applies to POD and JOB workloads only');
+  if (w.cleanupPolicy !== undefined) problems.push('workload.cleanup_policy applies to JOB workloads only');
+  if (w.backoffLimit !== undefined) problems.push('workload.backoff_limit applies to JOB workloads only');
+  const problem = w.replicas === undefined ? undefined : replicasProblem(w.replicas, 'workload.replicas');
+  if (problem) problems.push(problem);
+}
+
+/** Replicas (Deployments only, default 1) and the volumes, checked against storage.*. */
+function normaliseKeptAlive(kind: WorkloadKind, w: WorkloadInput, defaults: DeployDefaults, problems: Problems): Pick<DeploySpec, 'replicas' | 'volumes'> {
+  const replicas = kind === 'Deployment' ? (w.replicas ?? 1) : undefined;
+  const volumes = normaliseVolumes(w.volumes ?? [], defaults.storage ?? DEFAULT_STORAGE_POLICY, replicas ?? 1, problems);
+  return { replicas, volumes };
 }
 
 export function validateDeploy(input: DeployInput, defaults: DeployDefaults): DeploySpec {
@@ -288,6 +329,7 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
   const tolerations = normaliseTolerations(w.tolerations ?? [], problems);
   checkLifecycle(kind, w, problems);
   const network = validateNetwork(networkInputOf(w), ports, labels, networkDefaults(defaults), problems, labelKeyProblem);
+  const { replicas, volumes } = normaliseKeptAlive(kind, w, defaults, problems);
   const scheduling = normaliseScheduling(w, labels, problems);
   const placed = withGpuPlacement(resources.gpu, nodeSelector, tolerations, defaults.gpuPlacement, problems);
 
@@ -311,6 +353,8 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
     annotations,
     nodeSelector: placed.nodeSelector,
     tolerations: placed.tolerations,
+    replicas,
+    volumes,
     scheduling,
     network,
     // Hashed before the daemon's defaults are applied, so a retry after a
@@ -333,6 +377,9 @@ export function validateDeploy(input: DeployInput, defaults: DeployDefaults): De
       nodeSelector,
       tolerations,
       ...networkHashPart(w),
+      // Absent unless asked for, so the hashes of earlier deploys stay what they were.
+      replicas: w.replicas,
+      volumes: w.volumes && w.volumes.length > 0 ? w.volumes : undefined,
       ...schedulingHashPart(scheduling),
     }),
   };

@@ -14,6 +14,7 @@ import type { LogOptions, LogSource, Logger, Propagation, UsageSnapshot, UsageSo
 import type { Resources } from './resources.js';
 import type { Session } from './session.js';
 import { endpointOf, type InstanceEndpoint, type NetworkDirectory } from './workload-network.js';
+import type { ScaleInput, ScaleResult } from './provider.js';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -73,6 +74,8 @@ export interface InstanceServiceDeps {
   readonly logs: LogSource;
   /** Resolves when a Deploy of this instance that is in flight has finished (either way). */
   readonly settled: (instanceId: string) => Promise<void>;
+  /** Scales a Deployment instance under admission (the provider's books). */
+  readonly scale: (input: ScaleInput) => Promise<ScaleResult>;
   readonly log: Logger;
   /** The instances' Services and NetworkPolicies; absent: none are reported. */
   readonly network?: NetworkDirectory | undefined;
@@ -182,6 +185,15 @@ export class InstanceService {
       signal,
     );
     for await (const lines of batches) yield { podName, lines };
+  }
+
+  /** Sets a DEPLOYMENT instance's replicas (see Provider.scale) and answers with the instance as it is then. */
+  async scale(input: ScaleInput): Promise<ScaleResult & { instance: InstanceView | undefined }> {
+    // A Deploy still creating this instance must land first, so the scale sees its Deployment.
+    if (input.instanceId) await this.deps.settled(input.instanceId);
+    const result = await this.deps.scale(input);
+    const after = this.deps.tracker.get(input.instanceId);
+    return { ...result, instance: after && this.withUsage(after, this.deps.usage.current()) };
   }
 
   /**

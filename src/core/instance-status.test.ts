@@ -190,3 +190,81 @@ describe('describeInstance: jobs', () => {
     });
   });
 });
+
+describe('describeInstance: deployments', () => {
+  const deployment = { name: 'web', instanceId: 'i', replicas: 3, readyReplicas: 1, podRequests: R(500, 1024), uid: 'dep-uid', createdAt: T0 };
+  const replica = (name: string, over: Partial<ObservedPod> = {}): ObservedPod => pod({ name, ownerKind: 'ReplicaSet', ...over });
+  const unschedulable = { since: T0, message: '0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.' };
+
+  it('holds every replica and counts the ready ones', () => {
+    const { status } = describeInstance(
+      'i',
+      undefined,
+      [replica('web-1', { phase: 'Running', ready: true, node: 'n1' }), replica('web-2')],
+      T0,
+      policy,
+      deployment,
+    );
+    expect(status).toMatchObject({
+      kind: 'Deployment',
+      workloadName: 'web',
+      workloadUid: 'dep-uid',
+      phase: 'Running',
+      podName: 'web-1',
+      replicas: 3,
+      readyReplicas: 1,
+      ready: false,
+      holds: R(1500, 3072),
+      requests: R(500, 1024),
+    });
+  });
+
+  it('is not stuck while one replica runs, whatever the others wait for', () => {
+    const described = describeInstance(
+      'i',
+      undefined,
+      [replica('web-1', { phase: 'Running' }), replica('web-2', { unschedulable, createdAt: T0 + 1 })],
+      T0 + 10 * policy.stuckAfterMs,
+      policy,
+      deployment,
+    );
+    expect(described.status).toMatchObject({ phase: 'Running', stuck: false });
+    expect(described.stuckAt).toBeUndefined();
+  });
+
+  it('is stuck, holding nothing, when no replica runs and the latest waits too long on an unbound claim', () => {
+    const pods = [replica('web-1', { unschedulable })];
+    expect(describeInstance('i', undefined, pods, T0 + 1000, policy, deployment)).toMatchObject({
+      status: { phase: 'Pending', reason: 'Unschedulable', stuck: false },
+      stuckAt: T0 + policy.stuckAfterMs,
+    });
+    expect(describeInstance('i', undefined, pods, T0 + policy.stuckAfterMs, policy, deployment).status).toMatchObject({
+      phase: 'Failed',
+      stuck: true,
+      holds: R(0, 0),
+    });
+  });
+
+  it('shows its volumes with the state of their claims', () => {
+    const volumes = [
+      { type: 'emptyDir' as const, name: 's', mountPath: '/s', readOnly: false, sizeBytes: 5 },
+      {
+        type: 'claim' as const,
+        name: 'd',
+        mountPath: '/d',
+        readOnly: false,
+        sizeBytes: 7,
+        storageClass: 'fast',
+        accessMode: 'ReadWriteOnce' as const,
+        retain: true,
+      },
+    ];
+    const claim = { name: 'web-d', instanceId: 'i', volume: 'd', sizeBytes: 7, storageClass: 'fast', phase: 'Bound', retain: true, terminating: false };
+    const withClaim = describeInstance('i', undefined, [], T0, policy, { ...deployment, volumes }, [claim]).status.volumes;
+    expect(withClaim).toEqual([
+      { name: 's', mountPath: '/s', type: 'emptyDir', sizeBytes: 5, claimName: '', storageClass: '', claimPhase: '', retain: false },
+      { name: 'd', mountPath: '/d', type: 'claim', sizeBytes: 7, claimName: 'web-d', storageClass: 'fast', claimPhase: 'Bound', retain: true },
+    ]);
+    expect(describeInstance('i', undefined, [], T0, policy, { ...deployment, volumes }).status.volumes[1]).toMatchObject({ claimPhase: 'Missing' });
+  });
+});

@@ -4,8 +4,9 @@
  * and whether it is stuck. Same input, same answer, on every replica.
  */
 import type { CleanupPolicy } from './cleanup.js';
-import type { ObservedJob, ObservedPod, Placement, WorkloadKind } from './instances.js';
+import { scale, type ObservedClaim, type ObservedDeployment, type ObservedJob, type ObservedPod, type Placement, type WorkloadKind } from './instances.js';
 import { ZERO, add, type Resources } from './resources.js';
+import type { Volume } from './storage.js';
 
 export type InstancePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Terminating' | 'Unknown';
 export const INSTANCE_PHASES: readonly InstancePhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Terminating', 'Unknown'];
@@ -60,8 +61,45 @@ export interface InstanceStatus {
   readonly holds: Resources;
   readonly cleanupPolicy: CleanupPolicy | undefined;
   readonly specHash: string | undefined;
+  /** Deployment only (0 otherwise): replicas asked for and Ready. */
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  readonly volumes: readonly InstanceVolume[];
   /** Priority class and scheduling rules, as on the workload's pod (template). */
   readonly placement: Placement | undefined;
+}
+
+export interface InstanceVolume {
+  readonly name: string;
+  readonly mountPath: string;
+  readonly type: Volume['type'];
+  readonly sizeBytes: number;
+  /** Claim volumes only ('' / false otherwise). */
+  readonly claimName: string;
+  readonly storageClass: string;
+  /** Pending, Bound, Lost, or Missing when the claim is not (or no longer) there. */
+  readonly claimPhase: string;
+  readonly retain: boolean;
+}
+
+/** The instance's volumes as written on its workload, with the state of their claims. */
+export function volumesOf(volumes: readonly Volume[] | undefined, claims: readonly ObservedClaim[]): InstanceVolume[] {
+  return (volumes ?? []).map((v) => {
+    if (v.type === 'emptyDir') {
+      return { name: v.name, mountPath: v.mountPath, type: v.type, sizeBytes: v.sizeBytes, claimName: '', storageClass: '', claimPhase: '', retain: false };
+    }
+    const claim = claims.find((c) => c.volume === v.name);
+    return {
+      name: v.name,
+      mountPath: v.mountPath,
+      type: v.type,
+      sizeBytes: v.sizeBytes,
+      claimName: claim?.name ?? '',
+      storageClass: claim?.storageClass ?? v.storageClass,
+      claimPhase: claim ? (claim.terminating ? 'Terminating' : claim.phase || 'Pending') : 'Missing',
+      retain: v.retain,
+    };
+  });
 }
 
 export interface Described {
@@ -130,7 +168,16 @@ function podPhase(pod: ObservedPod): InstancePhase {
  * `job` undefined with pods owned by a Job means the Job is gone (deleted
  * in the background) while its pods shut down.
  */
-export function describeInstance(id: string, job: ObservedJob | undefined, pods: readonly ObservedPod[], now: number, policy: StuckPolicy): Described {
+export function describeInstance(
+  id: string,
+  job: ObservedJob | undefined,
+  pods: readonly ObservedPod[],
+  now: number,
+  policy: StuckPolicy,
+  deployment?: ObservedDeployment,
+  claims: readonly ObservedClaim[] = [],
+): Described {
+  if (deployment) return describeDeployment(id, deployment, pods, claims, now, policy);
   const own = ownPods(job, pods);
   const pod = latest(own);
   const live = own.filter(isLivePod);
@@ -152,15 +199,88 @@ export function describeInstance(id: string, job: ObservedJob | undefined, pods:
       exitCode: terminated?.exitCode,
       restartCount: job ? (job.failedPods ?? 0) : (pod?.container?.restartCount ?? 0),
       requests: job?.podRequests ?? pod?.requests ?? ZERO,
+      replicas: 0,
+      readyReplicas: 0,
+      volumes: volumesOf(job?.volumes ?? pod?.volumes, claims),
     },
     stuckAt: verdict && !life.stuck && life.phase === 'Pending' ? verdict.at : undefined,
   };
 }
 
+/**
+ * A Deployment: its replicas hold their room whether created yet or not.
+ * The pod described is a live one that runs if there is one (else the
+ * newest); the instance is stuck only when none of its pods runs and that
+ * pod has waited too long, so one unschedulable extra replica never fails a
+ * serving instance.
+ */
+function describeDeployment(
+  id: string,
+  d: ObservedDeployment,
+  pods: readonly ObservedPod[],
+  claims: readonly ObservedClaim[],
+  now: number,
+  policy: StuckPolicy,
+): Described {
+  const own = pods.filter((p) => p.ownerKind === 'ReplicaSet');
+  const live = own.filter(isLivePod);
+  const running = live.filter((p) => p.phase === 'Running' && !p.terminating);
+  const pod = latest(running) ?? latest(live) ?? latest(own);
+  const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+  const wanted = scale(d.podRequests, d.replicas);
+  const holds = { cpu: Math.max(wanted.cpu, liveHolds.cpu), memory: Math.max(wanted.memory, liveHolds.memory), gpu: Math.max(wanted.gpu, liveHolds.gpu) };
+  const verdict = pod && running.length === 0 && !d.terminating ? stuckVerdict(pod, policy) : undefined;
+  const life = deploymentLifecycle(d, pod, running.length > 0, verdict && verdict.at <= now ? verdict : undefined, holds, liveHolds, policy);
+  return {
+    status: {
+      id,
+      kind: 'Deployment',
+      workloadName: d.name,
+      workloadUid: d.uid,
+      providerId: d.providerId ?? '',
+      image: d.image ?? '',
+      createdAt: d.createdAt,
+      cleanupPolicy: undefined,
+      specHash: d.specHash,
+      placement: d.placement ?? pod?.placement,
+      podName: pod?.name,
+      podUid: pod?.uid,
+      ...life,
+      ready: life.phase === 'Running' && d.readyReplicas >= d.replicas,
+      node: pod?.node ?? '',
+      podIp: pod?.podIp ?? '',
+      startedAt: pod?.container?.running?.startedAt ?? pod?.startedAt,
+      exitCode: undefined,
+      restartCount: own.reduce((n, p) => n + (p.container?.restartCount ?? 0), 0),
+      requests: d.podRequests,
+      replicas: d.replicas,
+      readyReplicas: d.readyReplicas,
+      volumes: volumesOf(d.volumes, claims),
+    },
+    stuckAt: verdict && !life.stuck && life.phase === 'Pending' ? verdict.at : undefined,
+  };
+}
+
+function deploymentLifecycle(
+  d: ObservedDeployment,
+  pod: ObservedPod | undefined,
+  running: boolean,
+  stuck: StuckVerdict | undefined,
+  holds: Resources,
+  liveHolds: Resources,
+  policy: StuckPolicy,
+): Lifecycle {
+  if (d.terminating) return lifecycle('Terminating', liveHolds);
+  if (stuck) return stuckLifecycle(stuck, policy);
+  if (running) return lifecycle('Running', holds, pod?.container?.waiting ? podReason(pod) : {});
+  if (d.replicas === 0) return lifecycle('Pending', holds, { reason: 'ScaledToZero', message: 'the instance has 0 replicas' });
+  return lifecycle('Pending', holds, pod ? podReason(pod) : {});
+}
+
 /** The pods that tell the instance's story: its Job's, else its own, else (a Job we do not see) all of them. */
 function ownPods(job: ObservedJob | undefined, pods: readonly ObservedPod[]): readonly ObservedPod[] {
   if (job) return pods.filter((p) => p.jobName === job.name);
-  const standalone = pods.filter((p) => p.jobName === undefined);
+  const standalone = pods.filter((p) => p.jobName === undefined && p.ownerKind === undefined);
   return standalone.length > 0 ? standalone : pods;
 }
 
@@ -184,11 +304,12 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
     };
   }
   const ofJob = pod?.jobName !== undefined;
+  const ofDeployment = pod?.ownerKind === 'ReplicaSet';
   return {
-    kind: ofJob ? 'Job' : 'Pod',
+    kind: ofDeployment ? 'Deployment' : ofJob ? 'Job' : 'Pod',
     workloadName: pod?.jobName ?? pod?.name ?? '',
     // The pod of a Job we no longer see is not the workload: a delete goes to the Job by name.
-    workloadUid: ofJob ? undefined : pod?.uid,
+    workloadUid: ofJob || ofDeployment ? undefined : pod?.uid,
     providerId: pod?.providerId ?? '',
     image: pod?.image ?? '',
     createdAt: pod?.createdAt,

@@ -11,7 +11,7 @@
  * `keepRemovedMs`, the oldest first beyond `maxRemoved`, or as soon as the
  * id is deployed again.
  */
-import type { ObservedJob, ObservedPod } from './instances.js';
+import type { ObservedClaim, ObservedDeployment, ObservedJob, ObservedPod } from './instances.js';
 import { describeInstance, type InstanceStatus, type StuckPolicy } from './instance-status.js';
 
 export interface TrackerPolicy extends StuckPolicy {
@@ -29,7 +29,13 @@ export interface InstanceEvent {
 interface Group {
   readonly pods: Map<string, ObservedPod>;
   readonly jobs: Map<string, ObservedJob>;
+  readonly deployments: Map<string, ObservedDeployment>;
+  /** Claims alone (a retained claim of an undeployed instance) do not make an instance. */
+  readonly claims: Map<string, ObservedClaim>;
 }
+
+type Kind = WorkloadChange['kind'];
+const hasWorkload = (g: Group): boolean => g.pods.size > 0 || g.jobs.size > 0 || g.deployments.size > 0;
 
 export class InstanceTracker {
   private readonly groups = new Map<string, Group>();
@@ -127,7 +133,9 @@ export class InstanceTracker {
       const id = change.object.instanceId;
       const group = this.groupOf(id);
       if (change.kind === 'Pod') group.pods.set(change.object.name, change.object);
-      else group.jobs.set(change.object.name, change.object);
+      else if (change.kind === 'Job') group.jobs.set(change.object.name, change.object);
+      else if (change.kind === 'Deployment') group.deployments.set(change.object.name, change.object);
+      else group.claims.set(change.object.name, change.object);
       this.owner.set(key, id);
       touched.add(id);
     }
@@ -138,22 +146,23 @@ export class InstanceTracker {
   private groupOf(id: string): Group {
     let g = this.groups.get(id);
     if (!g) {
-      g = { pods: new Map(), jobs: new Map() };
+      g = { pods: new Map(), jobs: new Map(), deployments: new Map(), claims: new Map() };
       this.groups.set(id, g);
     }
     return g;
   }
 
-  private detach(kind: 'Pod' | 'Job', name: string, id: string): void {
+  private detach(kind: Exclude<Kind, 'reset'>, name: string, id: string): void {
     const g = this.groups.get(id);
     if (!g) return;
-    (kind === 'Pod' ? g.pods : g.jobs).delete(name);
-    if (g.pods.size === 0 && g.jobs.size === 0) this.groups.delete(id);
+    ({ Pod: g.pods, Job: g.jobs, Deployment: g.deployments, Claim: g.claims })[kind].delete(name);
+    if (!hasWorkload(g) && g.claims.size === 0) this.groups.delete(id);
   }
 
   /** Recomputes one instance and reports it if anything a client can see changed. */
   private refresh(id: string, silent = false): void {
-    const group = this.groups.get(id);
+    const found = this.groups.get(id);
+    const group = found && hasWorkload(found) ? found : undefined;
     const previous = this.statuses.get(id);
     if (!group) {
       this.stuckAt.delete(id);
@@ -168,7 +177,8 @@ export class InstanceTracker {
     }
     // One Job per instance; should a second one appear (made by hand), the instance is the first by name.
     const job = [...group.jobs.values()].sort((a, b) => (a.name < b.name ? -1 : 1))[0];
-    const { status, stuckAt } = describeInstance(id, job, [...group.pods.values()], this.clock.now(), this.policy);
+    const deployment = [...group.deployments.values()].sort((a, b) => (a.name < b.name ? -1 : 1))[0];
+    const { status, stuckAt } = describeInstance(id, job, [...group.pods.values()], this.clock.now(), this.policy, deployment, [...group.claims.values()]);
     this.removed.delete(id); // deployed again: the new workload is what counts
     if (stuckAt === undefined) this.stuckAt.delete(id);
     else this.stuckAt.set(id, stuckAt);
@@ -206,7 +216,7 @@ export class InstanceTracker {
    * relist carries no per-object events, so this is the one place that compares).
    */
   private rebuild(announce: boolean): void {
-    const { pods, jobs } = this.view.snapshot();
+    const { pods, jobs, deployments = [], claims = [] } = this.view.snapshot();
     const ids = new Set(this.statuses.keys());
     this.groups.clear();
     this.owner.clear();
@@ -217,6 +227,14 @@ export class InstanceTracker {
     for (const j of jobs) {
       this.groupOf(j.instanceId).jobs.set(j.name, j);
       this.owner.set(`Job/${j.name}`, j.instanceId);
+    }
+    for (const d of deployments) {
+      this.groupOf(d.instanceId).deployments.set(d.name, d);
+      this.owner.set(`Deployment/${d.name}`, d.instanceId);
+    }
+    for (const c of claims) {
+      this.groupOf(c.instanceId).claims.set(c.name, c);
+      this.owner.set(`Claim/${c.name}`, c.instanceId);
     }
     for (const id of this.groups.keys()) ids.add(id);
     for (const id of ids) this.refresh(id, !announce);
@@ -270,10 +288,13 @@ const KEYS: ReadonlyArray<keyof InstanceStatus> = [
   'restartCount',
   'cleanupPolicy',
   'specHash',
+  'replicas',
+  'readyReplicas',
 ];
 
 function sameStatus(a: InstanceStatus, b: InstanceStatus): boolean {
   if (!KEYS.every((k) => a[k] === b[k])) return false;
+  if (a.volumes.length !== b.volumes.length || JSON.stringify(a.volumes) !== JSON.stringify(b.volumes)) return false;
   return (
     a.requests.cpu === b.requests.cpu &&
     a.requests.memory === b.requests.memory &&

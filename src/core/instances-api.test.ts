@@ -73,7 +73,15 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     for (const l of this.listeners) l({ type: 'reset', kind: 'Pod' });
   }
 
-  async create(): Promise<{ name: string }> {
+  async create(): Promise<{ name: string; claims: readonly string[] }> {
+    throw new Error('not used');
+  }
+
+  claimNames(): readonly string[] {
+    return [];
+  }
+
+  async scale(): Promise<void> {
     throw new Error('not used');
   }
 
@@ -434,6 +442,9 @@ describe('InstanceService', () => {
       usage,
       logs,
       settled: async () => undefined,
+      scale: async () => {
+        throw new Error('not used');
+      },
       log,
     });
     return { ...s, session, svc, log };

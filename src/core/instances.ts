@@ -1,12 +1,15 @@
 /**
  * Instance lifecycle, derived purely from what the cluster shows. An instance
- * is one DeployRequest's instance_id; it runs as one Pod or as one Job (whose
- * pods come and go as the Job controller retries).
+ * is one DeployRequest's instance_id; it runs as one Pod, as one Job (whose
+ * pods come and go as the Job controller retries), or as one Deployment
+ * (whose replicas the ReplicaSet controller keeps alive).
  */
 import type { CleanupPolicy } from './cleanup.js';
 import { ZERO, add, type Resources } from './resources.js';
+import type { Volume } from './storage.js';
 
-export type WorkloadKind = 'Pod' | 'Job';
+export type WorkloadKind = 'Pod' | 'Job' | 'Deployment';
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Pod', 'Job', 'Deployment'];
 
 /** The one container every instance's pod runs: its status and logs are the instance's. */
 export const MAIN_CONTAINER = 'main';
@@ -41,6 +44,12 @@ export interface ObservedPod {
   readonly requests: Resources;
   /** Set when the pod belongs to a Job; the Job is then the instance's workload. */
   readonly jobName?: string;
+  /** 'ReplicaSet' for a Deployment's pod (the Deployment is then the instance's workload). */
+  readonly ownerKind?: 'ReplicaSet';
+  /** Node disk the pod may fill: its emptyDir size limits. */
+  readonly ephemeralStorage?: number;
+  /** The instance's volumes as the daemon wrote them on the workload. */
+  readonly volumes?: readonly Volume[];
   readonly terminating: boolean;
   readonly specHash?: string;
   readonly uid?: string;
@@ -92,13 +101,51 @@ export interface ObservedJob {
   readonly message?: string;
   /** Pods that failed so far (status.failed): the retries used. */
   readonly failedPods?: number;
+  readonly podEphemeralStorage?: number;
+  readonly volumes?: readonly Volume[];
   /** Of its pod template. */
   readonly placement?: Placement;
+}
+
+export interface ObservedDeployment {
+  readonly name: string;
+  readonly instanceId: string;
+  /** spec.replicas: what the ReplicaSet controller keeps running. */
+  readonly replicas: number;
+  readonly readyReplicas: number;
+  /** Requests of one pod of its template. */
+  readonly podRequests: Resources;
+  readonly podEphemeralStorage?: number;
+  readonly specHash?: string;
+  readonly uid?: string;
+  readonly providerId?: string;
+  readonly image?: string;
+  readonly terminating?: boolean;
+  readonly createdAt?: number;
+  readonly volumes?: readonly Volume[];
+  /** Of its pod template. */
+  readonly placement?: Placement;
+}
+
+/** A PersistentVolumeClaim the daemon made for an instance's volume. */
+export interface ObservedClaim {
+  readonly name: string;
+  readonly instanceId: string;
+  /** The instance's volume it backs. */
+  readonly volume: string;
+  readonly sizeBytes: number;
+  readonly storageClass: string;
+  /** Pending, Bound or Lost. */
+  readonly phase: string;
+  readonly retain: boolean;
+  readonly terminating: boolean;
 }
 
 export interface ObservedWorkloads {
   readonly pods: readonly ObservedPod[];
   readonly jobs: readonly ObservedJob[];
+  readonly deployments?: readonly ObservedDeployment[];
+  readonly claims?: readonly ObservedClaim[];
 }
 
 /**
@@ -127,42 +174,56 @@ export function isLive(instance: Instance): boolean {
 }
 
 /**
- * Folds pods and jobs into instances. A pod holds its requests until it has
- * Succeeded, Failed or is gone; an unfinished Job holds one pod's requests
- * even while it has no live pod, because the Job controller is about to
- * (re)create one and admission must not hand that room to someone else.
+ * Folds pods, jobs and deployments into instances. A pod holds its requests
+ * until it has Succeeded, Failed or is gone; an unfinished Job holds one pod's
+ * requests even while it has no live pod, because the Job controller is about
+ * to (re)create one and admission must not hand that room to someone else;
+ * a Deployment likewise holds all its replicas.
  * The full recompute: the books apply changes one instance at a time with
  * deriveInstance, and must always equal this.
  */
 export function deriveInstances(observed: ObservedWorkloads): Map<string, Instance> {
   const podsByInstance = groupByInstance(observed.pods);
-  const jobsByInstance = new Map<string, ObservedJob[]>();
-  for (const job of observed.jobs) {
-    const list = jobsByInstance.get(job.instanceId);
-    if (list) list.push(job);
-    else jobsByInstance.set(job.instanceId, [job]);
-  }
+  const jobsByInstance = groupJobs(observed.jobs);
+  const deploymentsByInstance = groupJobs(observed.deployments ?? []);
   const out = new Map<string, Instance>();
+  for (const [instanceId, deployments] of deploymentsByInstance) {
+    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobsByInstance.get(instanceId) ?? [], deployments);
+    if (instance) out.set(instanceId, instance);
+  }
   for (const [instanceId, jobs] of jobsByInstance) {
-    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobs);
+    if (out.has(instanceId)) continue;
+    const instance = deriveInstance(instanceId, podsByInstance.get(instanceId) ?? [], jobs, []);
     if (instance) out.set(instanceId, instance);
   }
   for (const [instanceId, pods] of podsByInstance) {
     if (out.has(instanceId)) continue;
-    const instance = deriveInstance(instanceId, pods, []);
+    const instance = deriveInstance(instanceId, pods, [], []);
     if (instance) out.set(instanceId, instance);
   }
   return out;
 }
 
 /**
- * One instance from the pods and jobs that carry its id (in any order), or
- * undefined when there are none. Should a second Job appear for one id (made
- * by hand), the instance is the first by name, as the instance API shows it.
+ * One instance from the pods, jobs and deployments that carry its id (in any
+ * order), or undefined when there are none. A Deployment wins over a Job of
+ * the same id, and should a second one of a kind appear (made by hand), the
+ * instance is the first by name, as the instance API shows it.
  */
-export function deriveInstance(instanceId: string, pods: readonly ObservedPod[], jobs: Iterable<ObservedJob>): Instance | undefined {
-  let job: ObservedJob | undefined;
-  for (const j of jobs) if (!job || j.name < job.name) job = j;
+export function deriveInstance(
+  instanceId: string,
+  pods: readonly ObservedPod[],
+  jobs: Iterable<ObservedJob>,
+  deployments: Iterable<ObservedDeployment>,
+): Instance | undefined {
+  const deployment = firstByName(deployments);
+  if (deployment) {
+    return deploymentInstance(
+      deployment,
+      pods.filter((p) => p.ownerKind === 'ReplicaSet'),
+    );
+  }
+  const job = firstByName(jobs);
   if (job) {
     const name = job.name;
     return jobInstance(
@@ -172,6 +233,23 @@ export function deriveInstance(instanceId: string, pods: readonly ObservedPod[],
   }
   const [first, ...rest] = pods;
   return first ? podInstance(instanceId, [first, ...rest]) : undefined;
+}
+
+function firstByName<T extends { readonly name: string }>(items: Iterable<T>): T | undefined {
+  let first: T | undefined;
+  for (const i of items) if (!first || i.name < first.name) first = i;
+  return first;
+}
+
+/** Jobs or Deployments by the instance they carry. */
+function groupJobs<T extends { readonly instanceId: string }>(items: readonly T[]): Map<string, T[]> {
+  const byInstance = new Map<string, T[]>();
+  for (const item of items) {
+    const list = byInstance.get(item.instanceId);
+    if (list) list.push(item);
+    else byInstance.set(item.instanceId, [item]);
+  }
+  return byInstance;
 }
 
 type NonEmpty<T> = [T, ...T[]];
@@ -206,9 +284,35 @@ function jobInstance(job: ObservedJob, pods: readonly ObservedPod[]): Instance {
   return { id: job.instanceId, kind: 'Job', name: job.name, phase, holds, specHash: job.specHash };
 }
 
+/**
+ * A Deployment holds every replica it asks for, created or not, because the
+ * ReplicaSet controller is about to (re)create the missing ones; during a
+ * rollout or while pods shut down it holds what its live pods request, if
+ * that is more.
+ */
+function deploymentInstance(d: ObservedDeployment, pods: readonly ObservedPod[]): Instance {
+  const live = pods.filter((p) => !FINISHED.has(p.phase));
+  const liveHolds = live.reduce((acc, p) => add(acc, p.requests), ZERO);
+  const wanted = scale(d.podRequests, d.replicas);
+  let phase: InstancePhase;
+  let holds: Resources;
+  if (d.terminating) {
+    phase = 'Terminating';
+    holds = liveHolds;
+  } else {
+    phase = live.some((p) => p.phase === 'Running' && !p.terminating) ? 'Running' : 'Pending';
+    holds = { cpu: Math.max(wanted.cpu, liveHolds.cpu), memory: Math.max(wanted.memory, liveHolds.memory), gpu: Math.max(wanted.gpu, liveHolds.gpu) };
+  }
+  return { id: d.instanceId, kind: 'Deployment', name: d.name, phase, holds, specHash: d.specHash };
+}
+
+export function scale(r: Resources, n: number): Resources {
+  return { cpu: r.cpu * n, memory: r.memory * n, gpu: r.gpu * n };
+}
+
 /** Standalone pods, or the pods of a Job we do not (yet) see: count them, they hold room on nodes. */
 function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>): Instance {
-  const standalone = pods.filter((p) => p.jobName === undefined);
+  const standalone = pods.filter((p) => p.jobName === undefined && p.ownerKind === undefined);
   const all: readonly ObservedPod[] = standalone.length > 0 ? standalone : pods;
   // The first by name, so the answer does not depend on the order the pods were seen in.
   let first = all[0] ?? pods[0];
@@ -216,7 +320,7 @@ function podInstance(instanceId: string, pods: Readonly<NonEmpty<ObservedPod>>):
   const live = all.filter((p) => !FINISHED.has(p.phase));
   return {
     id: instanceId,
-    kind: first.jobName === undefined ? 'Pod' : 'Job',
+    kind: first.ownerKind === 'ReplicaSet' ? 'Deployment' : first.jobName === undefined ? 'Pod' : 'Job',
     name: first.jobName ?? first.name,
     phase: podsPhase(all, live),
     holds: live.reduce((acc, p) => add(acc, p.requests), ZERO),

@@ -4,7 +4,7 @@
  */
 import type { Resources } from './resources.js';
 import type { DeploySpec } from './deploy-spec.js';
-import type { ObservedJob, ObservedPod, ObservedWorkloads, WorkloadKind } from './instances.js';
+import type { ObservedClaim, ObservedDeployment, ObservedJob, ObservedPod, ObservedWorkloads, WorkloadKind } from './instances.js';
 import type { InstanceNetworkState } from './workload-network.js';
 
 export interface Clock {
@@ -41,17 +41,21 @@ export type DeleteOutcome = 'deleted' | 'gone';
 /** Creates and deletes workloads in the cluster. Implementations map API failures to DomainErrors. */
 export interface WorkloadRuntime {
   /**
-   * Creates the Pod or Job for the spec (answering the new object's uid when
-   * known), then the Service and NetworkPolicy
-   * its network asks for (owned by the workload, so they go with it), and
-   * reports those as `network`; throws AlreadyExists when the workload's
-   * name is taken. If a network object cannot be made, the workload is
-   * deleted again and the error thrown: no half-made instance stays.
-   * When `signal` aborts, the workload's create is cut and not retried; once
-   * the workload exists its network objects are made regardless (they hold
-   * nothing against the books).
+   * Creates the Pod, Job or Deployment for the spec (answering the new
+   * object's uid when known), then the claims of its claim volumes (owned by
+   * the workload unless retained) and the Service and NetworkPolicy its
+   * network asks for (owned by the workload, so they go with it), reporting
+   * those as `claims` and `network`; throws AlreadyExists when the
+   * workload's name is taken. If a claim or network object cannot be made,
+   * the workload is deleted again and the error thrown: no half-made
+   * instance stays. When `signal` aborts, the workload's create is cut and
+   * not retried; once the workload exists its network objects are made
+   * regardless (they hold nothing against the books).
    */
-  create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; uid?: string | undefined; network?: InstanceNetworkState | undefined }>;
+  create(
+    spec: DeploySpec,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; uid?: string | undefined; claims: readonly string[]; network?: InstanceNetworkState | undefined }>;
   /**
    * Makes what is missing of the network objects of a workload that exists
    * (a daemon stopped between the workload and its Service); what is there
@@ -59,14 +63,19 @@ export interface WorkloadRuntime {
    * has nothing to repair.
    */
   ensureNetwork?(spec: DeploySpec, ref: Required<WorkloadRef>): Promise<InstanceNetworkState | undefined>;
+  /** The names of the claims `create` makes for the spec, in the order of its volumes (pure). */
+  claimNames(spec: DeploySpec): readonly string[];
+  /** Sets a Deployment's replicas; NotFound when it is gone. */
+  scale(ref: WorkloadRef, replicas: number, signal?: AbortSignal): Promise<void>;
   /** Reads the workload of an instance straight from the cluster (bypassing any cache); specHash is undefined when the object there is not this instance's. */
   lookup(
     instanceId: string,
     signal?: AbortSignal,
   ): Promise<{ name: string; kind: WorkloadKind; uid: string | undefined; specHash: string | undefined } | undefined>;
   /**
-   * Deletes a workload; a Job always with an explicit propagation policy, so
-   * its pods never outlive it (the API's default for Jobs orphans them).
+   * Deletes a workload; a Job or Deployment always with an explicit
+   * propagation policy, so its pods never outlive it (the API's default for
+   * Jobs orphans them). The instance's claims that are not retained go too.
    * Contract: delete may be called more than once, concurrently too;
    * deleting what is gone succeeds with 'gone'; with a uid, an object of the
    * same name but another uid is left alone and counts as gone.
@@ -78,8 +87,10 @@ export interface WorkloadRuntime {
 export type WorkloadChange =
   | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Pod'; readonly object: ObservedPod }
   | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Job'; readonly object: ObservedJob }
+  | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Deployment'; readonly object: ObservedDeployment }
+  | { readonly type: 'added' | 'modified' | 'deleted'; readonly kind: 'Claim'; readonly object: ObservedClaim }
   /** The whole collection was (re)listed: read snapshot() afresh. */
-  | { readonly type: 'reset'; readonly kind: WorkloadKind };
+  | { readonly type: 'reset'; readonly kind: WorkloadKind | 'Claim' };
 
 /** The managed workloads as last observed in the cluster (an informer cache). */
 export interface WorkloadView {
@@ -115,6 +126,8 @@ export interface LogSource {
 
 export interface CapacitySource {
   total(): Resources;
+  /** resource.storage in bytes; undefined when storage is not limited. */
+  storage?(): number | undefined;
 }
 
 export type UsageSourceKind = 'metrics' | 'requests';

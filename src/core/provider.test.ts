@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { alreadyExists, unavailable, DomainError } from './errors.js';
-import type { ObservedPod, ObservedWorkloads } from './instances.js';
+import type { ObservedDeployment, ObservedPod, ObservedWorkloads } from './instances.js';
 import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
 import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
@@ -45,7 +45,30 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
   /** Set: creates wait until their signal aborts, as a call to an unreachable API server would. */
   hang = false;
 
-  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string }> {
+  scales: number[] = [];
+
+  claimNames(spec: DeploySpec): readonly string[] {
+    return spec.volumes.filter((v) => v.type === 'claim').map((v) => `${spec.instanceId}-${v.name}`);
+  }
+
+  async scale(ref: { name: string }, replicas: number): Promise<void> {
+    await tick();
+    this.scales.push(replicas);
+    const d = this.current.deployments?.find((x) => x.name === ref.name);
+    if (!d) throw new Error('gone');
+    // The watch shows the new count a little later.
+    setTimeout(() => this.putDeployment({ ...d, replicas }), 5);
+  }
+
+  putDeployment(d: ObservedDeployment): void {
+    const before = this.value.deployments ?? [];
+    const others = before.filter((x) => x.name !== d.name);
+    this.value = { ...this.value, deployments: [...others, d] };
+    const type = others.length < before.length ? 'modified' : 'added';
+    for (const l of this.listeners) l({ type, kind: 'Deployment', object: d });
+  }
+
+  async create(spec: DeploySpec, signal?: AbortSignal): Promise<{ name: string; claims: readonly string[] }> {
     this.createCalls++;
     await tick();
     if (this.hang) {
@@ -60,6 +83,19 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     if (this.stored.has(spec.instanceId)) throw alreadyExists('exists');
     this.stored.set(spec.instanceId, spec.specHash);
     this.creates++;
+    if (spec.kind === 'Deployment') {
+      const d: ObservedDeployment = {
+        name: spec.instanceId,
+        instanceId: spec.instanceId,
+        replicas: spec.replicas ?? 1,
+        readyReplicas: 0,
+        podRequests: spec.resources,
+        podEphemeralStorage: spec.volumes.reduce((n, v) => (v.type === 'emptyDir' ? n + v.sizeBytes : n), 0),
+        specHash: spec.specHash,
+      };
+      setTimeout(() => this.putDeployment(d), 5);
+      return { name: spec.instanceId, claims: this.claimNames(spec) };
+    }
     // The watch shows the new pod a little later.
     setTimeout(
       () =>
@@ -73,7 +109,7 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
         }),
       5,
     );
-    return { name: spec.instanceId };
+    return { name: spec.instanceId, claims: this.claimNames(spec) };
   }
 
   async lookup(instanceId: string): Promise<{ name: string; kind: 'Pod'; uid: string | undefined; specHash: string | undefined } | undefined> {
@@ -86,14 +122,14 @@ class MemoryCluster implements WorkloadView, WorkloadRuntime {
     const had = this.stored.delete(ref.name);
     const pod = this.current.pods.find((p) => p.name === ref.name);
     if (pod) {
-      this.value = { pods: this.value.pods.filter((p) => p !== pod), jobs: this.value.jobs };
+      this.value = { ...this.value, pods: this.value.pods.filter((p) => p !== pod) };
       for (const l of this.listeners) l({ type: 'deleted', kind: 'Pod', object: pod });
     }
     return had || pod ? 'deleted' : 'gone';
   }
 
   add(p: ObservedPod): void {
-    this.value = { pods: [...this.value.pods, p], jobs: this.value.jobs };
+    this.value = { ...this.value, pods: [...this.value.pods, p] };
     for (const l of this.listeners) l({ type: 'added', kind: 'Pod', object: p });
   }
 }
@@ -111,7 +147,7 @@ class Term {
 async function setup(
   total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   maxInstances = 1000,
-  extra: { leadership?: Term; imagePolicy?: ImagePolicy; events?: EventRecorder; deployTimeoutMs?: number } = {},
+  extra: { leadership?: Term; imagePolicy?: ImagePolicy; storage?: number; events?: EventRecorder; deployTimeoutMs?: number } = {},
 ) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
@@ -120,7 +156,17 @@ async function setup(
   const ledger = new Ledger(cluster, clock, { unseenTtlMs: 60_000 });
   const usage = { current: (): UsageSnapshot => ({ total: ZERO, perInstance: new Map(), source: 'requests', sampledAt: 0, stale: false }) };
   const provider = new Provider(
-    { session, leadership, ledger, view: cluster, runtime: cluster, capacity: { total: () => total }, usage, log: silent, events: extra.events },
+    {
+      session,
+      leadership,
+      ledger,
+      view: cluster,
+      runtime: cluster,
+      capacity: { total: () => total, storage: () => extra.storage },
+      usage,
+      log: silent,
+      events: extra.events,
+    },
     {
       resourceTags: ['cpu', 'memory'],
       maxInstances,
@@ -306,6 +352,100 @@ describe('Provider.deploy and the network objects', () => {
     const retry = await provider.deploy(web);
     expect(retry).toMatchObject({ created: false, endpoint: { serviceName: 'web' }, networkPolicy: 'web' });
     expect(ensured).toEqual(['web/u1']);
+  });
+});
+
+describe('Provider: DEPLOYMENT instances', () => {
+  const deployment = (id: string, cpu: number, replicas: number | undefined, more: Partial<DeployInput['workload']> = {}): DeployInput =>
+    req(id, cpu, { workload: { kind: 'Deployment', replicas, ...more } });
+
+  it('admits the whole set of replicas or nothing', async () => {
+    const { provider, cluster, ledger } = await setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
+    await expect(provider.deploy(deployment('big', 300, 4))).rejects.toThrow('4 replicas needs 1200m cpu, 1 cpu available');
+    expect(cluster.creates).toBe(0);
+    const result = await provider.deploy(deployment('web', 300, 3));
+    expect(result).toMatchObject({ kind: 'Deployment', replicas: 3, created: true });
+    // Reserved at once, held by the Deployment once seen: 3 × 300m.
+    expect(ledger.used().cpu).toBe(900);
+    await tick(20);
+    expect(ledger.reservedCount()).toBe(0);
+    expect(ledger.used().cpu).toBe(900);
+    expect(provider.available('cp').cpu).toBe(100);
+  });
+
+  it('defaults to one replica', async () => {
+    const { provider, ledger } = await setup();
+    expect((await provider.deploy(deployment('one', 250, undefined))).replicas).toBe(1);
+    await tick(20);
+    expect(ledger.used().cpu).toBe(250);
+  });
+
+  it('scales up under admission, changing nothing when it does not fit', async () => {
+    const { provider, cluster, ledger } = await setup({ cpu: 1000, memory: 2 ** 30, gpu: 0 });
+    await provider.deploy(deployment('web', 300, 1));
+    await tick(20);
+    await expect(provider.scale({ providerId: 'cp', instanceId: 'web', replicas: 4 })).rejects.toMatchObject({ kind: 'RESOURCE_EXHAUSTED' });
+    expect(cluster.scales).toEqual([]);
+    expect(ledger.used().cpu).toBe(300);
+    expect(await provider.scale({ providerId: 'cp', instanceId: 'web', replicas: 3 })).toEqual({ previousReplicas: 1, replicas: 3 });
+    // Held from the moment it was admitted, before the watch shows it...
+    expect(ledger.used().cpu).toBe(900);
+    await expect(provider.deploy(req('other', 200))).rejects.toMatchObject({ kind: 'RESOURCE_EXHAUSTED' });
+    await tick(20);
+    // ...and by the Deployment once it does, counted once.
+    expect(ledger.used().cpu).toBe(900);
+    expect(await provider.scale({ providerId: 'cp', instanceId: 'web', replicas: 1 })).toEqual({ previousReplicas: 3, replicas: 1 });
+    await tick(20);
+    expect(ledger.used().cpu).toBe(300);
+  });
+
+  it('refuses bad scale requests with the field named', async () => {
+    const { provider } = await setup();
+    await provider.deploy(req('pod', 100));
+    await tick(20);
+    await expect(provider.scale({ providerId: 'cp', instanceId: 'pod', replicas: -1 })).rejects.toThrow('replicas must be between 0 and 1000 (got -1)');
+    await expect(provider.scale({ providerId: 'cp', instanceId: 'nope', replicas: 2 })).rejects.toMatchObject({ kind: 'NOT_FOUND' });
+    await expect(provider.scale({ providerId: 'cp', instanceId: 'pod', replicas: 2 })).rejects.toMatchObject({ kind: 'FAILED_PRECONDITION' });
+    await expect(provider.scale({ providerId: 'other', instanceId: 'pod', replicas: 2 })).rejects.toMatchObject({ kind: 'PERMISSION_DENIED' });
+  });
+});
+
+describe('Provider: storage', () => {
+  const GiB = 2 ** 30;
+  const withVolumes = (id: string, volumes: NonNullable<NonNullable<DeployInput['workload']>['volumes']>, replicas?: number): DeployInput =>
+    req(id, 100, { workload: replicas === undefined ? { volumes } : { kind: 'Deployment', replicas, volumes } });
+  const scratch = (size: number) => ({ name: 'scratch', mountPath: '/scratch', readOnly: false, emptyDir: { sizeLimitBytes: size } });
+  const claim = (size: number, retain = false) => ({
+    name: 'data',
+    mountPath: '/data',
+    readOnly: false,
+    claim: { storageClass: 'fast', sizeBytes: size, accessMode: '', retain },
+  });
+
+  it('counts emptyDir limits per replica and claims once against resource.storage', async () => {
+    const { provider, cluster } = await setup(undefined, undefined, { storage: 10 * GiB });
+    const result = await provider.deploy(withVolumes('db', [scratch(1 * GiB), claim(4 * GiB)], 2));
+    expect(result.volumeClaims).toEqual(['db-data']);
+    // 2 × 1 GiB scratch + one 4 GiB claim = 6 GiB, reserved before the watch shows anything.
+    expect(provider.storage()).toMatchObject({ limited: true, total: 10 * GiB, used: 6 * GiB, available: 4 * GiB });
+    await expect(provider.deploy(withVolumes('more', [claim(5 * GiB)]))).rejects.toThrow('needs 5Gi storage, 4Gi storage available (resource.storage)');
+    expect(cluster.creates).toBe(1);
+  });
+
+  it('counts but never refuses storage without a quota', async () => {
+    const { provider } = await setup();
+    await provider.deploy(withVolumes('db', [claim(400 * GiB)]));
+    expect(provider.storage()).toMatchObject({ limited: false, total: 0, available: 0, used: 400 * GiB });
+  });
+
+  it('refuses invalid volumes naming the field, before anything is created', async () => {
+    const { provider, cluster } = await setup();
+    await expect(
+      provider.deploy(withVolumes('bad', [{ name: 'Bad_Name', mountPath: 'relative', readOnly: false, emptyDir: { sizeLimitBytes: 0 } }])),
+    ).rejects.toThrow(
+      /workload\.volumes\[0\]\.name "Bad_Name" must be a DNS label.*workload\.volumes\[0\]\.mount_path "relative" must be an absolute path.*workload\.volumes\[0\]\.empty_dir\.size_limit_bytes must be a positive number of bytes \(got 0\)/,
+    );
+    expect(cluster.creates).toBe(0);
   });
 });
 

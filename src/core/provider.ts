@@ -3,16 +3,27 @@
  * Kubernetes types. Every failure is a DomainError.
  */
 import { capacityOf, describeShortfall, formatAmount, shortfall, type CapacityReport } from './capacity.js';
-import { validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
-import { DomainError, ErrorKind, alreadyExists, permissionDenied, resourceExhausted, unavailable } from './errors.js';
+import { podCount, replicasProblem, validateDeploy, type DeployDefaults, type DeployInput, type DeploySpec } from './deploy-spec.js';
+import {
+  DomainError,
+  ErrorKind,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  resourceExhausted,
+  unavailable,
+} from './errors.js';
 import { noEvents, type EventRecorder } from './events.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
-import type { WorkloadKind } from './instances.js';
+import { scale, type WorkloadKind } from './instances.js';
 import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
+import { claimedBytes, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
 import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
@@ -65,6 +76,21 @@ export interface DeployResult {
   readonly endpoint?: InstanceEndpoint | undefined;
   /** Its NetworkPolicy; '' when not isolated. */
   readonly networkPolicy?: string | undefined;
+  /** The claims made for its claim volumes. */
+  readonly volumeClaims: readonly string[];
+  /** A Deployment's replicas as asked for; 0 for the other kinds. */
+  readonly replicas: number;
+}
+
+export interface ScaleInput {
+  readonly providerId: string;
+  readonly instanceId: string;
+  readonly replicas: number;
+}
+
+export interface ScaleResult {
+  readonly previousReplicas: number;
+  readonly replicas: number;
 }
 
 export interface HealthReport {
@@ -115,6 +141,65 @@ export class Provider {
 
   available(providerId: string): Resources {
     return this.capacity(providerId).available;
+  }
+
+  /** Storage books for GetCapacity and GetAvailable (the caller has checked the session). */
+  storage(): StorageReport {
+    return storageReport(this.deps.capacity.storage?.(), this.deps.ledger.storageUsed());
+  }
+
+  /**
+   * Sets a Deployment instance's replicas. Growing it is admitted like a
+   * deploy of the extra pods, in one synchronous step with the reservation;
+   * when it does not fit nothing changes. Shrinking always fits.
+   */
+  async scale(input: ScaleInput): Promise<ScaleResult> {
+    await this.deps.session.verifyFresh(input.providerId);
+    if (!input.instanceId) throw invalidArgument('instance_id is required');
+    const problem = replicasProblem(input.replicas, 'replicas');
+    if (problem) throw invalidArgument(problem);
+    if (!this.deps.view.synced()) throw unavailable('the workload cache has not synced with the API server yet; retry shortly');
+    const { ledger } = this.deps;
+    const instance = ledger.instance(input.instanceId);
+    if (!instance) throw notFound(`instance "${input.instanceId}" does not exist`);
+    if (instance.kind !== 'Deployment') throw failedPrecondition(`instance "${input.instanceId}" is a ${instance.kind}: only DEPLOYMENT instances scale`);
+    if (instance.phase === 'Terminating') throw failedPrecondition(`instance "${input.instanceId}" is being undeployed`);
+    const d = (this.deps.view.snapshot().deployments ?? []).find((x) => x.instanceId === input.instanceId);
+    if (!d) throw notFound(`instance "${input.instanceId}" does not exist`);
+    if (ledger.scalingInProgress(input.instanceId)) throw unavailable(`instance "${input.instanceId}" is being scaled; retry once that has landed`);
+    const previousReplicas = d.replicas;
+    if (input.replicas === previousReplicas) return { previousReplicas, replicas: input.replicas };
+
+    const term = this.deps.leadership.term();
+    if (!term) throw unavailable('this replica is the standby: only the active replica scales instances; retry shortly');
+    const wanted = scale(d.podRequests, input.replicas);
+    const extra = subtractFloor(wanted, instance.holds);
+    const extraStorage = Math.max(0, (input.replicas - previousReplicas) * (d.podEphemeralStorage ?? 0));
+    if (input.replicas > previousReplicas) this.checkScaleFits(input.instanceId, input.replicas - previousReplicas, input.replicas, extra, extraStorage);
+    ledger.reserveScale(input.instanceId, input.replicas, extra, extraStorage);
+    try {
+      await this.deps.runtime.scale({ kind: 'Deployment', name: d.name, uid: d.uid }, input.replicas, term);
+    } catch (err) {
+      ledger.releaseScale(input.instanceId);
+      throw err;
+    }
+    ledger.markScaled(input.instanceId);
+    this.deps.log.info({ instanceId: input.instanceId, previousReplicas, replicas: input.replicas }, 'instance scaled');
+    return { previousReplicas, replicas: input.replicas };
+  }
+
+  /** A scale-up is admitted like a deploy: the extra replicas must fit the books, the namespace quota and the storage. */
+  private checkScaleFits(instanceId: string, morePods: number, replicas: number, extra: Resources, extraStorage: number): void {
+    const quotaPods = podRoom(this.deps.quota?.status(), this.deps.ledger.reservedCount());
+    if (quotaPods !== undefined && quotaPods < morePods) {
+      throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas: the namespace's ResourceQuota admits ${Math.max(0, quotaPods)} more pods`);
+    }
+    const available = subtractFloor(this.deps.capacity.total(), this.booksUsed());
+    if (shortfall(extra, available).length > 0) {
+      throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas ${describeShortfall(extra, available)}`);
+    }
+    const short = storageShortfall(extraStorage, this.storage());
+    if (short) throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas ${short}`);
   }
 
   health(providerId: string): HealthReport {
@@ -172,7 +257,7 @@ export class Provider {
     if (existing?.phase === 'Terminating') {
       throw unavailable(`instance "${spec.instanceId}" is being undeployed; deploy it again once its pods are gone`);
     }
-    if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind);
+    if (existing) return this.sameOrConflict(spec, existing.specHash, existing.name, existing.kind, this.replicasNow(spec));
 
     const pending = this.inFlight.get(spec.instanceId);
     if (pending) {
@@ -182,7 +267,7 @@ export class Provider {
     }
 
     const unseen = this.createdButUnseen(spec.instanceId);
-    if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind);
+    if (unseen) return this.sameOrConflict(spec, unseen.specHash, unseen.result.workloadName, unseen.result.kind, unseen.result.replicas);
 
     const term = this.admit(spec);
     const done = this.create(spec, term, deadline);
@@ -254,22 +339,28 @@ export class Provider {
         resourceExhausted(`instance limit reached: ${this.options.maxInstances} live instances (limits.max_instances)`),
       );
     }
+    // A Deployment is admitted as a whole: every replica must fit, or none is created.
+    const pods = podCount(spec);
     const quotaPods = podRoom(this.deps.quota?.status(), ledger.reservedCount());
-    if (quotaPods !== undefined && quotaPods <= 0) {
+    if (quotaPods !== undefined && pods > 0 && quotaPods < pods) {
       throw resourceExhausted(`the namespace's ResourceQuota admits no more pods (${this.deps.quota?.status()?.desired.pods} at most)`);
     }
+    const need = scale(spec.resources, pods);
     const available = subtractFloor(this.deps.capacity.total(), this.booksUsed());
-    if (shortfall(spec.resources, available).length > 0) {
-      throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(describeShortfall(spec.resources, available)));
+    if (shortfall(need, available).length > 0) {
+      const message = pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`;
+      throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(message));
     }
-    ledger.reserve(spec.instanceId, spec.specHash, spec.resources);
+    const short = storageShortfall(storageNeed(spec.volumes, pods), this.storage());
+    if (short) throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(short));
+    ledger.reserve(spec.instanceId, spec.specHash, need, { ephemeral: ephemeralPerPod(spec.volumes) * pods, claimed: claimedBytes(spec.volumes) });
     return term;
   }
 
   private async create(spec: DeploySpec, term: AbortSignal, deadline: AbortSignal | undefined): Promise<DeployResult> {
     const { ledger, runtime, log } = this.deps;
     try {
-      const { name, uid, network } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
+      const { name, uid, claims, network } = await runtime.create(spec, deadline ? AbortSignal.any([term, deadline]) : term);
       ledger.markCreated(spec.instanceId);
       log.info(
         {
@@ -277,19 +368,22 @@ export class Provider {
           workload: name,
           kind: spec.kind,
           resources: spec.resources,
+          replicas: spec.replicas,
+          claims,
           envKeys: Object.keys(spec.env),
           ...(network?.endpoint ? { service: network.endpoint.serviceName } : {}),
           ...(network?.networkPolicy ? { networkPolicy: network.networkPolicy } : {}),
         },
         'instance created',
       );
+      const replicas = spec.kind === 'Deployment' ? `, ${spec.replicas ?? 1} replicas` : '';
       (this.deps.events ?? noEvents).record({
         subject: { kind: spec.kind, name, uid },
         reason: 'Deployed',
         action: 'Deploy',
-        note: `instance "${spec.instanceId}" of provider "${spec.providerId}" deployed: image ${spec.image}, ${RESOURCE_KEYS.map((k) => formatAmount(k, spec.resources[k])).join(', ')}`,
+        note: `instance "${spec.instanceId}" of provider "${spec.providerId}" deployed: image ${spec.image}, ${RESOURCE_KEYS.map((k) => formatAmount(k, spec.resources[k])).join(', ')}${replicas}`,
       });
-      return { workloadName: name, kind: spec.kind, created: true, ...networkResult(network) };
+      return { workloadName: name, kind: spec.kind, created: true, volumeClaims: claims, replicas: spec.replicas ?? 0, ...networkResult(network) };
     } catch (err) {
       ledger.release(spec.instanceId);
       if (term.aborted) {
@@ -299,15 +393,28 @@ export class Provider {
       if (err instanceof DomainError && err.kind === ErrorKind.AlreadyExists) {
         // Not in our cache but in the cluster: a retry racing the watch, or a restart. Compare with what is there.
         const found = await runtime.lookup(spec.instanceId, deadline);
-        if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind);
+        if (found) return this.sameOrConflict(spec, found.specHash, found.name, spec.kind, spec.replicas ?? 0);
       }
       throw err;
     }
   }
 
-  private async sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind): Promise<DeployResult> {
+  private async sameOrConflict(spec: DeploySpec, existingHash: string | undefined, name: string, kind: WorkloadKind, replicas: number): Promise<DeployResult> {
     if (existingHash !== spec.specHash) throw this.conflict(spec.instanceId);
-    return { workloadName: name, kind, created: false, ...networkResult(await this.networkOf(spec)) };
+    return {
+      workloadName: name,
+      kind,
+      created: false,
+      volumeClaims: this.deps.runtime.claimNames(spec),
+      replicas,
+      ...networkResult(await this.networkOf(spec)),
+    };
+  }
+
+  /** A Deployment's replicas as the cluster shows them now (it may have been scaled since it was deployed). */
+  private replicasNow(spec: DeploySpec): number {
+    if (spec.kind !== 'Deployment') return 0;
+    return (this.deps.view.snapshot().deployments ?? []).find((d) => d.instanceId === spec.instanceId)?.replicas ?? spec.replicas ?? 1;
   }
 
   /**

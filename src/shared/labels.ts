@@ -7,6 +7,12 @@ export const ANNOTATION_INSTANCE_ID = 'iarnet.instance_id';
 export const ANNOTATION_PROVIDER_ID = 'iarnet.provider_id';
 export const ANNOTATION_SPEC_HASH = 'iarnet.spec_hash';
 export const ANNOTATION_CLEANUP_POLICY = 'iarnet.cleanup_policy';
+/** The instance's volumes as validated (JSON), so its status can show them after a restart. */
+export const ANNOTATION_VOLUMES = 'iarnet.volumes';
+/** On a claim: the instance volume it backs. */
+export const LABEL_VOLUME = 'iarnet.volume';
+/** On a retained claim: it outlives its instance (no owner, left alone by Undeploy). */
+export const LABEL_RETAIN = 'iarnet.retain';
 
 export const GPU_RESOURCE = 'nvidia.com/gpu';
 

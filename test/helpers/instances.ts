@@ -18,7 +18,7 @@ type UnaryFn = (req: object, cb: (err: grpc.ServiceError | null, res: unknown) =
 
 export function icall<Res = Record<string, unknown>>(
   client: InstancesClient,
-  method: 'GetInstance' | 'ListInstances' | 'Undeploy' | 'SendHttpRequest',
+  method: 'GetInstance' | 'ListInstances' | 'Undeploy' | 'SendHttpRequest' | 'ScaleInstance',
   request: object,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {

@@ -111,6 +111,7 @@ describe('one replica restarted (SIGTERM, then SIGKILL)', () => {
       });
       expect(deployed.error, signal).toBe('');
       // The same pod name (identity) takes its own lease back at once, also after SIGKILL.
+      await waitFor('the restarted replica to log that it leads', () => solo.lines(BECAME, restarted).length > 0, { timeoutMs: 2000, intervalMs: 20 });
       expect(solo.lines(BECAME, restarted)).toHaveLength(1);
       client.close();
     }
@@ -163,6 +164,11 @@ describe('session expiry across a restart', () => {
     expect(await statusOf(call(client, 'HealthCheck', { providerId: 'cp' }))).toBe('FAILED_PRECONDITION: no control plane is connected: call Connect first');
     expect(await call(client, 'Connect', { providerId: 'cp-2' })).toMatchObject({ success: true });
     client.close();
+    // Log lines reach stdout up to 250 ms after they are written (src/log.ts): wait for them, do not race them.
+    await waitFor('the expiry to be logged', () => solo.lines('session expired: no HealthCheck within the timeout').length > 0, {
+      timeoutMs: 2000,
+      intervalMs: 20,
+    });
     expect(solo.lines('session expired: no HealthCheck within the timeout').at(-1)).toMatchObject({ providerId: 'cp' });
   });
 });
@@ -211,7 +217,15 @@ describe('two replicas behind a front', () => {
       await call(standby, 'Deploy', { providerId: 'iarnet', instanceId: 'via-standby', image: 'x', resourceRequest: { cpu: 10, memory: 1 << 20 } }),
     ).toMatchObject({ error: '', created: true });
     standby.close();
-    expect(replicas[0]!.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'via-standby')).toBeDefined();
+    await waitFor(
+      'the active replica to log the forwarded create',
+      () => replicas[0]!.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'via-standby'),
+      {
+        timeoutMs: 2000,
+        intervalMs: 20,
+      },
+    );
+    expect(replicas[1]!.logs.find((l) => l.msg === 'instance created' && l.instanceId === 'via-standby')).toBeUndefined();
   });
 
   it('a rolling restart of both, the active first, fails no call of the control plane', async () => {
@@ -258,7 +272,7 @@ describe('two replicas behind a front', () => {
     probe.close();
     const ms = recovered! - killed;
     console.log(`fail-over after SIGKILL: first successful Deploy through the front after ${ms} ms (lease ${LEASE.lease_duration_seconds} s)`);
-    expect(survivor.leading()).toBe(true);
+    await waitFor(`${survivor.name} to log that it leads`, () => survivor.leading(), { timeoutMs: 2000, intervalMs: 20 });
     expect(ms).toBeLessThanOrEqual(LEASE.lease_duration_seconds * 1000 + 2000);
     await victim.start();
     await waitFor(`${victim.name} back as the standby`, () => front.readyUpstreams().length === 2);
@@ -308,6 +322,10 @@ describe('the session shared by two replicas', () => {
     }
     active.close();
     standby.close();
+    await waitFor('five creates logged by the active replica', () => replicas[0]!.logs.filter((l) => l.msg === 'instance created').length >= 5, {
+      timeoutMs: 2000,
+      intervalMs: 20,
+    });
     expect(replicas[0]!.logs.filter((l) => l.msg === 'instance created')).toHaveLength(5);
   });
 });

@@ -175,6 +175,7 @@ describe('health, reflection and metrics', () => {
           'WatchInstances (stream)',
           'GetLogs (stream)',
           'Undeploy',
+          'ScaleInstance',
         ]);
 
         // What grpcurl does: the file holding the symbol, plus every file it imports.

@@ -17,6 +17,9 @@ import type { GetRealTimeUsageResponse } from './generated/provider/GetRealTimeU
 import type { Workload__Output } from './generated/provider/Workload.js';
 import type { Endpoint__Output } from './generated/provider/Endpoint.js';
 import type { Expose, InstanceEndpoint } from '../../core/workload-network.js';
+import type { Volume__Output } from './generated/provider/Volume.js';
+import type { StorageCapacity } from './generated/provider/StorageCapacity.js';
+import type { StorageReport, VolumeInput } from '../../core/storage.js';
 import { schedulingFromWire } from './scheduling-codec.js';
 
 type Int64 = string | number | { toString(): string };
@@ -65,7 +68,16 @@ const CLEANUP: Record<string, CleanupPolicy | undefined> = {
 
 function workloadFromWire(w: Workload__Output): WorkloadInput {
   const expose = exposeFromWire(w.expose);
-  const kind = w.kind === 'JOB' ? 'Job' : w.kind === 'POD' ? 'Pod' : w.kind === 'WORKLOAD_KIND_UNSPECIFIED' ? undefined : badEnum('workload.kind', w.kind);
+  const kind =
+    w.kind === 'JOB'
+      ? 'Job'
+      : w.kind === 'POD'
+        ? 'Pod'
+        : w.kind === 'DEPLOYMENT'
+          ? 'Deployment'
+          : w.kind === 'WORKLOAD_KIND_UNSPECIFIED'
+            ? undefined
+            : badEnum('workload.kind', w.kind);
   if (!(w.cleanupPolicy in CLEANUP)) badEnum('workload.cleanup_policy', w.cleanupPolicy);
   return {
     kind,
@@ -90,6 +102,8 @@ function workloadFromWire(w: Workload__Output): WorkloadInput {
     })),
     ...(expose ? { expose } : {}),
     ...(w.network ? { network: { isolate: w.network.isolate ?? undefined, peerLabel: w.network.peerLabel } } : {}),
+    replicas: w.replicas ?? undefined,
+    volumes: w.volumes.map(volumeFromWire),
     ...schedulingFromWire(w),
   };
 }
@@ -111,6 +125,35 @@ export function endpointToWire(e: InstanceEndpoint): Endpoint__Output {
     podIp: e.podIp,
     ports: e.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, nodePort: p.nodePort })),
     expose: EXPOSE_TO_WIRE[e.expose],
+  };
+}
+
+function volumeFromWire(v: Volume__Output, i: number): VolumeInput {
+  const field = `workload.volumes[${i}]`;
+  return {
+    name: v.name,
+    mountPath: v.mountPath,
+    readOnly: v.readOnly,
+    emptyDir: v.emptyDir ? { sizeLimitBytes: int64ToNumber(v.emptyDir.sizeLimitBytes, `${field}.empty_dir.size_limit_bytes`) } : undefined,
+    claim: v.claim
+      ? {
+          storageClass: v.claim.storageClass,
+          sizeBytes: int64ToNumber(v.claim.sizeBytes, `${field}.claim.size_bytes`),
+          accessMode: v.claim.accessMode,
+          retain: v.claim.retain,
+        }
+      : undefined,
+  };
+}
+
+export function storageToWire(r: StorageReport): StorageCapacity {
+  return {
+    total: r.total,
+    used: r.used,
+    available: r.available,
+    ephemeralUsed: r.ephemeralUsed,
+    claimedUsed: r.claimedUsed,
+    limited: r.limited,
   };
 }
 

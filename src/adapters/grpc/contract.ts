@@ -31,3 +31,7 @@ export type { UndeployRequest } from './generated/k8sprovider/v1/UndeployRequest
 export type { SendHttpRequestRequest } from './generated/k8sprovider/v1/SendHttpRequestRequest.js';
 export type { SendHttpRequestResponse__Output } from './generated/k8sprovider/v1/SendHttpRequestResponse.js';
 export type { UndeployResponse__Output } from './generated/k8sprovider/v1/UndeployResponse.js';
+export type { Volume } from './generated/provider/Volume.js';
+export type { StorageCapacity__Output } from './generated/provider/StorageCapacity.js';
+export type { ScaleInstanceRequest } from './generated/k8sprovider/v1/ScaleInstanceRequest.js';
+export type { ScaleInstanceResponse__Output } from './generated/k8sprovider/v1/ScaleInstanceResponse.js';

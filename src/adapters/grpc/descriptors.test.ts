@@ -41,6 +41,14 @@ describe('fileDescriptorProtos, shaped as protoc writes them', () => {
       typeName: '.resource.Capacity',
       jsonName: 'capacity',
     });
+    expect(message(provider, 'GetCapacityResponse').field?.find((f) => f.number === 16)).toEqual({
+      name: 'storage',
+      number: 16,
+      label: 1,
+      type: 11,
+      typeName: '.provider.StorageCapacity',
+      jsonName: 'storage',
+    });
     expect(message(provider, 'ConnectRequest').field).toEqual([{ name: 'provider_id', number: 1, label: 1, type: 9, jsonName: 'providerId' }]);
     expect(provider.service![0]!.method.find((m) => m.name === 'Deploy')).toEqual({
       name: 'Deploy',
@@ -73,7 +81,7 @@ describe('fileDescriptorProtos, shaped as protoc writes them', () => {
 
   it('keeps proto3 optional fields with their synthetic oneofs', () => {
     const workload = message(decoded()[1]!, 'Workload');
-    expect(workload.oneofDecl).toEqual([{ name: '_timeout_seconds' }, { name: '_backoff_limit' }]);
+    expect(workload.oneofDecl).toEqual([{ name: '_timeout_seconds' }, { name: '_backoff_limit' }, { name: '_replicas' }]);
     expect(workload.field.find((f) => f.name === 'timeout_seconds')).toMatchObject({ type: 3, oneofIndex: 0, proto3Optional: true });
     expect(workload.field.find((f) => f.name === 'kind')).toMatchObject({ type: 14, typeName: '.provider.WorkloadKind' });
   });

@@ -41,7 +41,16 @@ const incoming = (deadlineMs = 5000, forwardedBy?: string): { metadata: grpc.Met
   return { metadata, getDeadline: () => deadline };
 };
 
-const ok = (name: string): DeployResponse__Output => ({ error: '', workloadName: name, workloadKind: 'POD', created: true, endpoint: null, networkPolicy: '' });
+const ok = (name: string): DeployResponse__Output => ({
+  error: '',
+  workloadName: name,
+  workloadKind: 'POD',
+  created: true,
+  endpoint: null,
+  networkPolicy: '',
+  volumeClaims: [],
+  replicas: 0,
+});
 const request = { providerId: 'cp', instanceId: 'i-1' } as DeployRequest;
 
 describe('LeaderRouter', () => {
@@ -103,7 +112,16 @@ describe('LeaderRouter', () => {
     let answers = 0;
     const leader = await replica(() =>
       answers++ === 0
-        ? { error: 'UNAVAILABLE: this replica is the standby', workloadName: '', workloadKind: 'POD', created: false, endpoint: null, networkPolicy: '' }
+        ? {
+            error: 'UNAVAILABLE: this replica is the standby',
+            workloadName: '',
+            workloadKind: 'POD',
+            created: false,
+            endpoint: null,
+            networkPolicy: '',
+            volumeClaims: [],
+            replicas: 0,
+          }
         : ok('remote'),
     );
     servers.push(leader.server);

@@ -15,7 +15,10 @@ import type { WatchInstancesResponse } from './generated/k8sprovider/v1/WatchIns
 
 const PHASE_PREFIX = 'INSTANCE_PHASE_';
 const phaseToWire = (p: InstancePhase): string => `${PHASE_PREFIX}${p.toUpperCase()}`;
-const kindToWire = (k: WorkloadKind): 'WORKLOAD_KIND_POD' | 'WORKLOAD_KIND_JOB' => (k === 'Job' ? 'WORKLOAD_KIND_JOB' : 'WORKLOAD_KIND_POD');
+export const kindToWire = (
+  k: WorkloadKind | undefined,
+): 'WORKLOAD_KIND_POD' | 'WORKLOAD_KIND_JOB' | 'WORKLOAD_KIND_DEPLOYMENT' | 'WORKLOAD_KIND_UNSPECIFIED' =>
+  k === 'Job' ? 'WORKLOAD_KIND_JOB' : k === 'Deployment' ? 'WORKLOAD_KIND_DEPLOYMENT' : k === 'Pod' ? 'WORKLOAD_KIND_POD' : 'WORKLOAD_KIND_UNSPECIFIED';
 const CLEANUP_TO_WIRE = { Always: 'ALWAYS', OnSuccess: 'ON_SUCCESS', OnFailure: 'ON_FAILURE' } as const;
 
 const ms = (t: number | undefined): string => String(t ?? 0);
@@ -46,6 +49,9 @@ export function instanceToWire(s: InstanceView): Instance {
     cleanupPolicy: s.cleanupPolicy ? CLEANUP_TO_WIRE[s.cleanupPolicy] : '',
     endpoint: s.endpoint ? instanceEndpointToWire(s.endpoint) : null,
     networkPolicy: s.networkPolicy ?? '',
+    replicas: s.replicas,
+    readyReplicas: s.readyReplicas,
+    volumes: s.volumes.map((v) => ({ ...v })),
     priorityClassName: s.placement?.priorityClassName ?? '',
     placement: [...(s.placement?.rules ?? [])],
   };
@@ -62,6 +68,7 @@ function kindFromWire(value: string | number): WorkloadKind | undefined {
   if (value === 'WORKLOAD_KIND_UNSPECIFIED') return undefined;
   if (value === 'WORKLOAD_KIND_POD') return 'Pod';
   if (value === 'WORKLOAD_KIND_JOB') return 'Job';
+  if (value === 'WORKLOAD_KIND_DEPLOYMENT') return 'Deployment';
   throw invalidArgument(`kind: unknown value ${String(value)}`);
 }
 

@@ -10,7 +10,7 @@ import type { InstanceRequests } from '../../core/instance-request.js';
 import { sendHttpRequestHandler } from './instance-request.js';
 import type { WatchItem } from '../../core/instance-watch.js';
 import type { UsageSource } from '../../core/ports.js';
-import { instanceToWire, listQueryFromWire, logsFromWire, undeployFromWire, watchItemToWire } from './instances-codec.js';
+import { instanceToWire, kindToWire, listQueryFromWire, logsFromWire, undeployFromWire, watchItemToWire } from './instances-codec.js';
 import { INSTANCES_PROTO, serviceDefinition } from './proto.js';
 import type { LeaderRouter } from './forward.js';
 import { RpcKit, type RpcContext } from './rpc.js';
@@ -19,6 +19,8 @@ import type { InstancesHandlers } from './generated/k8sprovider/v1/Instances.js'
 import type { WatchInstancesResponse } from './generated/k8sprovider/v1/WatchInstancesResponse.js';
 import type { UndeployRequest__Output } from './generated/k8sprovider/v1/UndeployRequest.js';
 import type { UndeployResponse__Output } from './generated/k8sprovider/v1/UndeployResponse.js';
+import type { ScaleInstanceRequest__Output } from './generated/k8sprovider/v1/ScaleInstanceRequest.js';
+import type { ScaleInstanceResponse__Output } from './generated/k8sprovider/v1/ScaleInstanceResponse.js';
 
 export const INSTANCES_SERVICE = 'k8sprovider.v1.Instances';
 
@@ -42,6 +44,10 @@ export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandle
     UndeployRequest__Output,
     UndeployResponse__Output
   >;
+  const scaleMethod = serviceDefinition(INSTANCES_PROTO, INSTANCES_SERVICE).ScaleInstance as grpc.MethodDefinition<
+    ScaleInstanceRequest__Output,
+    ScaleInstanceResponse__Output
+  >;
   // A live change is one object shared by every watcher: it is converted once for all of them.
   const converted = new WeakMap<WatchItem, WatchInstancesResponse>();
   const toWire = (item: WatchItem): WatchInstancesResponse => {
@@ -63,12 +69,24 @@ export function instancesHandlers(ctx: InstancesServiceContext): InstancesHandle
         const result = await instances.undeploy(undeployFromWire(req));
         return {
           deleted: result.deleted,
-          kind: result.kind === 'Job' ? 'WORKLOAD_KIND_JOB' : result.kind === 'Pod' ? 'WORKLOAD_KIND_POD' : 'WORKLOAD_KIND_UNSPECIFIED',
+          kind: kindToWire(result.kind),
           workloadName: result.workloadName,
           instance: result.instance ? instanceToWire(result.instance) : null,
         } as UndeployResponse__Output;
       };
       return ctx.router ? ctx.router.route(undeployMethod, call, req, here) : here();
+    }),
+    ScaleInstance: rpc.unary('ScaleInstance', async (req, call) => {
+      // Admission runs on the active replica, like Deploy.
+      const here = async (): Promise<ScaleInstanceResponse__Output> => {
+        const result = await instances.scale({ providerId: req.providerId, instanceId: req.instanceId, replicas: req.replicas });
+        return {
+          previousReplicas: result.previousReplicas,
+          replicas: result.replicas,
+          instance: result.instance ? instanceToWire(result.instance) : null,
+        } as ScaleInstanceResponse__Output;
+      };
+      return ctx.router ? ctx.router.route(scaleMethod, call, req, here) : here();
     }),
     WatchInstances: rpc.serverStream('WatchInstances', async (req, stream) => {
       const subscription = instances.watch(req.providerId);

@@ -4,7 +4,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { PROVIDER_TYPE, type Provider } from '../../core/provider.js';
-import { capacityToWire, deployFromWire, endpointToWire, infoToWire, tagsToWire, usageToWire } from './codec.js';
+import { capacityToWire, deployFromWire, endpointToWire, infoToWire, storageToWire, tagsToWire, usageToWire } from './codec.js';
 import { PROVIDER_PROTO, serviceDefinition } from './proto.js';
 import { quotaGuardToWire } from './scheduling-codec.js';
 import { inBandUnavailable, type LeaderRouter } from './forward.js';
@@ -43,9 +43,13 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
     }),
     GetCapacity: rpc.unary('GetCapacity', (req) => ({
       capacity: capacityToWire(provider.capacity(req.providerId)),
+      storage: storageToWire(provider.storage()),
       quotaGuard: quotaGuardToWire(provider.quotaGuard()),
     })),
-    GetAvailable: rpc.unary('GetAvailable', (req) => ({ available: infoToWire(provider.available(req.providerId)) })),
+    GetAvailable: rpc.unary('GetAvailable', (req) => ({
+      available: infoToWire(provider.available(req.providerId)),
+      storage: storageToWire(provider.storage()),
+    })),
     HealthCheck: rpc.unary('HealthCheck', (req) => {
       const report = provider.health(req.providerId);
       return { capacity: capacityToWire(report.capacity), resourceTags: tagsToWire(report.tags) };
@@ -63,10 +67,12 @@ export function providerHandlers(ctx: ProviderServiceContext): ServiceHandlers {
           return {
             error: '',
             workloadName: result.workloadName,
-            workloadKind: result.kind === 'Job' ? 'JOB' : 'POD',
+            workloadKind: result.kind === 'Job' ? 'JOB' : result.kind === 'Deployment' ? 'DEPLOYMENT' : 'POD',
             created: result.created,
             endpoint: result.endpoint ? endpointToWire(result.endpoint) : null,
             networkPolicy: result.networkPolicy ?? '',
+            volumeClaims: [...result.volumeClaims],
+            replicas: result.replicas,
           };
         };
         return ctx.router ? ctx.router.route(deployMethod, call, req, here, inBandUnavailable) : here();

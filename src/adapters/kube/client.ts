@@ -1,5 +1,6 @@
 /** Builds the KubeConfig in the documented order and the typed API clients. */
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   AuthorizationV1Api,
@@ -20,6 +21,8 @@ export interface KubeClients {
   readonly kubeConfig: KubeConfig;
   readonly core: CoreV1Api;
   readonly batch: BatchV1Api;
+  /** Deployments (kind DEPLOYMENT). */
+  readonly apps: AppsV1Api;
   readonly authz: AuthorizationV1Api;
   readonly custom: CustomObjectsApi;
   /** Leases: the session and the leader lock. */
@@ -71,6 +74,7 @@ export function makeClients(settings: KubeSettings): KubeClients {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
     batch: kubeConfig.makeApiClient(BatchV1Api),
+    apps: kubeConfig.makeApiClient(AppsV1Api),
     authz: kubeConfig.makeApiClient(AuthorizationV1Api),
     custom: kubeConfig.makeApiClient(CustomObjectsApi),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),

@@ -67,6 +67,7 @@ export class Informer<T extends KubernetesObject> {
     this.current = informer;
     await this.startInformer(informer);
     while (!this.isSynced && !this.stopped) await this.sleep(100);
+    if (this.stopped) return; // stopped before its first list succeeded (e.g. the start-up check failed)
     this.resyncTimer = setInterval(() => void this.resync(), this.options.resyncMs);
     this.resyncTimer.unref();
   }

@@ -2,11 +2,11 @@
  * The informers the daemon keeps, built from one place so each
  * differs from the next only in what it watches.
  */
-import type { V1Job, V1NetworkPolicy, V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1NetworkPolicy, V1Node, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
-import { slimJob, slimPod } from './slim.js';
+import { slimClaim, slimDeployment, slimJob, slimPod } from './slim.js';
 import { LIST_PAGE_SIZE, listAll } from './slim-list.js';
 
 export interface InformerSettings {
@@ -26,6 +26,10 @@ export interface Informers {
   managedServices(): Informer<V1Service>;
   /** Our instances' NetworkPolicies in our namespace. */
   managedNetworkPolicies(): Informer<V1NetworkPolicy>;
+  /** Our Deployments in our namespace. */
+  managedDeployments(): Informer<V1Deployment>;
+  /** Our PersistentVolumeClaims in our namespace (the storage books). */
+  managedClaims(): Informer<V1PersistentVolumeClaim>;
   /** Every node: what resource.mode auto offers. */
   nodes(): Informer<V1Node>;
   /** Every pod in the cluster: what others already hold on the nodes (resource.mode auto). */
@@ -71,6 +75,32 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         path: `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`,
         list: () => kube.networking.listNamespacedNetworkPolicy({ namespace, labelSelector: selector }),
         labelSelector: selector,
+      }),
+    managedDeployments: () =>
+      new Informer<V1Deployment>({
+        ...common,
+        name: 'deployments',
+        path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+        list: () =>
+          listAll(
+            (cont, o) => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
+            slimDeployment,
+          ),
+        labelSelector: selector,
+        slim: slimDeployment,
+      }),
+    managedClaims: () =>
+      new Informer<V1PersistentVolumeClaim>({
+        ...common,
+        name: 'persistentvolumeclaims',
+        path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+        list: () =>
+          listAll(
+            (cont, o) => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
+            slimClaim,
+          ),
+        labelSelector: selector,
+        slim: slimClaim,
       }),
     nodes: () => new Informer<V1Node>({ ...common, name: 'nodes', path: '/api/v1/nodes', list: () => kube.core.listNode({}) }),
     allPods: () =>

@@ -55,6 +55,7 @@ export function instrumentClients(clients: KubeClients, observer: KubeApiObserve
     ...clients,
     core: instrumentApi(clients.core, observer),
     batch: instrumentApi(clients.batch, observer),
+    apps: instrumentApi(clients.apps, observer),
     authz: instrumentApi(clients.authz, observer),
     custom: instrumentApi(clients.custom, observer),
     coordination: instrumentApi(clients.coordination, observer),

@@ -1,5 +1,5 @@
 /** Pure builders for the objects the daemon creates. */
-import type { V1Container, V1Job, V1ObjectMeta, V1Pod, V1PodSecurityContext, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Job, V1ObjectMeta, V1Pod, V1PodSecurityContext, V1PodSpec, V1SecurityContext } from '@kubernetes/client-node';
 import { MAIN_CONTAINER } from '../../core/instances.js';
 import type { DeploySpec } from '../../core/deploy-spec.js';
 import {
@@ -14,6 +14,7 @@ import {
 } from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
 import { schedulingFields } from './scheduling-manifest.js';
+import { ephemeralStorageQuantity, podVolumes, volumeMounts, volumesAnnotation } from './storage-manifests.js';
 
 /** workloads.security from the config: how every deployed pod is locked down. */
 export interface WorkloadSecurity {
@@ -53,10 +54,12 @@ export function resourceList(spec: DeploySpec): Record<string, string> {
     memory: String(spec.resources.memory),
   };
   if (spec.resources.gpu > 0) list[GPU_RESOURCE] = String(spec.resources.gpu);
+  const ephemeral = ephemeralStorageQuantity(spec);
+  if (ephemeral !== undefined) list['ephemeral-storage'] = ephemeral;
   return list;
 }
 
-function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Record<string, string> = {}): V1ObjectMeta {
+export function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Record<string, string> = {}): V1ObjectMeta {
   return {
     name: workloadName(spec.instanceId),
     namespace: ctx.namespace,
@@ -72,6 +75,7 @@ function metadata(spec: DeploySpec, ctx: ManifestContext, extraAnnotations: Reco
       [ANNOTATION_INSTANCE_ID]: spec.instanceId,
       [ANNOTATION_PROVIDER_ID]: spec.providerId,
       [ANNOTATION_SPEC_HASH]: spec.specHash,
+      ...volumesAnnotation(spec),
       ...extraAnnotations,
     },
   };
@@ -114,13 +118,19 @@ function container(spec: DeploySpec, security: WorkloadSecurity): V1Container {
   if (spec.ports.length > 0) {
     c.ports = spec.ports.map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, ...(p.name ? { name: p.name } : {}) }));
   }
+  if (spec.volumes.length > 0) c.volumeMounts = volumeMounts(spec);
   return c;
 }
 
-function podSpec(spec: DeploySpec, ctx: ManifestContext, activeDeadlineSeconds: number | undefined): V1PodSpec {
+export function podSpec(
+  spec: DeploySpec,
+  ctx: ManifestContext,
+  activeDeadlineSeconds: number | undefined,
+  restartPolicy: 'Never' | 'Always' = 'Never',
+): V1PodSpec {
   const security = ctx.security;
   const s: V1PodSpec = {
-    restartPolicy: 'Never',
+    restartPolicy,
     // Components never call the Kubernetes API, and must not see the namespace's
     // services as environment variables (which also collide with their own env).
     automountServiceAccountToken: security.automount_service_account_token,
@@ -131,6 +141,11 @@ function podSpec(spec: DeploySpec, ctx: ManifestContext, activeDeadlineSeconds: 
   if (activeDeadlineSeconds !== undefined) s.activeDeadlineSeconds = activeDeadlineSeconds;
   if (Object.keys(spec.nodeSelector).length > 0) s.nodeSelector = { ...spec.nodeSelector };
   if (spec.tolerations.length > 0) s.tolerations = spec.tolerations.map((t) => ({ ...t }));
+  if (spec.volumes.length > 0) {
+    s.volumes = podVolumes(spec);
+    // Volumes are owned by the pod's group, so the non-root user can write to them.
+    if (security.run_as_user !== null) s.securityContext = { ...s.securityContext, fsGroup: security.run_as_user };
+  }
   if (spec.scheduling) Object.assign(s, schedulingFields(spec.scheduling, ctx.selectorLabels));
   return s;
 }
@@ -159,6 +174,36 @@ export function jobManifest(spec: DeploySpec, ctx: ManifestContext): V1Job {
       template: {
         metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
         spec: podSpec(spec, ctx, undefined),
+      },
+    },
+  };
+}
+
+/** The selector of a Deployment's pods: immutable, so only what never changes for the instance. */
+export function deploymentSelector(spec: DeploySpec, ctx: ManifestContext): Record<string, string> {
+  return { ...ctx.selectorLabels, [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: labelValue(spec.instanceId) };
+}
+
+/**
+ * A kept-alive component: the ReplicaSet controller restarts its containers
+ * and recreates its pods (on another node when one is lost). Recreate, since
+ * the daemon never changes the template: a rollout would only run more pods
+ * than were admitted, and two pods on one ReadWriteOnce claim.
+ */
+export function deploymentManifest(spec: DeploySpec, ctx: ManifestContext): V1Deployment {
+  const meta = metadata(spec, ctx);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta,
+    spec: {
+      replicas: spec.replicas ?? 1,
+      selector: { matchLabels: deploymentSelector(spec, ctx) },
+      strategy: { type: 'Recreate' },
+      revisionHistoryLimit: 1,
+      template: {
+        metadata: { labels: { ...meta.labels }, annotations: { ...meta.annotations } },
+        spec: podSpec(spec, ctx, undefined, 'Always'),
       },
     },
   };

@@ -1,7 +1,25 @@
 /** Pure conversion of Kubernetes objects into what the core observes. */
-import type { V1ContainerStatus, V1Job, V1Node, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
+import type {
+  V1ContainerStatus,
+  V1Deployment,
+  V1Job,
+  V1Node,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodSpec,
+  V1ResourceRequirements,
+} from '@kubernetes/client-node';
 import { cleanupPolicyOf } from '../../core/cleanup.js';
-import { MAIN_CONTAINER, type ObservedContainer, type ObservedJob, type ObservedPod, type PodPhase } from '../../core/instances.js';
+import {
+  MAIN_CONTAINER,
+  type ObservedClaim,
+  type ObservedContainer,
+  type ObservedDeployment,
+  type ObservedJob,
+  type ObservedPod,
+  type PodPhase,
+} from '../../core/instances.js';
+import type { Volume } from '../../core/storage.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
 import { placementOf } from './placement-summary.js';
@@ -10,9 +28,12 @@ import {
   ANNOTATION_INSTANCE_ID,
   ANNOTATION_PROVIDER_ID,
   ANNOTATION_SPEC_HASH,
+  ANNOTATION_VOLUMES,
   GPU_RESOURCE,
   LABEL_INSTANCE_ID,
   LABEL_PROVIDER_ID,
+  LABEL_RETAIN,
+  LABEL_VOLUME,
 } from '../../shared/labels.js';
 
 function quantities(list: Record<string, string> | undefined): Resources {
@@ -96,6 +117,7 @@ function providerIdOf(meta: { annotations?: Record<string, string>; labels?: Rec
 export function observePod(pod: V1Pod): ObservedPod {
   const phase = pod.status?.phase;
   const jobName = pod.metadata?.ownerReferences?.find((o) => o.kind === 'Job' && o.apiVersion.startsWith('batch/'))?.name;
+  const ofReplicaSet = pod.metadata?.ownerReferences?.some((o) => o.kind === 'ReplicaSet' && o.apiVersion.startsWith('apps/'));
   const specHash = pod.metadata?.annotations?.[ANNOTATION_SPEC_HASH];
   const conditions = pod.status?.conditions ?? [];
   const scheduled = conditions.find((c) => c.type === 'PodScheduled');
@@ -110,6 +132,9 @@ export function observePod(pod: V1Pod): ObservedPod {
     requests: podRequests(pod),
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null,
     jobName,
+    ownerKind: jobName === undefined && ofReplicaSet ? 'ReplicaSet' : undefined,
+    ephemeralStorage: ephemeralStorageOf(pod.spec),
+    volumes: volumesAnnotation(pod.metadata?.annotations),
     specHash,
     uid: pod.metadata?.uid,
     providerId: providerIdOf(pod.metadata),
@@ -167,8 +192,81 @@ export function observeJob(job: V1Job): ObservedJob {
     reason: finish?.reason,
     message: finish?.message,
     failedPods: job.status?.failed,
+    podEphemeralStorage: ephemeralStorageOf(template),
+    volumes: volumesAnnotation(job.metadata?.annotations),
     placement: placementOf(template),
   });
+}
+
+/**
+ * Node disk a pod may fill: its emptyDir size limits, or its containers'
+ * ephemeral-storage requests when they are larger (the daemon writes both
+ * equal; an object made elsewhere may not).
+ */
+export function ephemeralStorageOf(spec: V1PodSpec | undefined): number | undefined {
+  if (!spec) return undefined;
+  let emptyDirs = 0;
+  for (const v of spec.volumes ?? []) {
+    const limit = v.emptyDir?.sizeLimit;
+    if (limit !== undefined) emptyDirs += Number(toUnits(String(limit)));
+  }
+  let requested = 0;
+  for (const c of spec.containers) {
+    const q = c.resources?.requests?.['ephemeral-storage'] ?? c.resources?.limits?.['ephemeral-storage'];
+    if (q !== undefined) requested += Number(toUnits(String(q)));
+  }
+  const n = Math.max(emptyDirs, requested);
+  return n > 0 ? n : undefined;
+}
+
+/** The volumes the daemon wrote on the workload; an unreadable annotation (edited by hand) shows none. */
+function volumesAnnotation(annotations: Record<string, string> | undefined): readonly Volume[] | undefined {
+  const raw = annotations?.[ANNOTATION_VOLUMES];
+  if (!raw) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return Array.isArray(parsed) ? (parsed as Volume[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function observeDeployment(d: V1Deployment): ObservedDeployment {
+  const template = d.spec?.template.spec;
+  return defined({
+    name: d.metadata?.name ?? '',
+    instanceId: instanceIdOf(d.metadata),
+    // The API defaults spec.replicas to 1.
+    replicas: d.spec?.replicas ?? 1,
+    readyReplicas: d.status?.readyReplicas ?? 0,
+    podRequests: podRequests({ spec: template }),
+    podEphemeralStorage: ephemeralStorageOf(template),
+    specHash: d.metadata?.annotations?.[ANNOTATION_SPEC_HASH],
+    uid: d.metadata?.uid,
+    providerId: providerIdOf(d.metadata),
+    image: template?.containers.find((c) => c.name === MAIN_CONTAINER)?.image ?? template?.containers[0]?.image,
+    terminating: d.metadata?.deletionTimestamp !== undefined && d.metadata?.deletionTimestamp !== null,
+    createdAt: ms(d.metadata?.creationTimestamp),
+    volumes: volumesAnnotation(d.metadata?.annotations),
+    placement: placementOf(template),
+  });
+}
+
+/** The size a claim holds: what it asked for, or what it got when that is more. */
+export function observeClaim(c: V1PersistentVolumeClaim): ObservedClaim {
+  const asked = c.spec?.resources?.requests?.storage;
+  const got = c.status?.capacity?.storage;
+  const bytes = (q: string | undefined): number => (q === undefined ? 0 : Number(toUnits(String(q))));
+  return {
+    name: c.metadata?.name ?? '',
+    instanceId: instanceIdOf(c.metadata),
+    volume: c.metadata?.labels?.[LABEL_VOLUME] ?? '',
+    sizeBytes: Math.max(bytes(asked), bytes(got)),
+    storageClass: c.spec?.storageClassName ?? '',
+    phase: c.status?.phase ?? 'Pending',
+    retain: c.metadata?.labels?.[LABEL_RETAIN] === 'true',
+    terminating: c.metadata?.deletionTimestamp !== undefined && c.metadata?.deletionTimestamp !== null,
+  };
 }
 
 /** A node that takes new pods: Ready and not cordoned. */

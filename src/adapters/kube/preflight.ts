@@ -27,7 +27,12 @@ export function requiredPermissions(namespace: string, autoCapacity: boolean, ev
   for (const verb of ['create', 'get', 'list', 'watch', 'delete']) {
     perms.push({ verb, resource: 'pods', group: '', namespace });
     perms.push({ verb, resource: 'jobs', group: 'batch', namespace });
+    perms.push({ verb, resource: 'deployments', group: 'apps', namespace });
   }
+  // ScaleInstance.
+  perms.push({ verb: 'update', resource: 'deployments', subresource: 'scale', group: 'apps', namespace });
+  // Claim volumes: no delete, the garbage collector removes a claim with the workload that owns it.
+  for (const verb of ['create', 'get', 'list', 'watch']) perms.push({ verb, resource: 'persistentvolumeclaims', group: '', namespace });
   // The session and the leader lock (no delete: a released Lease is kept, with no holder).
   for (const verb of ['get', 'list', 'watch', 'create', 'update']) perms.push({ verb, resource: 'leases', group: 'coordination.k8s.io', namespace });
   perms.push({ verb: 'list', resource: 'pods', group: 'metrics.k8s.io', namespace, optional: true });

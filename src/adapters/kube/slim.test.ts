@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { validateDeploy } from '../../core/deploy-spec.js';
 import { autoTotal } from './auto-capacity.js';
-import { jobManifest, podManifest, RESTRICTED } from './manifests.js';
-import { observeJob, observePod, podRequests } from './observe.js';
-import { slimJob, slimPod } from './slim.js';
+import { deploymentManifest, jobManifest, podManifest, RESTRICTED } from './manifests.js';
+import { observeClaim, observeDeployment, observeJob, observePod, podRequests } from './observe.js';
+import { slimClaim, slimDeployment, slimJob, slimPod } from './slim.js';
 
-const spec = (kind: 'Pod' | 'Job') =>
+const spec = (kind: 'Pod' | 'Job' | 'Deployment', volumes = false) =>
   validateDeploy(
     {
       instanceId: 'Task 7',
@@ -17,6 +17,16 @@ const spec = (kind: 'Pod' | 'Job') =>
       // Every input of the placement summary, which observe reads from the spec.
       workload: {
         kind,
+        ...(kind === 'Deployment' ? { replicas: 3 } : {}),
+        // The emptyDir size limits are the pods' ephemeral storage, read from the pod spec.
+        ...(volumes
+          ? {
+              volumes: [
+                { name: 'scratch', mountPath: '/scratch', readOnly: false, emptyDir: { sizeLimitBytes: 2 ** 30 } },
+                { name: 'data', mountPath: '/data', readOnly: false, claim: { storageClass: 'fast', sizeBytes: 2 ** 31, accessMode: '', retain: false } },
+              ],
+            }
+          : {}),
         labels: { app_group: 'etl' },
         nodeSelector: { disk: 'ssd' },
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'iarnet', effect: 'NoSchedule' }],
@@ -33,8 +43,8 @@ const ctx = { namespace: 'ns', selectorLabels: { team: 'a' }, security: RESTRICT
 const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
 /** A pod as the API serves it: the daemon's manifest plus what the server and the kubelet add. */
-function servedPod(): V1Pod {
-  const pod = podManifest(spec('Pod'), ctx);
+function servedPod(volumes = false): V1Pod {
+  const pod = podManifest(spec('Pod', volumes), ctx);
   return {
     ...pod,
     metadata: {
@@ -55,7 +65,10 @@ function servedPod(): V1Pod {
       initContainers: [{ name: 'init', image: 'busybox', resources: { requests: { cpu: '2', memory: '1Mi' } } }],
       overhead: { cpu: '10m' },
       tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-      volumes: [{ name: 'kube-api-access', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }],
+      volumes: [
+        ...(pod.spec?.volumes ?? []),
+        { name: 'kube-api-access', projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } },
+      ],
     },
     status: {
       phase: 'Running',
@@ -86,8 +99,8 @@ function servedPod(): V1Pod {
   };
 }
 
-function servedJob(): V1Job {
-  const job = jobManifest(spec('Job'), ctx);
+function servedJob(volumes = false): V1Job {
+  const job = jobManifest(spec('Job', volumes), ctx);
   return {
     ...job,
     metadata: {
@@ -135,6 +148,18 @@ describe('slimPod / slimJob', () => {
     expect(slim.metadata?.managedFields).toBeUndefined();
   });
 
+  it('keep the emptyDir size limits (ephemeral storage), drop the other volumes', () => {
+    const full = servedPod(true);
+    const slim = slimPod(full);
+    expect(observePod(full).ephemeralStorage).toBe(2 ** 30);
+    expect(observePod(full).volumes).toHaveLength(2);
+    expect(observePod(slim)).toEqual(observePod(full));
+    expect(slim.spec?.volumes).toEqual([{ name: 'scratch', emptyDir: { sizeLimit: '1073741824' } }]);
+    const job = servedJob(true);
+    expect(observeJob(job).podEphemeralStorage).toBe(2 ** 30);
+    expect(observeJob(slimJob(job))).toEqual(observeJob(job));
+  });
+
   it('keep what resource.mode auto reads of other pods', () => {
     const others = [servedPod(), { ...servedPod(), metadata: { name: 'x', namespace: 'other' }, status: { phase: 'Pending' } }];
     const nodes = [{ metadata: { name: 'node-1' }, status: { allocatable: { cpu: '8', memory: '16Gi' } } }];
@@ -145,5 +170,60 @@ describe('slimPod / slimJob', () => {
   it('leave objects without status or spec alone (a DELETED event may carry little)', () => {
     expect(observePod(slimPod({ metadata: { name: 'p' } }))).toEqual(observePod({ metadata: { name: 'p' } }));
     expect(observeJob(slimJob({ metadata: { name: 'j' } }))).toEqual(observeJob({ metadata: { name: 'j' } }));
+  });
+});
+
+describe('slimDeployment / slimClaim', () => {
+  it('keep everything observeDeployment reads, drop the rest', () => {
+    const d = deploymentManifest(spec('Deployment', true), ctx);
+    const full = {
+      ...d,
+      metadata: { ...d.metadata, uid: 'uid-d', resourceVersion: '9', creationTimestamp: t(0) as unknown as Date, managedFields: [{ manager: 'x' }] },
+      status: {
+        replicas: 3,
+        readyReplicas: 2,
+        availableReplicas: 2,
+        updatedReplicas: 3,
+        observedGeneration: 1,
+        conditions: [{ type: 'Available', status: 'True' }],
+      },
+    };
+    const slim = slimDeployment(full);
+    expect(observeDeployment(slim)).toEqual(observeDeployment(full));
+    expect(observeDeployment(full)).toMatchObject({ replicas: 3, readyReplicas: 2, podEphemeralStorage: 2 ** 30, uid: 'uid-d' });
+    expect(observeDeployment(full).volumes).toHaveLength(2);
+    expect(observeDeployment(full).placement?.rules).toHaveLength(4);
+    expect(slim.metadata?.managedFields).toBeUndefined();
+    expect(slim.spec?.template.spec?.containers[0]?.env).toBeUndefined();
+    expect(Object.keys(slim.status ?? {})).toEqual(['readyReplicas']);
+  });
+
+  it('keep everything observeClaim reads, drop the rest', () => {
+    const full: V1PersistentVolumeClaim = {
+      metadata: {
+        name: 'task-7-data',
+        namespace: 'ns',
+        uid: 'uid-c',
+        labels: { 'iarnet.managed': 'true', 'iarnet.volume': 'data', 'iarnet.retain': 'true' },
+        annotations: { 'iarnet.instance_id': 'Task 7', 'pv.kubernetes.io/bind-completed': 'yes' },
+        deletionTimestamp: t(5) as unknown as Date,
+        managedFields: [{ manager: 'x' }],
+        finalizers: ['kubernetes.io/pvc-protection'],
+      },
+      spec: {
+        storageClassName: 'fast',
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '2Gi' } },
+        volumeName: 'pv-1',
+        volumeMode: 'Filesystem',
+      },
+      status: { phase: 'Bound', capacity: { storage: '3Gi' }, accessModes: ['ReadWriteOnce'] },
+    };
+    const slim = slimClaim(full);
+    expect(observeClaim(slim)).toEqual(observeClaim(full));
+    expect(observeClaim(full)).toMatchObject({ sizeBytes: 3 * 2 ** 30, storageClass: 'fast', phase: 'Bound', terminating: true });
+    expect(slim.metadata?.managedFields).toBeUndefined();
+    expect(slim.spec?.volumeName).toBeUndefined();
+    expect(observeClaim(slimClaim({ metadata: { name: 'c' } }))).toEqual(observeClaim({ metadata: { name: 'c' } }));
   });
 });

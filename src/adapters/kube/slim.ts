@@ -1,17 +1,18 @@
 /**
- * What the informers keep of each Pod and Job: only the fields the books, the
- * instance lifecycle and resource.mode auto read (observe.ts, auto-capacity.ts).
+ * What the informers keep of each Pod, Job, Deployment and PersistentVolumeClaim:
+ * only the fields the books, the instance lifecycle and resource.mode auto
+ * read (observe.ts, auto-capacity.ts).
  * A pod as the API serves it is about 3.6 KB of JSON, most of it
  * managedFields, volumes, env, tolerations and security settings; at 10,000
  * pods the whole objects were most of the daemon's memory and of its start-up
  * (parsing them, turning them into client-node's model classes, collecting
  * the garbage). Pure functions over the JSON as it arrives (list or watch).
  *
- * Whoever reads a new field of a cached Pod or Job adds it here; the unit
+ * Whoever reads a new field of a cached object adds it here; the unit
  * test compares what observe.ts derives from a full object and from its slim
  * copy, so a field dropped here that observe.ts reads fails it.
  */
-import type { V1Container, V1Job, V1ObjectMeta, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Job, V1ObjectMeta, V1PersistentVolumeClaim, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 
 /** Copies the listed keys that are present (not undefined), nothing else. */
 function pick<T extends object, K extends keyof T>(o: T | undefined, keys: readonly K[]): Pick<T, K> | undefined {
@@ -45,6 +46,10 @@ function slimPodSpec(s: V1PodSpec | undefined): V1PodSpec | undefined {
   const out = pick(s, ['nodeName', 'overhead', 'priorityClassName', 'nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints']) as V1PodSpec;
   out.containers = (s.containers ?? []).map(slimContainer);
   if (s.initContainers) out.initContainers = s.initContainers.map(slimContainer);
+  // The emptyDir size limits are the pod's ephemeral storage in the storage books; the other
+  // volumes (the service account token's projection above all) are left out.
+  const emptyDirs = (s.volumes ?? []).filter((v) => v.emptyDir).map((v): V1Volume => ({ name: v.name, emptyDir: pick(v.emptyDir, ['sizeLimit']) }));
+  if (emptyDirs.length > 0) out.volumes = emptyDirs;
   return out;
 }
 
@@ -75,4 +80,28 @@ export function slimJob(job: V1Job): V1Job {
         : {}),
     },
   } as V1Job;
+}
+
+export function slimDeployment(d: V1Deployment): V1Deployment {
+  return {
+    ...pick(d, ['apiVersion', 'kind']),
+    metadata: slimMeta(d.metadata),
+    spec: d.spec && { ...pick(d.spec, ['replicas', 'selector']), template: { spec: slimPodSpec(d.spec.template?.spec) } },
+    status: d.status && pick(d.status, ['readyReplicas']),
+  } as V1Deployment;
+}
+
+export function slimClaim(c: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+  return {
+    ...pick(c, ['apiVersion', 'kind']),
+    metadata: slimMeta(c.metadata),
+    spec: c.spec && {
+      ...pick(c.spec, ['storageClassName']),
+      ...(c.spec.resources?.requests?.storage !== undefined ? { resources: { requests: { storage: c.spec.resources.requests.storage } } } : {}),
+    },
+    status: c.status && {
+      ...pick(c.status, ['phase']),
+      ...(c.status.capacity?.storage !== undefined ? { capacity: { storage: c.status.capacity.storage } } : {}),
+    },
+  } as V1PersistentVolumeClaim;
 }

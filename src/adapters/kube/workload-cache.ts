@@ -1,13 +1,14 @@
 /**
- * The managed Pods and Jobs of our namespace, as the core's WorkloadView.
- * Each object is converted once, when its change arrives, and kept by name;
- * only a relist converts the whole collection again. snapshot() copies the
- * converted objects out when someone asks after a change.
+ * The managed Pods, Jobs, Deployments and claims of our namespace, as the
+ * core's WorkloadView. Each object is converted once, when its change
+ * arrives, and kept by name; only a relist converts the whole collection
+ * again. snapshot() copies the converted objects out when someone asks after
+ * a change.
  */
-import type { KubernetesObject, V1Job, V1Pod } from '@kubernetes/client-node';
-import type { ObservedJob, ObservedPod, ObservedWorkloads } from '../../core/instances.js';
+import type { KubernetesObject, V1Deployment, V1Job, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
+import type { ObservedClaim, ObservedDeployment, ObservedJob, ObservedPod, ObservedWorkloads } from '../../core/instances.js';
 import type { WorkloadChange, WorkloadView } from '../../core/ports.js';
-import { observeJob, observePod } from './observe.js';
+import { observeClaim, observeDeployment, observeJob, observePod } from './observe.js';
 import type { CollectionChange, Informer } from './informer.js';
 
 /** One collection's converted objects, by name, following its informer. */
@@ -45,34 +46,45 @@ export class WorkloadCache implements WorkloadView {
   private readonly listeners = new Set<(change: WorkloadChange) => void>();
   private readonly observedPods: Converted<V1Pod, ObservedPod>;
   private readonly observedJobs: Converted<V1Job, ObservedJob>;
-  private memo: { podsVersion: number; jobsVersion: number; snapshot: ObservedWorkloads } | undefined;
+  private readonly observedDeployments: Converted<V1Deployment, ObservedDeployment>;
+  private readonly observedClaims: Converted<V1PersistentVolumeClaim, ObservedClaim>;
+  private memo: { versions: string; snapshot: ObservedWorkloads } | undefined;
 
   constructor(
     readonly pods: Informer<V1Pod>,
     readonly jobs: Informer<V1Job>,
+    readonly deployments: Informer<V1Deployment>,
+    readonly claims: Informer<V1PersistentVolumeClaim>,
   ) {
     this.observedPods = new Converted(pods, observePod);
     this.observedJobs = new Converted(jobs, observeJob);
+    this.observedDeployments = new Converted(deployments, observeDeployment);
+    this.observedClaims = new Converted(claims, observeClaim);
     // Subscribed for the cache's whole life (it lives as long as the informers): the converted maps must see every change.
-    pods.onChange((c) => this.podChanged(c));
-    jobs.onChange((c) => this.jobChanged(c));
+    pods.onChange((c) => this.changed(c, this.observedPods, 'Pod', (type, object) => ({ type, kind: 'Pod', object })));
+    jobs.onChange((c) => this.changed(c, this.observedJobs, 'Job', (type, object) => ({ type, kind: 'Job', object })));
+    deployments.onChange((c) => this.changed(c, this.observedDeployments, 'Deployment', (type, object) => ({ type, kind: 'Deployment', object })));
+    claims.onChange((c) => this.changed(c, this.observedClaims, 'Claim', (type, object) => ({ type, kind: 'Claim', object })));
   }
 
   snapshot(): ObservedWorkloads {
-    const podsVersion = this.observedPods.version;
-    const jobsVersion = this.observedJobs.version;
-    if (this.memo?.podsVersion !== podsVersion || this.memo.jobsVersion !== jobsVersion) {
+    const versions = `${this.observedPods.version}/${this.observedJobs.version}/${this.observedDeployments.version}/${this.observedClaims.version}`;
+    if (this.memo?.versions !== versions) {
       this.memo = {
-        podsVersion,
-        jobsVersion,
-        snapshot: { pods: [...this.observedPods.byName.values()], jobs: [...this.observedJobs.byName.values()] },
+        versions,
+        snapshot: {
+          pods: [...this.observedPods.byName.values()],
+          jobs: [...this.observedJobs.byName.values()],
+          deployments: [...this.observedDeployments.byName.values()],
+          claims: [...this.observedClaims.byName.values()],
+        },
       };
     }
     return this.memo.snapshot;
   }
 
   synced(): boolean {
-    return this.pods.synced() && this.jobs.synced();
+    return this.pods.synced() && this.jobs.synced() && this.deployments.synced() && this.claims.synced();
   }
 
   onChange(listener: (change: WorkloadChange) => void): () => void {
@@ -80,21 +92,17 @@ export class WorkloadCache implements WorkloadView {
     return () => this.listeners.delete(listener);
   }
 
-  private podChanged(c: CollectionChange<V1Pod>): void {
+  private changed<K extends KubernetesObject, O extends { name: string }>(
+    c: CollectionChange<K>,
+    converted: Converted<K, O>,
+    kind: WorkloadChange['kind'],
+    change: (type: 'added' | 'modified' | 'deleted', object: O) => WorkloadChange,
+  ): void {
     if (c.type === 'reset') {
-      this.observedPods.reset();
-      this.emit({ type: 'reset', kind: 'Pod' });
+      converted.reset();
+      this.emit({ type: 'reset', kind });
     } else {
-      this.emit({ type: c.type, kind: 'Pod', object: this.observedPods.apply(c.type, c.object) });
-    }
-  }
-
-  private jobChanged(c: CollectionChange<V1Job>): void {
-    if (c.type === 'reset') {
-      this.observedJobs.reset();
-      this.emit({ type: 'reset', kind: 'Job' });
-    } else {
-      this.emit({ type: c.type, kind: 'Job', object: this.observedJobs.apply(c.type, c.object) });
+      this.emit(change(c.type, converted.apply(c.type, c.object)));
     }
   }
 

@@ -25,6 +25,23 @@ async function samples(m: PrometheusExporter, name: string): Promise<string[]> {
 }
 
 describe('PrometheusExporter', () => {
+  it('exports the storage books as resource="storage", the total and available only while resource.storage limits it', async () => {
+    const m = new PrometheusExporter();
+    let limited = true;
+    const storage = () =>
+      limited
+        ? { limited, total: 100, used: 30, available: 70, ephemeralUsed: 10, claimedUsed: 20 }
+        : { limited, total: 0, used: 30, available: 0, ephemeralUsed: 10, claimedUsed: 20 };
+    m.collectFrom(sources({ storage }));
+    expect(await samples(m, 'k8s_provider_capacity')).toContain('k8s_provider_capacity{resource="storage",unit="byte"} 100');
+    expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="storage",unit="byte"} 30');
+    expect(await samples(m, 'k8s_provider_capacity_available')).toContain('k8s_provider_capacity_available{resource="storage",unit="byte"} 70');
+    limited = false;
+    expect((await samples(m, 'k8s_provider_capacity')).some((l) => l.includes('storage'))).toBe(false);
+    expect((await samples(m, 'k8s_provider_capacity_available')).some((l) => l.includes('storage'))).toBe(false);
+    expect(await samples(m, 'k8s_provider_capacity_used')).toContain('k8s_provider_capacity_used{resource="storage",unit="byte"} 30');
+  });
+
   it('counts RPCs by method and code and times them', async () => {
     const m = new PrometheusExporter();
     m.rpcFinished('provider.Service', 'HealthCheck', 'OK', 0.002);

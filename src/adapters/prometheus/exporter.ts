@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CapacityReport } from '../../core/capacity.js';
+import type { StorageReport } from '../../core/storage.js';
 import { ErrorKind } from '../../core/errors.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
 import type { InformerStats, KubeApiObserver, RpcObserver } from '../../shared/observability.js';
@@ -20,6 +21,8 @@ export const PREFIX = 'k8s_provider_';
 /** What the gauges read at scrape time. */
 export interface ExporterSources {
   capacity(): CapacityReport;
+  /** The storage books (resource.storage); absent: no storage series. */
+  storage?(): StorageReport;
   session(): SessionStats;
   informerStats(): Record<string, InformerStats>;
   ready(): boolean;
@@ -233,14 +236,16 @@ const RESOURCE_UNITS: Readonly<Record<(typeof RESOURCE_KEYS)[number], { unit: st
   memory: { unit: 'byte', per: 1 },
   gpu: { unit: 'device', per: 1 },
 };
-const LEDGER_GAUGES: ReadonlyArray<readonly [string, string, (c: CapacityReport) => CapacityReport['total']]> = [
-  ['capacity', `Capacity lent to the control plane (${UNITS}).`, (c) => c.total],
-  ['capacity_used', `Capacity held by live instances, as reported to the control plane (${UNITS}).`, (c) => c.used],
-  ['capacity_available', `Capacity left for new deploys (${UNITS}).`, (c) => c.available],
+/** Storage in bytes; the total and what is available exist only when resource.storage limits it. */
+const STORAGE_UNITS = 'storage in bytes';
+const LEDGER_GAUGES: ReadonlyArray<readonly [string, string, (c: CapacityReport) => CapacityReport['total'], (s: StorageReport) => number | undefined]> = [
+  ['capacity', `Capacity lent to the control plane (${UNITS}, ${STORAGE_UNITS}).`, (c) => c.total, (s) => (s.limited ? s.total : undefined)],
+  ['capacity_used', `Capacity held by live instances, as reported to the control plane (${UNITS}, ${STORAGE_UNITS}).`, (c) => c.used, (s) => s.used],
+  ['capacity_available', `Capacity left for new deploys (${UNITS}, ${STORAGE_UNITS}).`, (c) => c.available, (s) => (s.limited ? s.available : undefined)],
 ];
 
 function ledgerGauges(registers: Registry[], read: Read): void {
-  for (const [name, help, pick] of LEDGER_GAUGES) {
+  for (const [name, help, pick, pickStorage] of LEDGER_GAUGES) {
     new Gauge({
       name: `${PREFIX}${name}`,
       help,
@@ -251,6 +256,9 @@ function ledgerGauges(registers: Registry[], read: Read): void {
         if (!s) return;
         const values = pick(s.capacity());
         for (const resource of RESOURCE_KEYS) this.set({ resource, unit: RESOURCE_UNITS[resource].unit }, values[resource] / RESOURCE_UNITS[resource].per);
+        const storage = s.storage ? pickStorage(s.storage()) : undefined;
+        if (storage !== undefined) this.set({ resource: 'storage', unit: 'byte' }, storage);
+        else this.remove({ resource: 'storage', unit: 'byte' }); // resource.storage unset by a reload
       },
     });
   }
