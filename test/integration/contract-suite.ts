@@ -183,7 +183,11 @@ export function describeContract(title: string, start: () => Promise<ContractTar
 
     it('logs every RPC once with method, provider id, duration and outcome', async () => {
       const rpcs = (await target.logs()).filter((l) => l.msg === 'rpc');
-      expect(rpcs.length).toBeGreaterThanOrEqual(20);
+      // Polls that succeed get a line per call only at debug (at info they are summed up in a per-minute
+      // `rpc summary`); every other call, and every failed poll, gets its line at any level.
+      const polls = new Set(['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage']);
+      expect(rpcs.filter((l) => l.method === 'Connect')).toHaveLength(4);
+      expect(rpcs.filter((l) => !polls.has(String(l.method)) || l.code !== 'OK').length).toBeGreaterThanOrEqual(10);
       for (const l of rpcs) {
         expect(l).toMatchObject({ method: expect.any(String), providerId: expect.any(String), durationMs: expect.any(Number), code: expect.any(String) });
       }

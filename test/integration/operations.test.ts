@@ -175,6 +175,7 @@ describe('health, reflection and metrics', () => {
           'WatchInstances (stream)',
           'GetLogs (stream)',
           'Undeploy',
+          'SendHttpRequest',
           'ScaleInstance',
         ]);
 

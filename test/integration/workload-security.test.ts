@@ -139,6 +139,12 @@ describe('the daemon under its own namespaced Role, in a restricted namespace', 
         rules: [
           { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
           { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          { apiGroups: ['apps'], resources: ['deployments'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          { apiGroups: ['apps'], resources: ['deployments/scale'], verbs: ['update'] },
+          { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['create', 'get', 'list', 'watch'] },
+          // Each instance's Service and NetworkPolicy (network.isolate is on by default).
+          { apiGroups: [''], resources: ['services'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
+          { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'get', 'list', 'watch', 'delete'] },
           // The session and the leader lock live in Leases (as in k8s-deployment.yaml's Role).
           { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
         ],
