@@ -182,7 +182,14 @@ export function describeContract(title: string, start: () => Promise<ContractTar
     });
 
     it('logs every RPC once with method, provider id, duration and outcome', async () => {
-      const rpcs = (await target.logs()).filter((l) => l.msg === 'rpc');
+      // The daemon writes its log asynchronously (a line may follow its call by up to 250 ms): wait for the
+      // last Deploy's line before reading.
+      const rpcLines = async () => (await target.logs()).filter((l) => l.msg === 'rpc');
+      await waitFor('the Deploy lines to be written', async () => (await rpcLines()).filter((l) => l.method === 'Deploy').length >= 6, {
+        timeoutMs: 5000,
+        intervalMs: 100,
+      });
+      const rpcs = await rpcLines();
       // Polls that succeed get a line per call only at debug (at info they are summed up in a per-minute
       // `rpc summary`); every other call, and every failed poll, gets its line at any level.
       const polls = new Set(['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage']);
