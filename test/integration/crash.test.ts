@@ -164,24 +164,29 @@ async function existing(namespace: string): Promise<Map<string, string>> {
   return new Map([...state.workloads].map(([id, objects]) => [id, objects[0] ?? '']));
 }
 
-describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
-  let ns: TestNamespace;
-  let daemon: ReplicaProcess;
-  let client: ServiceClient;
+/** A namespace and a daemon process with a session, for one describe block; killed and removed after it. */
+function connectedDaemon(name: string, extra: Record<string, unknown> = {}): { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient } {
+  const t = {} as { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient };
   beforeAll(async () => {
-    ns = await createTestNamespace('crash-deploy');
-    daemon = await ReplicaProcess.create('crash-deploy-0', daemonConfig(ns.name));
-    await daemon.start();
-    client = makeClient(daemon.port);
-    expect((await untilAnswered(client, 'Connect', { providerId: 'cp' })).outcome).toBe('OK');
+    t.ns = await createTestNamespace(name);
+    t.daemon = await ReplicaProcess.create(`${name}-0`, daemonConfig(t.ns.name, extra));
+    await t.daemon.start();
+    t.client = makeClient(t.daemon.port);
+    expect((await untilAnswered(t.client, 'Connect', { providerId: 'cp' })).outcome).toBe('OK');
   });
   afterAll(async () => {
-    client?.close();
-    if (daemon?.running()) await daemon.kill('SIGKILL');
-    await ns?.cleanup();
+    t.client?.close();
+    if (t.daemon?.running()) await t.daemon.kill('SIGKILL');
+    await t.ns?.cleanup();
   });
+  return t;
+}
+
+describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
+  const t = connectedDaemon('crash-deploy');
 
   it('the retries create only what is missing; each instance exists once; the books equal the pods', async () => {
+    const { ns, daemon, client } = t;
     const ids = Array.from({ length: 50 }, (_, i) => `crash-${String(i).padStart(2, '0')}`);
     const requests = new Map(ids.map((id, i) => [id, deployRequest(id, i)]));
     const { outcomes } = await killDuring(
@@ -243,23 +248,10 @@ describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
 });
 
 describe('SIGKILL during 20 concurrent Undeploys', () => {
-  let ns: TestNamespace;
-  let daemon: ReplicaProcess;
-  let client: ServiceClient;
-  beforeAll(async () => {
-    ns = await createTestNamespace('crash-undeploy');
-    daemon = await ReplicaProcess.create('crash-undeploy-0', daemonConfig(ns.name));
-    await daemon.start();
-    client = makeClient(daemon.port);
-    expect((await untilAnswered(client, 'Connect', { providerId: 'cp' })).outcome).toBe('OK');
-  });
-  afterAll(async () => {
-    client?.close();
-    if (daemon?.running()) await daemon.kill('SIGKILL');
-    await ns?.cleanup();
-  });
+  const t = connectedDaemon('crash-undeploy');
 
   it('the retried Undeploys finish, nothing is orphaned, and the room comes back exactly', async () => {
+    const { ns, daemon, client } = t;
     const ids = Array.from({ length: 24 }, (_, i) => `gone-${String(i).padStart(2, '0')}`);
     const doomed = ids.slice(0, 20);
     const staying = ids.slice(20);
@@ -305,23 +297,10 @@ describe('SIGKILL during 20 concurrent Undeploys', () => {
 });
 
 describe("SIGKILL during the janitor's cleanup of finished Jobs", () => {
-  let ns: TestNamespace;
-  let daemon: ReplicaProcess;
-  let client: ServiceClient;
-  beforeAll(async () => {
-    ns = await createTestNamespace('crash-janitor');
-    daemon = await ReplicaProcess.create('crash-janitor-0', daemonConfig(ns.name, { jobs: { cleanup_policy: 'OnSuccess' } }));
-    await daemon.start();
-    client = makeClient(daemon.port);
-    expect((await untilAnswered(client, 'Connect', { providerId: 'cp' })).outcome).toBe('OK');
-  });
-  afterAll(async () => {
-    client?.close();
-    if (daemon?.running()) await daemon.kill('SIGKILL');
-    await ns?.cleanup();
-  });
+  const t = connectedDaemon('crash-janitor', { jobs: { cleanup_policy: 'OnSuccess' } });
 
   it('after the restart every Job its policy removes is removed, with its pods; what the policy keeps stays', async () => {
+    const { ns, daemon, client } = t;
     // Early jobs finish while the daemon runs (the kill lands in their cleanup), late ones while it is down.
     const early = Array.from({ length: 16 }, (_, i) => `early-${String(i).padStart(2, '0')}`);
     const late = Array.from({ length: 8 }, (_, i) => `late-${i}`);
