@@ -116,7 +116,12 @@ snapshot() (
     [[ -d $m$CGROUP_ROOT ]] && echo "cgroup $m$CGROUP_ROOT"
   done
   for k in "${HOST_DIRS[@]}"; do [[ -e $k ]] && echo "dir $k"; done
-  for k in containerd containerd-shim kubelet kube-proxy; do pgrep -x "$k" | sed "s/^/process $k /"; done
+  # A stopped daemon whose parent was not init can linger as a zombie until
+  # something reaps it: that is not a running process.
+  local p
+  for k in containerd containerd-shim kubelet kube-proxy; do
+    for p in $(pgrep -x "$k"); do alive "$p" && echo "process $k $p"; done
+  done
 )
 
 sysctl_set() { # key value: set it, remembering the first original

@@ -78,6 +78,20 @@ describe.skipIf(!node.available)('reaching instances on the real node', () => {
     const res = await deploy('httpd', { kind: 'POD', command: ['sh', '-c', SERVE], ports: [{ name: 'http', containerPort: 8080 }] });
     expect(res.error).toBe('');
     await waitFor('httpd running and ready', async () => (await get('httpd')).ready, { timeoutMs: 90_000, intervalMs: 500 });
+    // Ready only means the container started (there is no probe): the shell
+    // still writes the files before it execs httpd, which on a loaded machine
+    // takes a moment. Wait until something answers on the port.
+    await waitFor(
+      'httpd listening',
+      async () => {
+        try {
+          return (await send({ path: '/index.html', timeoutMs: 2000 })).statusCode === 200;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
   });
   afterAll(async () => {
     ic?.close();

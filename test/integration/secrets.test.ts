@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
-import { createTestNamespace, kubeconfigPath, type TestNamespace } from '../helpers/cluster.js';
+import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { removeWorkloads } from '../helpers/workloads.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { call } from '../helpers/daemon.js';
@@ -150,6 +150,12 @@ describe('secrets stay out of logs, answers and metrics', () => {
     expect(metrics).toContain('grpc_server_handled_total');
     expect(metrics).toMatch(/grpc_code="UNAUTHENTICATED"/);
 
+    // The log is written asynchronously (up to 250 ms late): search it once the
+    // line of the last call is out, so the searches have the whole run to search.
+    await waitFor('the last call logged', () => d.logs().some((l) => l.msg === 'rpc' && l.method === 'HealthCheck'), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     const haystacks = { output: d.output(), answers: answers.join('\n'), metrics };
     const needles: Record<string, string> = {
       ...SECRETS,
