@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
 // cluster and two cores, so they run one at a time, each in its own namespace.
 export default defineConfig({
   test: {
-    reporters: ['default', './test/reporters/summary.ts'],
+    // The fault figures table first, so the plain "N passed" line stays the last one.
+    reporters: ['default', './test/reporters/fault-figures.ts', './test/reporters/summary.ts'],
     projects: [
       {
         test: {

@@ -10,6 +10,7 @@ import { BatchV1Api, CoreV1Api, type V1Job, type V1Pod } from '@kubernetes/clien
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
 import { makeKubeConfig } from './cluster.js';
+import { observeCall } from './fault-figures.js';
 
 /** cpu in millicores, memory in bytes. */
 export interface Held {
@@ -124,8 +125,11 @@ export function once(client: ServiceClient | InstancesClient, method: string, re
   if (!fn) throw new Error(`no method ${method}`);
   return new Promise((resolve) => {
     fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) => {
-      if (err) resolve({ outcome: `${grpc.status[err.code]}: ${err.details}` });
-      else resolve({ outcome: typeof res?.error === 'string' && res.error ? res.error : 'OK', ...(res ? { response: res } : {}) });
+      const answer: Answer = err
+        ? { outcome: `${grpc.status[err.code]}: ${err.details}` }
+        : { outcome: typeof res?.error === 'string' && res.error ? res.error : 'OK', ...(res ? { response: res } : {}) };
+      observeCall(method, request, answer.outcome);
+      resolve(answer);
     });
   });
 }

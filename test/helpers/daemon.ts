@@ -10,6 +10,7 @@ import { startDaemon, type Daemon } from '../../src/daemon.js';
 import { loadProto } from '../../src/adapters/grpc/proto.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 import { kubeconfigPath } from './cluster.js';
+import { observeCall } from './fault-figures.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; level: number };
 
@@ -81,7 +82,12 @@ type Method = 'Connect' | 'Disconnect' | 'GetCapacity' | 'GetAvailable' | 'Deplo
 export function call<Res = Record<string, unknown>>(client: ServiceClient, method: Method, request: object): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, (req: object, cb: (err: grpc.ServiceError | null, res: Res) => void) => void>)[method]!;
-    fn.call(client, request, (err, res) => (err ? reject(err) : resolve(res)));
+    fn.call(client, request, (err, res) => {
+      const inBand = (res as { error?: unknown } | undefined)?.error;
+      observeCall(method, request, err ? `${grpc.status[err.code]}: ${err.details}` : typeof inBand === 'string' && inBand ? inBand : 'OK');
+      if (err) reject(err);
+      else resolve(res);
+    });
   });
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { waitFor } from './cluster.js';
+import { peakRssOf } from './fault-figures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const main = join(root, 'dist', 'src', 'main.js');
@@ -24,6 +25,8 @@ export interface DaemonProcess {
   exitCode(): number | null;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** VmHWM (peak RSS) in bytes: read live while running, the last reading before stop() after. */
+  peakRss(): number;
 }
 
 /** Newest modification time under a folder, so a stale dist/ is rebuilt before it is run. */
@@ -46,6 +49,7 @@ export async function spawnDaemon(config: Record<string, unknown>): Promise<Daem
   const child = spawn(process.execPath, [main, '--config', path], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let code: number | null = null;
+  let peak = 0;
   const exited = new Promise<number | null>((res) =>
     child.on('exit', (c, signal) => {
       code = c ?? (signal ? 128 : null);
@@ -78,8 +82,12 @@ export async function spawnDaemon(config: Record<string, unknown>): Promise<Daem
     logs,
     exitCode: () => code,
     async stop(): Promise<number | null> {
-      if (code === null) child.kill('SIGTERM');
+      if (code === null) {
+        peak = Math.max(peak, peakRssOf(child.pid));
+        child.kill('SIGTERM');
+      }
       return exited;
     },
+    peakRss: () => Math.max(peak, code === null ? peakRssOf(child.pid) : 0),
   };
 }

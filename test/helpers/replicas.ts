@@ -21,6 +21,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { stringify } from 'yaml';
 import { makeClient, makeClientAt } from './daemon.js';
 import { makeKubeConfig, waitFor } from './cluster.js';
+import { peakRssOf } from './fault-figures.js';
 import { freePort } from './net.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 
@@ -52,7 +53,10 @@ export class ReplicaProcess {
   child: ChildProcess | undefined;
   /** Every log line of every run, in order. */
   readonly logs: LogLine[] = [];
+  /** Signals sent to a running process, by name (each restart's process counts). */
+  readonly signals: Partial<Record<NodeJS.Signals, number>> = {};
   private exited: Promise<number | null> = Promise.resolve(null);
+  private peak = 0;
 
   constructor(
     readonly name: string,
@@ -97,10 +101,21 @@ export class ReplicaProcess {
     });
   }
 
-  /** Sends the signal and waits for the process to end. */
+  /** Sends the signal (if the process still runs) and waits for the process to end. */
   async kill(signal: NodeJS.Signals): Promise<number | null> {
-    this.child?.kill(signal);
+    if (this.child && this.running()) {
+      // The last chance to read its peak: a killed process leaves no /proc entry.
+      this.peak = Math.max(this.peak, peakRssOf(this.child.pid));
+      // A signal sent again to a process already on its way out is not another fault.
+      if (!this.child.killed) this.signals[signal] = (this.signals[signal] ?? 0) + 1;
+      this.child.kill(signal);
+    }
     return this.exited;
+  }
+
+  /** The highest VmHWM (peak RSS, bytes) of this replica's processes so far, the running one included. */
+  peakRss(): number {
+    return Math.max(this.peak, this.running() ? peakRssOf(this.child?.pid) : 0);
   }
 
   running(): boolean {

@@ -26,6 +26,7 @@ import {
 } from '../helpers/books.js';
 import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { makeClient } from '../helpers/daemon.js';
+import { FaultTally } from '../helpers/fault-figures.js';
 import { instancesClient } from '../helpers/instances.js';
 import { MAIN, ReplicaProcess } from '../helpers/replicas.js';
 
@@ -134,9 +135,7 @@ async function killDuring(
   atMostMs = 3000,
 ): Promise<{ outcomes: string[]; answers: Answer[] }> {
   let ok = 0;
-  const kill = (): void => {
-    if (daemon.running()) daemon.child?.kill('SIGKILL');
-  };
+  const kill = (): void => void daemon.kill('SIGKILL');
   const timer = setTimeout(kill, atMostMs);
   const answers = await Promise.all(
     calls.map((c) =>
@@ -164,10 +163,25 @@ async function existing(namespace: string): Promise<Map<string, string>> {
   return new Map([...state.workloads].map(([id, objects]) => [id, objects[0] ?? '']));
 }
 
-/** A namespace and a daemon process with a session, for one describe block; killed and removed after it. */
-function connectedDaemon(name: string, extra: Record<string, unknown> = {}): { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient } {
-  const t = {} as { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient };
+/**
+ * A namespace and a daemon process with a session, for one describe block;
+ * killed and removed after it. Its fault-figures row (calls, SIGKILLs, peak
+ * RSS) is written then; the test settles the instance figures.
+ */
+function connectedDaemon(
+  name: string,
+  scenario: string,
+  extra: Record<string, unknown> = {},
+): { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient; tally: FaultTally } {
+  // No failure is a final answer here: every call a kill cut is retried until it succeeds.
+  const t = { tally: new FaultTally(scenario, import.meta.filename) } as {
+    ns: TestNamespace;
+    daemon: ReplicaProcess;
+    client: ServiceClient;
+    tally: FaultTally;
+  };
   beforeAll(async () => {
+    t.tally.listen();
     t.ns = await createTestNamespace(name);
     t.daemon = await ReplicaProcess.create(`${name}-0`, daemonConfig(t.ns.name, extra));
     await t.daemon.start();
@@ -176,14 +190,18 @@ function connectedDaemon(name: string, extra: Record<string, unknown> = {}): { n
   });
   afterAll(async () => {
     t.client?.close();
+    // The kill that ends the scenario is cleanup, not a fault: count the ones the test made first.
+    t.tally.fault('SIGKILL', t.daemon?.signals.SIGKILL ?? 0);
     if (t.daemon?.running()) await t.daemon.kill('SIGKILL');
+    if (t.daemon) t.tally.rss(t.daemon.peakRss());
+    t.tally.write();
     await t.ns?.cleanup();
   });
   return t;
 }
 
 describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
-  const t = connectedDaemon('crash-deploy');
+  const t = connectedDaemon('crash-deploy', 'SIGKILL during 50 concurrent Deploys, again during their retries, once more idle');
 
   it('the retries create only what is missing; each instance exists once; the books equal the pods', async () => {
     const { ns, daemon, client } = t;
@@ -243,12 +261,13 @@ describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
     await daemon.kill('SIGKILL');
     await daemon.start();
     await waitFor('the restarted daemon to serve', async () => (await once(client, 'GetCapacity', { providerId: 'cp' })).outcome === 'OK');
-    await expectExactBooks(client, ns.name);
+    const final = await expectExactBooks(client, ns.name);
+    expect(t.tally.settle(final.state.workloads)).toEqual([]);
   }, 300_000);
 });
 
 describe('SIGKILL during 20 concurrent Undeploys', () => {
-  const t = connectedDaemon('crash-undeploy');
+  const t = connectedDaemon('crash-undeploy', 'SIGKILL during 20 concurrent Undeploys');
 
   it('the retried Undeploys finish, nothing is orphaned, and the room comes back exactly', async () => {
     const { ns, daemon, client } = t;
@@ -293,11 +312,12 @@ describe('SIGKILL during 20 concurrent Undeploys', () => {
     // An undeployed id can be deployed again, and is created anew.
     const again = await untilAnswered(client, 'Deploy', deployRequest(doomed[0]!, 0));
     expect(again).toMatchObject({ outcome: 'OK', response: { created: true } });
+    expect(t.tally.settle((await clusterState(ns.name)).workloads)).toEqual([]);
   }, 300_000);
 });
 
 describe("SIGKILL during the janitor's cleanup of finished Jobs", () => {
-  const t = connectedDaemon('crash-janitor', { jobs: { cleanup_policy: 'OnSuccess' } });
+  const t = connectedDaemon('crash-janitor', "SIGKILL during the janitor's cleanup of finished Jobs", { jobs: { cleanup_policy: 'OnSuccess' } });
 
   it('after the restart every Job its policy removes is removed, with its pods; what the policy keeps stays', async () => {
     const { ns, daemon, client } = t;
@@ -356,5 +376,8 @@ describe("SIGKILL during the janitor's cleanup of finished Jobs", () => {
     const { books } = await expectExactBooks(client, ns.name);
     // Only the long-running Pods hold anything: finished Jobs hold nothing.
     expect(books.used.cpu).toBe(20 + 21);
+    // The policy removed the early and late Jobs on purpose.
+    t.tally.removed([...early, ...late]);
+    expect(t.tally.settle(state.workloads)).toEqual([]);
   }, 300_000);
 });

@@ -10,11 +10,17 @@
  * - A 429 is retried no sooner than Retry-After, with jitter; a Retry-After
  *   longer than the Deploy may wait is answered at once.
  * - HealthCheck, GetCapacity and GetAvailable are answered from memory the
- *   whole time: every call succeeds within the control plane's 5 s deadline
- *   (their latencies are printed for the README, not asserted).
+ *   whole time: every call succeeds within the control plane's 5 s deadline.
+ *   Their latencies are printed for the README, not asserted, seen from two
+ *   sides: by a client in a process of its own (helpers/control-poller.mjs,
+ *   so the proxy and the test on this event loop do not add to them) and by
+ *   the daemon itself (its grpc_server_handling_seconds histogram and its
+ *   event-loop delay, scraped at the start and end of each slow window).
  * - Watches dropped during the slowness recover once it ends, and the books
  *   equal what the cluster holds.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +28,8 @@ import { ApiProxy } from '../helpers/api-proxy.js';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { makeClient } from '../helpers/daemon.js';
+import { FaultTally } from '../helpers/fault-figures.js';
+import { clusterState } from '../helpers/books.js';
 import { freePort } from '../helpers/net.js';
 import { ensureBuilt, spawnDaemon, type DaemonProcess } from '../helpers/process.js';
 import { healthOf } from '../helpers/replicas.js';
@@ -37,19 +45,30 @@ const SLOW_MS = 6000;
 
 type Control = 'HealthCheck' | 'GetCapacity' | 'GetAvailable';
 
-/** A unary call with a deadline, resolving to its answer (or rejecting with the ServiceError) and its latency. */
 /** A workload's own create (a Deploy also POSTs its NetworkPolicy: network.isolate is on by default). */
 const isPodCreate = (r: { method: string; path: string }): boolean => r.method === 'POST' && /\/pods(\?|$)/.test(r.path);
 
+/** The fault-figures row of this file; timed() reports every call to it. */
+const tally = new FaultTally(
+  'API server slow (every answer held 6 s), throttling (429) and watches dropped',
+  import.meta.filename,
+  // A Deploy the API server could not serve in time is meant to answer UNAVAILABLE.
+  (method, outcome) => method === 'Deploy' && outcome.startsWith('UNAVAILABLE'),
+);
+
+/** A unary call with a deadline, resolving to its answer (or rejecting with the ServiceError) and its latency. */
 function timed<Res>(client: ServiceClient, method: string, request: object, deadlineMs: number): Promise<{ res: Res; ms: number }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void>)[
       method
     ]!;
-    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) =>
-      err ? reject(err) : resolve({ res, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
-    );
+    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      const inBand = (res as { error?: unknown } | undefined)?.error;
+      tally.call(method, request, err ? `${grpc.status[err.code]}: ${err.details}` : typeof inBand === 'string' && inBand ? inBand : 'OK');
+      if (err) reject(err);
+      else resolve({ res, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+    });
   });
 }
 
@@ -57,6 +76,37 @@ const percentile = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
 };
+
+const CONTROL_METHODS = new Set<string>(['HealthCheck', 'GetCapacity', 'GetAvailable']);
+
+/** The daemon's grpc_server_handling_seconds buckets (upper bound in s -> cumulative count), summed over the control methods. */
+function controlBuckets(metrics: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith('grpc_server_handling_seconds_bucket{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (labels.grpc_service !== 'provider.Service' || !CONTROL_METHODS.has(labels.grpc_method ?? '')) continue;
+    const le = labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(labels.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(line.split(' ').pop()));
+  }
+  return buckets;
+}
+
+/**
+ * prom-client samples the event loop with a 10 ms timer and reports the
+ * intervals between its firings: an idle loop reads 10 ms. Less those 10 ms, what
+ * is left is how late the loop ran a timer.
+ */
+const LAG_SAMPLING_MS = 10;
+
+/** A gauge's value from a metrics text, NaN when absent. */
+const gauge = (metrics: string, name: string): number =>
+  Number(
+    metrics
+      .split('\n')
+      .find((l) => l.startsWith(`${name} `))
+      ?.split(' ')[1] ?? Number.NaN,
+  );
 
 describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   let ns: TestNamespace;
@@ -66,10 +116,15 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   let client: ServiceClient;
   let metricsPort = 0;
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
-  /** Every control call made during the file: method, latency, outcome. */
+  /** Every control call of the poller process: method, latency, outcome, and whether the API server was slow at its start. */
   const control: Array<{ method: Control; ms: number; ok: boolean; slow: boolean; error?: string }> = [];
-  let polling = false;
-  let poller: Promise<void> | undefined;
+  let poller: ChildProcess | undefined;
+  let pollerExited: Promise<void> = Promise.resolve();
+  /** The slow windows: [start, end) in ms since epoch, end undefined while one lasts. */
+  const windows: Array<{ start: number; end?: number }> = [];
+  /** Per slow window: the daemon's control-call buckets over it, and its event-loop delay p99 and max over it (ms). */
+  const serverSide: Array<{ buckets: Map<number, number>; lagP99Ms: number; lagMaxMs: number }> = [];
+  let bucketsAtStart = new Map<number, number>();
 
   const deploy = (instanceId: string, deadlineMs = 30_000) =>
     timed<{ error: string; created?: boolean }>(
@@ -79,25 +134,53 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
       deadlineMs,
     );
 
-  /** The control plane's side: HealthCheck, GetCapacity and GetAvailable in turn, each with a 5 s deadline, until stopped. */
+  /** The control plane's side, in a process of its own: HealthCheck, GetCapacity and GetAvailable in turn, each with a 5 s deadline, until stopped. */
   const startControlCalls = (): void => {
-    polling = true;
-    poller = (async () => {
-      const methods: Control[] = ['HealthCheck', 'GetCapacity', 'GetAvailable'];
-      for (let i = 0; polling; i++) {
-        const method = methods[i % methods.length]!;
-        // "slow": the proxy holds every answer of the API server meanwhile.
-        const slow = proxy.latencyMs > 0;
-        try {
-          const { ms } = await timed(client, method, { providerId: PROVIDER }, 5000);
-          control.push({ method, ms, ok: true, slow });
-        } catch (err) {
-          const e = err as grpc.ServiceError;
-          control.push({ method, ms: Number.NaN, ok: false, slow, error: `${grpc.status[e.code]}: ${e.details}` });
-        }
-        await new Promise((r) => setTimeout(r, 50));
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, '..', 'helpers', 'control-poller.mjs'), String(d.port), PROVIDER], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    poller = child;
+    pollerExited = new Promise((r) => child.on('exit', () => r()));
+    let buf = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const c = JSON.parse(l) as { method: Control; at: number; ms: number; outcome: string };
+        // "slow": the proxy held every answer of the API server when the call started.
+        const slow = windows.some((w) => c.at >= w.start && (w.end === undefined || c.at < w.end));
+        control.push({ method: c.method, ms: c.ms, ok: c.outcome === 'OK', slow, ...(c.outcome === 'OK' ? {} : { error: c.outcome }) });
+        tally.call(c.method, { providerId: PROVIDER }, c.outcome);
       }
-    })();
+    });
+  };
+  const metricsText = async (): Promise<string> => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  /**
+   * Holds every API server answer for SLOW_MS from now on (or no longer), and
+   * scrapes the daemon's metrics at both ends of the window: the histogram's
+   * difference is the window's, and the event-loop delay gauges cover the
+   * time since the previous scrape (prom-client resets them at each).
+   */
+  const slowApiServer = async (on: boolean): Promise<string> => {
+    const text = await metricsText();
+    if (on) {
+      bucketsAtStart = controlBuckets(text);
+      windows.push({ start: Date.now() });
+      proxy.latencyMs = SLOW_MS;
+      tally.fault(`slow window (every API answer held ${SLOW_MS / 1000} s)`);
+    } else {
+      proxy.latencyMs = 0;
+      windows.at(-1)!.end = Date.now();
+      const buckets = controlBuckets(text);
+      for (const [le, n] of buckets) buckets.set(le, n - (bucketsAtStart.get(le) ?? 0));
+      serverSide.push({
+        buckets,
+        lagP99Ms: gauge(text, 'nodejs_eventloop_lag_p99_seconds') * 1000 - LAG_SAMPLING_MS,
+        lagMaxMs: gauge(text, 'nodejs_eventloop_lag_max_seconds') * 1000 - LAG_SAMPLING_MS,
+      });
+    }
+    return text;
   };
 
   /** CPU the cluster's live pods of this namespace request, as an admin lists them (not through the proxy). */
@@ -110,14 +193,15 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     Number((await timed<{ capacity: { used: { cpu: string } } }>(client, 'GetCapacity', { providerId: PROVIDER }, 5000)).res.capacity.used.cpu);
   /** gRPC health "": SERVING only while the API server is reachable and every watch is synced. */
   const ready = async (): Promise<boolean> => (await healthOf(d.port, '')) === 'SERVING';
-  /** Watch restarts after errors, from the daemon's /metrics. */
-  const podWatchRestarts = async (): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  /** Watch restarts after errors, from the daemon's /metrics (or from a text scraped already). */
+  const podWatchRestarts = async (scraped?: string): Promise<number> => {
+    const text = scraped ?? (await metricsText());
     const line = text.split('\n').find((l) => l.startsWith('k8s_provider_informer_restarts_total{informer="pods"}'));
     return Number(line?.split(' ').pop() ?? Number.NaN);
   };
 
   beforeAll(async () => {
+    tally.listen();
     ns = await createTestNamespace('slow-api');
     pki = makePki();
     proxy = new ApiProxy(makeKubeConfig(), pki);
@@ -137,19 +221,35 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   });
 
   afterAll(async () => {
-    polling = false;
-    await poller;
+    poller?.kill('SIGTERM');
+    await pollerExited;
     // Figures for the README, not assertions: the slow phases against the same run's normal ones.
     const figures = (slow: boolean): string => {
       const ms = control.filter((c) => c.ok && c.slow === slow).map((c) => c.ms);
       return `${ms.length} calls, p50 ${percentile(ms, 50).toFixed(2)} ms, p99 ${percentile(ms, 99).toFixed(2)} ms, max ${Math.max(...ms).toFixed(2)} ms`;
     };
+    // The daemon's own view over the slow windows: its handling time (to the histogram's bucket bound) and its event loop's delay.
+    const handled = new Map<number, number>();
+    for (const w of serverSide) for (const [le, n] of w.buckets) handled.set(le, (handled.get(le) ?? 0) + n);
+    const total = handled.get(Number.POSITIVE_INFINITY) ?? 0;
+    const bound = (q: number): string => {
+      const le = [...handled.keys()].sort((a, b) => a - b).find((b) => (handled.get(b) ?? 0) >= q * total);
+      return le === undefined ? '?' : le === Number.POSITIVE_INFINITY ? '> 10 s' : `≤ ${le * 1000} ms`;
+    };
+    const lag = serverSide.map((w) => `p99 ${w.lagP99Ms.toFixed(1)} ms, max ${w.lagMaxMs.toFixed(1)} ms`).join(' and ');
+    const clientSide = `client process: slow ${figures(true)}; normal ${figures(false)}`;
+    const daemonSide = `daemon while slow: ${total} control calls handled, p50 ${bound(0.5)}, p99 ${bound(0.99)}; its event loop late by ${lag} in the two slow windows`;
     process.stderr.write(
       `[slow-api] control calls (HealthCheck/GetCapacity/GetAvailable, 5 s deadline): ${control.length}, failed ${control.filter((c) => !c.ok).length}; ` +
-        `API server slow: ${figures(true)}; normal: ${figures(false)}\n`,
+        `${clientSide}\n[slow-api] ${daemonSide}\n`,
     );
+    tally.note(`control calls seen from a ${clientSide}`);
+    tally.note(daemonSide);
+    tally.fault('429 with Retry-After', proxy?.requests.filter((r) => r.status === 429).length ?? 0);
     client?.close();
     await d?.stop();
+    if (d) tally.rss(d.peakRss());
+    tally.write();
     await proxy?.stop();
     pki?.cleanup();
     await ns?.cleanup();
@@ -159,7 +259,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     expect((await deploy('before')).res.error).toBe('');
     await waitFor('the first pod in the books', async () => (await booksCpu()) === CPU);
 
-    proxy.latencyMs = SLOW_MS;
+    await slowApiServer(true);
     const slow = await deploy('while-slow');
     expect(slow.res.error).toMatch(
       /^UNAVAILABLE: the Kubernetes API server did not answer within 3 s \(kubernetes\.deploy_timeout_seconds\) while deploying instance "while-slow"/,
@@ -173,7 +273,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     expect(control.filter((c) => !c.ok)).toEqual([]);
     const duringSlow = control.length;
 
-    proxy.latencyMs = 0;
+    await slowApiServer(false);
     await waitFor('the landed pod in the books (through the watch)', async () => (await booksCpu()) === 2 * CPU, { timeoutMs: 30_000 });
     const retry = await deploy('while-slow');
     expect(retry.res).toMatchObject({ error: '', created: false });
@@ -209,9 +309,10 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   });
 
   it('recovers watches dropped while the API server is slow; the books then equal the cluster', async () => {
-    proxy.latencyMs = SLOW_MS;
-    const restartsBefore = await podWatchRestarts();
-    expect(proxy.dropWatches()).toBeGreaterThan(0);
+    const restartsBefore = await podWatchRestarts(await slowApiServer(true));
+    const dropped = proxy.dropWatches();
+    tally.fault('watch dropped', dropped);
+    expect(dropped).toBeGreaterThan(0);
     // Meanwhile the cluster changes behind the daemon's back.
     await core.deleteNamespacedPod({ name: 'before', namespace: ns.name, gracePeriodSeconds: 0 });
     await waitFor('the watch failure to be noticed', async () => !(await ready()), { timeoutMs: 30_000 });
@@ -220,7 +321,7 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     expect(refused.res.error).toMatch(/^UNAVAILABLE: /);
     await new Promise((r) => setTimeout(r, 2000));
 
-    proxy.latencyMs = 0;
+    await slowApiServer(false);
     await waitFor('the watches to resume', ready, { timeoutMs: 60_000 });
     expect(await podWatchRestarts()).toBeGreaterThan(restartsBefore);
     await waitFor('the books to equal the cluster', async () => (await booksCpu()) === (await clusterCpu()), { timeoutMs: 30_000 });
@@ -229,5 +330,10 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     expect((await deploy('after')).res.error).toBe('');
     await waitFor('the new pod in the books', async () => (await booksCpu()) === 7 * CPU && (await clusterCpu()) === 7 * CPU);
     expect(control.filter((c) => !c.ok)).toEqual([]);
+    // Every instance answered OK exists once, but "before", deleted behind the daemon's back above.
+    tally.removed(['before']);
+    const state = await clusterState(ns.name);
+    expect(tally.settle(state.workloads)).toEqual([]);
+    expect([...state.workloads.values()].filter((o) => o.length > 1)).toEqual([]);
   });
 });
