@@ -68,6 +68,14 @@ function rssOf(pid) {
 }
 
 /**
+ * Every call made and every failed one by code, over all the scenario's
+ * calls (warm-up and the final polls of the books included), for the fault
+ * figures: churn() reports the difference over its run.
+ */
+/** @type {{ calls: number, failed: Record<string, number> }} */
+const answered = { calls: 0, failed: {} };
+
+/**
  * @param {grpc.Client} client
  * @param {string} method
  * @param {object} request
@@ -79,8 +87,14 @@ function unary(client, method, request, deadlineMs = 5000) {
   return new Promise((resolve) =>
     fn.call(client, request, { deadline: Date.now() + deadlineMs }, (/** @type {grpc.ServiceError | null} */ err, /** @type {any} */ res) => {
       const ms = performance.now() - t0;
-      if (err) resolve({ outcome: `${grpc.status[err.code]}: ${err.details}`, ms });
-      else resolve({ outcome: typeof res?.error === 'string' && res.error ? res.error : 'OK', response: res, ms });
+      /** @type {string} */
+      const outcome = err ? `${grpc.status[err.code]}: ${err.details}` : typeof res?.error === 'string' && res.error ? res.error : 'OK';
+      answered.calls++;
+      if (outcome !== 'OK') {
+        const code = outcome.split(':')[0] ?? outcome;
+        answered.failed[code] = (answered.failed[code] ?? 0) + 1;
+      }
+      resolve(err ? { outcome, ms } : { outcome, response: res, ms });
     }),
   );
 }
@@ -134,12 +148,19 @@ async function deployChurn(provider, instances, p, providerId) {
   /** @type {Record<string, number>} */
   const undeployOutcomes = {};
   let created = 0;
+  // Refusals of deploys that were admitted in the end (the same id retried), and
+  // undeploys of an answered instance that found nothing left to delete: it was lost.
+  let retriedToSuccess = 0;
+  let undeployedNothing = 0;
   const count = (/** @type {Record<string, number>} */ into, /** @type {string} */ outcome) => {
     const key = outcome === 'OK' ? 'OK' : (outcome.split(':')[0] ?? outcome);
     into[key] = (into[key] ?? 0) + 1;
   };
-  const undeploy = async (/** @type {string} */ id) =>
-    count(undeployOutcomes, (await unary(instances, 'Undeploy', { providerId, instanceId: id }, 30_000)).outcome);
+  const undeploy = async (/** @type {string} */ id) => {
+    const r = await unary(instances, 'Undeploy', { providerId, instanceId: id }, 30_000);
+    count(undeployOutcomes, r.outcome);
+    if (r.outcome === 'OK' && r.response?.deleted !== true) undeployedNothing++;
+  };
   const deploy = (/** @type {number} */ n) =>
     unary(
       provider,
@@ -166,6 +187,7 @@ async function deployChurn(provider, instances, p, providerId) {
           count(deployOutcomes, r.outcome);
           if (r.outcome === 'OK') {
             created++;
+            retriedToSuccess += attempt;
             mine.push(`churn-${n}`);
             break;
           }
@@ -179,7 +201,7 @@ async function deployChurn(provider, instances, p, providerId) {
       for (const id of mine) await undeploy(id);
     }),
   );
-  return { deploys: p.deploys, created, deployOutcomes, undeployOutcomes };
+  return { deploys: p.deploys, created, deployOutcomes, undeployOutcomes, retriedToSuccess, undeployedNothing };
 }
 
 /**
@@ -201,6 +223,8 @@ export async function churn(o) {
   );
   const provider = new grpcObject.provider.Service(address, insecure, { 'grpc.use_local_subchannel_pool': 1 });
   const instances = new (loadInstancesProto().grpcObject.k8sprovider.v1.Instances)(address, insecure);
+  /** @type {{ calls: number, failed: Record<string, number> }} */
+  const before = { calls: answered.calls, failed: { ...answered.failed } };
   try {
     const connected = await unary(provider, 'Connect', { providerId });
     if (connected.response?.success !== true) throw new Error(`Connect failed: ${JSON.stringify(connected)}`);
@@ -227,7 +251,13 @@ export async function churn(o) {
     const idleAfter = await controlCalls(clients, idleCalls, providerId);
     const idle = merge(idleBefore, idleAfter);
     const end = await o.memory();
+    const failed = Object.fromEntries(
+      Object.entries(answered.failed)
+        .map(([code, n]) => [code, n - (before.failed[code] ?? 0)])
+        .filter(([, n]) => Number(n) > 0),
+    );
     return {
+      calls: { made: answered.calls - before.calls, failed },
       profile: p,
       control_idle: idle,
       control_churn: loaded,

@@ -86,6 +86,8 @@ const codeOf = (outcome: string): string => (outcome === 'OK' ? 'OK' : (/^([A-Z_
 export class FaultTally {
   private readonly faults = new Map<string, number>();
   private readonly calls: Call[] = [];
+  /** Calls counted by a client of its own (the load bench's), added as they are. */
+  private readonly counted = { calls: 0, byCode: {} as Record<string, number>, retried: 0 };
   /** instance id -> whether the last answered call left it expected to exist. */
   private readonly expected = new Map<string, boolean>();
   private peak = 0;
@@ -120,6 +122,21 @@ export class FaultTally {
     if (method === 'Undeploy') this.expected.set(instanceId, false);
   }
 
+  /**
+   * Calls a client counted itself: how many, the failed ones by code, and how
+   * many of those were retried to success; the rest count as failed for good.
+   */
+  countedCalls(made: number, failedByCode: Record<string, number>, retried: number): void {
+    this.counted.calls += made;
+    for (const [code, n] of Object.entries(failedByCode)) this.counted.byCode[code] = (this.counted.byCode[code] ?? 0) + n;
+    this.counted.retried += retried;
+  }
+
+  /** The final check when the test counted the instances itself. */
+  settled(expected: number, lost: number, duplicates: number): void {
+    this.instances = { expected, lost, duplicates };
+  }
+
   /** Instances the scenario removed on purpose (deleted behind the daemon's back, cleaned up by policy). */
   removed(ids: Iterable<string>): void {
     for (const id of ids) this.expected.set(id, false);
@@ -148,7 +165,14 @@ export class FaultTally {
 
   row(): FaultRow {
     const okLater = new Set<string>();
-    const failed: FailedCalls = { total: 0, byCode: {}, retried: 0, intended: 0, forGood: 0 };
+    const countedFailed = Object.values(this.counted.byCode).reduce((a, b) => a + b, 0);
+    const failed: FailedCalls = {
+      total: countedFailed,
+      byCode: { ...this.counted.byCode },
+      retried: this.counted.retried,
+      intended: 0,
+      forGood: countedFailed - this.counted.retried,
+    };
     // Walk backwards so "answered OK later" is known when a failure is met.
     for (let i = this.calls.length - 1; i >= 0; i--) {
       const c = this.calls[i]!;
@@ -167,7 +191,7 @@ export class FaultTally {
       scenario: this.scenario,
       file: basename(this.file),
       faults: Object.fromEntries(this.faults),
-      calls: this.calls.length,
+      calls: this.calls.length + this.counted.calls,
       failed,
       instances: this.instances,
       peakRssMiB: this.peak > 0 ? Math.round((this.peak / 2 ** 20) * 10) / 10 : null,

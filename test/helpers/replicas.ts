@@ -21,7 +21,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { stringify } from 'yaml';
 import { makeClient, makeClientAt } from './daemon.js';
 import { makeKubeConfig, waitFor } from './cluster.js';
-import { peakRssOf } from './fault-figures.js';
+import { observeCall, peakRssOf } from './fault-figures.js';
 import { freePort } from './net.js';
 import type { ServiceClient } from '../../src/adapters/grpc/generated/provider/Service.js';
 
@@ -340,7 +340,7 @@ export class IarnetClient {
     const at = Date.now();
     return new Promise((res) => {
       this.client.GetAvailable({ providerId: this.providerId }, { deadline: at + deadlineMs }, (err) => {
-        this.calls.push({ method: 'GetAvailable', at, ms: Date.now() - at, outcome: err ? `${grpc.status[err.code]}: ${err.details}` : 'OK' });
+        this.record({ method: 'GetAvailable', at, ms: Date.now() - at, outcome: err ? `${grpc.status[err.code]}: ${err.details}` : 'OK' });
         res();
       });
     });
@@ -368,7 +368,7 @@ export class IarnetClient {
     const at = Date.now();
     return new Promise((res) => {
       this.client.HealthCheck({ providerId: this.providerId }, { deadline: at + deadlineMs }, (err) => {
-        this.calls.push({ method: 'HealthCheck', at, ms: Date.now() - at, outcome: err ? `${grpc.status[err.code]}: ${err.details}` : 'OK' });
+        this.record({ method: 'HealthCheck', at, ms: Date.now() - at, outcome: err ? `${grpc.status[err.code]}: ${err.details}` : 'OK' });
         res();
       });
     });
@@ -385,10 +385,15 @@ export class IarnetClient {
     return new Promise((res) => {
       this.client.Deploy(request, { deadline: at + deadlineMs }, (err, r) => {
         const outcome = err ? `${grpc.status[err.code]}: ${err.details}` : r!.error || 'OK';
-        this.calls.push({ method: 'Deploy', at, ms: Date.now() - at, outcome, instanceId });
+        this.record({ method: 'Deploy', at, ms: Date.now() - at, outcome, instanceId });
         res();
       });
     });
+  }
+
+  private record(c: CallRecord): void {
+    this.calls.push(c);
+    observeCall(c.method, { providerId: this.providerId, ...(c.instanceId !== undefined ? { instanceId: c.instanceId } : {}) }, c.outcome);
   }
 
   private track(p: Promise<void>): void {

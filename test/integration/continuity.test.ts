@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, makeClient, statusOf } from '../helpers/daemon.js';
 import { apiServerAddress, IarnetClient, kubeconfigVia, MAIN, ReplicaProcess, TcpFront, TcpProxy, healthOf, type LogLine } from '../helpers/replicas.js';
@@ -19,6 +19,8 @@ import { makePki, type TestPki } from '../helpers/certs.js';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { FaultTally } from '../helpers/fault-figures.js';
+import { clusterState } from '../helpers/books.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const LEASE = { lease_duration_seconds: 4, renew_deadline_seconds: 3, retry_period_seconds: 0.5 };
@@ -54,6 +56,31 @@ const timeOf = (l: LogLine | undefined): number => {
   return l.at;
 };
 
+/**
+ * The fault-figures row of a describe block, registered before its own
+ * hooks: counts the calls of its clients from its first beforeAll on; after
+ * each test, the signals the tests sent to the replicas so far and their peak
+ * RSS (so the kills of the cleanup, which runs before this afterAll, are not
+ * counted as faults).
+ */
+function faultFigures(scenario: string, replicas: () => ReplicaProcess[], intended?: ConstructorParameters<typeof FaultTally>[2]): FaultTally {
+  const tally = new FaultTally(scenario, import.meta.filename, intended);
+  let signals: Record<string, number> = {};
+  beforeAll(() => void tally.listen());
+  afterEach(() => {
+    signals = {};
+    for (const r of replicas()) {
+      for (const [signal, n] of Object.entries(r.signals)) signals[signal] = (signals[signal] ?? 0) + (n ?? 0);
+      tally.rss(r.peakRss());
+    }
+  });
+  afterAll(() => {
+    for (const [signal, n] of Object.entries(signals)) tally.fault(signal, n);
+    tally.write();
+  });
+  return tally;
+}
+
 /** Managed pods by instance id, with their cpu requests in millicores. */
 async function managedPods(namespace: string): Promise<Array<{ instanceId: string; cpuMilli: number }>> {
   const core = makeKubeConfig().makeApiClient(CoreV1Api);
@@ -67,6 +94,12 @@ async function managedPods(namespace: string): Promise<Array<{ instanceId: strin
 describe('one replica restarted (SIGTERM, then SIGKILL)', () => {
   let ns: TestNamespace;
   let solo: ReplicaProcess;
+  // The refusals asked of another provider id are the answers the test wants.
+  const tally = faultFigures(
+    'One replica: SIGTERM, then SIGKILL, each followed by a restart',
+    () => (solo ? [solo] : []),
+    (method, outcome) => /^(PERMISSION_DENIED|FAILED_PRECONDITION)\b/.test(outcome) && method !== 'Deploy',
+  );
   beforeAll(async () => {
     ns = await createTestNamespace('cont-solo');
     solo = await ReplicaProcess.create('solo-0', replicaConfig(ns.name));
@@ -116,6 +149,7 @@ describe('one replica restarted (SIGTERM, then SIGKILL)', () => {
       client.close();
     }
     expect(solo.lines('session connected')).toHaveLength(1);
+    expect(tally.settle((await clusterState(ns.name)).workloads)).toEqual([]);
   });
 });
 
@@ -178,6 +212,7 @@ describe('two replicas behind a front', () => {
   let replicas: ReplicaProcess[];
   let front: TcpFront;
   let iarnet: IarnetClient;
+  const tally = faultFigures('Two replicas behind a front: a rolling restart (SIGTERM each), then SIGKILL of the active one', () => replicas ?? []);
   const active = (): ReplicaProcess => {
     const leaders = replicas.filter((r) => r.leading());
     if (leaders.length !== 1) throw new Error(`expected one active replica, got ${leaders.map((r) => r.name).join(', ') || 'none'}`);
@@ -261,12 +296,13 @@ describe('two replicas behind a front', () => {
   it('after SIGKILL of the active replica, calls succeed again within the lease duration plus 2 s', async () => {
     const victim = active();
     const survivor = replicas.find((r) => r !== victim)!;
-    const probe = new IarnetClient(front.port, 'iarnet', { prefix: 'after-kill' });
+    const probe = new IarnetClient(front.port, 'iarnet');
     const killed = Date.now();
     await victim.kill('SIGKILL');
     let recovered: number | undefined;
     while (recovered === undefined && Date.now() - killed < 20_000) {
-      await probe.deploy(undefined, 3000);
+      // The same id each time, as iarnet retries a Deploy.
+      await probe.deploy('after-kill', 3000);
       if (probe.calls.at(-1)!.outcome === 'OK') recovered = Date.now();
     }
     probe.close();
@@ -277,6 +313,7 @@ describe('two replicas behind a front', () => {
     await victim.start();
     await waitFor(`${victim.name} back as the standby`, () => front.readyUpstreams().length === 2);
     expect(victim.leading()).toBe(false);
+    expect(tally.settle((await clusterState(ns.name)).workloads)).toEqual([]);
   });
 });
 
@@ -388,6 +425,12 @@ describe('a partitioned leader', () => {
   let proxy: TcpProxy;
   let a: ReplicaProcess;
   let b: ReplicaProcess;
+  // Both replicas are pressed past the room, the partitioned one past its leadership: these refusals are the point.
+  const tally = faultFigures(
+    'A partitioned leader (its API server link cut for 9 s) while both replicas are pressed with the same deploys',
+    () => [a, b].filter(Boolean),
+    (method, outcome) => method === 'Deploy' && /^(RESOURCE_EXHAUSTED|UNAVAILABLE)\b/.test(outcome),
+  );
   beforeAll(async () => {
     ns = await createTestNamespace('cont-split');
     const { host, port } = apiServerAddress();
@@ -419,6 +462,7 @@ describe('a partitioned leader', () => {
 
     const cutAt = Date.now();
     proxy.cut();
+    tally.fault('network partition (leader from API server)');
     // Both replicas are pressed with more deploys than there is room for, the same ids to both.
     const pressing: Array<Promise<void>> = [];
     let n = 0;
@@ -455,6 +499,7 @@ describe('a partitioned leader', () => {
     // The room was contended: more was asked than fits, so the bound above was tested.
     expect(all.filter((c) => c.outcome.startsWith('RESOURCE_EXHAUSTED')).length).toBeGreaterThan(0);
     for (const c of [...toA.calls, ...toB.calls].filter((x) => x.outcome === 'OK')) expect(ids).toContain(c.instanceId);
+    expect(tally.settle((await clusterState(ns.name)).workloads)).toEqual([]);
     // And what was refused said why.
     const refusals = [...toA.calls, ...toB.calls].filter((c) => c.outcome !== 'OK').map((c) => c.outcome.split(':')[0]);
     expect(new Set(refusals)).toEqual(new Set(refusals.filter((r) => r === 'RESOURCE_EXHAUSTED' || r === 'UNAVAILABLE')));

@@ -21,6 +21,7 @@ import { makeClient } from '../helpers/daemon.js';
 import { freePort } from '../helpers/net.js';
 import { ensureBuilt } from '../helpers/process.js';
 import { once } from '../helpers/books.js';
+import { FaultTally, peakRssOf } from '../helpers/fault-figures.js';
 
 type Measured = ReturnType<typeof spawnMeasured>;
 
@@ -30,6 +31,10 @@ describe('control calls from many clients while deploys and undeploys run', () =
   let result: Awaited<ReturnType<typeof churn>>;
   let logFile = '';
   const profile = CHURN_PROFILES.quick;
+  const tally = new FaultTally(
+    `Load: ${profile.clients} clients × ${profile.callsPerClient} control calls beside ${profile.deploys} deploys and undeploys, capacity below their peak`,
+    import.meta.filename,
+  );
 
   beforeAll(async () => {
     ensureBuilt();
@@ -45,9 +50,26 @@ describe('control calls from many clients while deploys and undeploys run', () =
     result = await churn({ port, pid: daemon.child.pid, namespace: ns.name, profile, memory: () => daemon.memory() });
     printChurn(result);
     logFile = join(dir, 'daemon.log');
+    // Refusals for want of room are retried until admitted, as iarnet does: the client counts those.
+    tally.countedCalls(result.calls.made, result.calls.failed, result.deploy.retriedToSuccess);
   }, 600_000);
   afterAll(async () => {
+    // Read before the stop: an exited process has no /proc entry. The kernel updates VmHWM lazily, so the churn's own
+    // samples of VmRSS (every 100 ms) can be a little higher: the larger of the two.
+    tally.rss(Math.max(peakRssOf(daemon?.child.pid), (result?.memory.peak_rss_mib ?? 0) * 2 ** 20));
     await daemon?.stop();
+    if (result) {
+      // Every instance is undeployed at the end, so the cluster alone cannot show a loss or a duplicate: an Undeploy that
+      // found nothing of an instance answered OK shows a loss, a second create of one id in the daemon's log a duplicate.
+      const creates = new Map<string, number>();
+      for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+        if (!line.includes('"instance created"')) continue;
+        const id = (JSON.parse(line) as { instanceId: string }).instanceId;
+        creates.set(id, (creates.get(id) ?? 0) + 1);
+      }
+      tally.settled(result.deploy.created, result.deploy.undeployedNothing, [...creates.values()].filter((n) => n > 1).length);
+    }
+    tally.write();
     await ns?.cleanup();
   });
 

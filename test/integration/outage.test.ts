@@ -9,12 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { freePort } from '../helpers/net.js';
+import { FaultTally, peakRssOf } from '../helpers/fault-figures.js';
+import { clusterState } from '../helpers/books.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { LABEL_INSTANCE_ID } from '../../src/shared/labels.js';
 
 const cluster = (cmd: string): void => void execFileSync('bash', ['test/cluster/cluster.sh', cmd], { stdio: 'inherit' });
 
 describe.runIf(isLocalCluster())('API server outage', () => {
+  // While the API server is down a Deploy is meant to answer UNAVAILABLE.
+  const tally = new FaultTally(
+    'API server stopped and restarted (etcd kept)',
+    import.meta.filename,
+    (method, outcome) => method === 'Deploy' && outcome.startsWith('UNAVAILABLE'),
+  );
   let ns: TestNamespace;
   let d: TestDaemon;
   let metricsPort: number;
@@ -28,6 +36,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     call<DeployResponse__Output>(d.client, 'Deploy', { providerId: 'cp', instanceId, image: 'x', resourceRequest: { cpu: 100, memory: 2 ** 24, gpu: 0 } });
 
   beforeAll(async () => {
+    tally.listen();
     ns = await createTestNamespace('outage');
     metricsPort = await freePort();
     // No periodic relist during the outage test: any list it sees comes from the 410 path.
@@ -36,6 +45,9 @@ describe.runIf(isLocalCluster())('API server outage', () => {
   });
   afterAll(async () => {
     cluster('start-apiserver');
+    // The daemon runs inside this test process: its peak is bounded by the process's, not separable from it.
+    tally.rss(peakRssOf(process.pid), 'an upper bound: the daemon runs in the test process');
+    tally.write();
     await d?.stop();
     await ns?.cleanup();
   });
@@ -47,6 +59,7 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     const listsBefore = await podLists();
 
     cluster('stop-apiserver');
+    tally.fault('API server outage');
     await waitFor('the daemon to notice', () => !d.daemon.ready(), { timeoutMs: 30_000 });
     expect(d.daemon.provider.currentCapacity()).toEqual(books);
     const health = await call<{ capacity: unknown }>(d.client, 'HealthCheck', { providerId: 'cp' });
@@ -69,6 +82,10 @@ describe.runIf(isLocalCluster())('API server outage', () => {
     await waitFor('the new pod to be counted', () => d.daemon.provider.currentCapacity().used.cpu === 200);
     await core.deleteNamespacedPod({ name: 'before', namespace: ns.name, gracePeriodSeconds: 0 });
     await waitFor('the deleted pod to be released', () => d.daemon.provider.currentCapacity().used.cpu === 100, { timeoutMs: 30_000 });
+    tally.removed(['before']);
+    const state = await clusterState(ns.name);
+    expect(tally.settle(state.workloads)).toEqual([]);
+    expect([...state.workloads.values()].filter((o) => o.length > 1)).toEqual([]);
   });
 
   it('resyncs periodically by relisting, without drifting', async () => {

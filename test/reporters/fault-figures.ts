@@ -27,7 +27,7 @@ export function faultTable(rows: FaultRow[], started: { at: Date; loadavg: numbe
   const faults = (r: FaultRow): string =>
     Object.entries(r.faults)
       .map(([kind, n]) => `${n} × ${kind}`)
-      .join(', ') || '—';
+      .join(', ') || 'none';
   const lines = [
     `Fault figures: ${rows.length} scenarios, run started ${started.at.toISOString()}, ${cpus().length} cores, ` +
       `load average (1, 5, 15 min) ${load(started.loadavg)} at the start and ${load(loadavg())} at the end.`,
@@ -36,7 +36,7 @@ export function faultTable(rows: FaultRow[], started: { at: Date; loadavg: numbe
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const inst = r.instances;
-      const rss = r.peakRssMiB === null ? '—' : `${r.peakRssMiB} MiB${r.rssNote ? ` (${r.rssNote})` : ''}`;
+      const rss = `${r.peakRssMiB === null ? '—' : `${r.peakRssMiB} MiB`}${r.rssNote ? ` (${r.rssNote})` : ''}`;
       return `| ${r.scenario} (\`${r.file}\`) | ${faults(r)} | ${r.calls} | ${failed(r)} | ${inst ? `**${inst.lost}** of ${inst.expected}` : 'not checked (test failed)'} | ${inst ? `**${inst.duplicates}**` : '—'} | ${rss} |`;
     }),
   ];
