@@ -29,7 +29,7 @@ import { makePki, type TestPki } from '../helpers/certs.js';
 import { createTestNamespace, isLocalCluster, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { makeClient } from '../helpers/daemon.js';
 import { FaultTally, RESULTS_DIR } from '../helpers/fault-figures.js';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterState } from '../helpers/books.js';
 import { freePort } from '../helpers/net.js';
@@ -81,17 +81,61 @@ const percentile = (xs: number[], p: number): number => {
 
 const CONTROL_METHODS = new Set<string>(['HealthCheck', 'GetCapacity', 'GetAvailable']);
 
-/** The daemon's grpc_server_handling_seconds buckets (upper bound in s -> cumulative count), summed over the control methods. */
-function controlBuckets(metrics: string): Map<number, number> {
-  const buckets = new Map<number, number>();
+/** Cumulative histogram buckets (upper bound in s -> count) of the series of `name` whose labels `match` accepts, summed. */
+function buckets(metrics: string, name: string, match: (labels: Record<string, string>) => boolean): Map<number, number> {
+  const out = new Map<number, number>();
   for (const line of metrics.split('\n')) {
-    if (!line.startsWith('grpc_server_handling_seconds_bucket{')) continue;
-    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (labels.grpc_service !== 'provider.Service' || !CONTROL_METHODS.has(labels.grpc_method ?? '')) continue;
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    if (!match(labels)) continue;
     const le = labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(labels.le);
-    buckets.set(le, (buckets.get(le) ?? 0) + Number(line.split(' ').pop()));
+    out.set(le, (out.get(le) ?? 0) + Number(line.split(' ').pop()));
   }
-  return buckets;
+  return out;
+}
+
+/** after - before, bucket by bucket. */
+const minus = (after: Map<number, number>, before: Map<number, number>): Map<number, number> =>
+  new Map([...after].map(([le, n]) => [le, n - (before.get(le) ?? 0)]));
+
+/** The smallest bucket bound holding the q-quantile of a cumulative histogram, as text. */
+function quantileBound(h: Map<number, number>, q: number): string {
+  const total = h.get(Number.POSITIVE_INFINITY) ?? 0;
+  const le = [...h.keys()].sort((a, b) => a - b).find((b) => (h.get(b) ?? 0) >= q * total);
+  return le === undefined ? '?' : le === Number.POSITIVE_INFINITY ? 'over the last bucket' : `≤ ${le * 1000} ms`;
+}
+
+/**
+ * A thread's schedstat: nanoseconds it ran, nanoseconds it waited runnable
+ * for a CPU, and how many times it was scheduled; zeros when unreadable.
+ * What separates the daemon's own work from a busy machine's share.
+ */
+function runQueue(pid: number | undefined, tid = pid): { cpuNs: number; waitNs: number; slices: number } {
+  try {
+    const [cpu, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { cpuNs: cpu ?? 0, waitNs: wait ?? 0, slices: slices ?? 0 };
+  } catch {
+    return { cpuNs: 0, waitNs: 0, slices: 0 };
+  }
+}
+
+/** Microseconds in which some task of the machine waited for a CPU (pressure stall information), or NaN. */
+function cpuPressureUs(): number {
+  try {
+    return Number(/some .*total=(\d+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** What is read of the daemon and the machine at each end of a slow window. */
+interface Reading {
+  at: number;
+  handling: Map<number, number>;
+  gc: Map<number, number>;
+  gcSeconds: number;
+  runQueue: { cpuNs: number; waitNs: number; slices: number };
+  pressureUs: number;
 }
 
 /**
@@ -124,9 +168,33 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   let pollerExited: Promise<void> = Promise.resolve();
   /** The slow windows: [start, end) in ms since epoch, end undefined while one lasts. */
   const windows: Array<{ start: number; end?: number }> = [];
-  /** Per slow window: the daemon's control-call buckets over it, and its event-loop delay p99 and max over it (ms). */
-  const serverSide: Array<{ buckets: Map<number, number>; lagP99Ms: number; lagMaxMs: number }> = [];
-  let bucketsAtStart = new Map<number, number>();
+  /**
+   * Per slow window, the daemon's side: its control calls' handling time,
+   * its event loop's lateness (p99, max, ms), its collections, how long its
+   * main thread waited for a CPU, and how long some task of the machine did.
+   */
+  const serverSide: Array<{
+    ms: number;
+    handling: Map<number, number>;
+    lagP99Ms: number;
+    lagMaxMs: number;
+    gc: Map<number, number>;
+    gcMs: number;
+    runQueue: { cpuNs: number; waitNs: number; slices: number };
+    pressureMs: number;
+  }> = [];
+  let atStart: Reading | undefined;
+  const read = (text: string): Reading => ({
+    at: Date.now(),
+    handling: buckets(text, 'grpc_server_handling_seconds', (l) => l.grpc_service === 'provider.Service' && CONTROL_METHODS.has(l.grpc_method ?? '')),
+    gc: buckets(text, 'nodejs_gc_duration_seconds', () => true),
+    gcSeconds: text
+      .split('\n')
+      .filter((l) => l.startsWith('nodejs_gc_duration_seconds_sum{'))
+      .reduce((t, l) => t + Number(l.split(' ').pop()), 0),
+    runQueue: runQueue(d.child.pid),
+    pressureUs: cpuPressureUs(),
+  });
 
   const deploy = (instanceId: string, deadlineMs = 30_000) =>
     timed<{ error: string; created?: boolean }>(
@@ -175,19 +243,28 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
   const slowApiServer = async (on: boolean): Promise<string> => {
     const text = await metricsText();
     if (on) {
-      bucketsAtStart = controlBuckets(text);
+      atStart = read(text);
       windows.push({ start: Date.now() });
       proxy.latencyMs = SLOW_MS;
       tally.fault(`slow window (every API answer held ${SLOW_MS / 1000} s)`);
     } else {
       proxy.latencyMs = 0;
       windows.at(-1)!.end = Date.now();
-      const buckets = controlBuckets(text);
-      for (const [le, n] of buckets) buckets.set(le, n - (bucketsAtStart.get(le) ?? 0));
+      const end = read(text);
+      const start = atStart!;
       serverSide.push({
-        buckets,
+        ms: end.at - start.at,
+        handling: minus(end.handling, start.handling),
         lagP99Ms: gauge(text, 'nodejs_eventloop_lag_p99_seconds') * 1000 - LAG_SAMPLING_MS,
         lagMaxMs: gauge(text, 'nodejs_eventloop_lag_max_seconds') * 1000 - LAG_SAMPLING_MS,
+        gc: minus(end.gc, start.gc),
+        gcMs: (end.gcSeconds - start.gcSeconds) * 1000,
+        runQueue: {
+          cpuNs: end.runQueue.cpuNs - start.runQueue.cpuNs,
+          waitNs: end.runQueue.waitNs - start.runQueue.waitNs,
+          slices: end.runQueue.slices - start.runQueue.slices,
+        },
+        pressureMs: (end.pressureUs - start.pressureUs) / 1000,
       });
     }
     return text;
@@ -228,6 +305,8 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
     client = makeClient(d.port);
     await timed(client, 'Connect', { providerId: PROVIDER }, 10_000);
     startControlCalls();
+    // Its first call answered: the normal phase before the first slow window is measured too.
+    await waitFor('the control-call process to answer its first call', () => control.length > 0, { timeoutMs: 30_000 });
   });
 
   afterAll(async () => {
@@ -239,21 +318,30 @@ describe.runIf(isLocalCluster())('a slow or throttling API server', () => {
       return `${ms.length} calls, p50 ${percentile(ms, 50).toFixed(2)} ms, p99 ${percentile(ms, 99).toFixed(2)} ms, max ${Math.max(...ms).toFixed(2)} ms`;
     };
     // The daemon's own view over the slow windows: its handling time (to the histogram's bucket bound) and its event loop's delay.
-    const handled = new Map<number, number>();
-    for (const w of serverSide) for (const [le, n] of w.buckets) handled.set(le, (handled.get(le) ?? 0) + n);
-    const total = handled.get(Number.POSITIVE_INFINITY) ?? 0;
-    const bound = (q: number): string => {
-      const le = [...handled.keys()].sort((a, b) => a - b).find((b) => (handled.get(b) ?? 0) >= q * total);
-      return le === undefined ? '?' : le === Number.POSITIVE_INFINITY ? '> 10 s' : `≤ ${le * 1000} ms`;
+    const sum = (get: (w: (typeof serverSide)[number]) => Map<number, number>): Map<number, number> => {
+      const out = new Map<number, number>();
+      for (const w of serverSide) for (const [le, n] of get(w)) out.set(le, (out.get(le) ?? 0) + n);
+      return out;
     };
+    const handled = sum((w) => w.handling);
+    const gc = sum((w) => w.gc);
+    const total = (f: (w: (typeof serverSide)[number]) => number): number => serverSide.reduce((t, w) => t + f(w), 0);
+    const windowMs = total((w) => w.ms);
+    const waits = total((w) => w.runQueue.slices);
     const lag = serverSide.map((w) => `p99 ${w.lagP99Ms.toFixed(1)} ms, max ${w.lagMaxMs.toFixed(1)} ms`).join(' and ');
     const clientSide = `client process: slow ${figures(true)}; normal ${figures(false)}`;
-    const daemonSide = `daemon while slow: ${total} control calls handled, p50 ${bound(0.5)}, p99 ${bound(0.99)}; its event loop late by ${lag} in the two slow windows`;
+    const daemonSide =
+      `daemon while slow (${(windowMs / 1000).toFixed(1)} s): ${handled.get(Number.POSITIVE_INFINITY) ?? 0} control calls handled, p50 ${quantileBound(handled, 0.5)}, ` +
+      `p99 ${quantileBound(handled, 0.99)}; event loop late by ${lag} in the two windows; ${gc.get(Number.POSITIVE_INFINITY) ?? 0} GCs, ${total((w) => w.gcMs).toFixed(1)} ms in all, ` +
+      `the longest ${quantileBound(gc, 1)}; its main thread ran ${(total((w) => w.runQueue.cpuNs) / 1e6).toFixed(0)} ms and waited for a CPU ` +
+      `${(total((w) => w.runQueue.waitNs) / 1e6).toFixed(0)} ms, over ${waits} runs; ` +
+      `machine: some task waiting for a CPU ${((100 * total((w) => w.pressureMs)) / windowMs).toFixed(0)} % of the time`;
     process.stderr.write(
       `[slow-api] control calls (HealthCheck/GetCapacity/GetAvailable, 5 s deadline): ${control.length}, failed ${control.filter((c) => !c.ok).length}; ` +
         `${clientSide}\n[slow-api] ${daemonSide}\n`,
     );
     tally.note(`control calls seen from a ${clientSide}`);
+    // Every call with its start time beside the slow windows: to find what the slowest ones coincided with.
     writeFileSync(join(RESULTS_DIR, 'slow-api-control.json'), JSON.stringify({ windows, control }));
     tally.note(daemonSide);
     tally.fault('429 with Retry-After', proxy?.requests.filter((r) => r.status === 429).length ?? 0);

@@ -11,6 +11,7 @@ import {
   NetworkingV1Api,
 } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
+import { PooledKubeConfig } from './pooled-config.js';
 
 export interface KubeSettings {
   readonly kubeconfig: string; // '' = not set
@@ -42,7 +43,8 @@ export interface KubeClients {
  * in-cluster, localhost).
  */
 export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string; server: string } {
-  const kc = new KubeConfig();
+  // Every request over one keep-alive agent, not a new TLS connection each (see pooled-config.ts).
+  const kc = new PooledKubeConfig();
   let source: string;
   if (settings.kubeconfig) {
     try {
