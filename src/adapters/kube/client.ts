@@ -7,7 +7,7 @@ import {
   CoordinationV1Api,
   CustomObjectsApi,
   EventsV1Api,
-  KubeConfig,
+  type KubeConfig,
   NetworkingV1Api,
 } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
