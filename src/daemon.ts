@@ -53,7 +53,7 @@ import { InstanceMetrics } from './adapters/prometheus/instances.js';
 import { servePrometheus, type PrometheusEndpoint } from './adapters/prometheus/endpoint.js';
 import { UsagePoller, type UsagePollerStats } from './adapters/usage/poller.js';
 import { podMetricsLister } from './adapters/usage/lister.js';
-import { LeaderRouter, peerCredentials, replicaHeaders } from './adapters/grpc/forward.js';
+import { LeaderRouter, cachedReplicaHeaders, peerCredentials } from './adapters/grpc/forward.js';
 import { LeaseClient, leaseInformer, leaseName } from './adapters/kube/leases.js';
 import { LeaseSessionStore } from './adapters/kube/session-lease.js';
 import { LeaderElector, replicaAddress, replicaIdentity, type LeaderInfo } from './adapters/kube/leader-election.js';
@@ -145,8 +145,15 @@ interface KubeAccess {
 /** Step 1: the instrumented clients, and a preflight that fails fast on missing permissions. */
 function connectKube(config: Config, prometheus: PrometheusExporter, log: Logger): KubeAccess {
   const { namespace } = config.kubernetes;
-  const kube = instrumentClients(makeClients({ kubeconfig: config.kubernetes.kubeconfig, inCluster: config.kubernetes.in_cluster }), prometheus);
-  log.info({ source: kube.source, server: kube.server, namespace }, 'kubernetes configuration loaded');
+  const kube = instrumentClients(
+    makeClients({
+      kubeconfig: config.kubernetes.kubeconfig,
+      inCluster: config.kubernetes.in_cluster,
+      responseCompression: config.kubernetes.response_compression,
+    }),
+    prometheus,
+  );
+  log.info({ source: kube.source, server: kube.server, namespace, compression: kube.compression }, 'kubernetes configuration loaded');
   const ownNamespace = config.events.enabled && process.env.POD_NAME ? process.env.POD_NAMESPACE : undefined;
   const checked = preflight(kube.core, kube.authz, namespace, [
     ...requiredPermissions(namespace, config.resource.mode === 'auto', ownNamespace || undefined),
@@ -498,6 +505,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     namespace: config.kubernetes.namespace,
     selector: access.selector,
     resyncMs: config.kubernetes.resync_seconds * 1000,
+    pageSize: config.kubernetes.list_page_size,
     log,
   });
   const pods = build.managedPods();
@@ -561,7 +569,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     log,
     observer: continuity,
   });
-  const responseHeaders = (): grpc.Metadata => replicaHeaders(elector);
+  const responseHeaders = cachedReplicaHeaders(elector);
   const polls = new PollSummary(log);
   polls.start();
 

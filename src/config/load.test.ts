@@ -36,7 +36,16 @@ describe('parseConfig', () => {
     const config = parseConfig(SEED_004, '/etc/k8s-provider/config.yaml');
     expect(config).toEqual({
       server: { host: '0.0.0.0', port: 50052, max_receive_message_bytes: 4 * 1024 * 1024, shutdown_grace_seconds: 10 },
-      kubernetes: { kubeconfig: '', namespace: 'default', in_cluster: true, label_selector: '', resync_seconds: 300, deploy_timeout_seconds: 10 },
+      kubernetes: {
+        kubeconfig: '',
+        namespace: 'default',
+        in_cluster: true,
+        label_selector: '',
+        resync_seconds: 300,
+        deploy_timeout_seconds: 10,
+        response_compression: 'auto',
+        list_page_size: 500,
+      },
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4, enforce_with_resourcequota: false },
       resource_tags: ['cpu', 'memory', 'gpu'],
       session: { health_timeout_seconds: 90, lease_name: '', persist_interval_seconds: 10 },

@@ -183,6 +183,14 @@ export const configSchema = z.strictObject({
        * 429 and 5xx) before it answers UNAVAILABLE; a shorter caller deadline wins.
        */
       deploy_timeout_seconds: interval.default(10),
+      /**
+       * Ask the API server for gzipped responses: `auto` does on a remote
+       * server, not on loopback or the in-cluster Service address, where it
+       * only costs CPU (adapters/kube/http.ts).
+       */
+      response_compression: z.enum(['auto', 'on', 'off']).default('auto'),
+      /** Items per list request of the informers' lists (limit/continue); each next page is asked for while the last one is parsed. */
+      list_page_size: z.number().int().min(1).max(10_000).default(500),
     })
     .prefault({}),
   resource: z

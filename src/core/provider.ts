@@ -119,11 +119,15 @@ export class Provider {
    */
   private readonly createdUnseen = new Map<string, { specHash: string; result: DeployResult }>();
   private overcommitLogged = '';
+  /** The configured tags, one set for every HealthCheck (answers only read it). */
+  private readonly tags: ReadonlySet<ResourceTag>;
 
   constructor(
     private readonly deps: ProviderDeps,
     private readonly options: ProviderOptions,
-  ) {}
+  ) {
+    this.tags = new Set(options.resourceTags);
+  }
 
   async connect(providerId: string): Promise<{ providerType: string }> {
     await this.deps.session.connect(providerId);
@@ -204,7 +208,7 @@ export class Provider {
 
   health(providerId: string): HealthReport {
     this.deps.session.heartbeat(providerId);
-    return { capacity: this.currentCapacity(), tags: new Set(this.options.resourceTags) };
+    return { capacity: this.currentCapacity(), tags: this.tags };
   }
 
   usage(providerId: string): UsageSnapshot {

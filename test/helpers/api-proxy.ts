@@ -29,6 +29,8 @@ export interface ProxiedRequest {
   readonly path: string;
   /** metadata.name of a POSTed object. */
   readonly name: string | undefined;
+  /** The Accept-Encoding the client sent ('' for none). */
+  readonly acceptEncoding: string;
   /** What the proxy answered (0 while it has not answered, or when the caller went away first). */
   status: number;
   /** ms since the proxy started, when the answer went out. */
@@ -46,6 +48,8 @@ export class ApiProxy {
   /** Added to every answer while set. */
   latencyMs = 0;
   readonly requests: ProxiedRequest[] = [];
+  /** TLS connections clients have opened to the proxy. */
+  connections = 0;
   private readonly throttles: ThrottleRule[] = [];
   private readonly watches = new Set<http.ServerResponse>();
   private readonly sockets = new Set<Socket>();
@@ -74,6 +78,7 @@ export class ApiProxy {
   async start(): Promise<void> {
     this.server = https.createServer({ cert: readFileSync(this.pki.serverCert), key: readFileSync(this.pki.serverKey) }, (req, res) => this.handle(req, res));
     this.server.on('secureConnection', (s: Socket) => {
+      this.connections++;
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -151,7 +156,8 @@ export class ApiProxy {
           // not JSON: no name
         }
       }
-      const record: ProxiedRequest = { at: this.now(), method, path, name, status: 0, answeredAt: undefined };
+      const acceptEncoding = String(req.headers['accept-encoding'] ?? '');
+      const record: ProxiedRequest = { at: this.now(), method, path, name, acceptEncoding, status: 0, answeredAt: undefined };
       this.requests.push(record);
       const rule = this.throttles.find((t) => t.remaining > 0 && t.match({ method, path, name }));
       if (rule) {

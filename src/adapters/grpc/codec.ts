@@ -55,8 +55,16 @@ export function capacityToWire(c: CapacityReport): Capacity {
   return { total: infoToWire(c.total), used: infoToWire(c.used), available: infoToWire(c.available) };
 }
 
+/** The wire form of each tag set seen (the core answers with one set for the config's tags): built once, not per HealthCheck. */
+const TAGS_ON_WIRE = new WeakMap<ReadonlySet<ResourceTag>, ResourceTags>();
+
 export function tagsToWire(tags: ReadonlySet<ResourceTag>): ResourceTags {
-  return Object.fromEntries(RESOURCE_TAGS.map((tag) => [tag, tags.has(tag)])) as Record<ResourceTag, boolean> satisfies ResourceTags;
+  let wire = TAGS_ON_WIRE.get(tags);
+  if (!wire) {
+    wire = Object.fromEntries(RESOURCE_TAGS.map((tag) => [tag, tags.has(tag)])) as Record<ResourceTag, boolean> satisfies ResourceTags;
+    TAGS_ON_WIRE.set(tags, wire);
+  }
+  return wire;
 }
 
 const CLEANUP: Record<string, CleanupPolicy | undefined> = {

@@ -221,5 +221,23 @@ export function replicaHeaders(role: ReplicaRole): grpc.Metadata {
   return md;
 }
 
+/**
+ * replicaHeaders for every answer, built again only when the active replica
+ * changes: grpc-js reads the Metadata it is given and never changes it, and
+ * a new one per call was a measurable part of a poll's CPU.
+ */
+export function cachedReplicaHeaders(role: ReplicaRole): () => grpc.Metadata {
+  let active: string | undefined;
+  let cached: grpc.Metadata | undefined;
+  return () => {
+    const now = role.isLeading() ? role.identity : role.info().leader?.identity;
+    if (!cached || now !== active) {
+      active = now;
+      cached = replicaHeaders(role);
+    }
+    return cached;
+  };
+}
+
 /** Deploy's in-band error when the replica it reached does not (or no longer) admit. */
 export const inBandUnavailable = (res: { error?: string }): boolean => (res.error ?? '').startsWith('UNAVAILABLE: ');

@@ -7,15 +7,20 @@ import {
   CoordinationV1Api,
   CustomObjectsApi,
   EventsV1Api,
-  type KubeConfig,
+  KubeConfig,
   NetworkingV1Api,
+  ServerConfiguration,
+  createConfiguration,
+  type Configuration,
 } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
-import { PooledKubeConfig } from './pooled-config.js';
+import { PooledHttpLibrary, wantsCompression, type ResponseCompression } from './http.js';
 
 export interface KubeSettings {
   readonly kubeconfig: string; // '' = not set
   readonly inCluster: boolean;
+  /** kubernetes.response_compression; the CLI leaves it out (auto). */
+  readonly responseCompression?: ResponseCompression;
 }
 
 export interface KubeClients {
@@ -35,6 +40,8 @@ export interface KubeClients {
   /** Where the configuration came from, for the start-up log. */
   readonly source: string;
   readonly server: string;
+  /** Whether responses are asked for gzipped (kubernetes.response_compression). */
+  readonly compression: boolean;
 }
 
 /**
@@ -43,8 +50,7 @@ export interface KubeClients {
  * in-cluster, localhost).
  */
 export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string; server: string } {
-  // Every request over one keep-alive agent, not a new TLS connection each (see pooled-config.ts).
-  const kc = new PooledKubeConfig();
+  const kc = new KubeConfig();
   let source: string;
   if (settings.kubeconfig) {
     try {
@@ -72,17 +78,25 @@ export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig
 
 export function makeClients(settings: KubeSettings): KubeClients {
   const { kubeConfig, source, server } = loadKubeConfig(settings);
+  const compression = wantsCompression(settings.responseCompression ?? 'auto', server);
+  // What kubeConfig.makeApiClient builds, sending through one pooled library for all the clients.
+  const configuration: Configuration = createConfiguration({
+    baseServer: new ServerConfiguration(server, {}),
+    authMethods: { default: kubeConfig },
+    httpApi: new PooledHttpLibrary(compression),
+  });
   return {
     kubeConfig,
-    core: kubeConfig.makeApiClient(CoreV1Api),
-    batch: kubeConfig.makeApiClient(BatchV1Api),
-    apps: kubeConfig.makeApiClient(AppsV1Api),
-    authz: kubeConfig.makeApiClient(AuthorizationV1Api),
-    custom: kubeConfig.makeApiClient(CustomObjectsApi),
-    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
-    networking: kubeConfig.makeApiClient(NetworkingV1Api),
-    events: kubeConfig.makeApiClient(EventsV1Api),
+    core: new CoreV1Api(configuration),
+    batch: new BatchV1Api(configuration),
+    apps: new AppsV1Api(configuration),
+    authz: new AuthorizationV1Api(configuration),
+    custom: new CustomObjectsApi(configuration),
+    coordination: new CoordinationV1Api(configuration),
+    networking: new NetworkingV1Api(configuration),
+    events: new EventsV1Api(configuration),
     source,
     server,
+    compression,
   };
 }

@@ -14,6 +14,8 @@ export interface InformerSettings {
   /** The label selector that picks our workloads. */
   readonly selector: string;
   readonly resyncMs: number;
+  /** Items per list request (kubernetes.list_page_size). */
+  readonly pageSize?: number;
   readonly log: Logger;
 }
 
@@ -38,6 +40,7 @@ export interface Informers {
 
 export function informers(kube: KubeClients, settings: InformerSettings): Informers {
   const { namespace, selector, resyncMs, log } = settings;
+  const limit = settings.pageSize ?? LIST_PAGE_SIZE;
   const common = { kubeConfig: kube.kubeConfig, resyncMs, log };
   return {
     managedPods: () =>
@@ -45,8 +48,7 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'pods',
         path: `/api/v1/namespaces/${namespace}/pods`,
-        list: () =>
-          listAll((cont, o) => kube.core.listNamespacedPod({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
+        list: () => listAll((cont, o) => kube.core.listNamespacedPod({ namespace, labelSelector: selector, limit, _continue: cont }, o), slimPod),
         labelSelector: selector,
         slim: slimPod,
       }),
@@ -55,8 +57,7 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'jobs',
         path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        list: () =>
-          listAll((cont, o) => kube.batch.listNamespacedJob({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o), slimJob),
+        list: () => listAll((cont, o) => kube.batch.listNamespacedJob({ namespace, labelSelector: selector, limit, _continue: cont }, o), slimJob),
         labelSelector: selector,
         slim: slimJob,
       }),
@@ -81,11 +82,7 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'deployments',
         path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
-        list: () =>
-          listAll(
-            (cont, o) => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
-            slimDeployment,
-          ),
+        list: () => listAll((cont, o) => kube.apps.listNamespacedDeployment({ namespace, labelSelector: selector, limit, _continue: cont }, o), slimDeployment),
         labelSelector: selector,
         slim: slimDeployment,
       }),
@@ -95,10 +92,7 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         name: 'persistentvolumeclaims',
         path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
         list: () =>
-          listAll(
-            (cont, o) => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector, limit: LIST_PAGE_SIZE, _continue: cont }, o),
-            slimClaim,
-          ),
+          listAll((cont, o) => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector, limit, _continue: cont }, o), slimClaim),
         labelSelector: selector,
         slim: slimClaim,
       }),
@@ -108,7 +102,7 @@ export function informers(kube: KubeClients, settings: InformerSettings): Inform
         ...common,
         name: 'all-pods',
         path: '/api/v1/pods',
-        list: () => listAll((cont, o) => kube.core.listPodForAllNamespaces({ limit: LIST_PAGE_SIZE, _continue: cont }, o), slimPod),
+        list: () => listAll((cont, o) => kube.core.listPodForAllNamespaces({ limit, _continue: cont }, o), slimPod),
         slim: slimPod,
       }),
   };

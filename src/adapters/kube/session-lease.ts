@@ -66,12 +66,19 @@ export class LeaseSessionStore implements SessionStore {
     this.unsubscribe();
   }
 
+  /** sessionOf the current Lease, parsed once per Lease object: every poll reads it, often several times. */
+  private parsed: { lease: V1Lease | undefined; session: SessionRecord | undefined } = { lease: undefined, session: undefined };
+  private stored(): SessionRecord | undefined {
+    if (this.parsed.lease !== this.lease) this.parsed = { lease: this.lease, session: sessionOf(this.lease) };
+    return this.parsed.session;
+  }
+
   writeStats(): SessionWriteStats {
     return { ...this.stats };
   }
 
   current(): SessionRecord | undefined {
-    const stored = sessionOf(this.lease);
+    const stored = this.stored();
     const seen = this.seen;
     if (!stored || !seen || seen.providerId !== stored.providerId || seen.connectedAt !== stored.connectedAt || seen.at <= stored.lastSeen) return stored;
     return { ...stored, lastSeen: seen.at };
@@ -84,17 +91,17 @@ export class LeaseSessionStore implements SessionStore {
   }
 
   touch(providerId: string, at: number): void {
-    const stored = sessionOf(this.lease);
+    const stored = this.stored();
     if (!stored || stored.providerId !== providerId) return;
-    if (!this.seen || this.seen.providerId !== providerId || this.seen.connectedAt !== stored.connectedAt || at > this.seen.at) {
+    if (!this.seen || this.seen.providerId !== providerId || this.seen.connectedAt !== stored.connectedAt) {
       this.seen = { providerId, connectedAt: stored.connectedAt, at };
-    }
+    } else if (at > this.seen.at) this.seen.at = at; // in place: every HealthCheck comes here
     if (at - stored.lastSeen >= this.options.persistIntervalMs) this.persistSeen();
   }
 
   async flush(): Promise<void> {
     await this.persisting;
-    const stored = sessionOf(this.lease);
+    const stored = this.stored();
     if (this.seen && stored && this.seen.at > stored.lastSeen) {
       this.persistSeen();
       await this.persisting;
