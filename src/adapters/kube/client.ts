@@ -7,14 +7,14 @@ import {
   CoordinationV1Api,
   CustomObjectsApi,
   EventsV1Api,
-  KubeConfig,
+  type KubeConfig,
   NetworkingV1Api,
   ServerConfiguration,
   createConfiguration,
   type Configuration,
 } from '@kubernetes/client-node';
 import { failedPrecondition } from '../../core/errors.js';
-import { PooledHttpLibrary, wantsCompression, type ResponseCompression } from './http.js';
+import { PooledHttpLibrary, PooledKubeConfig, wantsCompression, type ResponseCompression } from './http.js';
 
 export interface KubeSettings {
   readonly kubeconfig: string; // '' = not set
@@ -49,8 +49,8 @@ export interface KubeClients {
  * in_cluster is true; else client-node's default (KUBECONFIG, ~/.kube/config,
  * in-cluster, localhost).
  */
-export function loadKubeConfig(settings: KubeSettings): { kubeConfig: KubeConfig; source: string; server: string } {
-  const kc = new KubeConfig();
+export function loadKubeConfig(settings: KubeSettings): { kubeConfig: PooledKubeConfig; source: string; server: string } {
+  const kc = new PooledKubeConfig();
   let source: string;
   if (settings.kubeconfig) {
     try {
@@ -83,7 +83,8 @@ export function makeClients(settings: KubeSettings): KubeClients {
   const configuration: Configuration = createConfiguration({
     baseServer: new ServerConfiguration(server, {}),
     authMethods: { default: kubeConfig },
-    httpApi: new PooledHttpLibrary(compression),
+    // The API clients and the watches (through kubeConfig) share one pool of connections.
+    httpApi: new PooledHttpLibrary(compression, kubeConfig.agents),
   });
   return {
     kubeConfig,

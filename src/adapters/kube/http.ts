@@ -18,10 +18,17 @@
  *
  * Proxy agents (a kubeconfig proxy-url) and plain-HTTP agents are passed on
  * as client-node made them.
+ *
+ * The watches, pod logs and the pod proxy do not go through an HTTP library:
+ * client-node hands them an agent of its own through the KubeConfig
+ * (applyToHTTPSOptions). PooledKubeConfig gives them the same pool's agent,
+ * so a watch restart costs no handshake either: when the API server or a
+ * load balancer drops every watch at once, the daemon used to make one
+ * handshake per watch in a burst, its event loop blocked for tens of ms.
  */
 import { Agent } from 'node:https';
 import { isIP } from 'node:net';
-import { IsomorphicFetchHttpLibrary, type HttpLibrary, type Observable, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { IsomorphicFetchHttpLibrary, KubeConfig, type HttpLibrary, type Observable, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 
 /** The TLS settings that make two of client-node's agents interchangeable. */
 const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'] as const;
@@ -60,18 +67,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-export class PooledHttpLibrary implements HttpLibrary {
-  private readonly fetch = new IsomorphicFetchHttpLibrary();
+/** The keep-alive agent for the TLS settings in force, shared by everything that talks to the API server. */
+export class AgentPool {
   private pooled: Agent | undefined;
 
-  constructor(private readonly compression: boolean) {}
-
-  send(request: RequestContext): Observable<ResponseContext> {
-    const fresh = request.getAgent();
+  /** The pooled agent in place of a fresh one client-node made; anything but exactly an https.Agent as it is. */
+  swap<A>(fresh: A): A | Agent {
     // Exactly client-node's https.Agent: proxy agents subclass other agents and keep their own.
-    if (fresh?.constructor === Agent) request.setAgent(this.agentLike(fresh as Agent));
-    if (!this.compression) request.setHeaderParam('Accept-Encoding', 'identity');
-    return this.fetch.send(request);
+    return fresh instanceof Agent && fresh.constructor === Agent ? this.agentLike(fresh) : fresh;
   }
 
   /** The keep-alive agent for these TLS settings (the current one while they have not changed). */
@@ -80,7 +83,35 @@ export class PooledHttpLibrary implements HttpLibrary {
     const current = this.pooled?.options as Record<string, unknown> | undefined;
     if (this.pooled && current && TLS_KEYS.every((k) => sameValue(options[k], current[k]))) return this.pooled;
     // The agent it replaces is not destroyed: its requests in flight finish, and its idle connections time out.
+    // The timeout closes idle pooled connections only: on a connection in use (a quiet watch) it is an event nobody acts on.
     this.pooled = new Agent({ ...options, keepAlive: true, timeout: IDLE_CONNECTION_MS, scheduling: 'lifo' });
     return this.pooled;
+  }
+}
+
+export class PooledHttpLibrary implements HttpLibrary {
+  private readonly fetch = new IsomorphicFetchHttpLibrary();
+
+  constructor(
+    private readonly compression: boolean,
+    private readonly agents = new AgentPool(),
+  ) {}
+
+  send(request: RequestContext): Observable<ResponseContext> {
+    const fresh = request.getAgent();
+    if (fresh) request.setAgent(this.agents.swap(fresh));
+    if (!this.compression) request.setHeaderParam('Accept-Encoding', 'identity');
+    return this.fetch.send(request);
+  }
+}
+
+/** A KubeConfig that gives watches, logs and the pod proxy its pool's agent (see the top of this file). */
+export class PooledKubeConfig extends KubeConfig {
+  readonly agents = new AgentPool();
+
+  override async applyToHTTPSOptions(opts: Parameters<KubeConfig['applyToHTTPSOptions']>[0]): Promise<void> {
+    await super.applyToHTTPSOptions(opts);
+    const o = opts as { agent?: unknown };
+    o.agent = this.agents.swap(o.agent);
   }
 }
