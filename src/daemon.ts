@@ -507,6 +507,7 @@ export async function startDaemon(config: Config, log: Logger, options: DaemonOp
     resyncMs: config.kubernetes.resync_seconds * 1000,
     pageSize: config.kubernetes.list_page_size,
     log,
+    events: prometheus,
   });
   const pods = build.managedPods();
   const jobs = build.managedJobs();

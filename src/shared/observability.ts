@@ -20,6 +20,11 @@ export interface KubeApiObserver {
   apiCallFinished(operation: string, seconds: number, errorCode: string | undefined): void;
 }
 
+/** Receives, per watch event, how long the daemon took to apply it (cache, books, instances). */
+export interface WatchEventObserver {
+  watchEventApplied(informer: string, seconds: number): void;
+}
+
 /** An informer's own counters. */
 export interface InformerStats {
   readonly restarts: number;

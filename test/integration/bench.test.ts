@@ -40,7 +40,7 @@ interface Result {
   };
   restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number }> };
   api: { daemon_idle_per_min: number; daemon_polled_per_min: number; naive_per_min: number; polled_to_idle_ratio: number; polled_to_naive_ratio: number };
-  books: { samples: number; p50_ms: number; p99_ms: number };
+  books: { samples: number; p50_ms: number; p99_ms: number; apply: { events: number; mean_us: number; p99_le_ms: number } };
 }
 
 /** Every key ending in _ratio, anywhere in the result, with its path. */
@@ -111,6 +111,10 @@ describe('npm run bench -- --smoke', () => {
     expect(result.memory_calls.after_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.warm_rss_mib).toBeGreaterThan(0);
     expect(result.books.samples).toBeGreaterThan(0);
+    // Every probe pod's watch events were timed by the daemon, from their arrival.
+    expect(result.books.apply.events).toBeGreaterThanOrEqual(result.books.samples);
+    expect(result.books.apply.mean_us).toBeGreaterThan(0);
+    expect(result.books.apply.p99_le_ms).toBeGreaterThan(0);
     // The daemon answers GetRealTimeUsage from its caches; the naive baseline lists per call.
     expect(result.api.naive_per_min).toBeGreaterThan(result.api.daemon_polled_per_min);
   });

@@ -256,6 +256,11 @@ describe('health, reflection and metrics', () => {
       expect(value('k8s_provider_informer_restarts_total{informer="pods"}')).toBe(0);
       expect(value('k8s_provider_informer_resyncs_total{informer="jobs"}')).toBe(0);
       expect(value('k8s_provider_informer_last_event_age_seconds{informer="pods"}')).toBeLessThan(60);
+      // The created pod's watch events (added, then the KWOK status updates) were applied and timed.
+      expect(value('k8s_provider_watch_event_apply_seconds_count{informer="pods"}')).toBeGreaterThanOrEqual(1);
+      expect(value('k8s_provider_watch_event_apply_seconds_bucket{le="+Inf",informer="pods"}')).toBe(
+        value('k8s_provider_watch_event_apply_seconds_count{informer="pods"}'),
+      );
       expect(value('k8s_provider_usage_polls_total')).toBeGreaterThanOrEqual(1);
       expect(value('k8s_provider_usage_last_poll_age_seconds')).toBeGreaterThanOrEqual(0);
       expect(value('k8s_provider_usage_stale')).toBeDefined();

@@ -15,7 +15,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
-import type { InformerStats } from '../../shared/observability.js';
+import type { InformerStats, WatchEventObserver } from '../../shared/observability.js';
 import { sleep as realSleep } from './retry.js';
 import { SlimWatch } from './slim-list.js';
 
@@ -34,6 +34,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly log: Logger;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Told how long each watch event took to apply, from its arrival to the end of every listener. */
+  readonly events?: WatchEventObserver | undefined;
 }
 
 /** What a listener hears: one object changed, or the whole collection was listed afresh. */
@@ -132,7 +134,10 @@ export class Informer<T extends KubernetesObject> {
         if (this.current !== informer) return;
         this.stats.lastEventAt = Date.now();
         // Events of the first list arrive before the collection is synced: the reset that follows covers them.
-        if (this.isSynced) this.changed({ type, object });
+        if (!this.isSynced) return;
+        const arrived = process.hrtime.bigint();
+        this.changed({ type, object });
+        this.options.events?.watchEventApplied(this.options.name, Number(process.hrtime.bigint() - arrived) / 1e9);
       };
     informer.on('add', on('added'));
     informer.on('update', on('modified'));

@@ -4,6 +4,7 @@
  */
 import type { V1Deployment, V1Job, V1NetworkPolicy, V1Node, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
+import type { WatchEventObserver } from '../../shared/observability.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
 import { slimClaim, slimDeployment, slimJob, slimPod } from './slim.js';
@@ -17,6 +18,7 @@ export interface InformerSettings {
   /** Items per list request (kubernetes.list_page_size). */
   readonly pageSize?: number;
   readonly log: Logger;
+  readonly events?: WatchEventObserver | undefined;
 }
 
 export interface Informers {
@@ -39,9 +41,9 @@ export interface Informers {
 }
 
 export function informers(kube: KubeClients, settings: InformerSettings): Informers {
-  const { namespace, selector, resyncMs, log } = settings;
+  const { namespace, selector, resyncMs, log, events } = settings;
   const limit = settings.pageSize ?? LIST_PAGE_SIZE;
-  const common = { kubeConfig: kube.kubeConfig, resyncMs, log };
+  const common = { kubeConfig: kube.kubeConfig, resyncMs, log, events };
   return {
     managedPods: () =>
       new Informer<V1Pod>({
