@@ -130,33 +130,40 @@ async function main(): Promise<number> {
   // SIGHUP's default is to end the process; during start-up there is nothing to reload yet.
   const hupWhileStarting = (): void => log.warn('SIGHUP during start-up: ignored');
   process.on('SIGHUP', hupWhileStarting);
-  // Stopped before it serves: end at once, as the signal's default would, but
-  // through process.exit so the buffered log lines are written first.
-  const stopWhileStarting = (signal: NodeJS.Signals): void => {
+  // One listener per signal for the whole life of the process, whose action
+  // changes when start-up ends. Swapping listeners instead lost a SIGTERM that
+  // arrived just as start-up ended: the signal is queued for the listener of
+  // the moment it arrives, and that one was gone by the time it was handled,
+  // so the daemon kept running.
+  let onStopSignal = (signal: NodeJS.Signals): void => {
+    // Stopped before it serves: end at once, as the signal's default would, but
+    // through process.exit so the buffered log lines are written first.
     log.info({ signal }, 'stopped during start-up');
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
-  process.once('SIGTERM', stopWhileStarting);
-  process.once('SIGINT', stopWhileStarting);
+  const stopSignal = (signal: NodeJS.Signals): void => {
+    // Once stopping, a second signal has the default effect again: it ends the process at once.
+    process.off('SIGTERM', stopSignal);
+    process.off('SIGINT', stopSignal);
+    onStopSignal(signal);
+  };
+  process.on('SIGTERM', stopSignal);
+  process.on('SIGINT', stopSignal);
   let daemon: Daemon;
   try {
     daemon = await startDaemon(loaded.config, log);
   } catch (err) {
     const kind = err instanceof DomainError ? err.kind : 'INTERNAL';
     log.fatal({ kind, err: (err as Error).message }, 'start-up failed');
+    process.off('SIGTERM', stopSignal);
+    process.off('SIGINT', stopSignal);
     return 1;
-  } finally {
-    process.off('SIGTERM', stopWhileStarting);
-    process.off('SIGINT', stopWhileStarting);
   }
   const unwatch = watchConfig(loaded.path, loaded.config, daemon, log);
   process.off('SIGHUP', hupWhileStarting);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
+    onStopSignal = (signal) => {
       unwatch();
       log.info({ signal }, 'stopping: draining in-flight calls');
       daemon.stop().then(
@@ -167,8 +174,6 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
   });
 }
 

@@ -116,16 +116,23 @@ describe('running daemon', () => {
     expect(logs(r).filter((l) => l.msg === 'rpc' && l.method === 'Deploy')).toHaveLength(30);
   });
 
-  it('stopped while starting, it exits at once and its log lines are written', async () => {
-    const r = run(
-      `server: {host: 127.0.0.1, port: 0}\nprometheus: {port: 0}\nkubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: ${ns.name}}\nresource: {cpu: 2000, memory: 2Gi}\n`,
-    );
-    await waitFor('the daemon to start', () => logs(r).find((l) => l.msg === 'starting'), { timeoutMs: 60_000 });
-    r.child.kill('SIGTERM');
-    const code = await r.exit;
-    const lines = logs(r).map((l) => l.msg);
-    // Either it was still starting (143, and says so) or it had just finished starting and drained (0).
-    if (code === 143) expect(lines).toContain('stopped during start-up');
-    else expect([code, lines.includes('daemon stopped')]).toEqual([0, true]);
-  });
+  // At several moments of start-up, the end of it included: a SIGTERM that
+  // arrived as start-up ended used to be lost (the daemon kept running).
+  it.each([0, 150, 300, 450, 600, 750, 900])(
+    'stopped while starting (SIGTERM %i ms after "starting"), it exits at once and its log lines are written',
+    async (delayMs) => {
+      const r = run(
+        `server: {host: 127.0.0.1, port: 0}\nprometheus: {port: 0}\nkubernetes: {kubeconfig: ${kubeconfigPath()}, namespace: ${ns.name}}\nresource: {cpu: 2000, memory: 2Gi}\n`,
+      );
+      await waitFor('the daemon to start', () => logs(r).find((l) => l.msg === 'starting'), { timeoutMs: 60_000 });
+      await new Promise((res) => setTimeout(res, delayMs));
+      r.child.kill('SIGTERM');
+      const code = await Promise.race([r.exit, new Promise<string>((res) => setTimeout(() => res('still running 30 s after SIGTERM'), 30_000))]);
+      if (typeof code === 'string') r.child.kill('SIGKILL');
+      const lines = logs(r).map((l) => l.msg);
+      // Either it was still starting (143, and says so) or it had just finished starting and drained (0).
+      if (code === 143) expect(lines).toContain('stopped during start-up');
+      else expect([code, lines.includes('daemon stopped')]).toEqual([0, true]);
+    },
+  );
 });
