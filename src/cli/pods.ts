@@ -25,23 +25,26 @@ export interface WorkloadRow {
 }
 
 /** The exact provider id from our annotation; the label may be a sanitised form of it. */
-function providerIdOf(meta: V1Pod['metadata']): string {
-  return meta?.annotations?.[ANNOTATION_PROVIDER_ID] ?? meta?.labels?.[LABEL_PROVIDER_ID] ?? '';
+/** What every row reads from the object's metadata alike. */
+function metadataFields(meta: V1Pod['metadata']): Pick<WorkloadRow, 'namespace' | 'providerId' | 'createdAt'> {
+  return {
+    namespace: meta?.namespace ?? '',
+    providerId: meta?.annotations?.[ANNOTATION_PROVIDER_ID] ?? meta?.labels?.[LABEL_PROVIDER_ID] ?? '',
+    createdAt: meta?.creationTimestamp ? new Date(meta.creationTimestamp).getTime() : undefined,
+  };
 }
 
 export function podRow(pod: V1Pod): WorkloadRow {
   const seen = observePod(pod);
   return {
-    namespace: pod.metadata?.namespace ?? '',
+    ...metadataFields(pod.metadata),
     kind: 'Pod',
     name: seen.name,
     instanceId: seen.instanceId,
-    providerId: providerIdOf(pod.metadata),
     phase: seen.terminating ? 'Terminating' : seen.phase,
     requests: seen.requests,
     job: seen.jobName,
     node: pod.spec?.nodeName,
-    createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : undefined,
   };
 }
 
@@ -49,16 +52,14 @@ export function jobRow(job: V1Job): WorkloadRow {
   const seen = observeJob(job);
   const outcome = jobOutcome(job);
   return {
-    namespace: job.metadata?.namespace ?? '',
+    ...metadataFields(job.metadata),
     kind: 'Job',
     name: seen.name,
     instanceId: seen.instanceId,
-    providerId: providerIdOf(job.metadata),
     phase: outcome ?? ((job.status?.active ?? 0) > 0 ? 'Active' : 'Pending'),
     requests: seen.podRequests,
     job: undefined,
     node: undefined,
-    createdAt: job.metadata?.creationTimestamp ? new Date(job.metadata.creationTimestamp).getTime() : undefined,
   };
 }
 
@@ -66,16 +67,14 @@ export function jobRow(job: V1Job): WorkloadRow {
 export function deploymentRow(d: V1Deployment): WorkloadRow {
   const seen = observeDeployment(d);
   return {
-    namespace: d.metadata?.namespace ?? '',
+    ...metadataFields(d.metadata),
     kind: 'Deployment',
     name: seen.name,
     instanceId: seen.instanceId,
-    providerId: providerIdOf(d.metadata),
     phase: `${seen.readyReplicas}/${seen.replicas} ready`,
     requests: seen.podRequests,
     job: undefined,
     node: undefined,
-    createdAt: d.metadata?.creationTimestamp ? new Date(d.metadata.creationTimestamp).getTime() : undefined,
   };
 }
 

@@ -213,12 +213,18 @@ function instanceOf(request: unknown): { instanceId?: string } {
 }
 
 /** Which replica answered, and which one is active: sent with every answer, for the CLI and for operators. */
-export function replicaHeaders(role: ReplicaRole): grpc.Metadata {
+/** The identity of the active replica as this one knows it (itself when leading). */
+const activeOf = (role: ReplicaRole): string | undefined => (role.isLeading() ? role.identity : role.info().leader?.identity);
+
+function headersFor(identity: string, active: string | undefined): grpc.Metadata {
   const md = new grpc.Metadata();
-  md.set(REPLICA_HEADER, role.identity);
-  const active = role.isLeading() ? role.identity : role.info().leader?.identity;
+  md.set(REPLICA_HEADER, identity);
   if (active) md.set(ACTIVE_HEADER, active);
   return md;
+}
+
+export function replicaHeaders(role: ReplicaRole): grpc.Metadata {
+  return headersFor(role.identity, activeOf(role));
 }
 
 /**
@@ -230,10 +236,10 @@ export function cachedReplicaHeaders(role: ReplicaRole): () => grpc.Metadata {
   let active: string | undefined;
   let cached: grpc.Metadata | undefined;
   return () => {
-    const now = role.isLeading() ? role.identity : role.info().leader?.identity;
+    const now = activeOf(role);
     if (!cached || now !== active) {
       active = now;
-      cached = replicaHeaders(role);
+      cached = headersFor(role.identity, now);
     }
     return cached;
   };
