@@ -308,7 +308,7 @@ try {
     `${text
       .split('\n')
       .filter((l) =>
-        /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds|event_writes_total)|grpc_server_handled_total)/.test(
+        /^(k8s_provider_(deploys_total|capacity_used|ready|instances_stuck_total|leader|session_health_check_age_seconds|event_writes_total|watch_event_apply_seconds_count)|grpc_server_handled_total)/.test(
           l,
         ),
       )
