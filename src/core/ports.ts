@@ -17,6 +17,8 @@ export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** Whether a line at `level` would be written; lets a hot path skip building fields nobody reads. Absent: assume it would. */
+  isLevelEnabled?(level: 'debug' | 'info' | 'warn' | 'error'): boolean;
 }
 
 /** The workload object an instance runs as; `uid` pins the exact object when known. */

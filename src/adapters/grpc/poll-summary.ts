@@ -8,11 +8,13 @@
  * every other method stay logged per call at their level.
  */
 import type { Logger } from '../../core/ports.js';
+import { innerMap } from '../../shared/maps.js';
 
 export const POLL_METHODS: ReadonlySet<string> = new Set(['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage']);
 
 export class PollSummary {
-  private counts = new Map<string, { calls: number; maxMs: number }>();
+  /** service → method → calls and slowest answer since the last line; no key is built per call. */
+  private counts = new Map<string, Map<string, { calls: number; maxMs: number }>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -33,18 +35,21 @@ export class PollSummary {
   }
 
   count(service: string, method: string, ms: number): void {
-    const key = `${service}/${method}`;
-    const c = this.counts.get(key);
+    const byMethod = innerMap(this.counts, service);
+    const c = byMethod.get(method);
     if (c) {
       c.calls++;
       if (ms > c.maxMs) c.maxMs = ms;
-    } else this.counts.set(key, { calls: 1, maxMs: ms });
+    } else byMethod.set(method, { calls: 1, maxMs: ms });
   }
 
   /** One info line with the calls since the last one; nothing when there were none. */
   flush(): void {
     if (this.counts.size === 0) return;
-    const calls = Object.fromEntries([...this.counts].map(([k, v]) => [k, { calls: v.calls, maxMs: Math.round(v.maxMs * 1e3) / 1e3 }]));
+    const calls: Record<string, { calls: number; maxMs: number }> = {};
+    for (const [service, byMethod] of this.counts) {
+      for (const [method, v] of byMethod) calls[`${service}/${method}`] = { calls: v.calls, maxMs: Math.round(v.maxMs * 1e3) / 1e3 };
+    }
     this.counts = new Map();
     this.log.info({ intervalSeconds: this.intervalMs / 1000, calls }, 'rpc summary');
   }

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { invalidArgument, resourceExhausted } from '../../core/errors.js';
 import { RpcKit, type RpcObserver, type StreamControl } from './rpc.js';
+import type { PollSummary } from './poll-summary.js';
 import { bind, createServer } from './server.js';
 
 interface Req {
@@ -178,5 +179,62 @@ describe('RpcKit.unary', () => {
     );
     expect(answer.err).toBeNull();
     expect(answer.res).toEqual({ error: 'INVALID_ARGUMENT: bad' });
+  });
+});
+
+describe('RpcKit.unary answers and reports', () => {
+  it('answers alike from a value and from a promise; a rejection maps like a throw', async () => {
+    const rec = recorder();
+    const rpc = new RpcKit('test.v1.Clock', { log: rec.log, observer: rec.observer });
+    const remote = await serve({
+      Once: rpc.unary<Req, Tick>('Once', async (req) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (req.count > 9) throw resourceExhausted('too many');
+        return { n: req.count * 2 };
+      }),
+    });
+    const ask = (count: number): Promise<{ err: grpc.ServiceError | null; res: unknown }> =>
+      new Promise((resolve) => remote.Once!({ providerId: 'p1', count }, (err: grpc.ServiceError | null, res: unknown) => resolve({ err, res })));
+    expect((await ask(3)).res).toEqual({ n: 6 });
+    const failed = await ask(10);
+    expect(failed.err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(failed.err?.details).toBe('too many');
+    await until(() => rec.reports.length === 2);
+    expect(rec.reports).toEqual([
+      ['test.v1.Clock', 'Once', 'OK'],
+      ['test.v1.Clock', 'Once', 'RESOURCE_EXHAUSTED'],
+    ]);
+    expect(rec.logs.map((l) => [l.level, l.fields.code, l.fields.providerId])).toEqual([
+      ['info', 'OK', 'p1'],
+      ['warn', 'RESOURCE_EXHAUSTED', 'p1'],
+    ]);
+  });
+
+  it('counts a successful poll in the summary, and builds its debug line only when debug is on', async () => {
+    const debugLines: Array<Record<string, unknown>> = [];
+    let debugOn = false;
+    const log = {
+      debug: (f: object) => void debugLines.push(f as Record<string, unknown>),
+      info() {},
+      warn() {},
+      error() {},
+      isLevelEnabled: (level: string) => level !== 'debug' || debugOn,
+    };
+    const counted: Array<[string, string]> = [];
+    const polls = { count: (service: string, method: string) => void counted.push([service, method]) } as unknown as PollSummary;
+    const rpc = new RpcKit('provider.Service', { log, polls });
+    const remote = await serve({ Once: rpc.unary<Req, Tick>('HealthCheck', (req) => ({ n: req.count })) });
+    const ask = (): Promise<unknown> => new Promise((resolve) => remote.Once!({ providerId: 'p1', count: 1 }, (_e: unknown, res: unknown) => resolve(res)));
+    await ask();
+    await until(() => counted.length === 1);
+    expect(debugLines).toEqual([]);
+    debugOn = true;
+    await ask();
+    await until(() => counted.length === 2);
+    expect(counted).toEqual([
+      ['provider.Service', 'HealthCheck'],
+      ['provider.Service', 'HealthCheck'],
+    ]);
+    expect(debugLines).toEqual([{ service: 'provider.Service', method: 'HealthCheck', providerId: 'p1', durationMs: expect.any(Number), code: 'OK' }]);
   });
 });

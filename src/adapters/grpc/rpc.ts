@@ -71,17 +71,17 @@ export class RpcKit {
     inBand?: (message: string, error: DomainError) => Res,
   ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const started = process.hrtime.bigint();
+      const started = performance.now();
       const req = call.request;
       // The answer goes out before the call is logged and counted: http2 flushes
       // the response in the next check phase, and the report runs right after
       // it, off the caller's latency (the logged duration still ends at the answer).
-      void settle(() => run(checked(req), call)).then((result) => {
+      const answer = (result: Settled<Res>): void => {
         if (this.ctx.responseHeaders) call.sendMetadata(this.ctx.responseHeaders());
         if (result.ok) {
           const seconds = secondsSince(started);
           callback(null, result.value);
-          setImmediate(() => this.finished(method, req, seconds, { code: status.OK }));
+          setImmediate(() => this.finished(method, req, seconds, OK));
           return;
         }
         const domain = toDomainError(result.error);
@@ -96,8 +96,22 @@ export class RpcKit {
         const seconds = secondsSince(started);
         callback(failure);
         setImmediate(() => this.finished(method, req, seconds, { code: failure.code, error: failure.details }));
+      };
+      // A handler that answers from memory (the polls) is answered in the same
+      // turn, as a bare grpc-js handler would: no promise, no microtask.
+      let value: Promise<Res> | Res;
+      try {
+        value = run(checked(req), call);
+      } catch (error) {
+        answer({ ok: false, error });
         return;
-      });
+      }
+      if (isThenable(value)) {
+        value.then(
+          (v) => answer({ ok: true, value: v }),
+          (error: unknown) => answer({ ok: false, error }),
+        );
+      } else answer({ ok: true, value });
     };
   }
 
@@ -109,7 +123,7 @@ export class RpcKit {
    */
   serverStream<Req, Res>(method: string, run: (req: Req, stream: StreamControl<Res>) => Promise<void> | void): grpc.handleServerStreamingCall<Req, Res> {
     return (call) => {
-      const started = process.hrtime.bigint();
+      const started = performance.now();
       const req = call.request;
       const abort = new AbortController();
       const onCancel = (): void => abort.abort();
@@ -150,29 +164,44 @@ export class RpcKit {
   }
 
   private finished(method: string, req: unknown, seconds: number, outcome: Finished): void {
+    const durationMs = Math.round(seconds * 1e6) / 1e3;
+    const polls = this.ctx.polls;
+    this.ctx.observer?.rpcFinished(this.service, method, status[outcome.code], seconds);
+    if (outcome.code === status.OK && polls && POLL_METHODS.has(method)) {
+      polls.count(this.service, method, durationMs);
+      // At info, the default, a poll's line is never written, so its fields are not built either.
+      if (this.ctx.log.isLevelEnabled?.('debug') !== false) this.ctx.log.debug(this.fieldsOf(method, req, durationMs, outcome), 'rpc');
+      return;
+    }
+    const fields = this.fieldsOf(method, req, durationMs, outcome);
+    if (outcome.code === status.OK) this.ctx.log.info(fields, 'rpc');
+    else if (outcome.code === status.INTERNAL) this.ctx.log.error(fields, 'rpc');
+    else this.ctx.log.warn(fields, 'rpc');
+  }
+
+  private fieldsOf(method: string, req: unknown, durationMs: number, outcome: Finished): Record<string, unknown> {
     const providerId = (req as { providerId?: unknown } | undefined)?.providerId;
-    const fields = {
+    return {
       service: this.service,
       method,
       ...(typeof providerId === 'string' ? { providerId } : {}),
-      durationMs: Math.round(seconds * 1e6) / 1e3,
+      durationMs,
       code: status[outcome.code],
       ...outcome.fields,
       ...(outcome.error !== undefined ? { error: outcome.error } : {}),
     };
-    const polls = this.ctx.polls;
-    if (outcome.code === status.OK && polls && POLL_METHODS.has(method)) {
-      this.ctx.log.debug(fields, 'rpc');
-      polls.count(this.service, method, fields.durationMs);
-    } else if (outcome.code === status.OK) this.ctx.log.info(fields, 'rpc');
-    else if (outcome.code === status.INTERNAL) this.ctx.log.error(fields, 'rpc');
-    else this.ctx.log.warn(fields, 'rpc');
-    this.ctx.observer?.rpcFinished(this.service, method, status[outcome.code], seconds);
   }
 }
 
-function secondsSince(started: bigint): number {
-  return Number(process.hrtime.bigint() - started) / 1e9;
+/** The outcome of every successful unary call, allocated once. */
+const OK: Finished = { code: status.OK };
+
+function secondsSince(started: number): number {
+  return (performance.now() - started) / 1e3;
+}
+
+function isThenable<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

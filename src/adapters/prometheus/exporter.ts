@@ -15,6 +15,7 @@ import type { StorageReport } from '../../core/storage.js';
 import { ErrorKind } from '../../core/errors.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
 import type { InformerStats, KubeApiObserver, RpcObserver, WatchEventObserver } from '../../shared/observability.js';
+import { innerMap } from '../../shared/maps.js';
 
 export const PREFIX = 'k8s_provider_';
 
@@ -87,7 +88,8 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
    * hashes a label object on every call otherwise, a visible share of a
    * control call's cost. Bounded by the methods and codes that exist.
    */
-  private readonly rpcSeries = new Map<string, { handled: { inc(): void }; seconds: { observe(v: number): void } }>();
+  /** service → method → code → its two series, bound once: a call's report builds no key and no label object. */
+  private readonly rpcSeries = new Map<string, Map<string, Map<string, RpcSeries>>>();
   private readonly deploys: Counter<'outcome'>;
   private readonly apiRequests: Counter<'operation'>;
   private readonly apiErrors: Counter<'operation' | 'code'>;
@@ -168,12 +170,12 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
   }
 
   rpcFinished(service: string, method: string, code: string, seconds: number): void {
-    const key = `${service}/${method}/${code}`;
-    let series = this.rpcSeries.get(key);
+    const byCode = innerMap(innerMap(this.rpcSeries, service), method);
+    let series = byCode.get(code);
     if (!series) {
       const labels = { grpc_service: service, grpc_method: method, grpc_code: code };
       series = { handled: this.rpcHandled.labels(labels), seconds: this.rpcSeconds.labels(labels) };
-      this.rpcSeries.set(key, series);
+      byCode.set(code, series);
     }
     series.handled.inc();
     series.seconds.observe(seconds);
@@ -221,6 +223,11 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
     informerSeries(registers, read);
     usageSeries(registers, read, since);
   }
+}
+
+interface RpcSeries {
+  readonly handled: { inc(): void };
+  readonly seconds: { observe(v: number): void };
 }
 
 type Read = () => ExporterSources | undefined;
