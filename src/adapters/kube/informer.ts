@@ -16,10 +16,27 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../core/ports.js';
 import type { InformerStats, WatchEventObserver } from '../../shared/observability.js';
+import { retryAfterMs } from '../../shared/kube-api-errors.js';
 import { sleep as realSleep } from './retry.js';
 import { SlimWatch } from './slim-list.js';
 
 type ListWatch<T extends KubernetesObject> = ClientInformer<T> & ObjectCache<T>;
+
+const DEFAULT_BACKOFF = { baseMs: 250, maxMs: 10_000 } as const;
+/** A Retry-After longer than this is not honoured in full: a watch must not stay down for minutes on one answer. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * How long a failed watch waits before it lists again: exponential backoff
+ * from the failures in a row, but never less than the Retry-After of a
+ * throttled (429) or unavailable (503) list, so that a restarting fleet of
+ * watches does not hammer an API server that asked for a pause.
+ */
+export function restartDelayMs(failures: number, backoff: { readonly baseMs: number; readonly maxMs: number }, err: unknown): number {
+  const exponential = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(failures - 1, 16));
+  const asked = retryAfterMs(err);
+  return asked === undefined ? exponential : Math.max(exponential, Math.min(asked, MAX_RETRY_AFTER_MS));
+}
 
 export interface InformerOptions<T extends KubernetesObject> {
   readonly name: string;
@@ -146,7 +163,7 @@ export class Informer<T extends KubernetesObject> {
       if (this.current !== informer || this.stopped) return;
       this.isSynced = false;
       this.options.log.warn({ informer: this.options.name, err: String((err as Error)?.message ?? err) }, 'watch failed; restarting');
-      this.scheduleRestart(informer);
+      this.scheduleRestart(informer, err);
     });
   }
 
@@ -167,12 +184,11 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  private scheduleRestart(informer: ListWatch<T>): void {
+  private scheduleRestart(informer: ListWatch<T>, err: unknown): void {
     if (this.restartScheduled) return;
     this.restartScheduled = true;
     this.failures++;
-    const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 250, maxMs: 10_000 };
-    const delay = Math.min(maxMs, baseMs * 2 ** Math.min(this.failures - 1, 16));
+    const delay = restartDelayMs(this.failures, this.options.backoff ?? DEFAULT_BACKOFF, err);
     void this.sleep(delay).then(async () => {
       if (this.stopped || this.current !== informer) {
         this.restartScheduled = false;
