@@ -443,7 +443,7 @@ cmd_down() {
   remove_host_dirs
   if apiserver_healthy; then kctl delete node "$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || true; fi
   if [[ -f $SAVED/snapshot ]] && ! diff <(snapshot) "$SAVED/snapshot" >"$NODE_DIR/restore.diff"; then
-    log "WARNING: the machine differs from before the node started:"
+    log "ERROR: the machine differs from before the node started:"
     cat "$NODE_DIR/restore.diff" >&2
     cp "$NODE_DIR/restore.diff" "$STATE/node-restore.diff"
     rm -rf "$NODE_DIR"
