@@ -157,7 +157,7 @@ restore_sysctls() {
 
 # Tables the node's components created are deleted whole; in tables that
 # existed before, only chains that did not exist are removed, with the rules
-# that jump to them.
+# that jump to them. (The fence's rules in built-in chains: unfence_network.)
 restore_iptables() {
   [[ -f $SAVED/nft-tables ]] || return 0
   local fam name
@@ -289,11 +289,34 @@ prepare_cgroups() {
 # anywhere but the bridge is dropped, and so is traffic from the host to a
 # Service address that kube-proxy did not translate (filter runs after the
 # nat table's DNAT, so translated packets no longer match).
+# The rules go in built-in chains, which restore_iptables leaves alone when
+# their table existed before `up`. So each rule `up` adds is written to
+# $SAVED/fence first (before adding it: a failed `up` leaves nothing
+# unrecorded), and `down` deletes exactly those. A rule that was already
+# there, say from another tool, is neither recorded nor deleted.
+FENCE_RULES=("-I FORWARD -i $BRIDGE ! -o $BRIDGE -j DROP" "-A OUTPUT -d $SERVICE_CIDR -j REJECT")
 fence_network() {
-  iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
-    iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
-  iptables -C OUTPUT -d "$SERVICE_CIDR" -j REJECT 2>/dev/null ||
-    iptables -A OUTPUT -d "$SERVICE_CIDR" -j REJECT
+  local rule
+  for rule in "${FENCE_RULES[@]}"; do
+    # shellcheck disable=SC2086 # a rule is its words
+    iptables -C ${rule#-? } 2>/dev/null && continue
+    echo "${rule#-? }" >>"$SAVED/fence"
+    # shellcheck disable=SC2086
+    iptables $rule
+  done
+}
+
+unfence_network() {
+  [[ -f $SAVED/fence ]] || return 0
+  local rule
+  while IFS= read -r rule; do
+    # shellcheck disable=SC2086 # a rule is its words
+    if iptables -C $rule 2>/dev/null; then
+      log "deleting iptables rule $rule"
+      # shellcheck disable=SC2086
+      iptables -D $rule || true
+    fi
+  done <"$SAVED/fence"
 }
 
 containerd_ready() { ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; }
@@ -438,6 +461,7 @@ cmd_down() {
   unmount_ours
   remove_cgroups
   restore_links
+  unfence_network
   restore_iptables
   restore_sysctls
   remove_host_dirs
