@@ -38,7 +38,8 @@ PAUSE_IMAGE_FILE="$NODE_DIR/pause-image"
 NODE_LABEL=k8s-provider.test/real-node
 # buildah builds the daemon's image where neither docker nor podman is there.
 APT_PACKAGES=(containerd runc containernetworking-plugins iptables nftables conntrack busybox-static mmdebstrap buildah)
-# What the kubelet, kube-proxy and the bridge plugin set: restored by `down`.
+# What the kubelet, the bridge plugin and up itself set, and what kube-proxy
+# would set with other settings: restored by `down` (README lists which is which).
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
   net.ipv4.conf.all.forwarding net.ipv4.conf.default.forwarding net.ipv4.conf.all.route_localnet
