@@ -239,11 +239,15 @@ cmd_up() {
   fi
 }
 
+recreate() { # why
+  log "$1: recreating it"
+  do_down || die "the real node did not restore the machine (see $STATE/node-restore.diff); the cluster is down and the next up starts afresh"
+}
+
 control_plane_up() {
   local t0="$1"
   if cluster_exists && [[ "$(cat "$STAMP_FILE" 2>/dev/null)" != "$(cluster_stamp)" ]]; then
-    log "binaries or cluster config changed since the cluster was created: recreating it"
-    do_down
+    recreate "binaries or cluster config changed since the cluster was created"
   fi
   if cluster_exists; then
     local c all=1
@@ -259,8 +263,7 @@ control_plane_up() {
       log "cluster '$NAME' restarted in $((SECONDS - t0))s; kubeconfig: $KUBECONFIG_OUT"
       return 0
     fi
-    log "restarting the existing cluster failed: recreating it"
-    do_down
+    recreate "restarting the existing cluster failed"
   fi
   create_cluster
   wait_for 120 "kube-apiserver /readyz" apiserver_healthy || die "kube-apiserver not ready (see $CDIR/logs/kube-apiserver.log)"
@@ -268,10 +271,15 @@ control_plane_up() {
   log "cluster '$NAME' created in $((SECONDS - t0))s; kubeconfig: $KUBECONFIG_OUT"
 }
 
+# Stops everything even when the real node's `down` fails, then returns 1 if
+# it did: a machine not put back as it was is an error, not a warning.
 do_down() {
-  local c p pids=()
+  local c p pids=() rc=0
   # The node first, while the API server can still evict its pods.
-  if real_node_exists; then real_node down || log "WARNING: the real node did not restore the machine completely (see $STATE/node-restore.diff)"; fi
+  if real_node_exists && ! real_node down; then
+    log "ERROR: the real node did not restore the machine completely (see above; the differences are in $STATE/node-restore.diff)"
+    rc=1
+  fi
   # The pids first: kwokctl removes the pid files even when a process survives.
   for c in "${COMPONENTS[@]}"; do pids+=("$c:$(component_pid "$c" || true)"); done
   if cluster_exists; then
@@ -281,11 +289,15 @@ do_down() {
     [[ -n ${p#*:} ]] && stop_pid "${p%%:*}" "${p#*:}"
   done
   rm -rf "$KWOK_WORKDIR" "$KUBECONFIG_OUT" "$STAMP_FILE" "$PORTS_FILE" "$STATE/kwokctl.kubeconfig"
+  return $rc
 }
 
 cmd_down() {
   with_lock
-  do_down
+  if ! do_down; then
+    log "cluster '$NAME' removed, but the machine is not as it was before the real node started"
+    return 1
+  fi
   log "cluster '$NAME' removed (binaries kept in $BIN)"
 }
 

@@ -38,7 +38,8 @@ PAUSE_IMAGE_FILE="$NODE_DIR/pause-image"
 NODE_LABEL=k8s-provider.test/real-node
 # buildah builds the daemon's image where neither docker nor podman is there.
 APT_PACKAGES=(containerd runc containernetworking-plugins iptables nftables conntrack busybox-static mmdebstrap buildah)
-# What the kubelet, kube-proxy and the bridge plugin set: restored by `down`.
+# What the kubelet, the bridge plugin and up itself set, and what kube-proxy
+# would set with other settings: restored by `down` (README lists which is which).
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
   kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
   net.ipv4.conf.all.forwarding net.ipv4.conf.default.forwarding net.ipv4.conf.all.route_localnet
@@ -157,7 +158,7 @@ restore_sysctls() {
 
 # Tables the node's components created are deleted whole; in tables that
 # existed before, only chains that did not exist are removed, with the rules
-# that jump to them.
+# that jump to them. (The fence's rules in built-in chains: unfence_network.)
 restore_iptables() {
   [[ -f $SAVED/nft-tables ]] || return 0
   local fam name
@@ -289,11 +290,34 @@ prepare_cgroups() {
 # anywhere but the bridge is dropped, and so is traffic from the host to a
 # Service address that kube-proxy did not translate (filter runs after the
 # nat table's DNAT, so translated packets no longer match).
+# The rules go in built-in chains, which restore_iptables leaves alone when
+# their table existed before `up`. So each rule `up` adds is written to
+# $SAVED/fence first (before adding it: a failed `up` leaves nothing
+# unrecorded), and `down` deletes exactly those. A rule that was already
+# there, say from another tool, is neither recorded nor deleted.
+FENCE_RULES=("-I FORWARD -i $BRIDGE ! -o $BRIDGE -j DROP" "-A OUTPUT -d $SERVICE_CIDR -j REJECT")
 fence_network() {
-  iptables -C FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP 2>/dev/null ||
-    iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
-  iptables -C OUTPUT -d "$SERVICE_CIDR" -j REJECT 2>/dev/null ||
-    iptables -A OUTPUT -d "$SERVICE_CIDR" -j REJECT
+  local rule
+  for rule in "${FENCE_RULES[@]}"; do
+    # shellcheck disable=SC2086 # a rule is its words
+    iptables -C ${rule#-? } 2>/dev/null && continue
+    echo "${rule#-? }" >>"$SAVED/fence"
+    # shellcheck disable=SC2086
+    iptables $rule
+  done
+}
+
+unfence_network() {
+  [[ -f $SAVED/fence ]] || return 0
+  local rule
+  while IFS= read -r rule; do
+    # shellcheck disable=SC2086 # a rule is its words
+    if iptables -C $rule 2>/dev/null; then
+      log "deleting iptables rule $rule"
+      # shellcheck disable=SC2086
+      iptables -D $rule || true
+    fi
+  done <"$SAVED/fence"
 }
 
 containerd_ready() { ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; }
@@ -438,12 +462,13 @@ cmd_down() {
   unmount_ours
   remove_cgroups
   restore_links
+  unfence_network
   restore_iptables
   restore_sysctls
   remove_host_dirs
   if apiserver_healthy; then kctl delete node "$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || true; fi
   if [[ -f $SAVED/snapshot ]] && ! diff <(snapshot) "$SAVED/snapshot" >"$NODE_DIR/restore.diff"; then
-    log "WARNING: the machine differs from before the node started:"
+    log "ERROR: the machine differs from before the node started:"
     cat "$NODE_DIR/restore.diff" >&2
     cp "$NODE_DIR/restore.diff" "$STATE/node-restore.diff"
     rm -rf "$NODE_DIR"

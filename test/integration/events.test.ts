@@ -229,7 +229,7 @@ describe('Kubernetes Events', () => {
       await ns?.cleanup();
     });
 
-    it('Stuck then DeletedStuck regarding the pod, which kubectl still lists once the pod is gone', async () => {
+    it('Stuck then DeletedStuck regarding the pod: once the pod is gone, kubectl still shows why it was deleted', async () => {
       expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest('doomed', 100, { nodeSelector: { 'example.com/none': 'x' } }))).error).toBe('');
       const deleted = await eventFor(ns.name, 'DeletedStuck', 'doomed');
       expect(deleted).toMatchObject({ type: 'Warning', action: 'Delete', regarding: { kind: 'Pod', name: 'doomed', uid: expect.any(String) } });
@@ -238,6 +238,16 @@ describe('Kubernetes Events', () => {
       expect(stuck.note).toContain('deleting it (instances.delete_stuck)');
       expect(stuck.regarding?.uid).toBe(deleted.regarding?.uid);
       await podsGone(ns.name, 'doomed');
+      // `kubectl describe` needs the pod, which is gone; `kubectl events --for`
+      // is what an operator asks instead: TYPE REASON OBJECT MESSAGE rows.
+      const forPod = await kubectl('-n', ns.name, 'events', '--for', 'pod/doomed');
+      expect(forPod).toMatch(
+        /Warning\s+Stuck\s+Pod\/doomed\s+instance "doomed" is stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available.*; deleting it \(instances\.delete_stuck\)/,
+      );
+      expect(forPod).toMatch(
+        /Warning\s+DeletedStuck\s+Pod\/doomed\s+instance "doomed" deleted because it was stuck: Unschedulable for more than 1s: 0\/\d+ nodes are available/,
+      );
+      // And who said so: the daemon, as the reporting controller.
       const listed = await kubectl(
         '-n',
         ns.name,
@@ -246,10 +256,10 @@ describe('Kubernetes Events', () => {
         '--field-selector',
         'involvedObject.name=doomed',
         '-o',
-        'custom-columns=REASON:.reason,FROM:.reportingComponent',
+        'custom-columns=REASON:.reason,FROM:.reportingComponent,MESSAGE:.message',
       );
-      expect(listed).toMatch(/Stuck\s+iarnet\.io\/k8s-provider/);
-      expect(listed).toMatch(/DeletedStuck\s+iarnet\.io\/k8s-provider/);
+      expect(listed).toMatch(/\bStuck\s+iarnet\.io\/k8s-provider\s+instance "doomed" is stuck: Unschedulable/);
+      expect(listed).toMatch(/DeletedStuck\s+iarnet\.io\/k8s-provider\s+instance "doomed" deleted because it was stuck: Unschedulable for more than 1s/);
     });
 
     it('a stuck pod of a Job: the events name the pod, with the Job as the related object', async () => {

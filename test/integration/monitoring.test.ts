@@ -4,8 +4,7 @@
  * /metrics scrape of a daemon that has served real calls on the test
  * cluster, checks and unit-tests the alert rules, and parses every query of
  * the Grafana dashboard. Every metric the alerts, the dashboard and the
- * README name is one the daemon exports (or one the team is adding, listed
- * below).
+ * README name is one the daemon exports.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,13 +22,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = join(root, 'deploy', 'helm', 'k8s-provider', 'files');
 const alertsFile = join(files, 'alerts.yaml');
 const dashboardFile = join(files, 'dashboard.json');
-
-/**
- * Metrics the alerts and the dashboard use that other work in flight adds to
- * the daemon (leader election). They must exist under exactly these names
- * once that work lands.
- */
-const PENDING = new Set(['k8s_provider_leader', 'k8s_provider_leader_transitions_total']);
 
 interface Panel {
   title?: string;
@@ -188,13 +180,13 @@ describe('dashboards and alerts', () => {
       expect(lint.stdout + lint.stderr).toContain('counter metrics should have "_total" suffix');
     });
 
-    it('every metric the alerts and the dashboard query is exported (or on the list of those being added)', () => {
+    it('every metric the alerts and the dashboard query is exported', () => {
       const types = families(exposition);
       const used = new Set([...alerts.groups.flatMap((g) => g.rules.flatMap((r) => metricNames(r.expr))), ...queries.flatMap((q) => metricNames(q.expr))]);
       used.delete('up'); // Prometheus' own
       expect(used.size).toBeGreaterThan(20);
       const missing = [...used].filter((n) => !exported(n, types)).sort();
-      expect(missing.filter((n) => !PENDING.has(n))).toEqual([]);
+      expect(missing).toEqual([]);
     });
 
     it("the README's metrics section names every family the daemon exports, and nothing else", () => {
@@ -204,7 +196,7 @@ describe('dashboards and alerts', () => {
       const named = new Set([...section!.matchAll(/`((?:k8s_provider|grpc_server)_[a-z0-9_]+)/g)].map((m) => m[1]!));
       const ours = [...families(exposition).keys()].filter((n) => /^(k8s_provider|grpc_server)_/.test(n)).sort();
       expect(ours.filter((n) => !named.has(n))).toEqual([]);
-      expect([...named].filter((n) => !ours.includes(n) && !PENDING.has(n)).sort()).toEqual([]);
+      expect([...named].filter((n) => !ours.includes(n)).sort()).toEqual([]);
     });
   });
 });
