@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { WatchRecorder, icall, instancesClient, type WireInstance } from '../helpers/instances.js';
+import { leftovers } from '../helpers/leftovers.js';
 import { LABEL_INSTANCE_ID, LABEL_MANAGED } from '../../src/shared/labels.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
@@ -58,21 +59,9 @@ describe('reachable and isolated instances', () => {
     (await icall<GetInstanceResponse__Output>(ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
   const service = (name: string): Promise<V1Service> => core.readNamespacedService({ name, namespace: ns.name });
   const policy = (name: string): Promise<V1NetworkPolicy> => networking.readNamespacedNetworkPolicy({ name, namespace: ns.name });
-  /** Everything of an instance the daemon (or a controller for it) made, by kind. */
-  const leftovers = async (instanceId: string): Promise<Record<string, string[]>> => {
-    const labelSelector = `${LABEL_INSTANCE_ID}=${instanceId}`;
-    const names = (list: { items: { metadata?: { name?: string } }[] }): string[] => list.items.map((o) => o.metadata?.name ?? '');
-    const svcs = await core.listNamespacedService({ namespace: ns.name, labelSelector });
-    return {
-      pods: names(await core.listNamespacedPod({ namespace: ns.name, labelSelector })),
-      jobs: names(await batch.listNamespacedJob({ namespace: ns.name, labelSelector })),
-      services: names(svcs),
-      networkpolicies: names(await networking.listNamespacedNetworkPolicy({ namespace: ns.name, labelSelector })),
-      endpointslices: names(await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: `kubernetes.io/service-name=${instanceId}` })),
-    };
-  };
+  /** Everything of an instance the daemon (or a controller for it) made, of every kind. */
   const nothingLeft = (instanceId: string): Promise<unknown> =>
-    waitFor(`nothing of ${instanceId} left`, async () => Object.values(await leftovers(instanceId)).every((names) => names.length === 0), {
+    waitFor(`nothing of ${instanceId} left`, async () => (await leftovers(ns.name, { instanceIds: [instanceId] })).length === 0, {
       timeoutMs: 60_000,
       intervalMs: 250,
     });
@@ -198,7 +187,7 @@ describe('reachable and isolated instances', () => {
       const res = await deploy(id, workload);
       expect(res.error).toContain('INVALID_ARGUMENT');
       expect(res.error).toContain(message);
-      expect(await leftovers(id)).toEqual({ pods: [], jobs: [], services: [], networkpolicies: [], endpointslices: [] });
+      expect(await leftovers(ns.name, { instanceIds: [id] })).toEqual([]);
     }
   });
 
