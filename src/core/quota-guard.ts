@@ -21,6 +21,8 @@ export interface QuotaLimits {
   readonly memory?: number | undefined; // bytes
   readonly gpu?: number | undefined; // devices
   readonly pods?: number | undefined;
+  /** Bytes of PersistentVolumeClaim requests (requests.storage). */
+  readonly storage?: number | undefined;
 }
 
 export interface QuotaStatus {
@@ -55,13 +57,16 @@ export interface CapacityConfig {
   readonly cpu?: number | undefined;
   readonly memory?: number | undefined;
   readonly gpu?: number | undefined;
+  /** resource.storage: the budget of emptyDir limits and claims, in bytes. */
+  readonly storage?: number | undefined;
 }
 
 /**
  * spec.hard for a capacity: in static mode the capacity itself (gpu 0 when
  * unset: no GPU was promised, so none may be taken); in auto mode only the
  * configured caps, since the derived total moves with every pod of the
- * cluster and is already net of what others hold.
+ * cluster and is already net of what others hold. The storage budget, when
+ * set, limits what claims request (requests.storage) in either mode.
  */
 export function desiredQuota(resource: CapacityConfig, maxInstances: number | undefined): QuotaLimits {
   const statically = resource.mode === 'static';
@@ -70,11 +75,13 @@ export function desiredQuota(resource: CapacityConfig, maxInstances: number | un
     memory: resource.memory,
     gpu: resource.gpu ?? (statically ? 0 : undefined),
     pods: maxInstances,
+    // Claims only: a quota on requests.ephemeral-storage would refuse every pod of the namespace that declares none.
+    storage: resource.storage,
   };
 }
 
 export function limitsEqual(a: QuotaLimits, b: QuotaLimits): boolean {
-  return a.cpu === b.cpu && a.memory === b.memory && a.gpu === b.gpu && a.pods === b.pods;
+  return a.cpu === b.cpu && a.memory === b.memory && a.gpu === b.gpu && a.pods === b.pods && a.storage === b.storage;
 }
 
 /** The room the quota leaves, per resource; Infinity where it sets no limit. */
