@@ -305,4 +305,49 @@ describe('network.isolate: false', () => {
   });
 });
 
+describe('network.egress.allow_all: false', () => {
+  let ns: TestNamespace;
+  let d: TestDaemon;
+  const EGRESS_CIDR = '10.30.0.0/16';
+
+  beforeAll(async () => {
+    ns = await createTestNamespace('network-egress');
+    d = await startTestDaemon(ns.name, { network: { egress: { allow_all: false, to_cidrs: [EGRESS_CIDR], dns: true } } });
+    await call(d.client, 'Connect', { providerId: PID });
+  });
+  afterAll(async () => {
+    await d?.stop();
+    await ns?.cleanup();
+  });
+
+  it('closes egress but for DNS, the configured CIDRs and the peers, as read back from the API server', async () => {
+    const res = await call<DeployResponse__Output>(d.client, 'Deploy', {
+      providerId: PID,
+      instanceId: 'shut-1',
+      image: 'busybox',
+      resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 },
+      workload: { annotations: LONG_RUNNING, labels: { app: 'vault' }, network: { peerLabel: 'app' } },
+    });
+    expect(res).toMatchObject({ error: '', networkPolicy: 'shut-1' });
+    const np = await policyIn(ns.name, 'shut-1');
+    const pod = await core.readNamespacedPod({ name: 'shut-1', namespace: ns.name });
+    expect(np.metadata?.ownerReferences).toEqual([expect.objectContaining({ apiVersion: 'v1', kind: 'Pod', uid: pod.metadata?.uid })]);
+    expect(np.spec?.podSelector).toEqual({ matchLabels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: 'shut-1' } });
+    // Both directions are governed: what no egress rule allows is denied.
+    expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
+    const peers = { podSelector: { matchLabels: { [LABEL_MANAGED]: 'true', app: 'vault' } } };
+    expect(np.spec?.ingress).toEqual([{ _from: [peers] }]);
+    expect(np.spec?.egress).toEqual([
+      {
+        to: [{ namespaceSelector: {} }],
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+      { to: [{ ipBlock: { cidr: EGRESS_CIDR } }, peers] },
+    ]);
+  });
+});
+
 const policyIn = (namespace: string, name: string): Promise<V1NetworkPolicy> => networking.readNamespacedNetworkPolicy({ name, namespace });
