@@ -113,6 +113,11 @@ export class Ledger {
     return this.derived.get(instanceId);
   }
 
+  /** The claims that carry the instance's id, as the view shows them (retained ones outlive the instance). */
+  claimsOf(instanceId: string): Iterable<ObservedClaim> {
+    return this.groups.get(instanceId)?.claims.values() ?? [];
+  }
+
   reservation(instanceId: string): { specHash: string } | undefined {
     this.pruneExpired();
     return this.reservations.get(instanceId);

@@ -432,6 +432,33 @@ describe('Provider: storage', () => {
     expect(cluster.creates).toBe(1);
   });
 
+  it('counts a retained claim that a redeploy takes again once, at admission and after', async () => {
+    const { provider, cluster } = await setup(undefined, undefined, { storage: 10 * GiB });
+    // Left by an earlier deploy of db with retain: true; the books hold its 6 GiB.
+    const kept = {
+      name: 'db-data',
+      instanceId: 'db',
+      volume: 'data',
+      sizeBytes: 6 * GiB,
+      storageClass: 'fast',
+      phase: 'Bound',
+      retain: true,
+      terminating: false,
+    };
+    cluster.current = { pods: [], jobs: [], claims: [kept] };
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, available: 4 * GiB });
+    // Counting it again would need 6 GiB of the 4 left: the redeploy adds no storage.
+    const result = await provider.deploy(withVolumes('db', [claim(6 * GiB, true)]));
+    expect(result).toMatchObject({ created: true, volumeClaims: ['db-data'] });
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, claimedUsed: 6 * GiB });
+    await tick(20);
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, claimedUsed: 6 * GiB });
+    // Anything new still counts: a second claim, or the same name without retain (not taken again).
+    await expect(provider.deploy(withVolumes('other', [claim(6 * GiB, true)]))).rejects.toThrow('needs 6Gi storage, 4Gi storage available');
+    cluster.current = { ...cluster.current, claims: [{ ...kept, instanceId: 'db2', name: 'db2-data' }] };
+    await expect(provider.deploy(withVolumes('db2', [claim(6 * GiB)]))).rejects.toThrow('needs 6Gi storage');
+  });
+
   it('counts but never refuses storage without a quota', async () => {
     const { provider } = await setup();
     await provider.deploy(withVolumes('db', [claim(400 * GiB)]));

@@ -23,7 +23,7 @@ import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import { scale, type WorkloadKind } from './instances.js';
 import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
-import { claimedBytes, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
+import { claimedBytesAdded, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
 import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
@@ -355,9 +355,14 @@ export class Provider {
       const message = pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`;
       throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(message));
     }
-    const short = storageShortfall(storageNeed(spec.volumes, pods), this.storage());
+    // A retained claim this deploy takes again is in the books already: only new claims add to them.
+    const existingClaims = [...ledger.claimsOf(spec.instanceId)];
+    const short = storageShortfall(storageNeed(spec.volumes, pods, existingClaims), this.storage());
     if (short) throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(short));
-    ledger.reserve(spec.instanceId, spec.specHash, need, { ephemeral: ephemeralPerPod(spec.volumes) * pods, claimed: claimedBytes(spec.volumes) });
+    ledger.reserve(spec.instanceId, spec.specHash, need, {
+      ephemeral: ephemeralPerPod(spec.volumes) * pods,
+      claimed: claimedBytesAdded(spec.volumes, existingClaims),
+    });
     return term;
   }
 
