@@ -9,7 +9,8 @@ import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
 import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
 import { ImagePolicy } from './images.js';
-import { Provider } from './provider.js';
+import { Provider, type ProviderDeps } from './provider.js';
+import type { NetworkDirectory } from './workload-network.js';
 import { Session } from './session.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ZERO, type Resources } from './resources.js';
@@ -147,7 +148,15 @@ class Term {
 async function setup(
   total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   maxInstances = 1000,
-  extra: { leadership?: Term; imagePolicy?: ImagePolicy; storage?: number; events?: EventRecorder; deployTimeoutMs?: number } = {},
+  extra: {
+    leadership?: Term;
+    imagePolicy?: ImagePolicy;
+    storage?: number;
+    events?: EventRecorder;
+    deployTimeoutMs?: number;
+    network?: NetworkDirectory;
+    statuses?: ProviderDeps['statuses'];
+  } = {},
 ) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
@@ -166,6 +175,8 @@ async function setup(
       usage,
       log: silent,
       events: extra.events,
+      network: extra.network,
+      statuses: extra.statuses,
     },
     {
       resourceTags: ['cpu', 'memory'],
@@ -352,6 +363,24 @@ describe('Provider.deploy and the network objects', () => {
     const retry = await provider.deploy(web);
     expect(retry).toMatchObject({ created: false, endpoint: { serviceName: 'web' }, networkPolicy: 'web' });
     expect(ensured).toEqual(['web/u1']);
+  });
+
+  it('reports the pod IP of an instance that already exists, as the instance API knows it', async () => {
+    const endpoint = { serviceName: 'web', dnsName: 'web.ns.svc', clusterIp: '10.0.0.1', ports: [], expose: 'ClusterIP' as const };
+    const podIps = new Map<string, string>();
+    const { provider } = await setup(undefined, undefined, {
+      network: { of: (id) => (id === 'web' ? { endpoint, networkPolicy: 'web' } : undefined) },
+      statuses: { get: (id) => (podIps.has(id) ? { podIp: podIps.get(id)! } : undefined) },
+    });
+    const web = req('web', 100, { workload: { ports: [{ name: '', containerPort: 80, protocol: '' }] } });
+    // Created now: its pod has no IP yet (none is looked up).
+    expect(await provider.deploy(web)).toMatchObject({ created: true });
+    await tick(20);
+    // Seen, not yet given an IP: still empty.
+    podIps.set('web', '');
+    expect(await provider.deploy(web)).toMatchObject({ created: false, endpoint: { podIp: '' } });
+    podIps.set('web', '10.244.0.7');
+    expect(await provider.deploy(web)).toMatchObject({ created: false, endpoint: { ...endpoint, podIp: '10.244.0.7' } });
   });
 });
 

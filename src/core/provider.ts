@@ -17,6 +17,7 @@ import {
 } from './errors.js';
 import { noEvents, type EventRecorder } from './events.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
+import type { InstanceStatus } from './instance-status.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
@@ -65,6 +66,8 @@ export interface ProviderDeps {
   readonly events?: EventRecorder | undefined;
   /** resource.enforce_with_resourcequota: the namespace quota, counted in the books. */
   readonly quota?: QuotaView | undefined;
+  /** The instances as the instance API reports them (no I/O): a Deploy of an existing instance reports its pod IP from here. */
+  readonly statuses?: { get(instanceId: string): Pick<InstanceStatus, 'podIp'> | undefined } | undefined;
 }
 
 export interface DeployResult {
@@ -72,7 +75,7 @@ export interface DeployResult {
   readonly kind: WorkloadKind;
   /** False when the instance already existed with the same spec. */
   readonly created: boolean;
-  /** Its Service, when it has one (the pod IP is known only later: GetInstance). */
+  /** Its Service, when it has one; the pod IP only when the instance existed already and its pod has one. */
   readonly endpoint?: InstanceEndpoint | undefined;
   /** Its NetworkPolicy; '' when not isolated. */
   readonly networkPolicy?: string | undefined;
@@ -416,7 +419,8 @@ export class Provider {
       created: false,
       volumeClaims: this.deps.runtime.claimNames(spec),
       replicas,
-      ...networkResult(await this.networkOf(spec)),
+      // A new pod has no IP when Deploy answers; one that already runs does, and the caller should not need GetInstance for it.
+      ...networkResult(await this.networkOf(spec), this.deps.statuses?.get(spec.instanceId)?.podIp ?? ''),
     };
   }
 
@@ -478,6 +482,6 @@ export class Provider {
   }
 }
 
-function networkResult(network: InstanceNetworkState | undefined): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
-  return { endpoint: endpointOf(network, ''), networkPolicy: network?.networkPolicy ?? '' };
+function networkResult(network: InstanceNetworkState | undefined, podIp = ''): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
+  return { endpoint: endpointOf(network, podIp), networkPolicy: network?.networkPolicy ?? '' };
 }

@@ -192,10 +192,14 @@ describe('reachable and isolated instances', () => {
   });
 
   it('a retried Deploy reports the same endpoint without making anything twice', async () => {
+    const podIp = await waitFor('web-1 to have a pod IP', async () => (await core.readNamespacedPod({ name: 'web-1', namespace: ns.name })).status?.podIP);
+    await waitFor('the instance API to know the pod IP', async () => (await get('web-1')).endpoint?.podIp === podIp);
     const first = await call<DeployResponse__Output>(d.client, 'Deploy', retryOfWeb1());
     expect(first.error).toBe('');
     expect(first.created).toBe(false);
     expect(first.endpoint?.clusterIp).toBe((await service('web-1')).spec?.clusterIP);
+    // The pod runs already, so its IP is known: the retry reports it.
+    expect(first.endpoint?.podIp).toBe(podIp);
     expect(first.networkPolicy).toBe('web-1');
 
     // A Service lost (deleted by hand, or never made because the daemon stopped in between) is made again by the retry.
