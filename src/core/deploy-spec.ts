@@ -241,12 +241,13 @@ function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Pr
     ports.push({ name: p.name, containerPort: p.containerPort, protocol: protocol as Port['protocol'] });
   }
   // Names are checked here, not by the API server: the pod accepts them, and only the Service (made after it) would be refused.
-  const named = new Map<string, number>();
+  const named = new Map<string, { readonly index: number; readonly explicit: boolean }>();
   ports.forEach((p, i) => {
     const name = servicePortName(p);
-    const first = named.get(name);
-    if (first === undefined) named.set(name, i);
-    else if (p.name && !ports[first]!.name) {
+    const seen = named.get(name);
+    const first = seen?.index;
+    if (!seen) named.set(name, { index: i, explicit: p.name !== '' });
+    else if (p.name && !seen.explicit) {
       problems.push(`workload.ports[${i}].name ${quoted(name)} is the name workload.ports[${first}] gets without one: name it, or choose another name`);
     } else if (p.name) problems.push(`workload.ports[${i}].name ${quoted(name)} is also the name of workload.ports[${first}]`);
     else problems.push(`workload.ports[${first}].name ${quoted(name)} is the name workload.ports[${i}] gets without one: name it, or choose another name`);
