@@ -155,6 +155,17 @@ describe('reachable and isolated instances', () => {
     expect(await statusOf(service('peer-a'))).not.toBe('OK');
     expect((await get('peer-a')).endpoint).toBeNull();
     expect((await get('peer-a')).networkPolicy).toBe('peer-a');
+    // The instance API reads back what the policy lets in, the peer group and the labels.
+    const peerA = await waitFor('peer-a with its ingress sources in the instance API', async () => {
+      const i = await get('peer-a');
+      return i.ingressFrom.length > 0 ? i : undefined;
+    });
+    expect(peerA).toMatchObject({
+      labels: { app: 'shop' },
+      peerGroup: 'app=shop',
+      ingressFrom: [CONTROL_PLANE_CIDR, 'namespace monitoring', 'pods app=shop'],
+    });
+    expect(await get('web-1')).toMatchObject({ labels: { app: 'shop' }, peerGroup: '', ingressFrom: [CONTROL_PLANE_CIDR, 'namespace monitoring'] });
   });
 
   it('NODE_PORT gives a NodePort Service and reports the node port', async () => {

@@ -170,6 +170,12 @@ describe('DEPLOYMENT instances and volumes', () => {
     expect(text).toMatch(/^Kind:\s+Deployment web$/m);
     expect(text).toMatch(/^Replicas:\s+3\/3 ready$/m);
     expect(text).toMatch(/^Holds:\s+cpu 1500m, memory 192Mi, gpu 0$/m);
+    // Labels, the expose choice and what the NetworkPolicy lets in (isolated by default, no sources configured, no peers).
+    expect(text).toMatch(/^Labels:\s+app=web$/m);
+    expect(text).toMatch(/^Expose:\s+none \(no Service\)$/m);
+    expect(text).toMatch(/^Isolation:\s+NetworkPolicy web$/m);
+    expect(text).toMatch(/^Peers:\s+-$/m);
+    expect(text).toMatch(/^Ingress:\s+from nowhere \(all denied\)$/m);
     // The operator's view straight from the cluster: the Deployment, then its pods.
     const pods = await runCli(['pods', '--kubeconfig', kubeconfigPath(), '-n', ns.name]);
     const lines = pods.stdout.split('\n');
