@@ -171,6 +171,15 @@ export class Ledger {
     return reserved;
   }
 
+  /** Claim bytes of admitted deploys whose claims are not visible yet (part of storageUsed()). */
+  reservedClaimed(): number {
+    this.pruneExpired();
+    let claimed = 0;
+    for (const r of this.reservations.values()) claimed += r.storage.claimed;
+    for (const n of this.claimsInFlight.values()) claimed += n;
+    return claimed;
+  }
+
   reservedCount(): number {
     return this.reservations.size;
   }

@@ -25,7 +25,7 @@ import type { Session } from './session.js';
 import { scale, type WorkloadKind } from './instances.js';
 import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
 import { claimedBytesAdded, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
-import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
+import { guardedClaimed, guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -152,7 +152,11 @@ export class Provider {
 
   /** Storage books for GetCapacity and GetAvailable (the caller has checked the session). */
   storage(): StorageReport {
-    return storageReport(this.deps.capacity.storage?.(), this.deps.ledger.storageUsed());
+    const { ledger, quota } = this.deps;
+    const used = ledger.storageUsed();
+    // With the quota guard, claims made around the daemon take room from the storage promised too.
+    const claimed = guardedClaimed(used.claimed, ledger.reservedClaimed(), quota?.status());
+    return storageReport(this.deps.capacity.storage?.(), { ephemeral: used.ephemeral, claimed });
   }
 
   /**

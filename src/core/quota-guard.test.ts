@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { desiredQuota, guardedUsed, limitsEqual, podRoom, quotaReport, type QuotaStatus } from './quota-guard.js';
+import { desiredQuota, guardedClaimed, guardedUsed, limitsEqual, podRoom, quotaReport, type QuotaStatus } from './quota-guard.js';
 import { ZERO } from './resources.js';
 
 const total = { cpu: 4000, memory: 8000, gpu: 2 };
@@ -57,6 +57,23 @@ describe('guardedUsed', () => {
   it('follows a quota lowered below the capacity', () => {
     const s: QuotaStatus = { name: 'q', desired: { cpu: 4000 }, observed: { hard: { cpu: 1000 }, used: { cpu: 0 } } };
     expect(guardedUsed(total, ZERO, ZERO, s).cpu).toBe(3000);
+  });
+});
+
+describe('guardedClaimed', () => {
+  const withStorage = (used: number | undefined): QuotaStatus => ({
+    name: 'q',
+    desired: { storage: 100 },
+    observed: { hard: { storage: 100 }, used: used === undefined ? {} : { storage: used } },
+  });
+  it('counts claims made around the daemon, plus the reserved claims the quota cannot count yet', () => {
+    expect(guardedClaimed(10, 5, withStorage(40))).toBe(45);
+  });
+  it('never reports less than the books, and is the books without a storage limit or status', () => {
+    expect(guardedClaimed(60, 0, withStorage(40))).toBe(60);
+    expect(guardedClaimed(10, 5, undefined)).toBe(10);
+    expect(guardedClaimed(10, 5, withStorage(undefined))).toBe(10);
+    expect(guardedClaimed(10, 5, { name: 'q', desired: { cpu: 1 }, observed: { hard: { cpu: 1 }, used: { storage: 99 } } })).toBe(10);
   });
 });
 

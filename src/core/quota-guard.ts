@@ -105,6 +105,18 @@ export function guardedUsed(total: Resources, booksUsed: Resources, reserved: Re
   return { cpu: used('cpu'), memory: used('memory'), gpu: used('gpu') };
 }
 
+/**
+ * Claimed storage as the books report it: what the instances' claims hold,
+ * or more when the quota counts more (claims made around the daemon), plus
+ * the claims of admitted deploys it cannot count yet. Emptydir storage is
+ * not in the quota (see desiredQuota) and stays as the books count it.
+ */
+export function guardedClaimed(booksClaimed: number, reservedClaimed: number, quota: QuotaStatus | undefined): number {
+  const used = quota?.observed?.used.storage;
+  if (quota?.observed?.hard.storage === undefined || used === undefined) return booksClaimed;
+  return Math.max(booksClaimed, used + reservedClaimed);
+}
+
 /** Pods the quota still admits, reservations taken off; undefined when it limits none. */
 export function podRoom(quota: QuotaStatus | undefined, reservedPods: number): number | undefined {
   const hard = quota?.observed?.hard.pods;

@@ -101,8 +101,13 @@ describe('the quota guard', () => {
     await expect(claim('kubectl-huge', '21Gi')).rejects.toThrow(/exceeded quota: k8s-provider-quota.*requests\.storage/);
     await claim('kubectl-small', '1Gi');
     await waitFor('the claim to be counted', async () => (await readQuota(ns.name))?.status?.used?.['requests.storage'] === '1Gi');
+    // The books see it through the quota: the storage promised has 1Gi less room.
+    const storage = async () => (await call<GetCapacityResponse__Output>(d.client, 'GetCapacity', { providerId: PROVIDER })).storage;
+    await waitFor('GetCapacity to count the claim made around the daemon', async () => (await storage())?.claimedUsed === String(GI));
+    expect(await storage()).toMatchObject({ limited: true, total: String(20 * GI), used: String(GI), available: String(19 * GI) });
     await core.deleteNamespacedPersistentVolumeClaim({ name: 'kubectl-small', namespace: ns.name });
     await waitFor('the claim to be uncounted', async () => (await readQuota(ns.name))?.status?.used?.['requests.storage'] === '0');
+    await waitFor('GetCapacity to free its room', async () => (await storage())?.available === String(20 * GI));
   });
 
   it('counts a pod made around the daemon against available, and refuses a deploy that no longer fits', async () => {
