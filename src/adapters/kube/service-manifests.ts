@@ -70,9 +70,6 @@ function metadata(spec: DeploySpec, ctx: NetworkManifestContext, owner: Owner): 
   };
 }
 
-/** A Service port needs a name once there are several (see deploy-spec for the rule and its checks). */
-export { servicePortName };
-
 /** Undefined when the instance is not exposed (no ports, or expose None). */
 export function serviceManifest(spec: DeploySpec, ctx: NetworkManifestContext, owner: Owner): V1Service | undefined {
   const { expose } = spec.network;
