@@ -347,7 +347,20 @@ async function startCore(config: Config, inputs: CoreInputs, log: Logger): Promi
   });
   await usage.start();
   const provider = new Provider(
-    { session, leadership: elector, ledger, view: cache, runtime, capacity, usage, log, events: recorder, quota: quotaGuard, network: inputs.network },
+    {
+      session,
+      leadership: elector,
+      ledger,
+      view: cache,
+      runtime,
+      capacity,
+      usage,
+      log,
+      events: recorder,
+      quota: quotaGuard,
+      network: inputs.network,
+      statuses: tracker,
+    },
     {
       resourceTags: config.resource_tags,
       maxInstances: config.limits.max_instances,

@@ -221,6 +221,41 @@ describe('instance reachability in the CLI', () => {
     expect(bare).toContain('Isolation: none\n');
   });
 
+  it('describe shows the labels, the expose choice, the peer group and every ingress source', () => {
+    const text = describeText(
+      instanceData(
+        wire({
+          endpoint,
+          networkPolicy: 'web',
+          labels: { team: 'a', app: 'shop' },
+          peerGroup: 'app=shop',
+          ingressFrom: ['10.20.0.0/16', 'namespace monitoring', 'pods app=shop'],
+        } as Partial<Instance__Output>),
+      ),
+      NOW,
+    );
+    expect(text).toContain('Labels:    app=shop, team=a\n');
+    expect(text).toContain('Expose:    NODE_PORT\n');
+    expect(text).toContain('Peers:     app=shop\n');
+    expect(text).toContain('Ingress:   from 10.20.0.0/16\n           from namespace monitoring\n           from pods app=shop\n');
+    const clusterIp = describeText(
+      instanceData(wire({ endpoint: { ...endpoint, serviceType: 'ClusterIP' }, networkPolicy: 'web' } as Partial<Instance__Output>)),
+      NOW,
+    );
+    expect(clusterIp).toContain('Expose:    CLUSTER_IP\n');
+    expect(clusterIp).toContain('Labels:    -\n');
+    expect(clusterIp).toContain('Peers:     -\n');
+    expect(clusterIp).toContain('Ingress:   from nowhere (all denied)\n');
+    const open = describeText(instanceData(wire({ endpoint: null, networkPolicy: '' } as Partial<Instance__Output>)), NOW);
+    expect(open).toContain('Expose:    none (no Service)\n');
+    expect(open).toContain('Ingress:   from anywhere (not isolated)\n');
+    expect(instanceData(wire({ labels: { app: 'shop' }, peerGroup: 'app=shop', ingressFrom: ['pods app=shop'] } as Partial<Instance__Output>))).toMatchObject({
+      labels: { app: 'shop' },
+      peerGroup: 'app=shop',
+      ingressFrom: ['pods app=shop'],
+    });
+  });
+
   it('deploy takes --expose, --isolate/--no-isolate and --peer-label, and sends nothing of them when absent', () => {
     const cmd = parseCommandLine([
       'deploy',

@@ -14,7 +14,7 @@ import type {
 } from '../adapters/grpc/contract.js';
 import type { Command } from './args.js';
 import { age, amounts, cell, table, type Amounts } from './format.js';
-import { endpointData, networkRows, type EndpointData } from './network-text.js';
+import { endpointData, isolationRows, labelsLine, networkRows, type EndpointData } from './network-text.js';
 import { printAnswer } from './request.js';
 import type { SendHttpRequestResponse__Output } from '../adapters/grpc/contract.js';
 
@@ -52,6 +52,12 @@ export interface InstanceData {
   readonly priorityClassName: string;
   /** Scheduling rules, one line each (node selector, tolerations, affinity, spread). */
   readonly placement: readonly string[];
+  /** The workload's labels but the daemon's own. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** What its NetworkPolicy lets in, one source each. */
+  readonly ingressFrom: readonly string[];
+  /** "<label>=<value>" of its peers; '' without. */
+  readonly peerGroup: string;
 }
 
 export interface VolumeData {
@@ -99,6 +105,9 @@ export function instanceData(i: Instance__Output): InstanceData {
     volumes: (i.volumes ?? []).map((v) => ({ ...v, sizeBytes: Number(v.sizeBytes) })),
     priorityClassName: i.priorityClassName ?? '',
     placement: i.placement ?? [],
+    labels: { ...i.labels },
+    ingressFrom: i.ingressFrom ?? [],
+    peerGroup: i.peerGroup ?? '',
   };
 }
 
@@ -141,7 +150,9 @@ export function describeText(i: InstanceData, now: number): string {
     ['Image', i.image],
     ['Pod', i.podName ? `${i.podName}${i.podIp ? ` (${i.podIp})` : ''}` : '-'],
     ['Node', i.node || '-'],
+    ['Labels', labelsLine(i.labels)],
     ...networkRows(i.endpoint, i.networkPolicy),
+    ...isolationRows(i.networkPolicy, i.ingressFrom, i.peerGroup),
     ['Created', when(i.createdAtUnixMs, now)],
     ['Started', when(i.startedAtUnixMs, now)],
     ['Finished', when(i.finishedAtUnixMs, now)],

@@ -42,7 +42,26 @@ export function networkRows(endpoint: EndpointData | null, networkPolicy: string
     rows.push(['DNS', endpoint.dnsName]);
     rows.push(['Ports', portsText(endpoint.ports) || '-']);
   } else rows.push(['Service', '-']);
+  // The deploy's expose choice as the Service shows it; no Service: no ports, or NOT_EXPOSED.
+  rows.push(['Expose', endpoint ? (endpoint.serviceType === 'NodePort' ? 'NODE_PORT' : 'CLUSTER_IP') : 'none (no Service)']);
   rows.push(['Isolation', networkPolicy ? `NetworkPolicy ${networkPolicy}` : 'none']);
+  return rows;
+}
+
+/** "app=shop, team=a", sorted; '-' without labels. */
+export function labelsLine(labels: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`);
+  return pairs.length > 0 ? pairs.join(', ') : '-';
+}
+
+/** The peer group, then one row per ingress source (the label on the first only). */
+export function isolationRows(networkPolicy: string, ingressFrom: readonly string[], peerGroup: string): Array<[string, string]> {
+  const rows: Array<[string, string]> = [['Peers', peerGroup || '-']];
+  if (!networkPolicy) rows.push(['Ingress', 'from anywhere (not isolated)']);
+  else if (ingressFrom.length === 0) rows.push(['Ingress', 'from nowhere (all denied)']);
+  else rows.push(...ingressFrom.map((source, n): [string, string] => [n === 0 ? 'Ingress' : '', `from ${source}`]));
   return rows;
 }
 

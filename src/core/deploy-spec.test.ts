@@ -81,6 +81,53 @@ describe('validateDeploy', () => {
       'INVALID_ARGUMENT: workload.ports: container_port 70000 is not in 1-65535',
     );
     expect(problem({ ...base, workload: { ports: [{ name: 'HTTP', containerPort: 80, protocol: 'ICMP' }] } })).toMatch(/protocol "ICMP"[\s\S]*name "HTTP"/);
+    // A name equal to another port's generated "<protocol>-<port>" would only be refused by the Service, after the pod exists.
+    expect(
+      problem({
+        ...base,
+        workload: {
+          ports: [
+            { name: '', containerPort: 9000, protocol: 'udp' },
+            { name: 'udp-9000', containerPort: 9001, protocol: 'udp' },
+          ],
+        },
+      }),
+    ).toBe('INVALID_ARGUMENT: workload.ports[1].name "udp-9000" is the name workload.ports[0] gets without one: name it, or choose another name');
+    expect(
+      problem({
+        ...base,
+        workload: {
+          ports: [
+            { name: 'tcp-81', containerPort: 80, protocol: '' },
+            { name: '', containerPort: 81, protocol: 'TCP' },
+          ],
+        },
+      }),
+    ).toBe('INVALID_ARGUMENT: workload.ports[0].name "tcp-81" is the name workload.ports[1] gets without one: name it, or choose another name');
+    expect(
+      problem({
+        ...base,
+        workload: {
+          ports: [
+            { name: 'web', containerPort: 80, protocol: '' },
+            { name: 'web', containerPort: 81, protocol: '' },
+          ],
+        },
+      }),
+    ).toBe('INVALID_ARGUMENT: workload.ports[1].name "web" is also the name of workload.ports[0]');
+    // Generated names of distinct ports never clash, and are valid next to explicit ones.
+    expect(
+      problem({
+        ...base,
+        workload: {
+          ports: [
+            { name: '', containerPort: 80, protocol: '' },
+            { name: '', containerPort: 80, protocol: 'udp' },
+            { name: 'http', containerPort: 8080, protocol: '' },
+          ],
+        },
+      }),
+    ).toBe('ok');
     expect(problem({ ...base, workload: { timeoutSeconds: 0 } })).toBe(
       'INVALID_ARGUMENT: workload.timeout_seconds must be a positive number of seconds (got 0)',
     );

@@ -82,6 +82,11 @@ export interface Port {
   readonly protocol: 'TCP' | 'UDP' | 'SCTP';
 }
 
+/** A port's name in the instance's Service: its own, or "<protocol>-<port>" when it has none. */
+export function servicePortName(port: Port): string {
+  return port.name || `${port.protocol.toLowerCase()}-${port.containerPort}`;
+}
+
 /** A validated deploy, with the daemon's defaults filled in. */
 export interface DeploySpec {
   readonly instanceId: string;
@@ -235,6 +240,18 @@ function normalisePorts(input: NonNullable<WorkloadInput['ports']>, problems: Pr
     seenPorts.add(key);
     ports.push({ name: p.name, containerPort: p.containerPort, protocol: protocol as Port['protocol'] });
   }
+  // Names are checked here, not by the API server: the pod accepts them, and only the Service (made after it) would be refused.
+  const named = new Map<string, { readonly index: number; readonly explicit: boolean }>();
+  ports.forEach((p, i) => {
+    const name = servicePortName(p);
+    const seen = named.get(name);
+    const first = seen?.index;
+    if (!seen) named.set(name, { index: i, explicit: p.name !== '' });
+    else if (p.name && !seen.explicit) {
+      problems.push(`workload.ports[${i}].name ${quoted(name)} is the name workload.ports[${first}] gets without one: name it, or choose another name`);
+    } else if (p.name) problems.push(`workload.ports[${i}].name ${quoted(name)} is also the name of workload.ports[${first}]`);
+    else problems.push(`workload.ports[${first}].name ${quoted(name)} is the name workload.ports[${i}] gets without one: name it, or choose another name`);
+  });
   return ports;
 }
 

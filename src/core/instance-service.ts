@@ -26,6 +26,9 @@ export interface InstanceView extends InstanceStatus {
   readonly endpoint?: InstanceEndpoint | undefined;
   /** Its NetworkPolicy; '' when not isolated. */
   readonly networkPolicy?: string | undefined;
+  /** What its NetworkPolicy lets in, and its peer group (see InstanceNetworkState). */
+  readonly ingressFrom?: readonly string[] | undefined;
+  readonly peerGroup?: string | undefined;
 }
 
 export interface ListQuery {
@@ -154,6 +157,8 @@ export class InstanceService {
       usage: resources ? { resources, sampledAt: usage.sampledAt, source: usage.source, stale: usage.stale } : undefined,
       endpoint: endpointOf(network, s.podIp),
       networkPolicy: network?.networkPolicy ?? '',
+      ingressFrom: network?.ingressFrom ?? [],
+      peerGroup: network?.peerGroup ?? '',
     };
   }
 

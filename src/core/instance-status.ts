@@ -67,6 +67,8 @@ export interface InstanceStatus {
   readonly volumes: readonly InstanceVolume[];
   /** Priority class and scheduling rules, as on the workload's pod (template). */
   readonly placement: Placement | undefined;
+  /** The workload's labels but the daemon's own (iarnet.*): the caller's, and kubernetes.label_selector's. */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface InstanceVolume {
@@ -243,6 +245,7 @@ function describeDeployment(
       cleanupPolicy: undefined,
       specHash: d.specHash,
       placement: d.placement ?? pod?.placement,
+      labels: d.labels,
       podName: pod?.name,
       podUid: pod?.uid,
       ...life,
@@ -286,7 +289,7 @@ function ownPods(job: ObservedJob | undefined, pods: readonly ObservedPod[]): re
 
 type Identity = Pick<
   InstanceStatus,
-  'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash' | 'placement'
+  'kind' | 'workloadName' | 'workloadUid' | 'providerId' | 'image' | 'createdAt' | 'cleanupPolicy' | 'specHash' | 'placement' | 'labels'
 >;
 
 function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined): Identity {
@@ -301,6 +304,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
       cleanupPolicy: job.cleanupPolicy,
       specHash: job.specHash,
       placement: job.placement ?? pod?.placement,
+      labels: job.labels,
     };
   }
   const ofJob = pod?.jobName !== undefined;
@@ -316,6 +320,7 @@ function identityOf(job: ObservedJob | undefined, pod: ObservedPod | undefined):
     cleanupPolicy: undefined,
     specHash: pod?.specHash,
     placement: pod?.placement,
+    labels: pod?.labels,
   };
 }
 

@@ -295,6 +295,8 @@ const KEYS: ReadonlyArray<keyof InstanceStatus> = [
 function sameStatus(a: InstanceStatus, b: InstanceStatus): boolean {
   if (!KEYS.every((k) => a[k] === b[k])) return false;
   if (a.volumes.length !== b.volumes.length || JSON.stringify(a.volumes) !== JSON.stringify(b.volumes)) return false;
+  // Labels can change (kubectl label): watchers hear it.
+  if (JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {})) return false;
   return (
     a.requests.cpu === b.requests.cpu &&
     a.requests.memory === b.requests.memory &&

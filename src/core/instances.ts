@@ -70,6 +70,8 @@ export interface ObservedPod {
   readonly ready?: boolean;
   readonly container?: ObservedContainer;
   readonly placement?: Placement;
+  /** Its labels but the daemon's own (iarnet.*); absent when there are none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Where the pod may run, as read back from its spec (a summary for people, not for the books). */
@@ -105,6 +107,8 @@ export interface ObservedJob {
   readonly volumes?: readonly Volume[];
   /** Of its pod template. */
   readonly placement?: Placement;
+  /** Its labels but the daemon's own (iarnet.*); absent when there are none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface ObservedDeployment {
@@ -125,6 +129,8 @@ export interface ObservedDeployment {
   readonly volumes?: readonly Volume[];
   /** Of its pod template. */
   readonly placement?: Placement;
+  /** Its labels but the daemon's own (iarnet.*); absent when there are none. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** A PersistentVolumeClaim the daemon made for an instance's volume. */

@@ -113,6 +113,11 @@ export class Ledger {
     return this.derived.get(instanceId);
   }
 
+  /** The claims that carry the instance's id, as the view shows them (retained ones outlive the instance). */
+  claimsOf(instanceId: string): Iterable<ObservedClaim> {
+    return this.groups.get(instanceId)?.claims.values() ?? [];
+  }
+
   reservation(instanceId: string): { specHash: string } | undefined {
     this.pruneExpired();
     return this.reservations.get(instanceId);
@@ -164,6 +169,15 @@ export class Ledger {
     for (const r of this.reservations.values()) reserved = add(reserved, r.resources);
     for (const r of this.scaling.values()) reserved = add(reserved, r.resources);
     return reserved;
+  }
+
+  /** Claim bytes of admitted deploys whose claims are not visible yet (part of storageUsed()). */
+  reservedClaimed(): number {
+    this.pruneExpired();
+    let claimed = 0;
+    for (const r of this.reservations.values()) claimed += r.storage.claimed;
+    for (const n of this.claimsInFlight.values()) claimed += n;
+    return claimed;
   }
 
   reservedCount(): number {

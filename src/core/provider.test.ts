@@ -9,7 +9,8 @@ import { Ledger } from './ledger.js';
 import type { DeploySpec, DeployInput } from './deploy-spec.js';
 import type { DeleteOutcome, Logger, UsageSnapshot, WorkloadChange, WorkloadRuntime, WorkloadView } from './ports.js';
 import { ImagePolicy } from './images.js';
-import { Provider } from './provider.js';
+import { Provider, type ProviderDeps } from './provider.js';
+import type { NetworkDirectory } from './workload-network.js';
 import { Session } from './session.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ZERO, type Resources } from './resources.js';
@@ -147,7 +148,15 @@ class Term {
 async function setup(
   total: Resources = { cpu: 10_000, memory: 10 * 2 ** 30, gpu: 2 },
   maxInstances = 1000,
-  extra: { leadership?: Term; imagePolicy?: ImagePolicy; storage?: number; events?: EventRecorder; deployTimeoutMs?: number } = {},
+  extra: {
+    leadership?: Term;
+    imagePolicy?: ImagePolicy;
+    storage?: number;
+    events?: EventRecorder;
+    deployTimeoutMs?: number;
+    network?: NetworkDirectory;
+    statuses?: ProviderDeps['statuses'];
+  } = {},
 ) {
   const leadership = extra.leadership ?? new Term();
   const cluster = new MemoryCluster();
@@ -166,6 +175,8 @@ async function setup(
       usage,
       log: silent,
       events: extra.events,
+      network: extra.network,
+      statuses: extra.statuses,
     },
     {
       resourceTags: ['cpu', 'memory'],
@@ -353,6 +364,24 @@ describe('Provider.deploy and the network objects', () => {
     expect(retry).toMatchObject({ created: false, endpoint: { serviceName: 'web' }, networkPolicy: 'web' });
     expect(ensured).toEqual(['web/u1']);
   });
+
+  it('reports the pod IP of an instance that already exists, as the instance API knows it', async () => {
+    const endpoint = { serviceName: 'web', dnsName: 'web.ns.svc', clusterIp: '10.0.0.1', ports: [], expose: 'ClusterIP' as const };
+    const podIps = new Map<string, string>();
+    const { provider } = await setup(undefined, undefined, {
+      network: { of: (id) => (id === 'web' ? { endpoint, networkPolicy: 'web' } : undefined) },
+      statuses: { get: (id) => (podIps.has(id) ? { podIp: podIps.get(id)! } : undefined) },
+    });
+    const web = req('web', 100, { workload: { ports: [{ name: '', containerPort: 80, protocol: '' }] } });
+    // Created now: its pod has no IP yet (none is looked up).
+    expect(await provider.deploy(web)).toMatchObject({ created: true });
+    await tick(20);
+    // Seen, not yet given an IP: still empty.
+    podIps.set('web', '');
+    expect(await provider.deploy(web)).toMatchObject({ created: false, endpoint: { podIp: '' } });
+    podIps.set('web', '10.244.0.7');
+    expect(await provider.deploy(web)).toMatchObject({ created: false, endpoint: { ...endpoint, podIp: '10.244.0.7' } });
+  });
 });
 
 describe('Provider: DEPLOYMENT instances', () => {
@@ -430,6 +459,33 @@ describe('Provider: storage', () => {
     expect(provider.storage()).toMatchObject({ limited: true, total: 10 * GiB, used: 6 * GiB, available: 4 * GiB });
     await expect(provider.deploy(withVolumes('more', [claim(5 * GiB)]))).rejects.toThrow('needs 5Gi storage, 4Gi storage available (resource.storage)');
     expect(cluster.creates).toBe(1);
+  });
+
+  it('counts a retained claim that a redeploy takes again once, at admission and after', async () => {
+    const { provider, cluster } = await setup(undefined, undefined, { storage: 10 * GiB });
+    // Left by an earlier deploy of db with retain: true; the books hold its 6 GiB.
+    const kept = {
+      name: 'db-data',
+      instanceId: 'db',
+      volume: 'data',
+      sizeBytes: 6 * GiB,
+      storageClass: 'fast',
+      phase: 'Bound',
+      retain: true,
+      terminating: false,
+    };
+    cluster.current = { pods: [], jobs: [], claims: [kept] };
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, available: 4 * GiB });
+    // Counting it again would need 6 GiB of the 4 left: the redeploy adds no storage.
+    const result = await provider.deploy(withVolumes('db', [claim(6 * GiB, true)]));
+    expect(result).toMatchObject({ created: true, volumeClaims: ['db-data'] });
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, claimedUsed: 6 * GiB });
+    await tick(20);
+    expect(provider.storage()).toMatchObject({ used: 6 * GiB, claimedUsed: 6 * GiB });
+    // Anything new still counts: a second claim, or the same name without retain (not taken again).
+    await expect(provider.deploy(withVolumes('other', [claim(6 * GiB, true)]))).rejects.toThrow('needs 6Gi storage, 4Gi storage available');
+    cluster.current = { ...cluster.current, claims: [{ ...kept, instanceId: 'db2', name: 'db2-data' }] };
+    await expect(provider.deploy(withVolumes('db2', [claim(6 * GiB)]))).rejects.toThrow('needs 6Gi storage');
   });
 
   it('counts but never refuses storage without a quota', async () => {

@@ -17,14 +17,15 @@ import {
 } from './errors.js';
 import { noEvents, type EventRecorder } from './events.js';
 import { fullyQualified, parseImageReference, type ImagePolicy } from './images.js';
+import type { InstanceStatus } from './instance-status.js';
 import type { Ledger } from './ledger.js';
 import type { CapacitySource, Leadership, Logger, UsageSnapshot, UsageSource, WorkloadRuntime, WorkloadView } from './ports.js';
 import { RESOURCE_KEYS, subtractFloor, type Resources } from './resources.js';
 import type { Session } from './session.js';
 import { scale, type WorkloadKind } from './instances.js';
 import { endpointOf, type InstanceEndpoint, type InstanceNetworkState, type NetworkDirectory } from './workload-network.js';
-import { claimedBytes, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
-import { guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
+import { claimedBytesAdded, ephemeralPerPod, storageNeed, storageReport, storageShortfall, type StorageReport } from './storage.js';
+import { guardedClaimed, guardedUsed, podRoom, quotaReport, type QuotaGuardReport, type QuotaView } from './quota-guard.js';
 
 /** The tags HealthCheck may report (the config picks which); the wire has one flag per tag. */
 export const RESOURCE_TAGS = ['cpu', 'memory', 'gpu', 'camera'] as const;
@@ -65,6 +66,8 @@ export interface ProviderDeps {
   readonly events?: EventRecorder | undefined;
   /** resource.enforce_with_resourcequota: the namespace quota, counted in the books. */
   readonly quota?: QuotaView | undefined;
+  /** The instances as the instance API reports them (no I/O): a Deploy of an existing instance reports its pod IP from here. */
+  readonly statuses?: { get(instanceId: string): Pick<InstanceStatus, 'podIp'> | undefined } | undefined;
 }
 
 export interface DeployResult {
@@ -72,7 +75,7 @@ export interface DeployResult {
   readonly kind: WorkloadKind;
   /** False when the instance already existed with the same spec. */
   readonly created: boolean;
-  /** Its Service, when it has one (the pod IP is known only later: GetInstance). */
+  /** Its Service, when it has one; the pod IP only when the instance existed already and its pod has one. */
   readonly endpoint?: InstanceEndpoint | undefined;
   /** Its NetworkPolicy; '' when not isolated. */
   readonly networkPolicy?: string | undefined;
@@ -149,7 +152,11 @@ export class Provider {
 
   /** Storage books for GetCapacity and GetAvailable (the caller has checked the session). */
   storage(): StorageReport {
-    return storageReport(this.deps.capacity.storage?.(), this.deps.ledger.storageUsed());
+    const { ledger, quota } = this.deps;
+    const used = ledger.storageUsed();
+    // With the quota guard, claims made around the daemon take room from the storage promised too.
+    const claimed = guardedClaimed(used.claimed, ledger.reservedClaimed(), quota?.status());
+    return storageReport(this.deps.capacity.storage?.(), { ephemeral: used.ephemeral, claimed });
   }
 
   /**
@@ -355,9 +362,14 @@ export class Provider {
       const message = pods === 1 ? describeShortfall(need, available) : `${pods} replicas ${describeShortfall(need, available)}`;
       throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(message));
     }
-    const short = storageShortfall(storageNeed(spec.volumes, pods), this.storage());
+    // A retained claim this deploy takes again is in the books already: only new claims add to them.
+    const existingClaims = [...ledger.claimsOf(spec.instanceId)];
+    const short = storageShortfall(storageNeed(spec.volumes, pods, existingClaims), this.storage());
     if (short) throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(short));
-    ledger.reserve(spec.instanceId, spec.specHash, need, { ephemeral: ephemeralPerPod(spec.volumes) * pods, claimed: claimedBytes(spec.volumes) });
+    ledger.reserve(spec.instanceId, spec.specHash, need, {
+      ephemeral: ephemeralPerPod(spec.volumes) * pods,
+      claimed: claimedBytesAdded(spec.volumes, existingClaims),
+    });
     return term;
   }
 
@@ -411,7 +423,8 @@ export class Provider {
       created: false,
       volumeClaims: this.deps.runtime.claimNames(spec),
       replicas,
-      ...networkResult(await this.networkOf(spec)),
+      // A new pod has no IP when Deploy answers; one that already runs does, and the caller should not need GetInstance for it.
+      ...networkResult(await this.networkOf(spec), this.deps.statuses?.get(spec.instanceId)?.podIp ?? ''),
     };
   }
 
@@ -473,6 +486,6 @@ export class Provider {
   }
 }
 
-function networkResult(network: InstanceNetworkState | undefined): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
-  return { endpoint: endpointOf(network, ''), networkPolicy: network?.networkPolicy ?? '' };
+function networkResult(network: InstanceNetworkState | undefined, podIp = ''): Pick<DeployResult, 'endpoint' | 'networkPolicy'> {
+  return { endpoint: endpointOf(network, podIp), networkPolicy: network?.networkPolicy ?? '' };
 }

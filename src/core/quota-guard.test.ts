@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { desiredQuota, guardedUsed, podRoom, quotaReport, type QuotaStatus } from './quota-guard.js';
+import { desiredQuota, guardedClaimed, guardedUsed, limitsEqual, podRoom, quotaReport, type QuotaStatus } from './quota-guard.js';
 import { ZERO } from './resources.js';
 
 const total = { cpu: 4000, memory: 8000, gpu: 2 };
@@ -14,7 +14,15 @@ describe('desiredQuota', () => {
     expect(desiredQuota({ mode: 'static', cpu: 4000, memory: 8000 }, 100)).toEqual({ cpu: 4000, memory: 8000, gpu: 0, pods: 100 });
   });
   it('is only the configured caps in auto mode', () => {
-    expect(desiredQuota({ mode: 'auto', cpu: 4000 }, 100)).toEqual({ cpu: 4000, memory: undefined, gpu: undefined, pods: 100 });
+    expect(desiredQuota({ mode: 'auto', cpu: 4000 }, 100)).toEqual({ cpu: 4000, memory: undefined, gpu: undefined, pods: 100, storage: undefined });
+  });
+  it('limits claimed storage to the storage budget when one is set, in either mode', () => {
+    expect(desiredQuota({ mode: 'static', cpu: 4000, memory: 8000, storage: 2 ** 34 }, 100).storage).toBe(2 ** 34);
+    expect(desiredQuota({ mode: 'auto', storage: 2 ** 30 }, undefined)).toMatchObject({ storage: 2 ** 30, pods: undefined });
+  });
+  it('counts a changed storage budget as a change', () => {
+    expect(limitsEqual({ cpu: 1, storage: 2 }, { cpu: 1, storage: 3 })).toBe(false);
+    expect(limitsEqual({ cpu: 1, storage: 2 }, { cpu: 1, storage: 2 })).toBe(true);
   });
 });
 
@@ -49,6 +57,23 @@ describe('guardedUsed', () => {
   it('follows a quota lowered below the capacity', () => {
     const s: QuotaStatus = { name: 'q', desired: { cpu: 4000 }, observed: { hard: { cpu: 1000 }, used: { cpu: 0 } } };
     expect(guardedUsed(total, ZERO, ZERO, s).cpu).toBe(3000);
+  });
+});
+
+describe('guardedClaimed', () => {
+  const withStorage = (used: number | undefined): QuotaStatus => ({
+    name: 'q',
+    desired: { storage: 100 },
+    observed: { hard: { storage: 100 }, used: used === undefined ? {} : { storage: used } },
+  });
+  it('counts claims made around the daemon, plus the reserved claims the quota cannot count yet', () => {
+    expect(guardedClaimed(10, 5, withStorage(40))).toBe(45);
+  });
+  it('never reports less than the books, and is the books without a storage limit or status', () => {
+    expect(guardedClaimed(60, 0, withStorage(40))).toBe(60);
+    expect(guardedClaimed(10, 5, undefined)).toBe(10);
+    expect(guardedClaimed(10, 5, withStorage(undefined))).toBe(10);
+    expect(guardedClaimed(10, 5, { name: 'q', desired: { cpu: 1 }, observed: { hard: { cpu: 1 }, used: { storage: 99 } } })).toBe(10);
   });
 });
 

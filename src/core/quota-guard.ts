@@ -21,6 +21,8 @@ export interface QuotaLimits {
   readonly memory?: number | undefined; // bytes
   readonly gpu?: number | undefined; // devices
   readonly pods?: number | undefined;
+  /** Bytes of PersistentVolumeClaim requests (requests.storage). */
+  readonly storage?: number | undefined;
 }
 
 export interface QuotaStatus {
@@ -55,13 +57,16 @@ export interface CapacityConfig {
   readonly cpu?: number | undefined;
   readonly memory?: number | undefined;
   readonly gpu?: number | undefined;
+  /** resource.storage: the budget of emptyDir limits and claims, in bytes. */
+  readonly storage?: number | undefined;
 }
 
 /**
  * spec.hard for a capacity: in static mode the capacity itself (gpu 0 when
  * unset: no GPU was promised, so none may be taken); in auto mode only the
  * configured caps, since the derived total moves with every pod of the
- * cluster and is already net of what others hold.
+ * cluster and is already net of what others hold. The storage budget, when
+ * set, limits what claims request (requests.storage) in either mode.
  */
 export function desiredQuota(resource: CapacityConfig, maxInstances: number | undefined): QuotaLimits {
   const statically = resource.mode === 'static';
@@ -70,11 +75,13 @@ export function desiredQuota(resource: CapacityConfig, maxInstances: number | un
     memory: resource.memory,
     gpu: resource.gpu ?? (statically ? 0 : undefined),
     pods: maxInstances,
+    // Claims only: a quota on requests.ephemeral-storage would refuse every pod of the namespace that declares none.
+    storage: resource.storage,
   };
 }
 
 export function limitsEqual(a: QuotaLimits, b: QuotaLimits): boolean {
-  return a.cpu === b.cpu && a.memory === b.memory && a.gpu === b.gpu && a.pods === b.pods;
+  return a.cpu === b.cpu && a.memory === b.memory && a.gpu === b.gpu && a.pods === b.pods && a.storage === b.storage;
 }
 
 /** The room the quota leaves, per resource; Infinity where it sets no limit. */
@@ -96,6 +103,18 @@ export function guardedUsed(total: Resources, booksUsed: Resources, reserved: Re
   const room = quotaRoom(quota.observed, reserved);
   const used = (k: (typeof RESOURCE_KEYS)[number]): number => Math.max(booksUsed[k], room[k] === Infinity ? 0 : total[k] - room[k]);
   return { cpu: used('cpu'), memory: used('memory'), gpu: used('gpu') };
+}
+
+/**
+ * Claimed storage as the books report it: what the instances' claims hold,
+ * or more when the quota counts more (claims made around the daemon), plus
+ * the claims of admitted deploys it cannot count yet. Emptydir storage is
+ * not in the quota (see desiredQuota) and stays as the books count it.
+ */
+export function guardedClaimed(booksClaimed: number, reservedClaimed: number, quota: QuotaStatus | undefined): number {
+  const used = quota?.observed?.used.storage;
+  if (quota?.observed?.hard.storage === undefined || used === undefined) return booksClaimed;
+  return Math.max(booksClaimed, used + reservedClaimed);
 }
 
 /** Pods the quota still admits, reservations taken off; undefined when it limits none. */

@@ -4,7 +4,7 @@
  * may fill of node disk plus what the daemon's claims ask for, against the
  * optional resource.storage quota.
  */
-import type { ObservedDeployment, ObservedJob, ObservedPod, ObservedWorkloads } from './instances.js';
+import type { ObservedClaim, ObservedDeployment, ObservedJob, ObservedPod, ObservedWorkloads } from './instances.js';
 import { formatBytes } from './quantity.js';
 
 export const ACCESS_MODES = ['ReadWriteOnce', 'ReadOnlyMany', 'ReadWriteMany', 'ReadWriteOncePod'] as const;
@@ -134,14 +134,21 @@ export function ephemeralPerPod(volumes: readonly Volume[]): number {
   return volumes.reduce((n, v) => (v.type === 'emptyDir' ? n + v.sizeBytes : n), 0);
 }
 
-/** Bytes the instance's claims ask for (shared by all its replicas). */
-export function claimedBytes(volumes: readonly Volume[]): number {
-  return volumes.reduce((n, v) => (v.type === 'claim' ? n + v.sizeBytes : n), 0);
+/**
+ * Bytes a deploy's claims add to the books (shared by all its replicas). A retained claim left by an
+ * earlier deploy of the instance is taken again (not made) by a volume of
+ * the same name that asks for retain too, and the books hold it already:
+ * counting it again would refuse a redeploy that needs no new storage.
+ */
+export function claimedBytesAdded(volumes: readonly Volume[], existing: Iterable<ObservedClaim>): number {
+  const kept = new Set<string>();
+  for (const c of existing) if (c.retain && !c.terminating) kept.add(c.volume);
+  return volumes.reduce((n, v) => (v.type === 'claim' && !(v.retain && kept.has(v.name)) ? n + v.sizeBytes : n), 0);
 }
 
-/** What a deploy (or a scale to `replicas`) adds to the storage books. */
-export function storageNeed(volumes: readonly Volume[], replicas: number): number {
-  return ephemeralPerPod(volumes) * replicas + claimedBytes(volumes);
+/** What a deploy (or a scale to `replicas`) adds to the storage books, given the instance's claims that exist already. */
+export function storageNeed(volumes: readonly Volume[], replicas: number, existing: Iterable<ObservedClaim> = []): number {
+  return ephemeralPerPod(volumes) * replicas + claimedBytesAdded(volumes, existing);
 }
 
 export interface StorageUsed {

@@ -112,6 +112,10 @@ export interface InstanceNetworkState {
   readonly endpoint: Omit<InstanceEndpoint, 'podIp'> | undefined;
   /** The NetworkPolicy's name; '' when the instance is not isolated. */
   readonly networkPolicy: string;
+  /** What the NetworkPolicy lets in, one source a line ("10.0.0.0/8", "namespace monitoring", "pods app=shop"); empty: nothing. */
+  readonly ingressFrom?: readonly string[] | undefined;
+  /** The instance's peer group ("app=shop"): instances with that label may reach it; '' when it has none. */
+  readonly peerGroup?: string | undefined;
 }
 
 /**

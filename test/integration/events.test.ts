@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
+import { AppsV1Api, EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORTING_CONTROLLER } from '../../src/adapters/kube/events.js';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
@@ -21,6 +21,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 const run = promisify(execFile);
 const kc = makeKubeConfig();
 const eventsApi = kc.makeApiClient(EventsV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
 const KUBECTL = `${process.env.CLUSTER_BIN ?? '/work/main/.cluster/bin'}/kubectl`;
 const SESSION_LEASE = 'k8s-provider-session';
 
@@ -182,6 +183,17 @@ describe('Kubernetes Events', () => {
       const cleaned = await eventFor(ns.name, 'CleanedUp', 'batch');
       expect(cleaned).toMatchObject({ type: 'Normal', action: 'Delete', regarding: { kind: 'Job', name: 'batch', uid: deployed.regarding!.uid } });
       expect(cleaned.note).toBe('instance "batch" deleted: the Job completed and its cleanup policy is Always');
+    });
+
+    it('Deployed regarding a DEPLOYMENT as apps/v1, so kubectl describe deployment shows it', async () => {
+      expect((await call<{ error: string }>(d.client, 'Deploy', deployRequest('kept', 100, { kind: 'DEPLOYMENT' }))).error).toBe('');
+      const uid = (await apps.readNamespacedDeployment({ name: 'kept', namespace: ns.name })).metadata?.uid;
+      const deployed = await eventFor(ns.name, 'Deployed', 'kept');
+      expect(deployed.regarding).toMatchObject({ kind: 'Deployment', apiVersion: 'apps/v1', name: 'kept', uid });
+      expect(describedEvents(await kubectl('-n', ns.name, 'describe', 'deployment', 'kept'))).toMatch(
+        /Normal\s+Deployed\s+.*iarnet\.io\/k8s-provider\s+instance "kept"/,
+      );
+      await icall(instances, 'Undeploy', { providerId: 'cp', instanceId: 'kept' });
     });
 
     it('kubectl describe of a stuck pod shows why it is stuck', async () => {

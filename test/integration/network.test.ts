@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { WatchRecorder, icall, instancesClient, type WireInstance } from '../helpers/instances.js';
+import { leftovers } from '../helpers/leftovers.js';
 import { LABEL_INSTANCE_ID, LABEL_MANAGED } from '../../src/shared/labels.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
@@ -58,21 +59,9 @@ describe('reachable and isolated instances', () => {
     (await icall<GetInstanceResponse__Output>(ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
   const service = (name: string): Promise<V1Service> => core.readNamespacedService({ name, namespace: ns.name });
   const policy = (name: string): Promise<V1NetworkPolicy> => networking.readNamespacedNetworkPolicy({ name, namespace: ns.name });
-  /** Everything of an instance the daemon (or a controller for it) made, by kind. */
-  const leftovers = async (instanceId: string): Promise<Record<string, string[]>> => {
-    const labelSelector = `${LABEL_INSTANCE_ID}=${instanceId}`;
-    const names = (list: { items: { metadata?: { name?: string } }[] }): string[] => list.items.map((o) => o.metadata?.name ?? '');
-    const svcs = await core.listNamespacedService({ namespace: ns.name, labelSelector });
-    return {
-      pods: names(await core.listNamespacedPod({ namespace: ns.name, labelSelector })),
-      jobs: names(await batch.listNamespacedJob({ namespace: ns.name, labelSelector })),
-      services: names(svcs),
-      networkpolicies: names(await networking.listNamespacedNetworkPolicy({ namespace: ns.name, labelSelector })),
-      endpointslices: names(await discovery.listNamespacedEndpointSlice({ namespace: ns.name, labelSelector: `kubernetes.io/service-name=${instanceId}` })),
-    };
-  };
+  /** Everything of an instance the daemon (or a controller for it) made, of every kind. */
   const nothingLeft = (instanceId: string): Promise<unknown> =>
-    waitFor(`nothing of ${instanceId} left`, async () => Object.values(await leftovers(instanceId)).every((names) => names.length === 0), {
+    waitFor(`nothing of ${instanceId} left`, async () => (await leftovers(ns.name, { instanceIds: [instanceId] })).length === 0, {
       timeoutMs: 60_000,
       intervalMs: 250,
     });
@@ -166,6 +155,17 @@ describe('reachable and isolated instances', () => {
     expect(await statusOf(service('peer-a'))).not.toBe('OK');
     expect((await get('peer-a')).endpoint).toBeNull();
     expect((await get('peer-a')).networkPolicy).toBe('peer-a');
+    // The instance API reads back what the policy lets in, the peer group and the labels.
+    const peerA = await waitFor('peer-a with its ingress sources in the instance API', async () => {
+      const i = await get('peer-a');
+      return i.ingressFrom.length > 0 ? i : undefined;
+    });
+    expect(peerA).toMatchObject({
+      labels: { app: 'shop' },
+      peerGroup: 'app=shop',
+      ingressFrom: [CONTROL_PLANE_CIDR, 'namespace monitoring', 'pods app=shop'],
+    });
+    expect(await get('web-1')).toMatchObject({ labels: { app: 'shop' }, peerGroup: '', ingressFrom: [CONTROL_PLANE_CIDR, 'namespace monitoring'] });
   });
 
   it('NODE_PORT gives a NodePort Service and reports the node port', async () => {
@@ -198,15 +198,19 @@ describe('reachable and isolated instances', () => {
       const res = await deploy(id, workload);
       expect(res.error).toContain('INVALID_ARGUMENT');
       expect(res.error).toContain(message);
-      expect(await leftovers(id)).toEqual({ pods: [], jobs: [], services: [], networkpolicies: [], endpointslices: [] });
+      expect(await leftovers(ns.name, { instanceIds: [id] })).toEqual([]);
     }
   });
 
   it('a retried Deploy reports the same endpoint without making anything twice', async () => {
+    const podIp = await waitFor('web-1 to have a pod IP', async () => (await core.readNamespacedPod({ name: 'web-1', namespace: ns.name })).status?.podIP);
+    await waitFor('the instance API to know the pod IP', async () => (await get('web-1')).endpoint?.podIp === podIp);
     const first = await call<DeployResponse__Output>(d.client, 'Deploy', retryOfWeb1());
     expect(first.error).toBe('');
     expect(first.created).toBe(false);
     expect(first.endpoint?.clusterIp).toBe((await service('web-1')).spec?.clusterIP);
+    // The pod runs already, so its IP is known: the retry reports it.
+    expect(first.endpoint?.podIp).toBe(podIp);
     expect(first.networkPolicy).toBe('web-1');
 
     // A Service lost (deleted by hand, or never made because the daemon stopped in between) is made again by the retry.
@@ -313,6 +317,51 @@ describe('network.isolate: false', () => {
     const closedPolicy = await policyIn(ns.name, 'closed-1');
     expect(closedPolicy.spec?.policyTypes).toEqual(['Ingress']);
     expect(closedPolicy.spec?.ingress ?? []).toEqual([]);
+  });
+});
+
+describe('network.egress.allow_all: false', () => {
+  let ns: TestNamespace;
+  let d: TestDaemon;
+  const EGRESS_CIDR = '10.30.0.0/16';
+
+  beforeAll(async () => {
+    ns = await createTestNamespace('network-egress');
+    d = await startTestDaemon(ns.name, { network: { egress: { allow_all: false, to_cidrs: [EGRESS_CIDR], dns: true } } });
+    await call(d.client, 'Connect', { providerId: PID });
+  });
+  afterAll(async () => {
+    await d?.stop();
+    await ns?.cleanup();
+  });
+
+  it('closes egress but for DNS, the configured CIDRs and the peers, as read back from the API server', async () => {
+    const res = await call<DeployResponse__Output>(d.client, 'Deploy', {
+      providerId: PID,
+      instanceId: 'shut-1',
+      image: 'busybox',
+      resourceRequest: { cpu: 100, memory: 2 ** 26, gpu: 0 },
+      workload: { annotations: LONG_RUNNING, labels: { app: 'vault' }, network: { peerLabel: 'app' } },
+    });
+    expect(res).toMatchObject({ error: '', networkPolicy: 'shut-1' });
+    const np = await policyIn(ns.name, 'shut-1');
+    const pod = await core.readNamespacedPod({ name: 'shut-1', namespace: ns.name });
+    expect(np.metadata?.ownerReferences).toEqual([expect.objectContaining({ apiVersion: 'v1', kind: 'Pod', uid: pod.metadata?.uid })]);
+    expect(np.spec?.podSelector).toEqual({ matchLabels: { [LABEL_MANAGED]: 'true', [LABEL_INSTANCE_ID]: 'shut-1' } });
+    // Both directions are governed: what no egress rule allows is denied.
+    expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
+    const peers = { podSelector: { matchLabels: { [LABEL_MANAGED]: 'true', app: 'vault' } } };
+    expect(np.spec?.ingress).toEqual([{ _from: [peers] }]);
+    expect(np.spec?.egress).toEqual([
+      {
+        to: [{ namespaceSelector: {} }],
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+      { to: [{ ipBlock: { cidr: EGRESS_CIDR } }, peers] },
+    ]);
   });
 });
 

@@ -6,7 +6,7 @@
  * RESOURCE_EXHAUSTED (by the books, and by the API server when another quota
  * is tighter), and an edited or deleted quota is put back.
  */
-import { CoreV1Api, type V1ResourceQuota } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type V1ResourceQuota } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { GetCapacityResponse__Output } from '../../src/adapters/grpc/generated/provider/GetCapacityResponse.js';
@@ -14,6 +14,7 @@ import type { GetAvailableResponse__Output } from '../../src/adapters/grpc/gener
 import { limitsOf } from '../../src/adapters/kube/quota-guard.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { removeWorkloads } from '../helpers/workloads.js';
+import { jobExists } from '../helpers/instances.js';
 import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
 
 const MI = 2 ** 20;
@@ -21,6 +22,7 @@ const GI = 2 ** 30;
 const NAME = 'k8s-provider-quota';
 const kc = makeKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
 const PROVIDER = 'cp-quota';
 
 const deploy = (d: TestDaemon, instanceId: string, cpu: number, over: object = {}): Promise<DeployResponse__Output> =>
@@ -60,11 +62,11 @@ async function outsidePod(namespace: string, name: string, cpu: string): Promise
 describe('the quota guard', () => {
   let ns: TestNamespace;
   let d: TestDaemon;
-  const want = { cpu: 2000, memory: 2 * GI, gpu: 1, pods: 6 };
+  const want = { cpu: 2000, memory: 2 * GI, gpu: 1, pods: 6, storage: 20 * GI };
   beforeAll(async () => {
     ns = await createTestNamespace('quota-guard');
     d = await startTestDaemon(ns.name, {
-      resource: { cpu: 2000, memory: '2Gi', gpu: 1, enforce_with_resourcequota: true },
+      resource: { cpu: 2000, memory: '2Gi', gpu: 1, storage: '20Gi', enforce_with_resourcequota: true },
       limits: { max_instances: 6 },
     });
     expect(await call(d.client, 'Connect', { providerId: PROVIDER })).toMatchObject({ success: true });
@@ -80,7 +82,7 @@ describe('the quota guard', () => {
       const q = await readQuota(ns.name);
       return q?.status?.hard ? q : undefined;
     });
-    expect(Object.keys(quota.spec?.hard ?? {}).sort()).toEqual(['pods', 'requests.cpu', 'requests.memory', 'requests.nvidia.com/gpu']);
+    expect(Object.keys(quota.spec?.hard ?? {}).sort()).toEqual(['pods', 'requests.cpu', 'requests.memory', 'requests.nvidia.com/gpu', 'requests.storage']);
     expect(limitsOf(quota.spec?.hard)).toEqual(want);
     expect(quota.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'k8s-provider' });
     const cap = await waitFor('GetCapacity to show the quota in force', async () => {
@@ -88,6 +90,24 @@ describe('the quota guard', () => {
       return res.quotaGuard?.inForce ? res : undefined;
     });
     expect(cap.quotaGuard).toMatchObject({ name: NAME, hardPods: '6', hard: { cpu: '2000', memory: String(2 * GI), gpu: '1' } });
+  });
+
+  it('limits what claims request to the storage budget: a bigger claim made around the daemon is refused', async () => {
+    const claim = (name: string, storage: string) =>
+      core.createNamespacedPersistentVolumeClaim({
+        namespace: ns.name,
+        body: { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } },
+      });
+    await expect(claim('kubectl-huge', '21Gi')).rejects.toThrow(/exceeded quota: k8s-provider-quota.*requests\.storage/);
+    await claim('kubectl-small', '1Gi');
+    await waitFor('the claim to be counted', async () => (await readQuota(ns.name))?.status?.used?.['requests.storage'] === '1Gi');
+    // The books see it through the quota: the storage promised has 1Gi less room.
+    const storage = async () => (await call<GetCapacityResponse__Output>(d.client, 'GetCapacity', { providerId: PROVIDER })).storage;
+    await waitFor('GetCapacity to count the claim made around the daemon', async () => (await storage())?.claimedUsed === String(GI));
+    expect(await storage()).toMatchObject({ limited: true, total: String(20 * GI), used: String(GI), available: String(19 * GI) });
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'kubectl-small', namespace: ns.name });
+    await waitFor('the claim to be uncounted', async () => (await readQuota(ns.name))?.status?.used?.['requests.storage'] === '0');
+    await waitFor('GetCapacity to free its room', async () => (await storage())?.available === String(20 * GI));
   });
 
   it('counts a pod made around the daemon against available, and refuses a deploy that no longer fits', async () => {
@@ -107,7 +127,7 @@ describe('the quota guard', () => {
     await expect(outsidePod(ns.name, 'kubectl-too-big', '800m')).rejects.toThrow(/exceeded quota: k8s-provider-quota/);
   });
 
-  it('answers RESOURCE_EXHAUSTED, not an internal error, when the API server refuses a Pod or a Job for a quota', async () => {
+  it('answers RESOURCE_EXHAUSTED, not an internal error, when the API server refuses a Pod, a Job or a Deployment for a quota', async () => {
     // A tighter quota the daemon does not know of: only the API server can refuse.
     await core.createNamespacedResourceQuota({ namespace: ns.name, body: { metadata: { name: 'admin-tight' }, spec: { hard: { 'requests.cpu': '1600m' } } } });
     await waitFor(
@@ -115,11 +135,14 @@ describe('the quota guard', () => {
       async () => (await core.readNamespacedResourceQuota({ name: 'admin-tight', namespace: ns.name })).status?.hard,
     );
     const before = await podCount(ns.name);
-    for (const kind of ['POD', 'JOB']) {
+    for (const kind of ['POD', 'JOB', 'DEPLOYMENT']) {
       const res = await deploy(d, `refused-${kind.toLowerCase()}`, 400, { workload: { kind } });
       expect(res.error, kind).toMatch(/^RESOURCE_EXHAUSTED: the namespace's ResourceQuota refuses it: .*exceeded quota: admin-tight/);
     }
     expect(await podCount(ns.name)).toBe(before);
+    // The Job's and the Deployment's pods were dry-run before their workload was made: neither exists.
+    expect(await jobExists(ns.name, 'refused-job')).toBe(false);
+    expect((await apps.listNamespacedDeployment({ namespace: ns.name })).items).toEqual([]);
     expect((await core.listNamespacedResourceQuota({ namespace: ns.name })).items.map((q) => q.metadata?.name).sort()).toEqual(['admin-tight', NAME]);
     await core.deleteNamespacedResourceQuota({ name: 'admin-tight', namespace: ns.name });
   });

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { icall, instancesClient, podsGone, type WireInstance } from '../helpers/instances.js';
+import { leftovers } from '../helpers/leftovers.js';
 import { buildCli, runCli } from '../helpers/cli.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { GetCapacityResponse__Output } from '../../src/adapters/grpc/generated/provider/GetCapacityResponse.js';
@@ -64,22 +65,8 @@ describe('DEPLOYMENT instances and volumes', () => {
     (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `iarnet.instance_id=${id}` })).items.filter(
       (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
     ).length;
-  /** Everything of the instance the API server still has, by kind. */
-  const leftOf = async (id: string): Promise<string[]> => {
-    const selector = { namespace: ns.name, labelSelector: `iarnet.instance_id=${id}` };
-    const [deployments, replicaSets, pods, claims] = await Promise.all([
-      apps.listNamespacedDeployment(selector),
-      apps.listNamespacedReplicaSet(selector),
-      core.listNamespacedPod(selector),
-      core.listNamespacedPersistentVolumeClaim(selector),
-    ]);
-    return [
-      ...deployments.items.map((o) => `Deployment/${o.metadata!.name}`),
-      ...replicaSets.items.map((o) => `ReplicaSet/${o.metadata!.name}`),
-      ...pods.items.map((o) => `Pod/${o.metadata!.name}`),
-      ...claims.items.map((o) => `PersistentVolumeClaim/${o.metadata!.name}`),
-    ].sort();
-  };
+  /** Everything of the instance the API server still has, of every kind the daemon makes or causes. */
+  const leftOf = (id: string): Promise<string[]> => leftovers(ns.name, { instanceIds: [id] });
 
   const describeCli = async (id: string): Promise<string> => {
     const res = await runCli(['describe', id, '-p', PID, '--addr', `127.0.0.1:${d.daemon.port}`]);
@@ -183,6 +170,12 @@ describe('DEPLOYMENT instances and volumes', () => {
     expect(text).toMatch(/^Kind:\s+Deployment web$/m);
     expect(text).toMatch(/^Replicas:\s+3\/3 ready$/m);
     expect(text).toMatch(/^Holds:\s+cpu 1500m, memory 192Mi, gpu 0$/m);
+    // Labels, the expose choice and what the NetworkPolicy lets in (isolated by default, no sources configured, no peers).
+    expect(text).toMatch(/^Labels:\s+app=web$/m);
+    expect(text).toMatch(/^Expose:\s+none \(no Service\)$/m);
+    expect(text).toMatch(/^Isolation:\s+NetworkPolicy web$/m);
+    expect(text).toMatch(/^Peers:\s+-$/m);
+    expect(text).toMatch(/^Ingress:\s+from nowhere \(all denied\)$/m);
     // The operator's view straight from the cluster: the Deployment, then its pods.
     const pods = await runCli(['pods', '--kubeconfig', kubeconfigPath(), '-n', ns.name]);
     const lines = pods.stdout.split('\n');

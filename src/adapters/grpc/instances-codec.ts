@@ -54,6 +54,9 @@ export function instanceToWire(s: InstanceView): Instance {
     volumes: s.volumes.map((v) => ({ ...v })),
     priorityClassName: s.placement?.priorityClassName ?? '',
     placement: [...(s.placement?.rules ?? [])],
+    labels: { ...s.labels },
+    ingressFrom: [...(s.ingressFrom ?? [])],
+    peerGroup: s.peerGroup ?? '',
   };
 }
 

@@ -11,7 +11,7 @@ import { ApiException, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { EventInput } from '../../core/events.js';
 import type { Logger } from '../../core/ports.js';
-import { KubeEventWriter, classify, cutNote, eventName, seriesKey } from './events.js';
+import { KubeEventWriter, classify, cutNote, eventName, seriesKey, workloadReference } from './events.js';
 
 async function closedPort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -116,5 +116,19 @@ describe('events helpers', () => {
     const cut = cutNote('é'.repeat(1000));
     expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(1024);
     expect(cut.endsWith('...')).toBe(true);
+  });
+});
+
+describe('workloadReference', () => {
+  it('names each workload kind in its own API group, so the Event points at an object that exists', () => {
+    expect(workloadReference({ kind: 'Pod', name: 'a', uid: 'u' }, 'ns')).toEqual({ apiVersion: 'v1', kind: 'Pod', name: 'a', namespace: 'ns', uid: 'u' });
+    expect(workloadReference({ kind: 'Job', name: 'b' }, 'ns')).toEqual({ apiVersion: 'batch/v1', kind: 'Job', name: 'b', namespace: 'ns' });
+    expect(workloadReference({ kind: 'Deployment', name: 'c', uid: 'd' }, 'ns')).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'c',
+      namespace: 'ns',
+      uid: 'd',
+    });
   });
 });

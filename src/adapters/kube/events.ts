@@ -25,6 +25,7 @@ import { abortWith } from '../../shared/kube-abort.js';
 import { httpStatusOf } from '../../shared/kube-api-errors.js';
 import type { EventWriteObserver } from '../../shared/observability.js';
 import { EventSeriesBook, TokenBucket, type SeriesTiming, type SeriesWrite, type WriteResult } from './event-series.js';
+import { WORKLOAD_API_VERSION } from './workload-api.js';
 
 /** The reporting controller every Event names (a qualified name, as the API server requires). */
 export const REPORTING_CONTROLLER = 'iarnet.io/k8s-provider';
@@ -240,14 +241,13 @@ export class KubeEventWriter implements EventRecorder {
   }
 
   private workloadRef(o: WorkloadObject): V1ObjectReference {
-    return {
-      apiVersion: o.kind === 'Job' ? 'batch/v1' : 'v1',
-      kind: o.kind,
-      name: o.name,
-      namespace: this.options.namespace,
-      ...(o.uid ? { uid: o.uid } : {}),
-    };
+    return workloadReference(o, this.options.namespace);
   }
+}
+
+/** An Event's `regarding` (or `related`) workload, in the API group of its kind. */
+export function workloadReference(o: WorkloadObject, namespace: string): V1ObjectReference {
+  return { apiVersion: WORKLOAD_API_VERSION[o.kind], kind: o.kind, name: o.name, namespace, ...(o.uid ? { uid: o.uid } : {}) };
 }
 
 /** Occurrences with this key are one series. */

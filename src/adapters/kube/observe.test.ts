@@ -49,6 +49,13 @@ describe('observePod / observeJob', () => {
     });
   });
 
+  it("keeps the labels a person gave the workload, not the daemon's own", () => {
+    const meta = { name: 'web', labels: { 'iarnet.instance_id': 'web', 'iarnet.managed': 'true', app: 'shop', team: 'a' } };
+    expect(observePod({ metadata: meta, spec: { containers: [] }, status: {} }).labels).toEqual({ app: 'shop', team: 'a' });
+    expect(observeJob({ metadata: meta, spec: { template: { spec: { containers: [] } } } }).labels).toEqual({ app: 'shop', team: 'a' });
+    expect(observePod({ metadata: { name: 'x', labels: { 'iarnet.managed': 'true' } }, spec: { containers: [] }, status: {} })).not.toHaveProperty('labels');
+  });
+
   it('falls back to the label for pods labelled by hand, and reads deletion', () => {
     const pod: V1Pod = {
       metadata: { name: 'x', labels: { 'iarnet.instance_id': 'ext' }, deletionTimestamp: new Date() },

@@ -23,6 +23,7 @@ import type { Volume } from '../../core/storage.js';
 import { toMilli, toUnits } from '../../core/quantity.js';
 import { ZERO, add, type Resources } from '../../core/resources.js';
 import { placementOf } from './placement-summary.js';
+import { RESERVED_LABEL_PREFIX } from '../../core/deploy-spec.js';
 import {
   ANNOTATION_CLEANUP_POLICY,
   ANNOTATION_INSTANCE_ID,
@@ -35,6 +36,13 @@ import {
   LABEL_RETAIN,
   LABEL_VOLUME,
 } from '../../shared/labels.js';
+
+/** The labels a person gave the workload (and kubernetes.label_selector's), without the daemon's own bookkeeping ones. */
+function ownLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!labels) return undefined;
+  const own = Object.entries(labels).filter(([k]) => !k.startsWith(RESERVED_LABEL_PREFIX));
+  return own.length > 0 ? Object.fromEntries(own) : undefined;
+}
 
 function quantities(list: Record<string, string> | undefined): Resources {
   if (!list) return ZERO;
@@ -153,6 +161,7 @@ export function observePod(pod: V1Pod): ObservedPod {
     ready: ready ? ready.status === 'True' : undefined,
     container: observeContainer(main),
     placement: placementOf(pod.spec),
+    labels: ownLabels(pod.metadata?.labels),
   });
 }
 
@@ -195,6 +204,7 @@ export function observeJob(job: V1Job): ObservedJob {
     podEphemeralStorage: ephemeralStorageOf(template),
     volumes: volumesAnnotation(job.metadata?.annotations),
     placement: placementOf(template),
+    labels: ownLabels(job.metadata?.labels),
   });
 }
 
@@ -249,6 +259,7 @@ export function observeDeployment(d: V1Deployment): ObservedDeployment {
     createdAt: ms(d.metadata?.creationTimestamp),
     volumes: volumesAnnotation(d.metadata?.annotations),
     placement: placementOf(template),
+    labels: ownLabels(d.metadata?.labels),
   });
 }
 

@@ -14,6 +14,14 @@ describe('the quota guard manifest', () => {
     expect(hardOf({ cpu: 500 })).toEqual({ 'requests.cpu': '500m' });
   });
 
+  it('limits what claims request with the storage budget, and never ephemeral-storage', () => {
+    const hard = hardOf({ ...limits, storage: 20 * 2 ** 30 });
+    expect(hard['requests.storage']).toBe(String(20 * 2 ** 30));
+    expect(Object.keys(hard).some((k) => k.includes('ephemeral-storage'))).toBe(false);
+    expect(limitsOf({ ...hard, 'requests.storage': '20Gi' })).toEqual({ ...limits, storage: 20 * 2 ** 30 });
+    expect(matches(quotaManifest('q', 'ns', limits), { ...limits, storage: 1 })).toBe(false);
+  });
+
   it('reads quantities back in any notation', () => {
     expect(limitsOf({ 'requests.cpu': '4', 'requests.memory': '8Gi', 'requests.nvidia.com/gpu': '0', pods: '100', services: '3' })).toEqual(limits);
     expect(limitsOf({ 'requests.cpu': 'junk' })).toEqual({});

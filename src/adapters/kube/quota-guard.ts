@@ -15,7 +15,13 @@ import { Informer } from './informer.js';
 import { LEASE_LABEL, LEASE_LABEL_VALUE } from './leases.js';
 import { withRetry } from './retry.js';
 
-const HARD_KEYS = { cpu: 'requests.cpu', memory: 'requests.memory', gpu: `requests.${GPU_RESOURCE}`, pods: 'pods' } as const;
+const HARD_KEYS = {
+  cpu: 'requests.cpu',
+  memory: 'requests.memory',
+  gpu: `requests.${GPU_RESOURCE}`,
+  pods: 'pods',
+  storage: 'requests.storage',
+} as const;
 type LimitKey = keyof typeof HARD_KEYS;
 const LIMIT_KEYS = Object.keys(HARD_KEYS) as LimitKey[];
 

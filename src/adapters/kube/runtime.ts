@@ -13,6 +13,7 @@ import type { NetworkObjects } from './network-objects.js';
 import type { InstanceNetworkState } from '../../core/workload-network.js';
 import { ClaimMaker } from './claims.js';
 import { checkJobPodAdmission } from './admission-check.js';
+import { WORKLOAD_API_VERSION } from './workload-api.js';
 
 export interface RuntimeContext extends ManifestContext {
   /** A ResourceQuota guards the namespace: a Job's or Deployment's pod is dry-run through admission before the workload is created. */
@@ -83,7 +84,7 @@ export class KubeRuntime implements WorkloadRuntime {
         this.retry,
         signal,
       );
-      return { apiVersion: 'batch/v1', kind: 'Job', name, uid: job.metadata?.uid ?? '' };
+      return { apiVersion: WORKLOAD_API_VERSION.Job, kind: 'Job', name, uid: job.metadata?.uid ?? '' };
     }
     if (spec.kind === 'Deployment') {
       const body = deploymentManifest(spec, this.ctx);
@@ -96,7 +97,7 @@ export class KubeRuntime implements WorkloadRuntime {
         this.retry,
         signal,
       );
-      return { apiVersion: 'apps/v1', kind: 'Deployment', name, uid: d.metadata?.uid ?? '' };
+      return { apiVersion: WORKLOAD_API_VERSION.Deployment, kind: 'Deployment', name, uid: d.metadata?.uid ?? '' };
     }
     const body = podManifest(spec, this.ctx);
     const pod = await withRetry(
@@ -105,7 +106,7 @@ export class KubeRuntime implements WorkloadRuntime {
       this.retry,
       signal,
     );
-    return { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '' };
+    return { apiVersion: WORKLOAD_API_VERSION.Pod, kind: 'Pod', name, uid: pod.metadata?.uid ?? '' };
   }
 
   async scale(ref: WorkloadRef, replicas: number, signal?: AbortSignal): Promise<void> {

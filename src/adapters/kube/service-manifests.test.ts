@@ -51,6 +51,14 @@ describe('serviceManifest', () => {
     const job = serviceManifest(spec({ ports, kind: 'Job' }), ctx, { kind: 'Job', name: 'web-1', uid: 'j' });
     expect(job?.metadata?.ownerReferences?.[0]).toMatchObject({ apiVersion: 'batch/v1', kind: 'Job', uid: 'j' });
   });
+
+  it('names a Deployment owner as apps/v1 on the Service and the NetworkPolicy, or the garbage collector never deletes them', () => {
+    const s = spec({ ports: [{ name: '', containerPort: 80, protocol: '' }], kind: 'Deployment' });
+    const owner = { kind: 'Deployment' as const, name: 'web-1', uid: 'd' };
+    const expected = [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-1', uid: 'd', controller: true, blockOwnerDeletion: false }];
+    expect(serviceManifest(s, ctx, owner)?.metadata?.ownerReferences).toEqual(expected);
+    expect(networkPolicyManifest(s, ctx, owner)?.metadata?.ownerReferences).toEqual(expected);
+  });
 });
 
 describe('networkPolicyManifest', () => {

@@ -13,10 +13,11 @@ import type {
   V1Service,
   V1NetworkPolicyEgressRule,
 } from '@kubernetes/client-node';
-import type { DeploySpec } from '../../core/deploy-spec.js';
+import { servicePortName, type DeploySpec } from '../../core/deploy-spec.js';
 import type { WorkloadKind } from '../../core/instances.js';
 import { ANNOTATION_INSTANCE_ID, ANNOTATION_PROVIDER_ID, LABEL_INSTANCE_ID, LABEL_MANAGED, LABEL_PROVIDER_ID } from '../../shared/labels.js';
 import { labelValue, workloadName } from './naming.js';
+import { workloadOwnerReference } from './workload-api.js';
 
 /** network.ingress / network.egress from the config: what an isolated instance may talk to. */
 export interface IsolationRules {
@@ -45,15 +46,7 @@ export interface Owner {
 }
 
 export function ownerReference(owner: Owner): V1OwnerReference {
-  return {
-    apiVersion: owner.kind === 'Job' ? 'batch/v1' : 'v1',
-    kind: owner.kind,
-    name: owner.name,
-    uid: owner.uid,
-    controller: true,
-    // The workload's deletion never waits for these: they only follow it.
-    blockOwnerDeletion: false,
-  };
+  return workloadOwnerReference(owner.kind, owner.name, owner.uid);
 }
 
 /** The labels that pick the instance's pods (a Job's pods carry them too). */
@@ -75,11 +68,6 @@ function metadata(spec: DeploySpec, ctx: NetworkManifestContext, owner: Owner): 
     annotations: { [ANNOTATION_INSTANCE_ID]: spec.instanceId, [ANNOTATION_PROVIDER_ID]: spec.providerId },
     ownerReferences: [ownerReference(owner)],
   };
-}
-
-/** A Service port needs a name once there are several; an unnamed container port gets "<protocol>-<port>". */
-export function servicePortName(port: DeploySpec['ports'][number]): string {
-  return port.name || `${port.protocol.toLowerCase()}-${port.containerPort}`;
 }
 
 /** Undefined when the instance is not exposed (no ports, or expose None). */
