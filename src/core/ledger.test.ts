@@ -30,6 +30,19 @@ function books(): { view: View; ledger: Ledger; clock: { t: number } } {
 }
 
 describe('Ledger reservations', () => {
+  it("count the pods they will add: every replica of a Deployment, and a scale-up's extra ones", () => {
+    const { view, ledger } = books();
+    ledger.reserve('one', 'h', SMALL);
+    ledger.reserve('web', 'h', SMALL, undefined, 3);
+    ledger.reserveScale('api', 5, SMALL, 0, 2);
+    expect(ledger.reservedCount()).toBe(2);
+    expect(ledger.reservedPods()).toBe(6);
+    view.add('one');
+    expect(ledger.reservedPods()).toBe(5);
+    ledger.releaseScale('api');
+    expect(ledger.reservedPods()).toBe(3);
+  });
+
   it('hold the room of a create in flight', () => {
     const { ledger } = books();
     ledger.reserve('a', 'h', SMALL);

@@ -21,6 +21,8 @@ interface Reservation {
   readonly resources: Resources;
   /** Bytes of ephemeral and claimed storage the deploy adds. */
   readonly storage: StorageUsed;
+  /** Pods the deploy will run: a Deployment's replicas, else one. */
+  readonly pods: number;
   /** Set once the create call succeeded: from then on the view should show it. */
   createdAt?: number;
 }
@@ -28,6 +30,8 @@ interface Reservation {
 /** Room taken by a Deployment being scaled up, until the view shows its new replica count. */
 interface ScaleReservation {
   readonly replicas: number;
+  /** Pods the scale-up adds. */
+  readonly pods: number;
   readonly resources: Resources;
   readonly storage: number;
   createdAt?: number;
@@ -184,14 +188,23 @@ export class Ledger {
     return this.reservations.size;
   }
 
-  reserve(instanceId: string, specHash: string, resources: Resources, storage: StorageUsed = NO_STORAGE): void {
+  /** Pods that admitted deploys and scale-ups will add and the view does not show yet. */
+  reservedPods(): number {
+    this.pruneExpired();
+    let pods = 0;
+    for (const r of this.reservations.values()) pods += r.pods;
+    for (const r of this.scaling.values()) pods += r.pods;
+    return pods;
+  }
+
+  reserve(instanceId: string, specHash: string, resources: Resources, storage: StorageUsed = NO_STORAGE, pods = 1): void {
     this.release(instanceId);
-    this.reservations.set(instanceId, { instanceId, specHash, resources, storage });
+    this.reservations.set(instanceId, { instanceId, specHash, resources, storage, pods });
   }
 
   /** Holds the extra room of a scale-up until the view shows the Deployment at `replicas`. */
-  reserveScale(instanceId: string, replicas: number, resources: Resources, storage: number): void {
-    this.scaling.set(instanceId, { replicas, resources, storage });
+  reserveScale(instanceId: string, replicas: number, resources: Resources, storage: number, pods = 0): void {
+    this.scaling.set(instanceId, { replicas, resources, storage, pods });
   }
 
   /** The scale call succeeded: keep holding until the view shows the new count (or the TTL passes). */

@@ -187,7 +187,7 @@ export class Provider {
     const extra = subtractFloor(wanted, instance.holds);
     const extraStorage = Math.max(0, (input.replicas - previousReplicas) * (d.podEphemeralStorage ?? 0));
     if (input.replicas > previousReplicas) this.checkScaleFits(input.instanceId, input.replicas - previousReplicas, input.replicas, extra, extraStorage);
-    ledger.reserveScale(input.instanceId, input.replicas, extra, extraStorage);
+    ledger.reserveScale(input.instanceId, input.replicas, extra, extraStorage, Math.max(0, input.replicas - previousReplicas));
     try {
       await this.deps.runtime.scale({ kind: 'Deployment', name: d.name, uid: d.uid }, input.replicas, term);
     } catch (err) {
@@ -201,7 +201,7 @@ export class Provider {
 
   /** A scale-up is admitted like a deploy: the extra replicas must fit the books, the namespace quota and the storage. */
   private checkScaleFits(instanceId: string, morePods: number, replicas: number, extra: Resources, extraStorage: number): void {
-    const quotaPods = podRoom(this.deps.quota?.status(), this.deps.ledger.reservedCount());
+    const quotaPods = podRoom(this.deps.quota?.status(), this.deps.ledger.reservedPods());
     if (quotaPods !== undefined && quotaPods < morePods) {
       throw resourceExhausted(`scaling "${instanceId}" to ${replicas} replicas: the namespace's ResourceQuota admits ${Math.max(0, quotaPods)} more pods`);
     }
@@ -352,7 +352,7 @@ export class Provider {
     }
     // A Deployment is admitted as a whole: every replica must fit, or none is created.
     const pods = podCount(spec);
-    const quotaPods = podRoom(this.deps.quota?.status(), ledger.reservedCount());
+    const quotaPods = podRoom(this.deps.quota?.status(), ledger.reservedPods());
     if (quotaPods !== undefined && pods > 0 && quotaPods < pods) {
       throw resourceExhausted(`the namespace's ResourceQuota admits no more pods (${this.deps.quota?.status()?.desired.pods} at most)`);
     }
@@ -366,10 +366,16 @@ export class Provider {
     const existingClaims = [...ledger.claimsOf(spec.instanceId)];
     const short = storageShortfall(storageNeed(spec.volumes, pods, existingClaims), this.storage());
     if (short) throw this.rejected('InsufficientCapacity', spec.instanceId, resourceExhausted(short));
-    ledger.reserve(spec.instanceId, spec.specHash, need, {
-      ephemeral: ephemeralPerPod(spec.volumes) * pods,
-      claimed: claimedBytesAdded(spec.volumes, existingClaims),
-    });
+    ledger.reserve(
+      spec.instanceId,
+      spec.specHash,
+      need,
+      {
+        ephemeral: ephemeralPerPod(spec.volumes) * pods,
+        claimed: claimedBytesAdded(spec.volumes, existingClaims),
+      },
+      pods,
+    );
     return term;
   }
 
