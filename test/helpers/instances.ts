@@ -5,7 +5,9 @@ import { loadInstancesProto } from '../../src/adapters/grpc/contract.js';
 import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
 import type { Instance__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instance.js';
 import type { WatchInstancesResponse__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/WatchInstancesResponse.js';
-import { makeKubeConfig, waitFor } from './cluster.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from './cluster.js';
+import { call, startTestDaemon, type ConfigInput, type TestDaemon } from './daemon.js';
 
 export type { Instance__Output as WireInstance };
 
@@ -74,4 +76,40 @@ export async function podsGone(namespace: string, instanceId: string, timeoutMs 
 export async function jobExists(namespace: string, name: string): Promise<boolean> {
   const batch = makeKubeConfig().makeApiClient(BatchV1Api);
   return (await batch.listNamespacedJob({ namespace, fieldSelector: `metadata.name=${name}` })).items.length > 0;
+}
+
+/** What connectedInstancesDaemon gives a describe block once its beforeAll has run. */
+export interface ConnectedInstancesDaemon {
+  ns: TestNamespace;
+  d: TestDaemon;
+  ic: InstancesClient;
+}
+
+/**
+ * A namespace and an in-process daemon connected as `providerId`, with an
+ * Instances client, for one describe block; stopped and removed after it.
+ * `before` runs once the namespace exists and before the daemon starts
+ * (cluster-scoped fixtures such as a StorageClass); `after` once all is gone.
+ */
+export function connectedInstancesDaemon(
+  name: string,
+  providerId: string,
+  config: ConfigInput = {},
+  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown> } = {},
+): ConnectedInstancesDaemon {
+  const t = {} as ConnectedInstancesDaemon;
+  beforeAll(async () => {
+    t.ns = await createTestNamespace(name);
+    await hooks.before?.();
+    t.d = await startTestDaemon(t.ns.name, config);
+    t.ic = instancesClient(t.d.daemon.port);
+    await call(t.d.client, 'Connect', { providerId });
+  });
+  afterAll(async () => {
+    t.ic?.close();
+    await t.d?.stop();
+    await t.ns?.cleanup();
+    await hooks.after?.();
+  });
+  return t;
 }

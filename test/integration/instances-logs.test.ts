@@ -6,14 +6,13 @@
  * CLUSTER_REAL_NODE=1 says it must be there), with the locally built
  * workload image.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
-import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { instancesClient } from '../helpers/instances.js';
+import { makeKubeConfig, waitFor } from '../helpers/cluster.js';
+import { call } from '../helpers/daemon.js';
+import { connectedInstancesDaemon } from '../helpers/instances.js';
 import { scrapeApiserver, total } from '../helpers/apiserver-metrics.js';
 import { realNode, REAL_NODE_SELECTOR, REAL_NODE_TOLERATION } from '../helpers/real-node.js';
-import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
 import type { GetLogsResponse__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/GetLogsResponse.js';
 
 const admin = makeKubeConfig();
@@ -26,11 +25,9 @@ const openLogRequests = async (): Promise<number> =>
 
 describe.skipIf(!node.available)('GetLogs on a real node', () => {
   const image = node.available ? node.workloadImage : '';
-  let ns: TestNamespace;
-  let d: TestDaemon;
-  let ic: InstancesClient;
+  const t = connectedInstancesDaemon('instances-logs', PID);
   const deploy = (instanceId: string, script: string) =>
-    call(d.client, 'Deploy', {
+    call(t.d.client, 'Deploy', {
       providerId: PID,
       instanceId,
       image,
@@ -45,7 +42,7 @@ describe.skipIf(!node.available)('GetLogs on a real node', () => {
   const read = (request: object, onLine?: (line: string, stream: grpc.ClientReadableStream<GetLogsResponse__Output>) => void) =>
     new Promise<{ lines: string[]; end: string }>((resolve) => {
       const lines: string[] = [];
-      const stream = ic.GetLogs({ providerId: PID, ...request });
+      const stream = t.ic.GetLogs({ providerId: PID, ...request });
       stream.on('data', (m: GetLogsResponse__Output) =>
         m.lines.forEach((l) => {
           lines.push(l);
@@ -56,22 +53,10 @@ describe.skipIf(!node.available)('GetLogs on a real node', () => {
       stream.on('end', () => resolve({ lines, end: 'end' }));
     });
 
-  beforeAll(async () => {
-    ns = await createTestNamespace('instances-logs');
-    d = await startTestDaemon(ns.name);
-    ic = instancesClient(d.daemon.port);
-    await call(d.client, 'Connect', { providerId: PID });
-  });
-  afterAll(async () => {
-    ic?.close();
-    await d?.stop();
-    await ns?.cleanup();
-  });
-
   it('reads the lines, the last N, and follows until the container ends', async () => {
     await deploy('talker', 'for i in 1 2 3 4 5; do echo line-$i; done; sleep 3; echo last; exit 0');
     // The pod's start time comes before its container runs: wait for the container itself.
-    await waitFor('talker to run', () => ['Running', 'Succeeded'].includes(d.daemon.tracker.get('talker')?.phase ?? ''), { timeoutMs: 90_000 });
+    await waitFor('talker to run', () => ['Running', 'Succeeded'].includes(t.d.daemon.tracker.get('talker')?.phase ?? ''), { timeoutMs: 90_000 });
     const followed = await read({ instanceId: 'talker', follow: true });
     expect(followed).toEqual({ lines: ['line-1', 'line-2', 'line-3', 'line-4', 'line-5', 'last'], end: 'end' });
     expect(await read({ instanceId: 'talker', tailLines: 2 })).toEqual({ lines: ['line-5', 'last'], end: 'end' });
@@ -79,7 +64,7 @@ describe.skipIf(!node.available)('GetLogs on a real node', () => {
 
   it('ends the request underneath when the client cancels a follow', async () => {
     await deploy('chatty', 'while true; do echo tick; sleep 0.2; done');
-    await waitFor('chatty to start', () => d.daemon.tracker.get('chatty')?.phase === 'Running', { timeoutMs: 90_000 });
+    await waitFor('chatty to start', () => t.d.daemon.tracker.get('chatty')?.phase === 'Running', { timeoutMs: 90_000 });
     const idle = await openLogRequests();
     let during = -1;
     const result = await read({ instanceId: 'chatty', follow: true }, (_line, stream) => {

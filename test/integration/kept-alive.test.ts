@@ -6,13 +6,12 @@
  * instance, which cannot be scaled, without touching anything.
  */
 import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
-import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
-import { icall, instancesClient, type WireInstance } from '../helpers/instances.js';
+import { describe, expect, it } from 'vitest';
+import { makeKubeConfig, waitFor } from '../helpers/cluster.js';
+import { call, statusOf } from '../helpers/daemon.js';
+import { connectedInstancesDaemon, icall, type WireInstance } from '../helpers/instances.js';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import type { GetCapacityResponse__Output } from '../../src/adapters/grpc/generated/provider/GetCapacityResponse.js';
-import type { InstancesClient } from '../../src/adapters/grpc/generated/k8sprovider/v1/Instances.js';
 import type { GetInstanceResponse__Output } from '../../src/adapters/grpc/generated/k8sprovider/v1/GetInstanceResponse.js';
 
 const PID = 'cp-kept-alive';
@@ -24,12 +23,10 @@ const apps = kc.makeApiClient(AppsV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
 
 describe('kept alive', () => {
-  let ns: TestNamespace;
-  let d: TestDaemon;
-  let ic: InstancesClient;
+  const t = connectedInstancesDaemon('kept-alive', PID, { resource: { cpu: 4000, memory: '4Gi', gpu: 0 } });
 
   const deploy = (instanceId: string, workload: object): Promise<DeployResponse__Output> =>
-    call<DeployResponse__Output>(d.client, 'Deploy', {
+    call<DeployResponse__Output>(t.d.client, 'Deploy', {
       providerId: PID,
       instanceId,
       image: 'busybox',
@@ -37,26 +34,14 @@ describe('kept alive', () => {
       workload: { annotations: LONG_RUNNING, ...workload },
     });
   const get = async (instanceId: string): Promise<WireInstance> =>
-    (await icall<GetInstanceResponse__Output>(ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
-  const used = async (): Promise<object> => (await call<GetCapacityResponse__Output>(d.client, 'GetCapacity', { providerId: PID })).capacity!.used!;
+    (await icall<GetInstanceResponse__Output>(t.ic, 'GetInstance', { providerId: PID, instanceId })).instance!;
+  const used = async (): Promise<object> => (await call<GetCapacityResponse__Output>(t.d.client, 'GetCapacity', { providerId: PID })).capacity!.used!;
   /** Pods of the instance that run and are not being deleted, by uid. */
   const runningUids = async (id: string): Promise<string[]> =>
-    (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `iarnet.instance_id=${id}` })).items
+    (await core.listNamespacedPod({ namespace: t.ns.name, labelSelector: `iarnet.instance_id=${id}` })).items
       .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
       .map((p) => p.metadata!.uid!)
       .sort();
-
-  beforeAll(async () => {
-    ns = await createTestNamespace('kept-alive');
-    d = await startTestDaemon(ns.name, { resource: { cpu: 4000, memory: '4Gi', gpu: 0 } });
-    ic = instancesClient(d.daemon.port);
-    await call(d.client, 'Connect', { providerId: PID });
-  });
-  afterAll(async () => {
-    ic?.close();
-    await d?.stop();
-    await ns?.cleanup();
-  });
 
   it('a lost pod of a DEPLOYMENT is replaced by a new one, and the books hold the same room throughout', async () => {
     expect(await deploy('svc', { kind: 'DEPLOYMENT', replicas: 2 })).toMatchObject({ error: '', created: true, replicas: 2 });
@@ -69,8 +54,8 @@ describe('kept alive', () => {
     expect(books).toMatchObject({ cpu: '600', memory: String(128 * MiB) });
 
     const lost = before[0]!;
-    const pod = (await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'iarnet.instance_id=svc' })).items.find((p) => p.metadata?.uid === lost)!;
-    await core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: ns.name, gracePeriodSeconds: 0 });
+    const pod = (await core.listNamespacedPod({ namespace: t.ns.name, labelSelector: 'iarnet.instance_id=svc' })).items.find((p) => p.metadata?.uid === lost)!;
+    await core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: t.ns.name, gracePeriodSeconds: 0 });
 
     // Every look at the books while the pod is replaced shows the same room held.
     const seen: object[] = [];
@@ -97,8 +82,8 @@ describe('kept alive', () => {
     expect(await deploy('one-job', { kind: 'JOB' })).toMatchObject({ error: '', created: true });
     await waitFor('one-pod and one-job running', async () => (await runningUids('one-pod')).length === 1 && (await runningUids('one-job')).length === 1);
     const versions = async (): Promise<string[]> => [
-      (await core.readNamespacedPod({ name: 'one-pod', namespace: ns.name })).metadata!.resourceVersion!,
-      (await batch.readNamespacedJob({ name: 'one-job', namespace: ns.name })).metadata!.resourceVersion!,
+      (await core.readNamespacedPod({ name: 'one-pod', namespace: t.ns.name })).metadata!.resourceVersion!,
+      (await batch.readNamespacedJob({ name: 'one-job', namespace: t.ns.name })).metadata!.resourceVersion!,
     ];
     await waitFor('both running in the instance API', async () =>
       [await get('one-pod'), await get('one-job')].every((i) => i.phase === 'INSTANCE_PHASE_RUNNING'),
@@ -111,14 +96,14 @@ describe('kept alive', () => {
       ['one-pod', 'Pod'],
       ['one-job', 'Job'],
     ] as const) {
-      expect(await statusOf(icall(ic, 'ScaleInstance', { providerId: PID, instanceId: id, replicas: 3 }))).toBe(
+      expect(await statusOf(icall(t.ic, 'ScaleInstance', { providerId: PID, instanceId: id, replicas: 3 }))).toBe(
         `FAILED_PRECONDITION: instance "${id}" is a ${kind}: only DEPLOYMENT instances scale`,
       );
     }
     expect(await versions()).toEqual(objects);
     expect(await used()).toEqual(books);
     expect([await get('one-pod'), await get('one-job')]).toEqual(instances);
-    expect((await apps.listNamespacedDeployment({ namespace: ns.name, labelSelector: 'iarnet.instance_id in (one-pod,one-job)' })).items).toEqual([]);
+    expect((await apps.listNamespacedDeployment({ namespace: t.ns.name, labelSelector: 'iarnet.instance_id in (one-pod,one-job)' })).items).toEqual([]);
     expect(await runningUids('one-pod')).toHaveLength(1);
   });
 });
