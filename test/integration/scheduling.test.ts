@@ -6,18 +6,19 @@
  * nodes, a third stays Pending), and every bad field is refused with
  * INVALID_ARGUMENT or FAILED_PRECONDITION with nothing created.
  */
-import { BatchV1Api, CoreV1Api, SchedulingV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api, SchedulingV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployResponse__Output } from '../../src/adapters/grpc/generated/provider/DeployResponse.js';
 import { createTestNamespace, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { removeWorkloads } from '../helpers/workloads.js';
-import { call, startTestDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { call, startTestDaemon, statusOf, type TestDaemon } from '../helpers/daemon.js';
 import { icall, instancesClient, type WireInstance } from '../helpers/instances.js';
 
 const MI = 2 ** 20;
 const kc = makeKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const batch = kc.makeApiClient(BatchV1Api);
+const apps = kc.makeApiClient(AppsV1Api);
 const scheduling = kc.makeApiClient(SchedulingV1Api);
 const PRIORITY = `sched-test-low-${process.pid}`;
 const GPU_NODE = 'kwok-node-gpu';
@@ -36,7 +37,12 @@ const deploy = (d: TestDaemon, instanceId: string, over: object = {}): Promise<D
 async function names(namespace: string): Promise<string[]> {
   const pods = await core.listNamespacedPod({ namespace });
   const jobs = await batch.listNamespacedJob({ namespace });
-  return [...pods.items.map((p) => `pod/${p.metadata!.name}`), ...jobs.items.map((j) => `job/${j.metadata!.name}`)].sort();
+  const deployments = await apps.listNamespacedDeployment({ namespace });
+  return [
+    ...pods.items.map((p) => `pod/${p.metadata!.name}`),
+    ...jobs.items.map((j) => `job/${j.metadata!.name}`),
+    ...deployments.items.map((x) => `deployment/${x.metadata!.name}`),
+  ].sort();
 }
 
 async function setGpuTaint(on: boolean): Promise<void> {
@@ -151,13 +157,36 @@ describe('scheduling fields on the real cluster', () => {
     }
   });
 
-  it('refuses an unknown PriorityClass by name, for a Pod and for a Job, and creates nothing', async () => {
+  it('refuses an unknown PriorityClass by name, for a Pod, a Job and a Deployment (with no replica too), and creates nothing', async () => {
     const before = await names(ns.name);
-    for (const kind of ['POD', 'JOB']) {
-      const res = await deploy(d, `ghost-${kind.toLowerCase()}`, { workload: { kind, priorityClassName: 'no-such-class' } });
-      expect(res.error, kind).toMatch(/^FAILED_PRECONDITION: workload\.priority_class_name .*no-such-class/);
+    const cases: Array<[string, object]> = [
+      ['POD', {}],
+      ['JOB', {}],
+      ['DEPLOYMENT', {}],
+      ['DEPLOYMENT', { replicas: 0 }],
+    ];
+    for (const [kind, extra] of cases) {
+      const res = await deploy(d, `ghost-${kind.toLowerCase()}`, { workload: { kind, priorityClassName: 'no-such-class', ...extra } });
+      expect(res.error, `${kind} ${JSON.stringify(extra)}`).toMatch(/^FAILED_PRECONDITION: workload\.priority_class_name .*no-such-class/);
     }
     expect(await names(ns.name)).toEqual(before);
+  });
+
+  it('refuses to scale up a Deployment whose PriorityClass is gone, and leaves its replicas as they were', async () => {
+    const doomed = `${PRIORITY}-doomed`;
+    await scheduling.createPriorityClass({ body: { metadata: { name: doomed }, value: 10, description: 'deleted by the test' } });
+    const res = await deploy(d, 'idle-web', { workload: { kind: 'DEPLOYMENT', replicas: 0, priorityClassName: doomed } });
+    expect(res).toMatchObject({ error: '', created: true, replicas: 0 });
+    await scheduling.deletePriorityClass({ name: doomed });
+    const instances = instancesClient(d.daemon.port);
+    try {
+      expect(await statusOf(icall(instances, 'ScaleInstance', { providerId: 'cp-sched', instanceId: 'idle-web', replicas: 2 }))).toMatch(
+        new RegExp(`^FAILED_PRECONDITION: .*${doomed}`),
+      );
+      expect((await apps.readNamespacedDeployment({ name: res.workloadName, namespace: ns.name })).spec?.replicas).toBe(0);
+    } finally {
+      instances.close();
+    }
   });
 
   it('refuses every bad scheduling field with INVALID_ARGUMENT naming it, and creates nothing', async () => {

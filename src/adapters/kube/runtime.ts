@@ -88,8 +88,14 @@ export class KubeRuntime implements WorkloadRuntime {
     }
     if (spec.kind === 'Deployment') {
       const body = deploymentManifest(spec, this.ctx);
-      if ((this.ctx.quotaGuard || spec.scheduling?.priorityClassName) && (spec.replicas ?? 1) > 0) {
-        await checkJobPodAdmission(this.core, body, this.retry, signal);
+      const replicas = spec.replicas ?? 1;
+      // Without replicas no pod counts against the quota yet, but an unknown
+      // PriorityClass must still be refused now, not at the first scale-up.
+      if ((this.ctx.quotaGuard && replicas > 0) || spec.scheduling?.priorityClassName) {
+        await checkJobPodAdmission(this.core, body, this.retry, signal).catch((err: unknown) => {
+          if (replicas === 0 && err instanceof DomainError && err.kind === ErrorKind.ResourceExhausted) return;
+          throw err;
+        });
       }
       const d = await withRetry(
         { verb: 'create', resource: 'deployments', namespace },
@@ -111,6 +117,18 @@ export class KubeRuntime implements WorkloadRuntime {
 
   async scale(ref: WorkloadRef, replicas: number, signal?: AbortSignal): Promise<void> {
     const namespace = this.ctx.namespace;
+    // The pods a scale-up adds meet the same admission as a deploy's: ask it
+    // first (a PriorityClass deleted since the deploy, a full quota), rather
+    // than answer success and leave the ReplicaSet failing to create them.
+    const current = await withRetry(
+      { verb: 'get', resource: 'deployments', namespace },
+      () => this.apps.readNamespacedDeployment({ name: ref.name, namespace }, signal && abortWith(signal)),
+      this.retry,
+      signal,
+    );
+    if ((current.spec?.replicas ?? 0) < replicas && (this.ctx.quotaGuard || current.spec?.template?.spec?.priorityClassName)) {
+      await checkJobPodAdmission(this.core, current, this.retry, signal);
+    }
     const body = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: ref.name, namespace }, spec: { replicas } };
     await withRetry(
       { verb: 'update', resource: 'deployments/scale', namespace },
