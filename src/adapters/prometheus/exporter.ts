@@ -15,7 +15,7 @@ import type { StorageReport } from '../../core/storage.js';
 import { ErrorKind } from '../../core/errors.js';
 import { RESOURCE_KEYS } from '../../core/resources.js';
 import type { InformerStats, KubeApiObserver, RpcObserver, WatchEventObserver } from '../../shared/observability.js';
-import { innerMap } from '../../shared/maps.js';
+import { CallSeries } from './call-series.js';
 
 export const PREFIX = 'k8s_provider_';
 
@@ -81,15 +81,8 @@ const WATCH_EVENT_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.
 
 export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEventObserver {
   readonly registry = new Registry();
-  private readonly rpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
-  private readonly rpcSeconds: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
-  /**
-   * The two series of each service/method/code, bound once: prom-client
-   * hashes a label object on every call otherwise, a visible share of a
-   * control call's cost. Bounded by the methods and codes that exist.
-   */
-  /** service → method → code → its two series, bound once: a call's report builds no key and no label object. */
-  private readonly rpcSeries = new Map<string, Map<string, Map<string, RpcSeries>>>();
+  /** Counted on every call, so kept as plain numbers (call-series.ts); bounded by the methods and codes that exist. */
+  private readonly rpcs: CallSeries;
   private readonly deploys: Counter<'outcome'>;
   private readonly apiRequests: Counter<'operation'>;
   private readonly apiErrors: Counter<'operation' | 'code'>;
@@ -106,19 +99,14 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
     // (promtool check metrics flags them); nodejs_active_{handles,requests,resources} by type remain.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     // The names of go-grpc-prometheus and its ports, so existing gRPC dashboards work unchanged.
-    this.rpcHandled = new Counter({
-      name: 'grpc_server_handled_total',
-      help: 'RPCs completed on the server, by method and status code (in-band Connect/Deploy errors count with their code).',
-      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
-      registers,
-    });
-    this.rpcSeconds = new Histogram({
-      name: 'grpc_server_handling_seconds',
-      help: 'Time from receiving an RPC to answering it, by method and status code.',
-      labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
+    this.rpcs = new CallSeries({
+      counterName: 'grpc_server_handled_total',
+      counterHelp: 'RPCs completed on the server, by method and status code (in-band Connect/Deploy errors count with their code).',
+      histogramName: 'grpc_server_handling_seconds',
+      histogramHelp: 'Time from receiving an RPC to answering it, by method and status code.',
       buckets: RPC_BUCKETS,
-      registers,
     });
+    this.rpcs.register(this.registry);
     this.deploys = new Counter({
       name: `${PREFIX}deploys_total`,
       help: 'Deploy calls by outcome: created, existing (idempotent retry), rejected (no room), invalid, conflict, unavailable, denied, error.',
@@ -170,15 +158,7 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
   }
 
   rpcFinished(service: string, method: string, code: string, seconds: number): void {
-    const byCode = innerMap(innerMap(this.rpcSeries, service), method);
-    let series = byCode.get(code);
-    if (!series) {
-      const labels = { grpc_service: service, grpc_method: method, grpc_code: code };
-      series = { handled: this.rpcHandled.labels(labels), seconds: this.rpcSeconds.labels(labels) };
-      byCode.set(code, series);
-    }
-    series.handled.inc();
-    series.seconds.observe(seconds);
+    this.rpcs.observe(service, method, code, seconds);
   }
 
   deployRejected(kind: ErrorKind): void {
@@ -223,11 +203,6 @@ export class PrometheusExporter implements RpcObserver, KubeApiObserver, WatchEv
     informerSeries(registers, read);
     usageSeries(registers, read, since);
   }
-}
-
-interface RpcSeries {
-  readonly handled: { inc(): void };
-  readonly seconds: { observe(v: number): void };
 }
 
 type Read = () => ExporterSources | undefined;
