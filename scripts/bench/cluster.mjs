@@ -83,6 +83,22 @@ export async function createHeldPods(core, namespace, node, from, to) {
   });
 }
 
+/**
+ * Waits until no pod in `namespace` is short of Running: after a bulk create
+ * the fake nodes still write every pod's status, and a restart measured
+ * during that storm would time the API server's backlog, not the daemon.
+ * @param {CoreV1Api} core @param {string} namespace @returns {Promise<number>} ms waited
+ */
+export async function untilAllRunning(core, namespace) {
+  const t0 = performance.now();
+  for (let i = 0; i < 1200; i++) {
+    const left = await core.listNamespacedPod({ namespace, fieldSelector: 'status.phase!=Running', limit: 1 });
+    if (left.items.length === 0) return performance.now() - t0;
+    await sleep(250);
+  }
+  throw new Error(`pods in ${namespace} still not Running after 300 s`);
+}
+
 /** Deletes the pods matching `selector` at once and waits until they are gone. @param {CoreV1Api} core @param {string} namespace @param {string} selector */
 export async function deletePods(core, namespace, selector) {
   await core.deleteCollectionNamespacedPod({ namespace, labelSelector: selector, gracePeriodSeconds: 0 });

@@ -26,7 +26,7 @@ import { validateDeploy } from '../../dist/src/core/deploy-spec.js';
 import { podManifest, RESTRICTED } from '../../dist/src/adapters/kube/manifests.js';
 import { ensureGhz, ghz } from './ghz.mjs';
 import { DAEMON_NODE_FLAGS, spawnDaemon, spawnMeasured } from './procs.mjs';
-import { HELD_CPU_MILLI, client, createHeldPods, createNamespace, deletePods, kube, kubeconfigPath, kwokNode, unary } from './cluster.mjs';
+import { HELD_CPU_MILLI, client, createHeldPods, createNamespace, untilAllRunning, deletePods, kube, kubeconfigPath, kwokNode, unary } from './cluster.mjs';
 import { ROOT, cpuMsOf, freePort, machine, percentile, pool, ratio, round, sleep } from './util.mjs';
 
 /** @typedef {'smoke' | 'quick' | 'full'} Profile */
@@ -134,7 +134,8 @@ export async function run(argv) {
         const t0 = performance.now();
         await createHeldPods(core, namespace, node, held, level);
         held = level;
-        log(`${level} held pods created in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        const settled = await untilAllRunning(core, namespace);
+        log(`${level} held pods created in ${((performance.now() - t0) / 1000).toFixed(1)} s, all Running ${(settled / 1000).toFixed(1)} s later`);
       }
       const opts = await daemonOptions(`pods-${level}`, i === 0 && cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'profiles')] : []);
       daemon = spawnDaemon(opts);
