@@ -17,9 +17,8 @@ const PROBE = join(ROOT, 'scripts/bench/probe.mjs');
  * keeps up to 16 MiB per semi-space committed after start-up and busy spells,
  * which was most of the daemon's RSS above the floor; scavenges of a 2 MiB
  * space cost little next to a call's own work. And no allocation-site
- * pretenuring: started under CPU contention, about half the daemons had V8
- * allocate some per-call objects straight into the old generation, which then
- * kept each finished call's young objects alive through scavenges until the
+ * pretenuring: started under CPU contention, a third of the daemons without it
+ * kept the young objects of finished calls alive through scavenges until the
  * next full GC, for the rest of the process's life (see the README's Measuring).
  */
 export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=2', '--no-allocation-site-pretenuring'];

@@ -3,7 +3,7 @@
  * numbers and turned into prom-client's exposition only when scraped.
  *
  * prom-client's bound series still check the labels, build a hash string and
- * look it up for every inc and observe: about 6 µs of a control call's CPU,
+ * look it up for every inc and observe: about 5 µs of a control call's CPU,
  * where the calls themselves take a few hundred. Here a finished call finds its
  * series through three Map lookups and adds to a count, a sum and one bucket.
  * The families print exactly as prom-client's Counter and Histogram would.
@@ -78,7 +78,7 @@ export class CallSeries {
       type: 'counter',
       aggregator: 'sum',
       reset,
-      get: async () => this.family('counter', counter.name),
+      get: async () => ({ ...counter, values: this.counterValues() }),
     };
     const histogram = {
       name: this.o.histogramName,
@@ -86,7 +86,7 @@ export class CallSeries {
       type: 'histogram',
       aggregator: 'sum',
       reset,
-      get: async () => this.family('histogram', histogram.name),
+      get: async () => ({ ...histogram, values: this.histogramValues(histogram.name) }),
     };
     // The cast is for the declared parameter type, which lists prom-client's own classes.
     for (const family of [counter, histogram]) registry.registerMetric(family as unknown as Parameters<Registry['registerMetric']>[0]);
@@ -97,11 +97,11 @@ export class CallSeries {
     this.all.length = 0;
   }
 
-  private family(type: 'counter' | 'histogram', name: string): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
-    const o = this.o;
-    if (type === 'counter') {
-      return { name, help: o.counterHelp, type, aggregator: 'sum', values: this.all.map((s) => ({ labels: { ...s.labels }, value: s.count })) };
-    }
+  private counterValues(): Sample[] {
+    return this.all.map((s) => ({ labels: { ...s.labels }, value: s.count }));
+  }
+
+  private histogramValues(name: string): Sample[] {
     const values: Sample[] = [];
     const bucket = `${name}_bucket`;
     for (const s of this.all) {
@@ -117,6 +117,6 @@ export class CallSeries {
         { metricName: `${name}_count`, labels: {}, sharedLabels: shared, value: s.count },
       );
     }
-    return { name, help: o.histogramHelp, type, aggregator: 'sum', values };
+    return values;
   }
 }
