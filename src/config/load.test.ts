@@ -44,7 +44,7 @@ describe('parseConfig', () => {
         resync_seconds: 300,
         deploy_timeout_seconds: 10,
         response_compression: 'auto',
-        list_page_size: 500,
+        list_page_size: 100,
       },
       resource: { mode: 'static', cpu: 8000, memory: 8 * 2 ** 30, gpu: 4, enforce_with_resourcequota: false },
       resource_tags: ['cpu', 'memory', 'gpu'],

@@ -190,7 +190,7 @@ export const configSchema = z.strictObject({
        */
       response_compression: z.enum(['auto', 'on', 'off']).default('auto'),
       /** Items per list request of the informers' lists (limit/continue); each next page is asked for while the last one is parsed. */
-      list_page_size: z.number().int().min(1).max(10_000).default(500),
+      list_page_size: z.number().int().min(1).max(10_000).default(100),
     })
     .prefault({}),
   resource: z
