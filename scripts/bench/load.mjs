@@ -63,6 +63,8 @@ const PROFILES = {
   },
 };
 const RPCS = ['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage'];
+/** The method whose rows also measure the control, a second bare server (the call iarnet makes most). */
+const CONTROL_METHOD = 'HealthCheck';
 const PROVIDER = 'bench-cp';
 const MiB = 1024 * 1024;
 
@@ -263,9 +265,17 @@ async function rpcSection(port, pid, c, dir, p, log) {
   const bare = spawnMeasured('bare grpc-js server', [join(ROOT, 'scripts/bench/bare-server.mjs'), answersFile, String(barePort)], {
     nodeFlags: DAEMON_NODE_FLAGS,
   });
-  await bare.ready();
+  // A second, identical bare server: the control. Its ratio against the first is what the
+  // machine's noise alone gives, so a daemon ratio within that spread says nothing either way.
+  const controlPort = await freePort();
+  const control = spawnMeasured('control bare grpc-js server', [join(ROOT, 'scripts/bench/bare-server.mjs'), answersFile, String(controlPort)], {
+    nodeFlags: DAEMON_NODE_FLAGS,
+  });
+  await Promise.all([bare.ready(), control.ready()]);
   /** @type {Record<string, any>} */
   const rows = {};
+  /** @type {Record<string, any>} */
+  const controlRows = {};
   let daemonCalls = 0;
   const targets = { rps_ratio_min: 0.95, p99_ratio_max: 1.1 };
   for (const method of RPCS) {
@@ -278,12 +288,26 @@ async function rpcSection(port, pid, c, dir, p, log) {
         const r = await ghz({ ...o, port: target });
         return { ...r, cpu_us_per_call: round(((cpuMsOf(targetPid) - before) * 1000) / (o.n + Math.min(500, Math.floor(o.n / 5))), 1) };
       };
+      const withControl = method === CONTROL_METHOD;
       const b1 = await measured(barePort, bare.child.pid);
+      const c1 = withControl ? await measured(controlPort, control.child.pid) : undefined;
       const d1 = await measured(port, pid);
       const d2 = await measured(port, pid);
+      const c2 = withControl ? await measured(controlPort, control.child.pid) : undefined;
       const b2 = await measured(barePort, bare.child.pid);
       const d = merge(d1, d2);
       const b = merge(b1, b2);
+      if (c1 && c2) {
+        const k = merge(c1, c2);
+        controlRows[`${method} c${concurrency}`] = {
+          method,
+          concurrency,
+          control: k,
+          rps_ratio: ratio(k.rps, b.rps),
+          p99_ratio: ratio(k.p99_ms, b.p99_ms),
+          cpu_per_call_ratio: ratio(k.cpu_us_per_call ?? NaN, b.cpu_us_per_call ?? NaN),
+        };
+      }
       daemonCalls += d.calls + 2 * Math.min(500, Math.floor(p.rpcCalls / 5));
       rows[`${method} c${concurrency}`] = {
         method,
@@ -301,8 +325,15 @@ async function rpcSection(port, pid, c, dir, p, log) {
     }
   }
   const bareMem = await bare.memory();
-  await bare.stop();
-  return { calls_per_run: p.rpcCalls, targets, daemon_calls: daemonCalls, bare_rss_after_mib: round(bareMem.rss / 1024 / 1024, 1), rows };
+  await Promise.all([bare.stop(), control.stop()]);
+  return {
+    calls_per_run: p.rpcCalls,
+    targets,
+    daemon_calls: daemonCalls,
+    bare_rss_after_mib: round(bareMem.rss / 1024 / 1024, 1),
+    rows,
+    control: { method: CONTROL_METHOD, rows: controlRows },
+  };
 }
 
 /** Two ghz runs of the same load as one: calls and errors add, rates and percentiles average. @param {any} a @param {any} b */
@@ -593,6 +624,14 @@ function printTable(r) {
   for (const [k, v] of Object.entries(r.rpc.rows)) {
     lines.push(
       `${k.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(2).padStart(8)}${v.daemon.p99_ms.toFixed(2).padStart(8)} |${String(v.bare.rps.toFixed(0)).padStart(13)}${v.bare.p50_ms.toFixed(2).padStart(8)}${v.bare.p99_ms.toFixed(2).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}${v.p99_ratio.toFixed(2).padStart(11)} |${String(v.daemon.cpu_us_per_call).padStart(19)}${String(v.bare.cpu_us_per_call).padStart(6)}${String(v.cpu_per_call_ratio).padStart(7)}`,
+    );
+  }
+  const ctl = Object.entries(r.rpc.control?.rows ?? {});
+  if (ctl.length > 0) {
+    lines.push(
+      `Noise floor: a second, identical bare server against the first (${r.rpc.control.method}): ${ctl
+        .map(([k, v]) => `${k.split(' ')[1]} rps ${v.rps_ratio.toFixed(2)}, p99 ${v.p99_ratio.toFixed(2)}`)
+        .join('; ')}`,
     );
   }
   lines.push('\nDeploy (Pods)                 daemon calls/s  p50 ms  p99 ms | direct calls/s p50 ms  p99 ms | rps ratio');

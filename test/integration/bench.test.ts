@@ -27,7 +27,10 @@ interface Result {
   profile: string;
   machine: { cpu_model: string; cores: number; node: string };
   settings: { podLevels: number[]; deploys: number };
-  rpc: { rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number }> };
+  rpc: {
+    rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number }>;
+    control: { method: string; rows: Record<string, { control: Load; rps_ratio: number; p99_ratio: number }> };
+  };
   deploy: { rows: Record<string, { daemon: Load; direct: Load; rps_ratio: number }> };
   memory: { floor_rss_mib: number; at_pods: Record<string, { rss_mib: number; to_floor_ratio: number }> };
   memory_calls: {
@@ -90,6 +93,17 @@ describe('npm run bench -- --smoke', () => {
         expect(side.errors).toBe(0);
         expect(side.p99_ms).toBeGreaterThanOrEqual(side.p50_ms);
       }
+    }
+  });
+
+  it('measures the noise floor: a second, identical bare server against the first for HealthCheck at every concurrency', () => {
+    expect(result.rpc.control.method).toBe('HealthCheck');
+    expect(Object.keys(result.rpc.control.rows).sort()).toEqual(CONCURRENCY.map((c) => `HealthCheck c${c}`).sort());
+    for (const row of Object.values(result.rpc.control.rows)) {
+      expect(row.control.calls).toBeGreaterThan(0);
+      expect(row.control.errors).toBe(0);
+      expect(row.rps_ratio).toBeGreaterThan(0);
+      expect(row.p99_ratio).toBeGreaterThan(0);
     }
   });
 
