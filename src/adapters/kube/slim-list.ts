@@ -15,17 +15,6 @@ import {
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
 
-/**
- * Items per list request, unless `kubernetes.list_page_size` says otherwise.
- * Paged like client-go's reflector: a page's JSON is parsed and slimmed as
- * it arrives, so the full objects of 10,000 pods are never in memory at
- * once, and no single response grows with the cluster. 100 rather than
- * 500: 10,000 pods list no slower (the next page is asked for ahead), and
- * a restarted daemon then holds about 65 MiB less resident memory with the
- * same JS heap: native memory that the larger page texts left behind.
- */
-export const LIST_PAGE_SIZE = 100;
-
 /** What a list's middleware hands on: a page's slimmed items, and the next page's token as early as it can be read. */
 interface PageSink<T> {
   /** The continue token of the page being read, read from the envelope before its items are parsed. */
