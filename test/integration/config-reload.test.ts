@@ -187,7 +187,8 @@ describe('a running daemon', () => {
       );
       await waitFor('the file change to be applied', async () => (await capacityCpu(client)) === 2000, { timeoutMs: 15_000 });
       expect((await deploy('file-big-2')).error).toBe('');
-      const reloaded = log2().find((l) => l.msg === 'config reloaded');
+      // The new capacity is served before the asynchronous logger has written the reload's line.
+      const reloaded = await waitFor('the reload to be logged', () => log2().find((l) => l.msg === 'config reloaded'));
       expect(reloaded).toMatchObject({ trigger: 'file changed', applied: ['log.level', 'resource.cpu'], needRestart: ['server.port'] });
       expect(log2().find((l) => l.msg === 'changed config keys take effect only after a restart')).toMatchObject({ keys: ['server.port'] });
       // At warn, a successful call (logged at info) leaves no line; a refused one (warn) does, after it.
