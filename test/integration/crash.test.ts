@@ -24,7 +24,9 @@ import {
   type ClusterState,
   type Held,
 } from '../helpers/books.js';
-import { createTestNamespace, kubeconfigPath, waitFor, type TestNamespace } from '../helpers/cluster.js';
+import { ApiProxy } from '../helpers/api-proxy.js';
+import { makePki, type TestPki } from '../helpers/certs.js';
+import { createTestNamespace, isLocalCluster, kubeconfigPath, makeKubeConfig, waitFor, type TestNamespace } from '../helpers/cluster.js';
 import { makeClient } from '../helpers/daemon.js';
 import { FaultTally } from '../helpers/fault-figures.js';
 import { instancesClient } from '../helpers/instances.js';
@@ -126,17 +128,24 @@ async function expectExactBooks(client: ServiceClient, namespace: string): Promi
 
 /**
  * Fires the calls at once and SIGKILLs the daemon as soon as `killAfter` of
- * them succeeded, or after `atMostMs` on a machine so slow that none has.
+ * them succeeded (or, given a function, as soon as it returns true; checked
+ * every 5 ms), or after `atMostMs` on a machine so slow that neither happened.
  */
 async function killDuring(
   daemon: ReplicaProcess,
   calls: Array<() => Promise<Answer>>,
-  killAfter: number,
+  killAfter: number | (() => boolean),
   atMostMs = 3000,
 ): Promise<{ outcomes: string[]; answers: Answer[] }> {
   let ok = 0;
   const kill = (): void => void daemon.kill('SIGKILL');
   const timer = setTimeout(kill, atMostMs);
+  const watcher =
+    typeof killAfter === 'function'
+      ? setInterval(() => {
+          if (killAfter()) kill();
+        }, 5)
+      : undefined;
   const answers = await Promise.all(
     calls.map((c) =>
       c().then((a) => {
@@ -146,6 +155,7 @@ async function killDuring(
     ),
   );
   clearTimeout(timer);
+  clearInterval(watcher);
   expect(await daemon.kill('SIGKILL')).toBeNull(); // waits for the exit: killed, no exit code
   return { outcomes: answers.map((a) => a.outcome), answers };
 }
@@ -171,7 +181,7 @@ async function existing(namespace: string): Promise<Map<string, string>> {
 function connectedDaemon(
   name: string,
   scenario: string,
-  extra: Record<string, unknown> = {},
+  extra: Record<string, unknown> | ((namespace: string) => Record<string, unknown>) = {},
 ): { ns: TestNamespace; daemon: ReplicaProcess; client: ServiceClient; tally: FaultTally } {
   // No failure is a final answer here: every call a kill cut is retried until it succeeds.
   const t = { tally: new FaultTally(scenario, import.meta.filename) } as {
@@ -183,7 +193,7 @@ function connectedDaemon(
   beforeAll(async () => {
     t.tally.listen();
     t.ns = await createTestNamespace(name);
-    t.daemon = await ReplicaProcess.create(`${name}-0`, daemonConfig(t.ns.name, extra));
+    t.daemon = await ReplicaProcess.create(`${name}-0`, daemonConfig(t.ns.name, typeof extra === 'function' ? extra(t.ns.name) : extra));
     await t.daemon.start();
     t.client = makeClient(t.daemon.port);
     expect((await untilAnswered(t.client, 'Connect', { providerId: 'cp' })).outcome).toBe('OK');
@@ -266,8 +276,25 @@ describe('SIGKILL during 50 concurrent Deploys (Pods and Jobs)', () => {
   }, 300_000);
 });
 
-describe('SIGKILL during 20 concurrent Undeploys', () => {
-  const t = connectedDaemon('crash-undeploy', 'SIGKILL during 20 concurrent Undeploys');
+// The Undeploys go through a proxy that holds the API server's answers while
+// they run: each one's DELETE lands at once, but no Undeploy can be answered
+// before the SIGKILL. Undeploy is one quick DELETE, so without the hold all
+// 20 could be answered in one burst before a kill sent on the first answer.
+describe.runIf(isLocalCluster())('SIGKILL during 20 concurrent Undeploys', () => {
+  let pki: TestPki;
+  let proxy: ApiProxy;
+  beforeAll(async () => {
+    pki = makePki();
+    proxy = new ApiProxy(makeKubeConfig(), pki);
+    await proxy.start();
+  });
+  const t = connectedDaemon('crash-undeploy', 'SIGKILL during 20 concurrent Undeploys', (namespace) => ({
+    kubernetes: { kubeconfig: proxy.kubeconfig(), namespace },
+  }));
+  afterAll(async () => {
+    await proxy?.stop();
+    pki?.cleanup();
+  });
 
   it('the retried Undeploys finish, nothing is orphaned, and the room comes back exactly', async () => {
     const { ns, daemon, client } = t;
@@ -281,13 +308,18 @@ describe('SIGKILL during 20 concurrent Undeploys', () => {
 
     const instances = instancesClient(daemon.port);
     const undeploy = (id: string): Record<string, unknown> => ({ providerId: 'cp', instanceId: id, graceSeconds: 1 });
+    const deletes = (): number => proxy.requests.filter((r) => r.method === 'DELETE' && doomed.some((id) => r.path.split('?')[0]!.endsWith(`/${id}`))).length;
+    proxy.latencyMs = 5000;
     const { outcomes } = await killDuring(
       daemon,
       doomed.map((id) => () => once(instances, 'Undeploy', undeploy(id))),
-      1,
+      () => deletes() > 0,
+      10_000,
     );
-    expect(outcomes.filter((o) => o !== 'OK').length).toBeGreaterThan(0);
-    for (const o of outcomes) expect(o).toMatch(/^(OK|UNAVAILABLE|CANCELLED|INTERNAL)/);
+    proxy.latencyMs = 0;
+    // The kill landed while the daemon's DELETEs were out: every Undeploy was cut.
+    expect(deletes()).toBeGreaterThan(0);
+    for (const o of outcomes) expect(o).toMatch(/^(UNAVAILABLE|CANCELLED|INTERNAL)/);
 
     await daemon.start();
     const retries = await Promise.all(doomed.map((id) => untilAnswered(instances, 'Undeploy', undeploy(id))));
