@@ -40,6 +40,8 @@ const PROFILES = {
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 6000,
     bookSamples: 5,
+    // Two, so the smoke test runs the extra restarts too.
+    restartSamples: 2,
   },
   quick: {
     rpcCalls: 2000,
@@ -50,6 +52,7 @@ const PROFILES = {
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 10_000,
     bookSamples: 15,
+    restartSamples: 1,
   },
   full: {
     rpcCalls: 10_000,
@@ -60,6 +63,8 @@ const PROFILES = {
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 30_000,
     bookSamples: 50,
+    // The median of three restarts per level is reported (extraRestarts).
+    restartSamples: 3,
   },
 };
 const RPCS = ['HealthCheck', 'GetCapacity', 'GetAvailable', 'GetRealTimeUsage'];
@@ -139,17 +144,25 @@ export async function run(argv) {
         const settled = await untilAllRunning(core, namespace);
         log(`${level} held pods created in ${((performance.now() - t0) / 1000).toFixed(1)} s, all Running ${(settled / 1000).toFixed(1)} s later`);
       }
+      const samples = await extraRestarts(p.restartSamples - 1, level, daemonOptions);
       const opts = await daemonOptions(`pods-${level}`, i === 0 && cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(ROOT, 'bench', 'profiles')] : []);
       daemon = spawnDaemon(opts);
       const c = client(opts.port);
       const serving = await untilExactBooks(c, daemon, level);
+      samples.push(serving);
       // As a control plane does (every 30 s): without it the session expires during a long section and calls fail.
       const heartbeat = setInterval(() => void unary(c, 'HealthCheck', { providerId: PROVIDER }).catch(() => {}), 10_000);
-      restart[String(level)] = { ms: round(serving.ms, 0), cpu_ms: serving.cpuMs, polls: serving.polls };
+      const median = [...samples].sort((a, b) => a.ms - b.ms)[Math.floor(samples.length / 2)] ?? serving;
+      restart[String(level)] = {
+        ms: round(median.ms, 0),
+        cpu_ms: median.cpuMs,
+        polls: median.polls,
+        samples_ms: samples.map((x) => round(x.ms, 0)),
+      };
       await sleep(1000);
       const mem = await daemon.memory();
       atPods[String(level)] = { rss_mib: round(mem.rss / MiB, 1), heap_used_mib: round(mem.heapUsed / MiB, 1), new_space_mib: round(mem.newSpace / MiB, 1) };
-      log(`${level} pods: serving with exact books ${serving.ms.toFixed(0)} ms after spawn; rss ${(mem.rss / MiB).toFixed(1)} MiB`);
+      log(`${level} pods: serving with exact books ${samples.map((x) => x.ms.toFixed(0)).join(', ')} ms after spawn; rss ${(mem.rss / MiB).toFixed(1)} MiB`);
 
       if (i === 0) {
         result.rpc = await rpcSection(opts.port, daemon.child.pid, c, dir, p, log);
@@ -225,6 +238,27 @@ export async function run(argv) {
   printTable(result);
   log(`wrote ${out}`);
   return 0;
+}
+
+/**
+ * Restarts before the one whose daemon the sections use, each stopped once it
+ * served exact books: one restart on a shared machine can land on a busy moment.
+ * @param {number} n @param {number} level @param {(tag: string) => Promise<Parameters<typeof spawnDaemon>[0]>} daemonOptions
+ */
+async function extraRestarts(n, level, daemonOptions) {
+  const samples = [];
+  for (let s = 1; s <= n; s++) {
+    const o = await daemonOptions(`pods-${level}-restart-${s}`);
+    const daemon = spawnDaemon(o);
+    const c = client(o.port);
+    try {
+      samples.push(await untilExactBooks(c, daemon, level));
+    } finally {
+      c.close();
+      await daemon.stop();
+    }
+  }
+  return samples;
 }
 
 /**
@@ -655,7 +689,7 @@ function printTable(r) {
   lines.push('\nRestart (spawn until HealthCheck answers with exact books)');
   for (const [k, v] of Object.entries(r.restart.at_pods))
     lines.push(
-      `  at ${k.padStart(5)} pods              ${v.ms} ms (${v.to_load_libraries_ratio}x the ${r.restart.load_libraries_ms} ms a process takes to load the same libraries); CPU ${v.cpu_ms} ms (${v.cpu_to_load_libraries_ratio}x its ${r.restart.load_libraries_cpu_ms} ms)`,
+      `  at ${k.padStart(5)} pods              ${v.ms} ms${v.samples_ms?.length > 1 ? ` (median of ${v.samples_ms.join(', ')})` : ''} (${v.to_load_libraries_ratio}x the ${r.restart.load_libraries_ms} ms a process takes to load the same libraries); CPU ${v.cpu_ms} ms (${v.cpu_to_load_libraries_ratio}x its ${r.restart.load_libraries_cpu_ms} ms)`,
     );
   const a = r.api;
   lines.push(

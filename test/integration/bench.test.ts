@@ -26,7 +26,7 @@ interface Load {
 interface Result {
   profile: string;
   machine: { cpu_model: string; cores: number; node: string };
-  settings: { podLevels: number[]; deploys: number };
+  settings: { podLevels: number[]; deploys: number; restartSamples: number };
   rpc: {
     rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number }>;
     control: { method: string; rows: Record<string, { control: Load; rps_ratio: number; p99_ratio: number }> };
@@ -41,7 +41,7 @@ interface Result {
     after_to_start_ratio: number;
     after_to_warm_ratio: number;
   };
-  restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number }> };
+  restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number; samples_ms: number[] }> };
   api: { daemon_idle_per_min: number; daemon_polled_per_min: number; naive_per_min: number; polled_to_idle_ratio: number; polled_to_naive_ratio: number };
   books: { samples: number; p50_ms: number; p99_ms: number; apply: { events: number; mean_us: number; p99_le_ms: number } };
 }
@@ -121,6 +121,11 @@ describe('npm run bench -- --smoke', () => {
     expect(Object.keys(result.memory.at_pods).sort()).toEqual([...levels].sort());
     expect(Object.keys(result.restart.at_pods).sort()).toEqual([...levels].sort());
     expect(result.restart.load_libraries_ms).toBeGreaterThan(0);
+    // Each level restarts restartSamples times and reports the median sample.
+    for (const r of Object.values(result.restart.at_pods)) {
+      expect(r.samples_ms).toHaveLength(result.settings.restartSamples);
+      expect([...r.samples_ms].sort((a, b) => a - b)[Math.floor(r.samples_ms.length / 2)]).toBe(r.ms);
+    }
     expect(result.memory.floor_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.after_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.warm_rss_mib).toBeGreaterThan(0);
