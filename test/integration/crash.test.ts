@@ -143,7 +143,9 @@ async function killDuring(
   const watcher =
     typeof killAfter === 'function'
       ? setInterval(() => {
-          if (killAfter()) kill();
+          if (!killAfter()) return;
+          clearInterval(watcher);
+          kill();
         }, 5)
       : undefined;
   const answers = await Promise.all(
