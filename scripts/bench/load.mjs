@@ -33,10 +33,12 @@ import { ROOT, cpuMsOf, freePort, machine, percentile, pool, ratio, round, sleep
 const PROFILES = {
   smoke: {
     rpcCalls: 300,
+    rpcRounds: 2,
     concurrency: [1, 16, 64],
     memoryCalls: 3000,
     podLevels: [0, 100],
     deploys: 20,
+    deployRounds: 2,
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 6000,
     bookSamples: 5,
@@ -45,21 +47,26 @@ const PROFILES = {
   },
   quick: {
     rpcCalls: 2000,
+    rpcRounds: 2,
     concurrency: [1, 16, 64],
     memoryCalls: 20_000,
     podLevels: [0, 1000],
     deploys: 60,
+    deployRounds: 2,
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 10_000,
     bookSamples: 15,
     restartSamples: 1,
   },
   full: {
-    rpcCalls: 10_000,
+    // Calls per run; six runs per side and row, taking turns.
+    rpcCalls: 4000,
+    rpcRounds: 6,
     concurrency: [1, 16, 64],
     memoryCalls: 100_000,
     podLevels: [0, 1000, 5000, 10_000],
     deploys: 500,
+    deployRounds: 2,
     deployConcurrency: [1, 8, 32],
     apiWindowMs: 30_000,
     bookSamples: 50,
@@ -188,6 +195,8 @@ export async function run(argv) {
           heap_after_to_warm_ratio: ratio(after.heapUsed, warm.heapUsed),
           start_new_space_mib: round(start.newSpace / MiB, 1),
           after_new_space_mib: round(after.newSpace / MiB, 1),
+          // Beside the daemon's: what a bare grpc-js server keeps after the same calls.
+          bare: result.rpc.bare_memory,
         };
         log(
           `${p.memoryCalls} calls after warm-up: rss ${(after.rss / MiB).toFixed(1)} MiB (warm ${(warm.rss / MiB).toFixed(1)}, start ${(start.rss / MiB).toFixed(1)})`,
@@ -306,6 +315,7 @@ async function rpcSection(port, pid, c, dir, p, log) {
     nodeFlags: DAEMON_NODE_FLAGS,
   });
   await Promise.all([bare.ready(), control.ready()]);
+  const bareStart = await bare.memory();
   /** @type {Record<string, any>} */
   const rows = {};
   /** @type {Record<string, any>} */
@@ -315,7 +325,6 @@ async function rpcSection(port, pid, c, dir, p, log) {
   for (const method of RPCS) {
     for (const concurrency of p.concurrency) {
       const o = { method: `provider.Service.${method}`, data: { providerId: PROVIDER }, concurrency, n: p.rpcCalls };
-      // Interleaved, and each side twice (ABBA), so drift in the machine's load hits both alike.
       // Beside the rates, the CPU each server spent per call (warm-up calls included), which contention inflates far less.
       const measured = async (/** @type {number} */ target, /** @type {number | undefined} */ targetPid) => {
         const before = cpuMsOf(targetPid);
@@ -323,63 +332,105 @@ async function rpcSection(port, pid, c, dir, p, log) {
         return { ...r, cpu_us_per_call: round(((cpuMsOf(targetPid) - before) * 1000) / (o.n + Math.min(500, Math.floor(o.n / 5))), 1) };
       };
       const withControl = method === CONTROL_METHOD;
-      const b1 = await measured(barePort, bare.child.pid);
-      const c1 = withControl ? await measured(controlPort, control.child.pid) : undefined;
-      const d1 = await measured(port, pid);
-      const d2 = await measured(port, pid);
-      const c2 = withControl ? await measured(controlPort, control.child.pid) : undefined;
-      const b2 = await measured(barePort, bare.child.pid);
-      const d = merge(d1, d2);
-      const b = merge(b1, b2);
-      if (c1 && c2) {
-        const k = merge(c1, c2);
+      /** @type {Array<[string, () => Promise<any>]>} */
+      const sides = [
+        ['bare', () => measured(barePort, bare.child.pid)],
+        ...(withControl ? /** @type {Array<[string, () => Promise<any>]>} */ ([['control', () => measured(controlPort, control.child.pid)]]) : []),
+        ['daemon', () => measured(port, pid)],
+      ];
+      const runs = await interleaved(p.rpcRounds, sides);
+      const d = mergeRuns(runs.daemon ?? []);
+      const b = mergeRuns(runs.bare ?? []);
+      if (withControl) {
         controlRows[`${method} c${concurrency}`] = {
           method,
           concurrency,
-          control: k,
-          rps_ratio: ratio(k.rps, b.rps),
-          p99_ratio: ratio(k.p99_ms, b.p99_ms),
-          cpu_per_call_ratio: ratio(k.cpu_us_per_call ?? NaN, b.cpu_us_per_call ?? NaN),
+          control: mergeRuns(runs.control ?? []),
+          ...roundRatios(runs.control ?? [], runs.bare ?? []),
         };
       }
-      daemonCalls += d.calls + 2 * Math.min(500, Math.floor(p.rpcCalls / 5));
-      rows[`${method} c${concurrency}`] = {
-        method,
-        concurrency,
-        daemon: d,
-        bare: b,
-        rps_ratio: ratio(d.rps, b.rps),
-        p50_ratio: ratio(d.p50_ms, b.p50_ms),
-        p99_ratio: ratio(d.p99_ms, b.p99_ms),
-        cpu_per_call_ratio: ratio(d.cpu_us_per_call ?? NaN, b.cpu_us_per_call ?? NaN),
-      };
+      daemonCalls += d.calls + p.rpcRounds * Math.min(500, Math.floor(p.rpcCalls / 5));
+      rows[`${method} c${concurrency}`] = { method, concurrency, daemon: d, bare: b, ...roundRatios(runs.daemon ?? [], runs.bare ?? []) };
       log(
         `rpc ${method} c=${concurrency}: daemon ${d.rps.toFixed(0)}/s p99 ${d.p99_ms.toFixed(2)} ms, bare ${b.rps.toFixed(0)}/s p99 ${b.p99_ms.toFixed(2)} ms`,
       );
     }
   }
-  const bareMem = await bare.memory();
+  // The same memory figures as the daemon's (memory_calls), for grpc-js alone:
+  // how much of the growth with calls any grpc-js server shows.
+  const bareWarm = await bare.memory();
+  await callsUntil(barePort, p.memoryCalls, log);
+  const bareAfter = await bare.memory();
   await Promise.all([bare.stop(), control.stop()]);
   return {
     calls_per_run: p.rpcCalls,
+    rounds: p.rpcRounds,
     targets,
     daemon_calls: daemonCalls,
-    bare_rss_after_mib: round(bareMem.rss / 1024 / 1024, 1),
+    bare_memory: {
+      start_rss_mib: round(bareStart.rss / MiB, 1),
+      warm_rss_mib: round(bareWarm.rss / MiB, 1),
+      after_rss_mib: round(bareAfter.rss / MiB, 1),
+      after_to_start_ratio: ratio(bareAfter.rss, bareStart.rss),
+      after_to_warm_ratio: ratio(bareAfter.rss, bareWarm.rss),
+    },
     rows,
     control: { method: CONTROL_METHOD, rows: controlRows },
   };
 }
 
-/** Two ghz runs of the same load as one: calls and errors add, rates and percentiles average. @param {any} a @param {any} b */
-function merge(a, b) {
+/**
+ * Each side once per round, the order flipped every round (A, B, C; then C,
+ * B, A), so drift in the machine's load hits every side alike and runs[i] of
+ * any two sides were taken one after the other.
+ * @param {number} rounds @param {Array<[string, () => Promise<any>]>} sides
+ * @returns {Promise<Record<string, any[]>>}
+ */
+async function interleaved(rounds, sides) {
+  /** @type {Record<string, any[]>} */
+  const runs = Object.fromEntries(sides.map(([name]) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of round % 2 === 0 ? sides : [...sides].reverse()) runs[name]?.push(await run());
+  }
+  return runs;
+}
+
+/** The median of numbers (the mean of the middle two for an even count). @param {number[]} xs */
+function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+/** Runs of the same load as one: calls and errors add, rates, percentiles and CPU (where measured) are the runs' medians. @param {any[]} runs */
+function mergeRuns(runs) {
+  const errorSample = runs.flatMap((r) => r.errorSample ?? []);
   return {
-    calls: a.calls + b.calls,
-    errors: a.errors + b.errors,
-    rps: round((a.rps + b.rps) / 2, 1),
-    p50_ms: round((a.p50_ms + b.p50_ms) / 2),
-    p99_ms: round((a.p99_ms + b.p99_ms) / 2),
-    ...(a.cpu_us_per_call !== undefined ? { cpu_us_per_call: round((a.cpu_us_per_call + b.cpu_us_per_call) / 2, 1) } : {}),
-    ...(a.errorSample || b.errorSample ? { errorSample: [...(a.errorSample ?? []), ...(b.errorSample ?? [])] } : {}),
+    calls: runs.reduce((n, r) => n + r.calls, 0),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    rps: round(median(runs.map((r) => r.rps)), 1),
+    p50_ms: round(median(runs.map((r) => r.p50_ms))),
+    p99_ms: round(median(runs.map((r) => r.p99_ms))),
+    ...(runs[0]?.cpu_us_per_call !== undefined ? { cpu_us_per_call: round(median(runs.map((r) => r.cpu_us_per_call)), 1) } : {}),
+    ...(errorSample.length > 0 ? { errorSample } : {}),
+  };
+}
+
+/**
+ * Measured against baseline, round by round (runs[i] beside baseline[i], taken
+ * one after the other): the median of the rounds' ratios, and the rounds'
+ * calls/s ratios themselves, so the spread is in the result.
+ * @param {any[]} runs @param {any[]} baseline
+ */
+function roundRatios(runs, baseline) {
+  /** @param {string} key */
+  const per = (key) => runs.map((r, i) => ratio(r[key], baseline[i]?.[key]));
+  return {
+    rps_ratio: round(median(per('rps'))),
+    p50_ratio: round(median(per('p50_ms'))),
+    p99_ratio: round(median(per('p99_ms'))),
+    ...(runs[0]?.cpu_us_per_call !== undefined ? { cpu_per_call_ratio: round(median(per('cpu_us_per_call'))) } : {}),
+    rps_ratios_by_round: per('rps'),
   };
 }
 
@@ -431,43 +482,44 @@ async function deploySection(port, core, namespace, p, log) {
     pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, 'bench/set': 'direct' } };
     return pod;
   };
+  // Rounds as in the RPC section, direct then daemon, then daemon then direct; p.deploys per side in all.
+  const perRun = Math.ceil(p.deploys / p.deployRounds);
   for (const concurrency of p.deployConcurrency) {
-    const ids = Array.from({ length: p.deploys }, (_, i) => `direct-c${concurrency}-${i}`);
-    const bodies = ids.map(manifest);
-    const t0 = performance.now();
-    const durations = await pool(bodies, concurrency, (body) => core.createNamespacedPod({ namespace, body }));
-    const directSeconds = (performance.now() - t0) / 1000;
-    const direct = {
-      calls: bodies.length,
-      rps: round(bodies.length / directSeconds, 1),
-      p50_ms: round(percentile(durations, 50)),
-      p99_ms: round(percentile(durations, 99)),
+    let directRound = 0;
+    let daemonRound = 0;
+    const direct = async () => {
+      const bodies = Array.from({ length: perRun }, (_, i) => manifest(`direct-c${concurrency}-r${directRound}-${i}`));
+      directRound++;
+      const t0 = performance.now();
+      const durations = await pool(bodies, concurrency, (body) => core.createNamespacedPod({ namespace, body }));
+      const seconds = (performance.now() - t0) / 1000;
+      await deletePods(core, namespace, 'bench/set=direct');
+      return {
+        calls: bodies.length,
+        errors: 0,
+        rps: round(bodies.length / seconds, 1),
+        p50_ms: round(percentile(durations, 50)),
+        p99_ms: round(percentile(durations, 99)),
+      };
     };
-    await deletePods(core, namespace, 'bench/set=direct');
-
-    const d = await ghz({
-      port,
-      method: 'provider.Service.Deploy',
-      data: request(`daemon-c${concurrency}-{{.RequestNumber}}`),
-      concurrency,
-      n: p.deploys,
-      warmup: 0,
-      timeoutMs: 60_000,
-    });
-    await deletePods(core, namespace, `iarnet.managed=true,!bench/set`);
-    rows[`c${concurrency}`] = {
-      concurrency,
-      daemon: d,
-      direct,
-      rps_ratio: ratio(d.rps, direct.rps),
-      p50_ratio: ratio(d.p50_ms, direct.p50_ms),
-      p99_ratio: ratio(d.p99_ms, direct.p99_ms),
+    const daemon = async () => {
+      const data = request(`daemon-c${concurrency}-r${daemonRound++}-{{.RequestNumber}}`);
+      const r = await ghz({ port, method: 'provider.Service.Deploy', data, concurrency, n: perRun, warmup: 0, timeoutMs: 60_000 });
+      await deletePods(core, namespace, `iarnet.managed=true,!bench/set`);
+      return r;
     };
+    const runs = await interleaved(p.deployRounds, [
+      ['direct', direct],
+      ['daemon', daemon],
+    ]);
+    const d = mergeRuns(runs.daemon ?? []);
+    const x = mergeRuns(runs.direct ?? []);
+    rows[`c${concurrency}`] = { concurrency, daemon: d, direct: x, ...roundRatios(runs.daemon ?? [], runs.direct ?? []) };
     log(
-      `deploy c=${concurrency}: daemon ${d.rps.toFixed(0)}/s p50 ${d.p50_ms.toFixed(1)} ms (${d.errors} errors), direct ${direct.rps.toFixed(0)}/s p50 ${direct.p50_ms.toFixed(1)} ms`,
+      `deploy c=${concurrency}: daemon ${d.rps.toFixed(0)}/s p50 ${d.p50_ms.toFixed(1)} ms (${d.errors} errors), direct ${x.rps.toFixed(0)}/s p50 ${x.p50_ms.toFixed(1)} ms`,
     );
   }
-  return { deploys_per_run: p.deploys, targets: { rps_ratio_min: 0.9 }, rows };
+  return { deploys_per_side: perRun * p.deployRounds, rounds: p.deployRounds, targets: { rps_ratio_min: 0.9 }, rows };
 }
 
 /** The daemon's own count of its kube API requests (lists, creates, metrics lists; watches are long-lived and not counted). @param {number} metricsPort */
@@ -653,13 +705,14 @@ function printTable(r) {
   const m = r.machine;
   lines.push(`\nk8s-provider load bench (${r.profile}) on ${m.cpu_model}, ${m.cores} cores, Node ${m.node}; ratios against baselines from this run\n`);
   lines.push(
-    'RPC (ghz)                     daemon calls/s  p50 ms  p99 ms | bare calls/s  p50 ms  p99 ms | rps ratio  p99 ratio | cpu/call us daemon  bare  ratio',
+    'RPC (ghz)                     daemon calls/s  p50 ms  p99 ms | bare calls/s  p50 ms  p99 ms | rps ratio  p99 ratio | cpu/call us daemon   bare  ratio | rps ratio by round',
   );
   for (const [k, v] of Object.entries(r.rpc.rows)) {
     lines.push(
-      `${k.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(2).padStart(8)}${v.daemon.p99_ms.toFixed(2).padStart(8)} |${String(v.bare.rps.toFixed(0)).padStart(13)}${v.bare.p50_ms.toFixed(2).padStart(8)}${v.bare.p99_ms.toFixed(2).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}${v.p99_ratio.toFixed(2).padStart(11)} |${String(v.daemon.cpu_us_per_call).padStart(19)}${String(v.bare.cpu_us_per_call).padStart(6)}${String(v.cpu_per_call_ratio).padStart(7)}`,
+      `${k.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(2).padStart(8)}${v.daemon.p99_ms.toFixed(2).padStart(8)} |${String(v.bare.rps.toFixed(0)).padStart(13)}${v.bare.p50_ms.toFixed(2).padStart(8)}${v.bare.p99_ms.toFixed(2).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}${v.p99_ratio.toFixed(2).padStart(11)} |${String(v.daemon.cpu_us_per_call).padStart(19)}${String(v.bare.cpu_us_per_call).padStart(7)}${String(v.cpu_per_call_ratio).padStart(7)} | ${v.rps_ratios_by_round.map((/** @type {number} */ x) => x.toFixed(2)).join(' ')}`,
     );
   }
+  lines.push(`(${r.rpc.rounds} rounds of ${r.rpc.calls_per_run} calls per side and row; each ratio is the median of the rounds' ratios)`);
   const ctl = Object.entries(r.rpc.control?.rows ?? {});
   if (ctl.length > 0) {
     lines.push(
@@ -668,12 +721,15 @@ function printTable(r) {
         .join('; ')}`,
     );
   }
-  lines.push('\nDeploy (Pods)                 daemon calls/s  p50 ms  p99 ms | direct calls/s p50 ms  p99 ms | rps ratio');
+  lines.push('\nDeploy (Pods)                 daemon calls/s  p50 ms  p99 ms | direct calls/s p50 ms  p99 ms | rps ratio | by round');
   for (const [k, v] of Object.entries(r.deploy.rows)) {
     lines.push(
-      `${`${r.deploy.deploys_per_run} deploys, ${k}`.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(1).padStart(8)}${v.daemon.p99_ms.toFixed(1).padStart(8)} |${String(v.direct.rps.toFixed(0)).padStart(14)}${v.direct.p50_ms.toFixed(1).padStart(7)}${v.direct.p99_ms.toFixed(1).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)}`,
+      `${`${r.deploy.deploys_per_side} deploys, ${k}`.padEnd(30)}${String(v.daemon.rps.toFixed(0)).padStart(14)}${v.daemon.p50_ms.toFixed(1).padStart(8)}${v.daemon.p99_ms.toFixed(1).padStart(8)} |${String(v.direct.rps.toFixed(0)).padStart(14)}${v.direct.p50_ms.toFixed(1).padStart(7)}${v.direct.p99_ms.toFixed(1).padStart(8)} |${v.rps_ratio.toFixed(2).padStart(10)} | ${v.rps_ratios_by_round.map((/** @type {number} */ x) => x.toFixed(2)).join(' ')}`,
     );
   }
+  lines.push(
+    `(${r.deploy.rounds} rounds per concurrency, ${r.deploy.deploys_per_side} deploys per side in all; each ratio is the median of the rounds' ratios)`,
+  );
   lines.push(`\nMemory (RSS after GC)         floor ${r.memory.floor_rss_mib} MiB (a process loading the same libraries)`);
   for (const [k, v] of Object.entries(r.memory.at_pods))
     lines.push(
@@ -681,10 +737,10 @@ function printTable(r) {
     );
   const mc = r.memory_calls;
   lines.push(
-    `  warm (after ${mc.calls_before_warm} calls)  ${mc.warm_rss_mib} MiB vs ${mc.start_rss_mib} at start; bare server after its calls ${r.rpc.bare_rss_after_mib} MiB`,
+    `  warm (after ${mc.calls_before_warm} calls)  ${mc.warm_rss_mib} MiB vs ${mc.start_rss_mib} at start; bare server ${mc.bare.warm_rss_mib} vs ${mc.bare.start_rss_mib}`,
   );
   lines.push(
-    `  ${mc.calls} calls later        ${mc.after_rss_mib} MiB: ${mc.after_to_warm_ratio}x warm (heap ${mc.heap_after_to_warm_ratio}x), ${mc.after_to_start_ratio}x start`,
+    `  ${mc.calls} calls later        ${mc.after_rss_mib} MiB: ${mc.after_to_warm_ratio}x warm (heap ${mc.heap_after_to_warm_ratio}x), ${mc.after_to_start_ratio}x start; bare server ${mc.bare.after_rss_mib} MiB: ${mc.bare.after_to_warm_ratio}x warm, ${mc.bare.after_to_start_ratio}x start`,
   );
   lines.push('\nRestart (spawn until HealthCheck answers with exact books)');
   for (const [k, v] of Object.entries(r.restart.at_pods))

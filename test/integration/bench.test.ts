@@ -28,10 +28,11 @@ interface Result {
   machine: { cpu_model: string; cores: number; node: string };
   settings: { podLevels: number[]; deploys: number; restartSamples: number };
   rpc: {
-    rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number }>;
+    rounds: number;
+    rows: Record<string, { daemon: Load; bare: Load; rps_ratio: number; p50_ratio: number; p99_ratio: number; rps_ratios_by_round: number[] }>;
     control: { method: string; rows: Record<string, { control: Load; rps_ratio: number; p99_ratio: number }> };
   };
-  deploy: { rows: Record<string, { daemon: Load; direct: Load; rps_ratio: number }> };
+  deploy: { rounds: number; rows: Record<string, { daemon: Load; direct: Load; rps_ratio: number; rps_ratios_by_round: number[] }> };
   memory: { floor_rss_mib: number; at_pods: Record<string, { rss_mib: number; to_floor_ratio: number }> };
   memory_calls: {
     calls: number;
@@ -40,10 +41,17 @@ interface Result {
     after_rss_mib: number;
     after_to_start_ratio: number;
     after_to_warm_ratio: number;
+    bare: { start_rss_mib: number; warm_rss_mib: number; after_rss_mib: number; after_to_start_ratio: number; after_to_warm_ratio: number };
   };
   restart: { load_libraries_ms: number; at_pods: Record<string, { ms: number; samples_ms: number[] }> };
   api: { daemon_idle_per_min: number; daemon_polled_per_min: number; naive_per_min: number; polled_to_idle_ratio: number; polled_to_naive_ratio: number };
   books: { samples: number; p50_ms: number; p99_ms: number; apply: { events: number; mean_us: number; p99_le_ms: number } };
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Every key ending in _ratio, anywhere in the result, with its path. */
@@ -93,6 +101,9 @@ describe('npm run bench -- --smoke', () => {
         expect(side.errors).toBe(0);
         expect(side.p99_ms).toBeGreaterThanOrEqual(side.p50_ms);
       }
+      // Each ratio is the median of the rounds' ratios (two rounds in this profile: their mean).
+      expect(row.rps_ratios_by_round).toHaveLength(result.rpc.rounds);
+      expect(row.rps_ratio).toBeCloseTo(median(row.rps_ratios_by_round), 2);
     }
   });
 
@@ -113,6 +124,8 @@ describe('npm run bench -- --smoke', () => {
       expect(row.daemon.errors).toBe(0);
       expect(row.daemon.calls).toBe(result.settings.deploys);
       expect(row.direct.calls).toBe(result.settings.deploys);
+      expect(row.rps_ratios_by_round).toHaveLength(result.deploy.rounds);
+      expect(row.rps_ratio).toBeCloseTo(median(row.rps_ratios_by_round), 2);
     }
   });
 
@@ -129,6 +142,10 @@ describe('npm run bench -- --smoke', () => {
     expect(result.memory.floor_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.after_rss_mib).toBeGreaterThan(0);
     expect(result.memory_calls.warm_rss_mib).toBeGreaterThan(0);
+    // The bare grpc-js server's growth through the same calls, beside the daemon's.
+    const bare = result.memory_calls.bare;
+    expect(bare.start_rss_mib).toBeGreaterThan(0);
+    expect(bare.after_to_start_ratio).toBeCloseTo(bare.after_rss_mib / bare.start_rss_mib, 2);
     expect(result.books.samples).toBeGreaterThan(0);
     // Every probe pod's watch events were timed by the daemon, from their arrival.
     expect(result.books.apply.events).toBeGreaterThanOrEqual(result.books.samples);
