@@ -383,14 +383,15 @@ async function rpcSection(port, pid, c, dir, p, log) {
  * Each side once per round, the order flipped every round (A, B, C; then C,
  * B, A), so drift in the machine's load hits every side alike and runs[i] of
  * any two sides were taken one after the other.
- * @param {number} rounds @param {Array<[string, () => Promise<any>]>} sides
+ * Each run is given its round's index.
+ * @param {number} rounds @param {Array<[string, (round: number) => Promise<any>]>} sides
  * @returns {Promise<Record<string, any[]>>}
  */
 async function interleaved(rounds, sides) {
   /** @type {Record<string, any[]>} */
   const runs = Object.fromEntries(sides.map(([name]) => [name, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (const [name, run] of round % 2 === 0 ? sides : [...sides].reverse()) runs[name]?.push(await run());
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, run] of r % 2 === 0 ? sides : [...sides].reverse()) runs[name]?.push(await run(r));
   }
   return runs;
 }
@@ -485,11 +486,8 @@ async function deploySection(port, core, namespace, p, log) {
   // Rounds as in the RPC section, direct then daemon, then daemon then direct; p.deploys per side in all.
   const perRun = Math.ceil(p.deploys / p.deployRounds);
   for (const concurrency of p.deployConcurrency) {
-    let directRound = 0;
-    let daemonRound = 0;
-    const direct = async () => {
-      const bodies = Array.from({ length: perRun }, (_, i) => manifest(`direct-c${concurrency}-r${directRound}-${i}`));
-      directRound++;
+    const direct = async (/** @type {number} */ r) => {
+      const bodies = Array.from({ length: perRun }, (_, i) => manifest(`direct-c${concurrency}-r${r}-${i}`));
       const t0 = performance.now();
       const durations = await pool(bodies, concurrency, (body) => core.createNamespacedPod({ namespace, body }));
       const seconds = (performance.now() - t0) / 1000;
@@ -502,11 +500,11 @@ async function deploySection(port, core, namespace, p, log) {
         p99_ms: round(percentile(durations, 99)),
       };
     };
-    const daemon = async () => {
-      const data = request(`daemon-c${concurrency}-r${daemonRound++}-{{.RequestNumber}}`);
-      const r = await ghz({ port, method: 'provider.Service.Deploy', data, concurrency, n: perRun, warmup: 0, timeoutMs: 60_000 });
+    const daemon = async (/** @type {number} */ r) => {
+      const data = request(`daemon-c${concurrency}-r${r}-{{.RequestNumber}}`);
+      const result = await ghz({ port, method: 'provider.Service.Deploy', data, concurrency, n: perRun, warmup: 0, timeoutMs: 60_000 });
       await deletePods(core, namespace, `iarnet.managed=true,!bench/set`);
-      return r;
+      return result;
     };
     const runs = await interleaved(p.deployRounds, [
       ['direct', direct],
